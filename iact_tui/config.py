@@ -1,0 +1,374 @@
+"""The schema of ``iact-release.toml``: load, validate, and explain what is wrong.
+
+One validated model (:class:`Config`) is built from the file and passed to the engine
+and the app; nothing reads the file anywhere else. Errors name the file, the key, the
+line where it can be found, what is allowed, and a close match for a mistyped key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from iact_tui.errors import ConfigError
+
+CONFIG_NAME = "iact-release.toml"
+
+#: Placeholders a deploy, smoke or check command may use. Each value is validated and
+#: ``shlex.quote``d before it is put into the command (see ``engine.commands``).
+PLACEHOLDERS = frozenset({"version", "tag", "app_dir", "python", "env", "remote", "branch"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_template(value: str) -> str:
+    """Refuse a command template whose ``{placeholders}`` are unknown or malformed."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"malformed placeholder in {value!r}: {exc}; write a literal brace as {{{{ or }}}}") from exc
+    for name in fields:
+        if name not in PLACEHOLDERS:
+            allowed = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
+            raise ValueError(f"unknown placeholder {{{name}}} in {value!r}; allowed: {allowed}")
+    return value
+
+
+class CommandSpec(_Model):
+    """One named shell command run on an environment's host.
+
+    ``run`` is a shell command; ``{version}``, ``{tag}``, ``{app_dir}``, ``{python}``,
+    ``{env}``, ``{remote}`` and ``{branch}`` are replaced by validated, shell-quoted values.
+    """
+
+    name: str = Field(min_length=1)
+    """What the operator sees in the step list and the log, e.g. ``"run migrations"``."""
+    run: str = Field(min_length=1)
+    """The shell command template."""
+    timeout: float = Field(default=600.0, gt=0)
+    """Seconds before the command is stopped and reported as timed out."""
+    cwd: str = ""
+    """Working directory, relative to the environment's ``app_dir``; empty means ``app_dir``."""
+
+    _validate_run = field_validator("run")(classmethod(lambda cls, v: _check_template(v)))
+
+
+def default_django_steps() -> list[CommandSpec]:
+    """The written procedure's production deploy steps for a Django app.
+
+    Returns:
+        fetch tags, check out the tag, ``manage.py migrate --noinput``,
+        ``collectstatic --noinput``, restart the app service, reload the web server.
+    """
+    return [
+        CommandSpec(name="fetch tags", run="git fetch --tags --force {remote}", timeout=120),
+        CommandSpec(name="check out the release tag", run="git checkout --detach {tag}", timeout=60),
+        CommandSpec(name="run migrations", run="{python} manage.py migrate --noinput", timeout=900),
+        CommandSpec(name="collect static files", run="{python} manage.py collectstatic --noinput", timeout=300),
+        CommandSpec(name="restart the app service", run="sudo -n systemctl restart iact", timeout=120),
+        CommandSpec(name="reload the web server", run="sudo -n systemctl reload nginx", timeout=60),
+    ]
+
+
+class LoginCheck(_Model):
+    """The smoke test's login POST: JSON ``{"username": ..., "password": ...}``."""
+
+    url: str
+    """Full URL of the login endpoint, e.g. ``http://127.0.0.1:8001/api/auth/login``."""
+    username: str
+    """The smoke-test user's name."""
+    password_env: str = ""
+    """Environment variable holding the password (checked first)."""
+    password_command: str = ""
+    """A command printing the password on stdout (run in the repo root), used when
+    ``password_env`` is empty or unset. Never a literal password in this file."""
+    expect_status: int = 200
+    """HTTP status a successful login answers with."""
+
+
+class SmokeConfig(_Model):
+    """Smoke tests run against an environment right after its deploy."""
+
+    login: LoginCheck | None = None
+    """The login POST; absent means no login check."""
+    commands: list[CommandSpec] = Field(default_factory=list)
+    """Commands run on the environment's host (e.g. ``pytest tests/smoke/``)."""
+
+
+class EnvironmentConfig(_Model):
+    """A deploy target (``[environments.staging]``, ``[environments.production]``)."""
+
+    transport: Literal["local"] = "local"
+    """``"local"``: commands run as subprocesses on this machine (``"ssh"`` comes later)."""
+    app_dir: str
+    """Where the app's checkout lives; relative paths are relative to the config file."""
+    python: str = ".venv/bin/python"
+    """The app's Python interpreter (``{python}`` in commands), relative to ``app_dir``."""
+    health_url: str
+    """``GET`` URL answering 200 with JSON holding ``"version"``."""
+    check_version: bool = True
+    """Require the health JSON's ``version`` to equal the version just deployed."""
+    pre: list[CommandSpec] = Field(default_factory=list)
+    """Run first (e.g. maintenance mode on)."""
+    steps: list[CommandSpec] = Field(default_factory=default_django_steps)
+    """The deploy itself; defaults to the procedure's Django steps."""
+    post: list[CommandSpec] = Field(default_factory=list)
+    """Run last, and also after a failed step so maintenance mode is switched off."""
+    smoke: SmokeConfig = Field(default_factory=SmokeConfig)
+    """Smoke tests for this environment."""
+    confirm: bool | None = None
+    """Require the operator to type the version before deploying. Defaults to true for
+    an environment named ``production`` and cannot be switched off for it."""
+
+    @field_validator("health_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class ProjectConfig(_Model):
+    """The repository and how releases are named."""
+
+    main_branch: str = "main"
+    """Branch releases are cut from and merged back into."""
+    remote: str = "origin"
+    """The git remote that holds the shared branches and tags."""
+    tag_prefix: str = "v"
+    """Prefix of release tags (``"v"`` → ``v1.4.0``; ``""`` for bare versions)."""
+    changelog: str = "CHANGELOG.md"
+    """The Keep a Changelog file, relative to the repo root."""
+    version_files: list[str] = Field(default_factory=list)
+    """Files whose version is bumped: Python modules (``__version__``), ``pyproject.toml``,
+    ``package.json``."""
+    release_branch_prefix: str = "release/"
+    """Release branches are ``{release_branch_prefix}{tag}``, e.g. ``release/v1.4.0``."""
+    repo_url: str = ""
+    """Web URL of the repository, for changelog compare links; empty: no links."""
+
+    @field_validator("main_branch", "remote", "release_branch_prefix", "tag_prefix")
+    @classmethod
+    def _ref_safe(cls, value: str) -> str:
+        if re.search(r"[\s~^:?*\[\\]|\.\.|@\{", value):
+            raise ValueError(f"{value!r} is not allowed in a git ref name (see git check-ref-format)")
+        return value
+
+
+class ChecksConfig(_Model):
+    """The automatic items of the pre-release checklist."""
+
+    tests: str = "pytest -q"
+    """Command that runs the test suite in the repo root; ``""`` disables the check."""
+    coverage_report: str = "coverage.xml"
+    """Cobertura XML report read for line coverage; ``""`` disables the check."""
+    coverage_min: float = Field(default=80.0, ge=0, le=100)
+    """Lowest acceptable line coverage, in percent."""
+    timeout: float = Field(default=1800.0, gt=0)
+    """Seconds the tests command may run."""
+
+
+class ForgeConfig(_Model):
+    """Where the release branch is merged."""
+
+    kind: Literal["local"] = "local"
+    """``"local"``: merge the release branch into main locally and push (``"github"`` later)."""
+
+
+class VerifyConfig(_Model):
+    """Post-deploy verification against production."""
+
+    requests: int = Field(default=5, ge=1, le=1000)
+    """How many health requests to time."""
+    max_response_ms: float = Field(default=1000.0, gt=0)
+    """Slowest acceptable response, in milliseconds."""
+    max_error_rate: float = Field(default=0.0, ge=0, le=1)
+    """Highest acceptable share of failed requests (0.0–1.0)."""
+
+
+class AnnounceConfig(_Model):
+    """The release announcement."""
+
+    output: str = ""
+    """Where to save it; empty: ``announcement-{tag}.md`` beside the run's journal."""
+    team: str = "The release team"
+    """Signature at the end of the announcement."""
+
+
+class TimeoutsConfig(_Model):
+    """Timeouts, in seconds, for outside calls that have no timeout of their own."""
+
+    git: float = Field(default=120.0, gt=0)
+    """One git operation (fetch, push, ls-remote...)."""
+    http: float = Field(default=10.0, gt=0)
+    """One HTTP request."""
+
+
+class Config(_Model):
+    """The whole validated ``iact-release.toml``."""
+
+    project: ProjectConfig = Field(default_factory=ProjectConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    forge: ForgeConfig = Field(default_factory=ForgeConfig)
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    announce: AnnounceConfig = Field(default_factory=AnnounceConfig)
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    path: Path = Path(CONFIG_NAME)
+    """The file this was read from (set by :func:`load_config`, not by the file)."""
+
+    @model_validator(mode="after")
+    def _env_names(self) -> Config:
+        for name in self.environments:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+                raise ValueError(f"environment name {name!r} must be lowercase letters, digits, - or _")
+        return self
+
+    @property
+    def root(self) -> Path:
+        """The repository root: the directory holding the config file."""
+        return self.path.resolve().parent
+
+    def env_app_dir(self, env: str) -> Path:
+        """Absolute ``app_dir`` of environment ``env`` (relative paths from :attr:`root`)."""
+        return (self.root / self.environments[env].app_dir).resolve()
+
+    def needs_confirmation(self, env: str) -> bool:
+        """Whether deploying to ``env`` needs the operator to type the version first."""
+        if env == "production":
+            return True
+        flag = self.environments[env].confirm
+        return bool(flag)
+
+
+def find_config(start: Path) -> Path:
+    """Find ``iact-release.toml`` in ``start`` or the nearest parent holding it.
+
+    Args:
+        start: Directory to begin in (usually the current working directory).
+
+    Returns:
+        Path of the config file.
+
+    Raises:
+        ConfigError: No such file up to the filesystem root.
+    """
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} found in {here} or any parent directory",
+        f"run `iact-tui init` in the repository to write a starter file, or pass --config PATH",
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file.
+
+    Args:
+        path: The TOML file.
+
+    Returns:
+        The validated :class:`Config`, with :attr:`Config.path` set to ``path``.
+
+    Raises:
+        ConfigError: The file is missing or unreadable, is not valid TOML (with line and
+            column), or a value breaks the schema (naming the key, its line, and what is
+            allowed, with a close match for a mistyped key).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist",
+            "run `iact-tui init` in the repository, or pass --config PATH",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}", "check the file's permissions and encoding (UTF-8)") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", "fix the syntax at that line") from None
+    try:
+        return Config.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        raise ConfigError(_explain(path, text, exc), "fix the value and run again; the README's configuration reference lists every key") from None
+
+
+def _explain(path: Path, text: str, exc: ValidationError) -> str:
+    lines: list[str] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc) or "(top level)"
+        line = _line_of(text, loc)
+        where = f"{path}:{line}" if line else str(path)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+            allowed = _allowed_keys(loc[:-1])
+            close = difflib.get_close_matches(loc[-1], allowed, n=1)
+            if close:
+                msg += f"; did you mean {close[0]!r}?"
+            elif allowed:
+                msg += f"; allowed here: {', '.join(sorted(allowed))}"
+        elif err["type"] == "literal_error":
+            msg = f"{msg} (got {err.get('input')!r})"
+        lines.append(f"{where}: {key}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _allowed_keys(parent: list[str]) -> list[str]:
+    model: type[BaseModel] | None = Config
+    i = 0
+    while model is not None and i < len(parent):
+        name = parent[i]
+        field = model.model_fields.get(name)
+        if field is None:
+            return []
+        ann = field.annotation
+        if name == "environments" and model is Config:
+            model, i = EnvironmentConfig, i + 2
+            continue
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        i += 1
+    if model is None:
+        return []
+    return [k for k in model.model_fields if k != "path"]
+
+
+def _line_of(text: str, loc: list[str]) -> int | None:
+    """Best-effort line number (1-based) of the key at ``loc`` in the TOML text."""
+    if not loc:
+        return None
+    src = text.splitlines()
+    key = loc[-1]
+    # Look inside the deepest table header that matches the path, else anywhere.
+    table_parts = [p for p in loc[:-1] if not p.isdigit()]
+    start, end = 0, len(src)
+    for depth in range(len(table_parts), 0, -1):
+        header = ".".join(table_parts[:depth])
+        pattern = re.compile(r"^\s*\[\[?\s*" + re.escape(header) + r"\s*\]\]?\s*$")
+        hits = [i for i, line in enumerate(src) if pattern.match(line)]
+        if hits:
+            start = hits[0]
+            nxt = [i for i in range(start + 1, len(src)) if re.match(r"^\s*\[", src[i])]
+            end = nxt[0] if nxt else len(src)
+            break
+    key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+    for i in range(start, end):
+        if key_re.match(src[i]):
+            return i + 1
+    if key.isdigit():
+        return start + 1 if start else None
+    return start + 1 if start else None
+

@@ -1,0 +1,1 @@
+"""The release engine: flows of steps that emit events. Imports no Textual."""

@@ -1,0 +1,302 @@
+"""Drive a flow: operator inputs, step execution, retry, cancel, and the journal.
+
+:class:`ReleaseRun` is the one object both front ends (the Textual screens and the
+headless CLI) talk to. It holds no UI code: the screens iterate :meth:`ReleaseRun.run_step`
+in a worker and turn events into widget updates; the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from iact_tui.config import Config
+from iact_tui.engine import flows
+from iact_tui.engine.events import Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.journal import Journal, new_run_dir
+from iact_tui.engine.state import MANUAL_CHECKS, RunContext, RunState
+from iact_tui.engine.step import Action, Step, StepRecord
+from iact_tui.errors import ConfirmationError, IactError, VersionError
+from iact_tui.services import changelog, versioning
+from iact_tui.services.git import GitService
+
+BUMPS: tuple[str, ...] = ("major", "minor", "patch")
+
+
+class ReleaseRun:
+    """One release run over a repository.
+
+    Args:
+        config: The validated config (its ``path`` locates the repository).
+        state_dir: Where runs are kept; ``None`` uses the platformdirs user state dir.
+        flow: ``release`` for now.
+
+    Attributes:
+        steps: The flow's steps in order (their ids are the ``--until`` ids).
+        records: Step id → :class:`StepRecord` (status ``pending``/``running``/``ok``/...).
+        journal: The run's append-only JSONL journal.
+    """
+
+    def __init__(self, config: Config, *, state_dir: Path | None = None, flow: str = "release") -> None:
+        self.config = config
+        self.state = RunState(flow=flow)
+        self.run_dir = new_run_dir(state_dir)
+        self.journal = Journal(self.run_dir / "journal.jsonl")
+        self.ctx = RunContext(
+            config=config,
+            state=self.state,
+            git=GitService(config.root, timeout=config.timeouts.git),
+            run_dir=self.run_dir,
+        )
+        self.steps: list[Step] = flows.release_flow(config)
+        self.records: dict[str, StepRecord] = {s.id: StepRecord() for s in self.steps}
+        self.journal.write(
+            "run_started",
+            flow=flow,
+            repo=str(config.root),
+            config=str(config.path),
+            operator=f"{getpass.getuser()}@{socket.gethostname()}",
+            steps=[s.id for s in self.steps],
+        )
+
+    # -- paths -------------------------------------------------------------------------
+
+    @property
+    def journal_path(self) -> Path:
+        """The JSONL journal of this run."""
+        return self.journal.path
+
+    @property
+    def announcement_path(self) -> Path | None:
+        """Where the announcement was saved, once the ``announce`` step has run."""
+        path = self.state.results.get("announce", {}).get("path")
+        return Path(str(path)) if path else None
+
+    # -- operator inputs ---------------------------------------------------------------
+
+    async def load_versions(self) -> versioning.VersionInfo:
+        """Read the tags and work out the current version and the bump candidates.
+
+        Returns:
+            The :class:`~iact_tui.services.versioning.VersionInfo` (also kept on the
+            context for later steps).
+
+        Raises:
+            GitError: The repository cannot be read.
+        """
+        tags = await self.ctx.git.tags()
+        info = versioning.parse_tags(tags, self.config.project.tag_prefix)
+        self.ctx.versions = info
+        if info.current is not None:
+            self.state.previous_version = str(info.current.version)
+            self.state.previous_tag = info.current.tag
+        return info
+
+    def candidates(self) -> dict[str, str]:
+        """Bump → resulting version (e.g. ``{"major": "2.0.0", ...}``); call after :meth:`load_versions`."""
+        info = self._versions()
+        current = info.current.version if info.current else None
+        return {b: str(versioning.bump(current, b)) for b in BUMPS}
+
+    def choose_bump(self, bump: str) -> str:
+        """Choose MAJOR, MINOR or PATCH; returns the new version (without prefix).
+
+        Raises:
+            VersionError: ``bump`` is not one of ``major``, ``minor``, ``patch``, or the
+                resulting tag already exists.
+        """
+        if bump not in BUMPS:
+            raise VersionError(f"unknown bump {bump!r}", "choose major, minor or patch")
+        version = self.candidates()[bump]
+        self._set_version(version, bump)
+        return version
+
+    def choose_version(self, text: str) -> str:
+        """Use a version the operator typed (validated: SemVer, above the current, tag free).
+
+        Raises:
+            VersionError: With the reason the version is refused.
+        """
+        info = self._versions()
+        version = versioning.validate_new_version(
+            text, info.current.version if info.current else None, set(info.all_tags), self.config.project.tag_prefix
+        )
+        self._set_version(str(version), "custom")
+        return str(version)
+
+    def _set_version(self, version: str, bump: str) -> None:
+        info = self._versions()
+        tag = f"{self.config.project.tag_prefix}{version}"
+        if tag in info.all_tags:
+            raise VersionError(f"tag {tag} already exists", "choose another bump, or delete the stale tag")
+        if version != self.state.version:
+            self.state.changelog_body = None
+        self.state.version, self.state.bump = version, bump
+        self.journal.write("version_chosen", bump=bump, version=version, previous=self.state.previous_version)
+
+    def _versions(self) -> versioning.VersionInfo:
+        if self.ctx.versions is None:
+            raise RuntimeError("load_versions() must be awaited first")
+        return self.ctx.versions
+
+    @staticmethod
+    def manual_checks() -> tuple[tuple[str, str], ...]:
+        """The manual checklist items as ``(id, label)`` pairs."""
+        return MANUAL_CHECKS
+
+    def tick(self, check_id: str, ticked: bool) -> None:
+        """Tick or untick a manual checklist item (journaled)."""
+        if check_id not in {c for c, _ in MANUAL_CHECKS}:
+            raise KeyError(check_id)
+        if ticked:
+            self.state.ticks.add(check_id)
+        else:
+            self.state.ticks.discard(check_id)
+        self.journal.write("tick", check=check_id, ticked=ticked)
+
+    def checklist_complete(self) -> bool:
+        """True when ``preflight`` passed and every manual item is ticked."""
+        manual_ok = all(c in self.state.ticks for c, _ in MANUAL_CHECKS)
+        return manual_ok and self.records["preflight"].status == "ok"
+
+    async def draft_changelog(self) -> str:
+        """The new section's body: ``[Unreleased]`` entries plus commits since the last tag.
+
+        Returns:
+            Markdown with ``### Added``/``### Changed``/... groups (Keep a Changelog 1.1.0).
+            The operator's edited text instead, when there is one.
+        """
+        if self.state.changelog_body is not None:
+            return self.state.changelog_body
+        commits = await self.ctx.git.commits_since(self.state.previous_tag or None)
+        path = self.config.root / self.config.project.changelog
+        text = await asyncio.to_thread(_read_text_or_empty, path)
+        return changelog.draft_section_body(text, commits)
+
+    def set_changelog(self, body: str) -> None:
+        """Keep the operator's edited section body (journaled)."""
+        self.state.changelog_body = body
+        self.journal.write("changelog_edited", chars=len(body))
+
+    def needs_confirmation(self, step_id: str) -> bool:
+        """Whether ``step_id`` needs a typed confirmation (the version) before it runs."""
+        env = flows.env_of(step_id)
+        return env is not None and step_id.startswith("deploy-") and env in self.config.environments and self.config.needs_confirmation(env)
+
+    def confirm(self, step_id: str, typed: str) -> bool:
+        """Record the operator's typed confirmation; True when it matches the version.
+
+        The version may be typed with or without the tag prefix.
+        """
+        ok = typed.strip() in {self.state.version, self.ctx.tag} and bool(self.state.version)
+        if ok:
+            self.state.confirmations[step_id] = typed.strip()
+        self.journal.write("confirmation", step=step_id, accepted=ok)
+        return ok
+
+    # -- steps -------------------------------------------------------------------------
+
+    def step(self, step_id: str) -> Step:
+        """The step with this id.
+
+        Raises:
+            KeyError: No such step in the flow.
+        """
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def plan(self) -> list[tuple[Step, list[Action]]]:
+        """Every step with the actions it would take; changes nothing."""
+        return [(s, s.plan(self.ctx)) for s in self.steps]
+
+    async def run_step(self, step_id: str) -> AsyncIterator[Event]:
+        """Run one step, yielding its events; every event is journaled.
+
+        An :class:`IactError` becomes a failed ``StepFinished`` carrying its ``what`` and
+        ``fix``; the step can be run again after the operator fixes the cause.
+        Cancellation yields nothing more but journals a ``cancelled`` result.
+
+        Raises:
+            ConfirmationError: Never raised; a missing confirmation fails the step.
+        """
+        step = self.step(step_id)
+        record = self.records[step_id]
+        record.status = "running"
+        started = time.monotonic()
+        first: Event = StepStarted(step_id, step.title)
+        self.journal.event(first)
+        yield first
+        finished: StepFinished | None = None
+        try:
+            if self.needs_confirmation(step_id) and step_id not in self.state.confirmations:
+                raise ConfirmationError(
+                    f"{step.title} needs the operator to type the version {self.state.version} first",
+                    "confirm on the production screen, or pass --yes to the headless runner",
+                )
+            async for event in step.run(self.ctx):
+                if isinstance(event, StepFinished):
+                    finished = event
+                    continue
+                self.journal.event(event)
+                yield event
+            if finished is None:
+                finished = StepFinished(step_id, "ok", f"{step.title}: done")
+        except IactError as exc:
+            finished = StepFinished(step_id, "failed", exc.what, exc.fix)
+        except asyncio.CancelledError:
+            record.status = "cancelled"
+            self.journal.event(StepFinished(step_id, "cancelled", f"{step.title}: cancelled by the operator"))
+            raise
+        elapsed = time.monotonic() - started
+        finished = StepFinished(
+            finished.step_id, finished.status, finished.message, finished.fix, {**finished.data, "seconds": round(elapsed, 3)}
+        )
+        record.status, record.message, record.fix, record.data = finished.status, finished.message, finished.fix, dict(finished.data)
+        if finished.status == "ok":
+            self.state.results[step_id] = dict(finished.data)
+        self.journal.event(finished)
+        yield finished
+
+    async def run_until(self, until: str | None = None) -> AsyncIterator[Event]:
+        """Run the flow's steps in order up to and including ``until`` (all when ``None``).
+
+        Stops after the first failed step (its ``StepFinished`` is the last event).
+        Steps already ``ok`` are not run again.
+        """
+        for s in self.steps:
+            if self.records[s.id].status == "ok":
+                continue
+            failed = False
+            async for event in self.run_step(s.id):
+                yield event
+                if isinstance(event, StepFinished) and event.status == "failed":
+                    failed = True
+            if failed or s.id == until:
+                return
+
+    def finish(self) -> None:
+        """Journal the end of the run with each step's status."""
+        self.journal.write("run_finished", steps={k: v.status for k, v in self.records.items()})
+
+    def info(self, text: str) -> OutputLine:
+        """An ``info`` line not tied to a step (for front ends' own notices)."""
+        return OutputLine("run", text)
+
+
+def _read_text_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
+def summary(run: ReleaseRun) -> dict[str, Any]:
+    """Step id → status, for the final report line."""
+    return {k: v.status for k, v in run.records.items()}

@@ -1,0 +1,80 @@
+"""The run's state (operator inputs and step results) and the context steps run in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from iact_tui.config import Config
+
+if TYPE_CHECKING:
+    from iact_tui.services.git import GitService
+    from iact_tui.services.versioning import VersionInfo
+
+#: Manual checklist items: (id, label). The operator ticks them; ``--yes`` ticks all.
+MANUAL_CHECKS: tuple[tuple[str, str], ...] = (
+    ("prs-merged", "All PRs planned for this release are merged"),
+    ("no-critical-issues", "No critical issues are open"),
+    ("docs-updated", "Documentation is updated"),
+)
+
+
+@dataclass
+class RunState:
+    """Everything the operator chose or typed, and what steps found.
+
+    Every field is written to the journal when it changes, so a run can be resumed and
+    reported.
+
+    Attributes:
+        flow: ``release`` (``hotfix`` and ``rollback`` come later).
+        bump: ``major``, ``minor`` or ``patch``; empty until chosen.
+        version: The new version without prefix, e.g. ``"1.4.0"``.
+        previous_version: The current release before this run, e.g. ``"1.3.2"``.
+        previous_tag: Its tag, e.g. ``"v1.3.2"``; empty when there is none.
+        ticks: Manual checklist items ticked by the operator.
+        changelog_body: The new release's section body (``### Added`` ... groups),
+            as edited by the operator; ``None`` until drafted or edited.
+        confirmations: Step id → the text the operator typed to confirm it.
+        results: Step id → that step's result data (commit, branch, URLs, figures...).
+    """
+
+    flow: str = "release"
+    bump: str = ""
+    version: str = ""
+    previous_version: str = ""
+    previous_tag: str = ""
+    ticks: set[str] = field(default_factory=set)
+    changelog_body: str | None = None
+    confirmations: dict[str, str] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """What a step gets: the config, the state, the services, where files go.
+
+    Attributes:
+        config: The validated config.
+        state: The run's mutable state.
+        git: The repository service (GitPython off the event loop).
+        run_dir: Folder of this run (journal, announcement), created by the run.
+        versions: Tags read at the start of the run, or ``None`` before.
+    """
+
+    config: Config
+    state: RunState
+    git: GitService
+    run_dir: Path
+    versions: VersionInfo | None = None
+
+    @property
+    def tag(self) -> str:
+        """The new release's tag, e.g. ``v1.4.0`` (``tag_prefix`` + version)."""
+        return f"{self.config.project.tag_prefix}{self.state.version}"
+
+    @property
+    def release_branch(self) -> str:
+        """The release branch, e.g. ``release/v1.4.0``."""
+        return f"{self.config.project.release_branch_prefix}{self.tag}"

@@ -1,0 +1,1 @@
+"""Services: each wraps one outside world (git, hosts, HTTP, files). Imports no Textual."""
