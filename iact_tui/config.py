@@ -268,7 +268,7 @@ def find_config(start: Path) -> Path:
             return candidate
     raise ConfigError(
         f"no {CONFIG_NAME} found in {here} or any parent directory",
-        f"run `iact-tui init` in the repository to write a starter file, or pass --config PATH",
+        "run `iact-tui init` in the repository to write a starter file, or pass --config PATH",
     )
 
 
@@ -294,7 +294,9 @@ def load_config(path: Path) -> Config:
             "run `iact-tui init` in the repository, or pass --config PATH",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}", "check the file's permissions and encoding (UTF-8)") from None
+        raise ConfigError(
+            f"cannot read config file {path}: {exc}", "check the file's permissions and encoding (UTF-8)"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -302,7 +304,10 @@ def load_config(path: Path) -> Config:
     try:
         return Config.model_validate({**data, "path": path})
     except ValidationError as exc:
-        raise ConfigError(_explain(path, text, exc), "fix the value and run again; the README's configuration reference lists every key") from None
+        raise ConfigError(
+            _explain(path, text, exc),
+            "fix the value and run again; the README's configuration reference lists every key",
+        ) from None
 
 
 def _explain(path: Path, text: str, exc: ValidationError) -> str:
@@ -371,4 +376,3 @@ def _line_of(text: str, loc: list[str]) -> int | None:
     if key.isdigit():
         return start + 1 if start else None
     return start + 1 if start else None
-

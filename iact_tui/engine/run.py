@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,6 +36,7 @@ class ReleaseRun:
         config: The validated config (its ``path`` locates the repository).
         state_dir: Where runs are kept; ``None`` uses the platformdirs user state dir.
         flow: ``release`` for now.
+        record: False for a run that only plans: no run folder, no journal.
 
     Attributes:
         steps: The flow's steps in order (their ids are the ``--until`` ids).
@@ -42,11 +44,13 @@ class ReleaseRun:
         journal: The run's append-only JSONL journal.
     """
 
-    def __init__(self, config: Config, *, state_dir: Path | None = None, flow: str = "release") -> None:
+    def __init__(
+        self, config: Config, *, state_dir: Path | None = None, flow: str = "release", record: bool = True
+    ) -> None:
         self.config = config
         self.state = RunState(flow=flow)
-        self.run_dir = new_run_dir(state_dir)
-        self.journal = Journal(self.run_dir / "journal.jsonl")
+        self.run_dir = new_run_dir(state_dir) if record else Path(tempfile.gettempdir())
+        self.journal = Journal(self.run_dir / "journal.jsonl" if record else None)
         self.ctx = RunContext(
             config=config,
             state=self.state,
@@ -186,7 +190,12 @@ class ReleaseRun:
     def needs_confirmation(self, step_id: str) -> bool:
         """Whether ``step_id`` needs a typed confirmation (the version) before it runs."""
         env = flows.env_of(step_id)
-        return env is not None and step_id.startswith("deploy-") and env in self.config.environments and self.config.needs_confirmation(env)
+        return (
+            env is not None
+            and step_id.startswith("deploy-")
+            and env in self.config.environments
+            and self.config.needs_confirmation(env)
+        )
 
     def confirm(self, step_id: str, typed: str) -> bool:
         """Record the operator's typed confirmation; True when it matches the version.
@@ -256,9 +265,18 @@ class ReleaseRun:
             raise
         elapsed = time.monotonic() - started
         finished = StepFinished(
-            finished.step_id, finished.status, finished.message, finished.fix, {**finished.data, "seconds": round(elapsed, 3)}
+            finished.step_id,
+            finished.status,
+            finished.message,
+            finished.fix,
+            {**finished.data, "seconds": round(elapsed, 3)},
         )
-        record.status, record.message, record.fix, record.data = finished.status, finished.message, finished.fix, dict(finished.data)
+        record.status, record.message, record.fix, record.data = (
+            finished.status,
+            finished.message,
+            finished.fix,
+            dict(finished.data),
+        )
         if finished.status == "ok":
             self.state.results[step_id] = dict(finished.data)
         self.journal.event(finished)

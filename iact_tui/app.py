@@ -1,0 +1,163 @@
+"""IactApp: the wizard's Textual app: stage order, bindings, commands, styles.
+
+:func:`make_app` is the one factory used by the CLI, the Pilot tests and the snapshot
+tests. The app holds the :class:`~iact_tui.engine.run.ReleaseRun`; screens drive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib.resources import files
+from pathlib import Path, PurePath
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from iact_tui.config import Config
+from iact_tui.engine.run import ReleaseRun
+from iact_tui.screens import StepScreen, WizardScreen, make_stage_screen, next_stage
+from iact_tui.screens.changelog import ChangelogScreen
+from iact_tui.widgets import QuitModal
+
+#: Style sheets, in cascade order: globals, widgets, then one per screen.
+STYLE_FILES: tuple[str, ...] = (
+    "base.tcss",
+    "widgets.tcss",
+    "welcome.tcss",
+    "version.tcss",
+    "checklist.tcss",
+    "changelog.tcss",
+    "release.tcss",
+    "deploy.tcss",
+    "smoke.tcss",
+    "verify.tcss",
+    "announcement.tcss",
+)
+
+
+def _css_paths() -> list[str | PurePath]:
+    styles = files("iact_tui.styles")
+    return [Path(str(styles / name)) for name in STYLE_FILES]
+
+
+class IactApp(App[None]):
+    """The release wizard.
+
+    Args:
+        run: The release run the screens drive (kept as :attr:`release_run`;
+            ``App.run`` is Textual's own method).
+        snapshot_mode: Deterministic rendering for snapshot tests: no cursor blink, and
+            paths outside the repository masked (tmp dirs and run ids change every run).
+    """
+
+    TITLE = "iact-tui"
+    CSS_PATH = _css_paths()
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, run: ReleaseRun, *, snapshot_mode: bool = False) -> None:
+        super().__init__()
+        self.release_run = run
+        self.snapshot_mode = snapshot_mode
+        self.blink = not snapshot_mode
+        self._finished = False
+        self.sub_title = self.display_path(run.config.root)
+
+    def on_mount(self) -> None:
+        self.push_screen(make_stage_screen("welcome"))
+
+    # -- navigation --------------------------------------------------------------------
+
+    def advance(self, stage: str) -> None:
+        """Show the stage after ``stage`` (the stack keeps earlier stages for Back)."""
+        following = next_stage(stage)
+        if following is None:
+            self.finish_and_exit()
+            return
+        self.push_screen(make_stage_screen(following))
+
+    def display_path(self, path: Path) -> str:
+        """A path for the screen: ``~`` for home; in snapshot mode, masked to be stable."""
+        root = self.release_run.config.root
+        if self.snapshot_mode:
+            try:
+                rel = path.resolve().relative_to(root)
+            except ValueError:
+                return f"…/{path.name}"
+            return "<repo>" if str(rel) == "." else f"<repo>/{rel}"
+        home = Path.home()
+        try:
+            return f"~/{path.resolve().relative_to(home)}"
+        except ValueError:
+            return str(path)
+
+    # -- quitting ----------------------------------------------------------------------
+
+    def running_screen(self) -> StepScreen | None:
+        """The step screen whose step is running, if any."""
+        for screen in self.screen_stack:
+            if isinstance(screen, StepScreen) and screen.running:
+                return screen
+        return None
+
+    async def action_quit(self) -> None:
+        """Quit; asks first when a step is running (quitting cancels it)."""
+        busy = self.running_screen()
+        if busy is None:
+            self.finish_and_exit()
+            return
+        step = next((s for s in busy.step_ids if busy.step_status.get(s) == "running"), busy.step_ids[0])
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self.finish_and_exit()
+
+        self.push_screen(QuitModal(step), answered)
+
+    def finish_and_exit(self) -> None:
+        """Journal the end of the run and exit."""
+        if not self._finished:
+            self._finished = True
+            self.release_run.finish()
+        self.exit()
+
+    # -- command palette ---------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, StepScreen):
+            if screen.can_retry():
+                yield SystemCommand("Retry step", "Run the failed step again (r)", screen.action_retry)
+            if screen.is_ready():
+                yield SystemCommand("Continue", "Go on to the next stage (enter)", screen.action_continue)
+        if isinstance(screen, WizardScreen) and screen.can_go_back():
+            yield SystemCommand("Back", "Go back to the previous stage (escape)", screen.action_back)
+        if isinstance(screen, ChangelogScreen):
+            yield SystemCommand("Toggle preview", "Show or hide the Markdown preview (f2)", screen.action_toggle_preview)
+        yield SystemCommand("Show journal path", "Where this run's journal is written", self._show_journal)
+
+    def _show_journal(self) -> None:
+        self.notify(self.display_path(self.release_run.journal_path), title="Run journal")
+
+
+def make_app(
+    config: Config,
+    *,
+    state_dir: Path | None = None,
+    run: ReleaseRun | None = None,
+    snapshot_mode: bool = False,
+) -> IactApp:
+    """Build the app for the CLI and the tests.
+
+    Args:
+        config: The validated config.
+        state_dir: Where runs are kept (``None``: the user state dir); ignored with ``run``.
+        run: An existing run to drive; a new :class:`ReleaseRun` by default.
+        snapshot_mode: Deterministic rendering for snapshot tests.
+    """
+    return IactApp(run or ReleaseRun(config, state_dir=state_dir), snapshot_mode=snapshot_mode)

@@ -1,0 +1,232 @@
+"""Command line: the wizard, ``run`` (headless), ``plan``, ``init`` and ``demo``.
+
+Exit status: 0 success; 1 a step failed (the reason is printed); 2 bad usage or bad
+configuration. Textual is imported only when the wizard starts, so headless commands
+and ``--help`` start fast and never load the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from iact_tui import __version__
+from iact_tui.config import CONFIG_NAME, Config, find_config, load_config
+from iact_tui.engine.flows import RELEASE_STEP_IDS
+from iact_tui.errors import ConfigError, IactError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (every command listed in ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="iact-tui",
+        description="A terminal wizard that runs a whole software release: SemVer bump, checklist, changelog, "
+        "release branch, tag, staging and production deploys, smoke tests, verification and the announcement.",
+        epilog="commands:\n"
+        "  (none)        start the wizard in the repository holding iact-release.toml\n"
+        "  run release   run the release headless: iact-tui run release --bump minor --yes\n"
+        "  plan release  print every action a release would take, changing nothing\n"
+        "  init          write a commented starter iact-release.toml for this repository\n"
+        "  demo DIR      build a sandbox (bare origin, clone, Django site, staging and production)\n"
+        "\nexit status: 0 success, 1 a step failed, 2 bad usage or configuration",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"iact-tui {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help=f"config file (default: {CONFIG_NAME} in this or a parent directory)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="build a sandbox and start the wizard on it; its servers stop on exit"
+    )
+    parser.add_argument(
+        "--dir", type=Path, metavar="DIR", help="with --demo: build the sandbox here instead of a temporary folder"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run a flow headless",
+        description="Run a flow without the UI: one line per step, output streamed, a summary at the end.",
+    )
+    run.add_argument("flow", choices=["release"], help="the flow (hotfix and rollback come later)")
+    run.add_argument("--bump", choices=["major", "minor", "patch"], help="the SemVer bump")
+    run.add_argument(
+        "--version-override", dest="version_text", metavar="X.Y.Z", help="release this exact version instead of a bump"
+    )
+    run.add_argument(
+        "--yes", action="store_true", help="tick the manual checklist items and confirm production (required)"
+    )
+    run.add_argument(
+        "--until",
+        choices=RELEASE_STEP_IDS,
+        metavar="STEP",
+        help=f"stop after this step; one of: {', '.join(RELEASE_STEP_IDS)}",
+    )
+    run.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
+
+    plan = sub.add_parser(
+        "plan",
+        help="print what a flow would do",
+        description="Print every action a release would take (git, commands per environment, HTTP checks). Changes nothing.",
+    )
+    plan.add_argument("flow", choices=["release"])
+    plan.add_argument("--bump", choices=["major", "minor", "patch"], default="minor")
+    plan.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
+
+    init = sub.add_parser(
+        "init",
+        help=f"write a starter {CONFIG_NAME}",
+        description=f"Write a commented {CONFIG_NAME} for the repository in the current directory; never overwrites.",
+    )
+    init.add_argument("--path", type=Path, default=Path("."), help="the repository (default: current directory)")
+
+    demo = sub.add_parser(
+        "demo",
+        help="build or stop a sandbox",
+        description="Build, offline, a sandbox in DIR: bare origin, the operator's clone, a Django site, staging and production targets serving on loopback.",
+    )
+    demo.add_argument("dir", type=Path, metavar="DIR")
+    demo.add_argument("--stop", action="store_true", help="stop every server the sandbox in DIR started")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``iact-tui`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "plan":
+            return _cmd_plan(args)
+        if args.command == "init":
+            return _cmd_init(args)
+        if args.command == "demo":
+            return _cmd_demo(args)
+        if args.demo:
+            return _cmd_demo_wizard(args)
+        return _cmd_wizard(args)
+    except ConfigError as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    except IactError as exc:
+        _err(f"error: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _load(args: argparse.Namespace) -> Config:
+    path = getattr(args, "sub_config", None) or args.config
+    return load_config(path) if path else load_config(find_config(Path.cwd()))
+
+
+# -- the wizard ----------------------------------------------------------------------
+
+
+def _cmd_wizard(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from iact_tui.app import make_app  # deferred: headless commands never import Textual
+
+    make_app(config).run()
+    return EXIT_OK
+
+
+def _cmd_demo_wizard(args: argparse.Namespace) -> int:
+    from iact_tui import demo
+
+    root = args.dir or Path(tempfile.mkdtemp(prefix="iact-demo-"))
+    print(f"building the demo sandbox in {root} ...", flush=True)
+    sandbox = demo.build_sandbox(root, progress=lambda line: print(f"  {line}", flush=True))
+    try:
+        print(demo.describe(sandbox), flush=True)
+        config = load_config(sandbox.config_path)
+        from iact_tui.app import make_app
+
+        os.chdir(sandbox.repo)
+        make_app(config).run()
+    finally:
+        stopped = demo.stop_sandbox(root)
+        print(f"stopped {len(stopped)} demo server(s); the sandbox stays in {root}", flush=True)
+    return EXIT_OK
+
+
+# -- demo ----------------------------------------------------------------------------
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from iact_tui import demo
+
+    if args.stop:
+        stopped = demo.stop_sandbox(args.dir)
+        print("\n".join(f"stopped {s}" for s in stopped) or "no demo server was running")
+        return EXIT_OK
+    sandbox = demo.build_sandbox(args.dir, progress=lambda line: print(f"  {line}", flush=True))
+    print(demo.describe(sandbox))
+    return EXIT_OK
+
+
+# -- headless run and plan -----------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if not args.yes:
+        _err(
+            "error: the headless runner needs --yes: it ticks the manual checklist items and confirms the production deploy"
+        )
+        return EXIT_USAGE
+    if not args.bump and not args.version_text:
+        _err("error: say which version to release: --bump {major,minor,patch} or --version-override X.Y.Z")
+        return EXIT_USAGE
+    config = _load(args)
+    from iact_tui.headless import run_release
+
+    return asyncio.run(
+        run_release(config, bump=args.bump, version_text=args.version_text, until=args.until, out=sys.stdout)
+    )
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from iact_tui.headless import print_plan
+
+    return asyncio.run(print_plan(config, bump=args.bump, out=sys.stdout))
+
+
+# -- init ----------------------------------------------------------------------------
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from iact_tui.starter import detect, starter_toml
+
+    repo = args.path.resolve()
+    target = repo / CONFIG_NAME
+    if target.exists():
+        _err(
+            f"error: {target} already exists; iact-tui init never overwrites it\n  → edit it, or move it away and run init again"
+        )
+        return EXIT_FAILED
+    found = detect(repo)
+    text = starter_toml(found)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    print(f"wrote {target}")
+    for line in found.notes:
+        print(f"  {line}")
+    print("  next: fill in [environments.staging] and [environments.production], then run `iact-tui plan release`")
+    return EXIT_OK

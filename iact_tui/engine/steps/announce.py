@@ -1,0 +1,100 @@
+"""The release announcement: Markdown from the changelog section and the run's figures."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from iact_tui.engine.events import Event, OutputLine, StepFinished
+from iact_tui.engine.state import RunContext
+from iact_tui.engine.step import Action
+from iact_tui.errors import IactError, VersionError
+from iact_tui.services import changelog
+
+
+def announcement_path(ctx: RunContext) -> Path:
+    """``[announce] output`` (``{tag}``/``{version}`` filled; relative to the repo root),
+    or ``announcement-<tag>.md`` in the run's folder."""
+    out = ctx.config.announce.output
+    if not out:
+        return ctx.run_dir / f"announcement-{ctx.tag}.md"
+    path = Path(out.replace("{tag}", ctx.tag).replace("{version}", ctx.state.version))
+    return path if path.is_absolute() else ctx.config.root / path
+
+
+def render_announcement(ctx: RunContext, section: str, now: dt.datetime) -> str:
+    """The announcement's Markdown.
+
+    Args:
+        ctx: The run (version, previous release, step results).
+        section: The changelog section body (``### Added`` ... groups).
+        now: The deployment time (timezone-aware).
+    """
+    results: dict[str, dict[str, Any]] = ctx.state.results
+    local = now.astimezone()
+    lines = [
+        f"# Release {ctx.tag}",
+        "",
+        f"**{ctx.tag}** was deployed to production on {local:%Y-%m-%d %H:%M %Z} ({now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC).",
+        "",
+        "## What's new",
+        "",
+        section.strip() or "_No user-facing changes._",
+        "",
+    ]
+    timing = results.get("verify", {}).get("timing")
+    lines += ["## Verification", ""]
+    if timing:
+        lines.append(
+            f"- Health check passed; response time median {timing['median_ms']:.0f} ms, slowest {timing['max_ms']:.0f} ms "
+            f"over {timing['requests']} requests; error rate {timing['error_rate']:.0%}."
+        )
+    else:
+        lines.append("- Production verification did not run in this release.")
+    if "smoke-staging" in results:
+        lines.append("- Smoke tests passed on staging.")
+    lines.append("")
+    if ctx.state.previous_tag:
+        lines += ["## Rollback", "", f"If needed, production can be rolled back to {ctx.state.previous_tag}.", ""]
+    lines += [f"— {ctx.config.announce.team}", ""]
+    return "\n".join(lines)
+
+
+class AnnounceStep:
+    """Render the announcement and save it to a file."""
+
+    id = "announce"
+    title = "Announcement"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        """Where the file goes."""
+        return [Action("file", f"write the announcement to {announcement_path(ctx)}")]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        """Write the file; ``StepFinished.data`` holds ``path`` and ``markdown``."""
+        if not ctx.state.version:
+            raise VersionError("no version chosen yet", "choose MAJOR, MINOR or PATCH first")
+        path = ctx.config.root / ctx.config.project.changelog
+        text = await asyncio.to_thread(lambda: path.read_text(encoding="utf-8") if path.exists() else "")
+        section = changelog.release_section(text, ctx.state.version) or ctx.state.changelog_body or ""
+        markdown = render_announcement(ctx, section, dt.datetime.now(dt.UTC))
+        out = announcement_path(ctx)
+        try:
+            await asyncio.to_thread(_write, out, markdown)
+        except OSError as exc:
+            raise IactError(
+                f"cannot write the announcement to {out}: {exc.strerror}",
+                "fix [announce] output or the folder's permissions",
+            ) from None
+        yield OutputLine(self.id, f"announcement saved to {out}")
+        yield StepFinished(self.id, "ok", f"saved to {out}", data={"path": str(out), "markdown": markdown})
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,280 @@
+"""The release half: release branch, version files, changelog, commit, push, merge, tag.
+
+Each step checks before acting, so a retry after a failure (or a rerun) is safe: a
+release branch or tag already at the right commit is reused, one elsewhere is an error
+naming both commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from iact_tui.engine.events import Event, OutputLine, StepFinished
+from iact_tui.engine.state import RunContext
+from iact_tui.engine.step import Action
+from iact_tui.errors import ChangelogError, GitError, VersionError
+from iact_tui.services import changelog, version_files
+from iact_tui.services.forge import LocalForge
+
+
+def _need_version(ctx: RunContext) -> None:
+    if not ctx.state.version:
+        raise VersionError("no version chosen yet", "choose MAJOR, MINOR or PATCH first")
+
+
+def release_message(ctx: RunContext) -> str:
+    """The release commit's message (Conventional Commits): ``chore: prepare release vX.Y.Z``."""
+    return f"chore: prepare release {ctx.tag}"
+
+
+async def _on_release_branch(ctx: RunContext) -> None:
+    branch = await ctx.git.current_branch()
+    if branch != ctx.release_branch:
+        if not await ctx.git.rev(f"refs/heads/{ctx.release_branch}"):
+            raise GitError(
+                f"release branch {ctx.release_branch} does not exist", "run the 'Create release branch' step first"
+            )
+        await ctx.git.checkout(ctx.release_branch)
+
+
+class BranchStep:
+    """Cut ``release/vX.Y.Z`` from an up-to-date main."""
+
+    id = "branch"
+    title = "Create release branch"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        """git fetch, fast-forward main, create the branch."""
+        p = ctx.config.project
+        return [
+            Action("git", f"git fetch --tags --prune {p.remote}"),
+            Action("git", f"git checkout {p.main_branch} && git merge --ff-only {p.remote}/{p.main_branch}"),
+            Action("git", f"git checkout -b {ctx.release_branch} {p.main_branch}"),
+        ]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        """Create (or reuse) the release branch and check it out."""
+        _need_version(ctx)
+        p, git = ctx.config.project, ctx.git
+        await git.fetch(p.remote)
+        yield OutputLine(self.id, f"fetched {p.remote}")
+        current = await git.current_branch()
+        existing = await git.rev(f"refs/heads/{ctx.release_branch}")
+        if existing and current == ctx.release_branch:
+            yield StepFinished(
+                self.id, "ok", f"on {ctx.release_branch} (already created)", data={"branch": ctx.release_branch}
+            )
+            return
+        if current != p.main_branch:
+            await git.checkout(p.main_branch)
+        await git.fast_forward(p.remote, p.main_branch)
+        main_head = await git.rev(p.main_branch)
+        yield OutputLine(self.id, f"{p.main_branch} is at {str(main_head)[:10]}, level with {p.remote}/{p.main_branch}")
+        if existing:
+            if existing != main_head:
+                raise GitError(
+                    f"branch {ctx.release_branch} already exists at {existing[:10]}, but {p.main_branch} is at {str(main_head)[:10]}",
+                    f"delete it (`git branch -D {ctx.release_branch}`) if it is a leftover, or choose another version",
+                )
+            await git.checkout(ctx.release_branch)
+            yield OutputLine(self.id, f"reusing {ctx.release_branch} (already at {existing[:10]})")
+        else:
+            await git.create_branch(ctx.release_branch, p.main_branch)
+            yield OutputLine(self.id, f"created {ctx.release_branch} from {p.main_branch}")
+        yield StepFinished(
+            self.id, "ok", f"on {ctx.release_branch}", data={"branch": ctx.release_branch, "base": main_head}
+        )
+
+
+class BumpStep:
+    """Write the new version into every configured version file."""
+
+    id = "bump"
+    title = "Bump version files"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        """One file action per version file."""
+        return [
+            Action("file", f"{f}: version {ctx.state.previous_version or '?'} → {ctx.state.version}")
+            for f in ctx.config.project.version_files
+        ]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        """Bump all files (all read before any is written; each read back after)."""
+        _need_version(ctx)
+        await _on_release_branch(ctx)
+        files = ctx.config.project.version_files
+        if not files:
+            yield StepFinished(self.id, "skipped", "no version_files configured")
+            return
+        before = await asyncio.to_thread(lambda: [version_files.read_version(ctx.config.root / f) for f in files])
+        after = await asyncio.to_thread(version_files.bump_files, ctx.config.root, files, ctx.state.version)
+        for old, new in zip(before, after, strict=True):
+            yield OutputLine(self.id, f"{_rel(ctx, old.path)}: {old.version} → {new.version}")
+        yield StepFinished(self.id, "ok", f"{len(after)} file(s) at {ctx.state.version}", data={"files": list(files)})
+
+
+def _rel(ctx: RunContext, path: Path) -> str:
+    try:
+        return str(path.relative_to(ctx.config.root))
+    except ValueError:
+        return str(path)
+
+
+class ChangelogStep:
+    """Write the new Keep a Changelog section (the operator's edited text)."""
+
+    id = "changelog"
+    title = "Write CHANGELOG"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        """Insert the section below [Unreleased]."""
+        return [Action("file", f"{ctx.config.project.changelog}: new section [{ctx.state.version}] below [Unreleased]")]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        """Insert the section; a section already there for this version is kept (rerun)."""
+        _need_version(ctx)
+        await _on_release_branch(ctx)
+        p = ctx.config.project
+        path = ctx.config.root / p.changelog
+        text = await asyncio.to_thread(lambda: path.read_bytes().decode("utf-8-sig") if path.exists() else "")
+        if changelog.release_section(text, ctx.state.version) is not None:
+            yield StepFinished(
+                self.id, "ok", f"{p.changelog} already has [{ctx.state.version}]", data={"file": p.changelog}
+            )
+            return
+        body = ctx.state.changelog_body
+        if body is None:
+            commits = await ctx.git.commits_since(ctx.state.previous_tag or None)
+            body = changelog.draft_section_body(text, commits)
+        if not body.strip():
+            raise ChangelogError(
+                "the new changelog section is empty", "write at least one entry in the changelog editor"
+            )
+        today = dt.date.today().isoformat()
+        new = changelog.insert_release(
+            text, ctx.state.version, today, body, tag_prefix=p.tag_prefix, repo_url=p.repo_url
+        )
+        await asyncio.to_thread(path.write_text, new, "utf-8", None, "")
+        yield OutputLine(self.id, f"{p.changelog}: added ## [{ctx.state.version}] - {today}")
+        yield StepFinished(self.id, "ok", f"{p.changelog} updated", data={"file": p.changelog, "date": today})
+
+
+class CommitStep:
+    """Commit exactly the version files and the changelog."""
+
+    id = "commit"
+    title = "Commit release"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        """The commit."""
+        files = [*ctx.config.project.version_files, ctx.config.project.changelog]
+        return [Action("git", f"git commit -m {release_message(ctx)!r} -- {' '.join(files)}")]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        """Commit, or reuse the release commit if it is already HEAD with nothing left."""
+        _need_version(ctx)
+        await _on_release_branch(ctx)
+        files = [*ctx.config.project.version_files, ctx.config.project.changelog]
+        changed, _ = await ctx.git.dirty_files()
+        pending = [f for f in files if f in changed]
+        head_subject = (await ctx.git.head_subject()).strip()
+        if not pending and head_subject == release_message(ctx):
+            sha = await ctx.git.rev("HEAD")
+            yield StepFinished(self.id, "ok", f"release commit already made ({str(sha)[:10]})", data={"commit": sha})
+            return
+        if not pending:
+            raise GitError(
+                "nothing to commit: the version files and changelog are unchanged",
+                "run the bump and changelog steps first",
+            )
+        sha = await ctx.git.commit_paths(pending, release_message(ctx))
+        yield OutputLine(self.id, f"committed {sha[:10]} {release_message(ctx)}")
+        for f in pending:
+            yield OutputLine(self.id, f"  {f}")
+        yield StepFinished(self.id, "ok", f"committed {sha[:10]}", data={"commit": sha})
+
+
+class PushStep:
+    """Push the release branch."""
+
+    id = "push"
+    title = "Push release branch"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        """The push."""
+        return [Action("git", f"git push {ctx.config.project.remote} {ctx.release_branch}")]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        """Push; a refusal by the remote fails the step with the remote's reason."""
+        _need_version(ctx)
+        b = ctx.release_branch
+        result = await ctx.git.push(ctx.config.project.remote, f"refs/heads/{b}:refs/heads/{b}")
+        yield OutputLine(self.id, f"pushed {b} to {ctx.config.project.remote}: {result.summary}")
+        yield StepFinished(self.id, "ok", f"{b} pushed", data={"branch": b})
+
+
+class MergeStep:
+    """Merge the release branch into main (the ``local`` forge) and push main."""
+
+    id = "merge"
+    title = "Merge into main"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        """Fetch, merge --no-ff, push main."""
+        p = ctx.config.project
+        return [
+            Action("git", f"git checkout {p.main_branch} && git merge --ff-only {p.remote}/{p.main_branch}"),
+            Action("git", f"git merge --no-ff {ctx.release_branch}"),
+            Action("git", f"git push {p.remote} {p.main_branch}"),
+        ]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        """Merge (idempotent: an already-merged branch is only pushed)."""
+        _need_version(ctx)
+        p = ctx.config.project
+        forge = LocalForge(ctx.git, p.remote, p.main_branch)
+        lines: list[str] = []
+        result = await forge.merge(ctx.release_branch, lines)
+        for line in lines:
+            yield OutputLine(self.id, line)
+        yield StepFinished(self.id, "ok", f"{p.main_branch} at {result.commit[:10]}", data={"commit": result.commit})
+
+
+class TagStep:
+    """Annotated tag on main's head, pushed to the remote."""
+
+    id = "tag"
+    title = "Tag release"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        """Tag and push."""
+        p = ctx.config.project
+        return [
+            Action("git", f"git tag -a {ctx.tag} -m 'Release {ctx.tag}' {p.main_branch}"),
+            Action("git", f"git push {p.remote} refs/tags/{ctx.tag}"),
+        ]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        """Create (or reuse, if already on main's head) the tag and push it."""
+        _need_version(ctx)
+        p, git, tag = ctx.config.project, ctx.git, ctx.tag
+        head = await git.rev(p.main_branch)
+        existing = await git.rev(f"refs/tags/{tag}")
+        if existing and existing != head:
+            raise GitError(
+                f"tag {tag} already exists at {existing[:10]}, but {p.main_branch} is at {str(head)[:10]}",
+                f"delete the stale tag (`git tag -d {tag}`) if it is a leftover of this run",
+            )
+        if not existing:
+            section = ctx.state.changelog_body or ""
+            await git.create_annotated_tag(tag, p.main_branch, f"Release {tag}\n\n{section}".strip() + "\n")
+            yield OutputLine(self.id, f"created annotated tag {tag} on {str(head)[:10]}")
+        else:
+            yield OutputLine(self.id, f"tag {tag} already on {str(head)[:10]}")
+        result = await git.push(p.remote, f"refs/tags/{tag}:refs/tags/{tag}")
+        yield OutputLine(self.id, f"pushed {tag} to {p.remote}: {result.summary}")
+        yield StepFinished(self.id, "ok", f"{tag} on {str(head)[:10]}", data={"tag": tag, "commit": head})

@@ -1,0 +1,128 @@
+"""The headless front end: ``iact-tui run`` and ``iact-tui plan``.
+
+Consumes the same engine events as the screens: one line per step, command output
+streamed and indented, check results, and a final summary with the journal path.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from iact_tui.config import Config
+from iact_tui.engine.events import CheckUpdate, OutputLine, Progress, StepFinished, StepStarted
+from iact_tui.engine.run import ReleaseRun
+from iact_tui.errors import IactError
+
+_MARK = {"ok": "✔", "failed": "✘", "skipped": "–", "cancelled": "■"}
+_CHECK_MARK = {"passed": "✔", "failed": "✘", "skipped": "–"}
+
+
+def _say(out: TextIO, text: str) -> None:
+    out.write(text + "\n")
+    out.flush()
+
+
+async def _prepare(run: ReleaseRun, bump: str | None, version_text: str | None) -> str:
+    info = await run.load_versions()
+    if version_text:
+        return run.choose_version(version_text)
+    assert bump is not None
+    current = str(info.current.version) if info.current else "none"
+    version = run.choose_bump(bump)
+    if info.ignored:
+        run.journal.write("ignored_tags", tags=info.ignored)
+    return f"{current} → {version} ({bump})"
+
+
+async def run_release(
+    config: Config, *, bump: str | None, version_text: str | None, until: str | None, out: TextIO
+) -> int:
+    """Run the release flow headless.
+
+    Args:
+        config: The validated config.
+        bump: ``major``/``minor``/``patch``, or ``None`` when ``version_text`` is given.
+        version_text: An exact version to release instead of a bump.
+        until: Stop after this step id (``None``: the whole flow).
+        out: Where to print.
+
+    Returns:
+        0 when every step run passed or was skipped, 1 when one failed.
+    """
+    run = ReleaseRun(config)
+    try:
+        try:
+            chosen = await _prepare(run, bump, version_text)
+        except IactError as exc:
+            _say(out, f"✘ version: {exc}")
+            return 1
+        _say(out, f"release {run.ctx.tag}: {chosen}")
+        _say(out, f"journal: {run.journal_path}")
+        for check_id, _label in run.manual_checks():
+            run.tick(check_id, True)
+        run.confirm("deploy-production", run.state.version)
+        total = len(run.steps)
+        index = {s.id: i for i, s in enumerate(run.steps, 1)}
+        failed: StepFinished | None = None
+        async for event in run.run_until(until):
+            if isinstance(event, StepStarted):
+                _say(out, f"[{index[event.step_id]:>2}/{total}] {event.title} ...")
+            elif isinstance(event, OutputLine):
+                host = f"[{event.host}] " if event.host else ""
+                mark = "! " if event.stream == "stderr" else ""
+                _say(out, f"        {host}{mark}{event.text}")
+            elif isinstance(event, CheckUpdate):
+                if event.status in _CHECK_MARK:
+                    _say(out, f"      {_CHECK_MARK[event.status]} {event.label}: {event.detail}")
+            elif isinstance(event, Progress):
+                pass
+            elif isinstance(event, StepFinished):
+                seconds = event.data.get("seconds")
+                took = f" ({seconds:.1f} s)" if isinstance(seconds, float) else ""
+                _say(
+                    out, f"      {_MARK.get(event.status, '?')} {event.step_id}: {event.status} — {event.message}{took}"
+                )
+                if event.status == "failed":
+                    failed = event
+                    if event.fix:
+                        _say(out, f"        → {event.fix}")
+        run.finish()
+        _say(out, "")
+        _say(out, "summary:")
+        for step in run.steps:
+            rec = run.records[step.id]
+            _say(out, f"  {_MARK.get(rec.status, '·')} {step.id:<18} {rec.status:<9} {rec.message}")
+        if run.announcement_path:
+            _say(out, f"announcement: {run.announcement_path}")
+        _say(out, f"journal: {run.journal_path}")
+        if failed is not None:
+            _say(out, f"failed at {failed.step_id}: {failed.message}")
+            return 1
+        return 0
+    finally:
+        run.journal.close()
+
+
+async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
+    """Print every action of a release with ``bump``; changes nothing.
+
+    Returns:
+        0, or 1 when the version cannot be worked out (the reason is printed).
+    """
+    run = ReleaseRun(config, record=False)
+    try:
+        try:
+            chosen = await _prepare(run, bump, None)
+        except IactError as exc:
+            _say(out, f"✘ {exc}")
+            return 1
+        _say(out, f"plan for release {run.ctx.tag} ({chosen}) in {config.root}")
+        for i, (step, actions) in enumerate(run.plan(), 1):
+            _say(out, f"{i:>2}. {step.title} [{step.id}]")
+            for action in actions:
+                where = f" @{action.target}" if action.target != "local" else ""
+                _say(out, f"      - {action.kind}{where}: {action.description}")
+        _say(out, "nothing was changed")
+        return 0
+    finally:
+        run.journal.close()

@@ -1,0 +1,628 @@
+"""The changelog: Keep a Changelog 1.1.0 parsing and insertion, drafts from Conventional Commits.
+
+This module owns three rules:
+
+* how a commit becomes a changelog entry (Conventional Commits 1.0.0 type → Keep a
+  Changelog 1.1.0 section, :func:`classify`);
+* what the ``## [Unreleased]`` section holds (:func:`unreleased_entries`) and how a
+  release's body is drafted from it and the commits (:func:`draft_section_body`);
+* where a new release section and its compare links go (:func:`insert_release`).
+
+It works on text only; reading and writing ``CHANGELOG.md`` is the caller's job. Line
+endings: CRLF input gives CRLF output from :func:`insert_release`; every other function
+returns LF text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from iact_tui.errors import ChangelogError
+
+SECTIONS: tuple[str, ...] = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
+"""Keep a Changelog 1.1.0 change types, in the order they are rendered."""
+
+HEADER = (
+    "# Changelog\n"
+    "\n"
+    "All notable changes to this project will be documented in this file.\n"
+    "\n"
+    "The format is based on [Keep a Changelog](https://keepachangelog.com/en/1.1.0/),\n"
+    "and this project adheres to [Semantic Versioning](https://semver.org/spec/v2.0.0.html).\n"
+)
+"""The header a new changelog starts with (Keep a Changelog 1.1.0's own wording)."""
+
+# Conventional Commits 1.0.0 type (case-insensitive, §15) → Keep a Changelog section.
+_TYPE_SECTION: dict[str, str] = {
+    "feat": "Added",
+    "feature": "Added",
+    "fix": "Fixed",
+    "bugfix": "Fixed",
+    "hotfix": "Fixed",
+    "perf": "Changed",
+    "refactor": "Changed",
+    "deprecate": "Deprecated",
+    "deprecated": "Deprecated",
+    "security": "Security",
+    "sec": "Security",
+    "remove": "Removed",
+    "removed": "Removed",
+    "revert": "Removed",
+}
+# Internal work the changelog's readers do not need (unless marked breaking).
+_INTERNAL_TYPES = frozenset(
+    {"docs", "doc", "test", "tests", "chore", "ci", "build", "style", "release", "wip"}
+)
+
+# Conventional Commits 1.0.0 §1-§5: type, optional (scope), optional !, ": ", description.
+_HEADER_RE = re.compile(
+    r"^(?P<type>[A-Za-z][A-Za-z0-9_-]*)(?:\((?P<scope>[^()\r\n]*)\))?(?P<bang>!)?"
+    r":[ \t]+(?P<desc>\S.*)$"
+)
+# §12-§13: a BREAKING CHANGE (or BREAKING-CHANGE) footer, upper case only (§15).
+_BREAKING_RE = re.compile(r"^BREAKING[ -]CHANGE:", re.MULTILINE)
+# Release bookkeeping commits that are not changes: "chore(release): 1.2.0",
+# "chore: prepare release 1.2.0", "Release v1.2.0", "Bump version to 1.2.0".
+_RELEASE_RE = re.compile(
+    r"^(?:prepare\s+|cut\s+)?(?:release|bump\s+version(?:\s+to)?)\s+v?\d+\.\d+\.\d+\S*$",
+    re.IGNORECASE,
+)
+_GIT_REVERT_RE = re.compile(r'^Revert "')
+
+_HEADING2_RE = re.compile(r"^##(?:[ \t]+|$)")
+_HEADING3_RE = re.compile(r"^###[ \t]+(?P<name>.+?)[ \t#]*$")
+_UNRELEASED_RE = re.compile(r"^##[ \t]+\[?[ \t]*unreleased[ \t]*\]?", re.IGNORECASE)
+_RELEASE_HEADING_RE = re.compile(r"^##[ \t]+\[?(?P<version>[^\]\s]+)\]?")
+_LINKDEF_RE = re.compile(r"^[ ]{0,3}\[(?P<label>[^\]]+)\]:[ \t]*(?P<url>\S+)[ \t]*$")
+_BULLET_RE = re.compile(r"^[-*+][ \t]+(?P<text>.*)$")
+_FENCE_RE = re.compile(r"^[ ]{0,3}(?P<fence>`{3,}|~{3,})")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit, as read from git.
+
+    Attributes:
+        sha: The full commit id.
+        subject: The first line of the message.
+        body: The rest of the message (footers included), stripped.
+        author: The author's name.
+        parents: The number of parents; more than one means a merge commit.
+    """
+
+    sha: str
+    subject: str
+    body: str = ""
+    author: str = ""
+    parents: int = 1
+
+
+def _capitalise(text: str) -> str:
+    """``text`` with its first character upper-cased (``"é"`` → ``"É"``), rest untouched."""
+    return text[:1].upper() + text[1:]
+
+
+def is_skipped(commit: Commit) -> bool:
+    """Whether ``commit`` is a merge or release-bookkeeping commit (never an entry).
+
+    Args:
+        commit: The commit.
+
+    Returns:
+        True for merge commits (more than one parent, or a subject starting
+        ``"Merge "``) and release commits (``chore(release): ...``, ``release: ...``,
+        ``chore: prepare release 1.2.0``, ``Release v1.2.0``, ``Bump version to 1.2.0``).
+    """
+    subject = commit.subject.strip()
+    if commit.parents > 1 or subject.startswith("Merge "):
+        return True
+    match = _HEADER_RE.match(subject)
+    if match and (match["scope"] or "").strip().lower() == "release":
+        return True
+    return bool(_RELEASE_RE.match(subject))
+
+
+def classify(commit: Commit) -> tuple[str, str] | None:
+    """The changelog section and entry text for one commit, or ``None`` to leave it out.
+
+    Mapping (Conventional Commits 1.0.0 type, case-insensitive per its §15, to Keep a
+    Changelog 1.1.0 section): ``feat`` → Added; ``fix`` → Fixed; ``perf``/``refactor`` →
+    Changed; ``deprecate``/``deprecated`` → Deprecated; ``remove``/``revert`` (and git's
+    ``Revert "..."`` subjects) → Removed; ``security``/``sec`` → Security.
+
+    Left out: merge commits, release commits (see :func:`is_skipped`) and internal types
+    (``docs``, ``test``, ``chore``, ``ci``, ``build``, ``style``, ``wip``) — except that a
+    *breaking* internal commit goes to Changed, because a breaking change is never hidden.
+    A subject with no recognised type (plain prose, or ``"api: ..."``) goes to Changed with
+    the whole subject as its text, so no real change is dropped.
+
+    Entry text: the description with its first letter capitalised; a scope is kept as
+    ``"**scope:** Text"``; breaking commits (``type!:`` or a ``BREAKING CHANGE:`` /
+    ``BREAKING-CHANGE:`` footer, Conventional Commits 1.0.0 §12-§13, §16) are prefixed
+    ``"**BREAKING:** "``.
+
+    Args:
+        commit: The commit.
+
+    Returns:
+        ``(section, text)`` or ``None``.
+    """
+    if is_skipped(commit):
+        return None
+    subject = commit.subject.strip()
+    if not subject:
+        return None
+    breaking = bool(_BREAKING_RE.search(commit.body))
+    match = _HEADER_RE.match(subject)
+    kind = match["type"].lower() if match else ""
+    if match is None or (kind not in _TYPE_SECTION and kind not in _INTERNAL_TYPES):
+        breaking = breaking or bool(match and match["bang"])
+        section = "Removed" if _GIT_REVERT_RE.match(subject) else "Changed"
+        text = _capitalise(subject)
+    else:
+        breaking = breaking or bool(match["bang"])
+        if kind in _INTERNAL_TYPES:
+            if not breaking:
+                return None
+            section = "Changed"
+        else:
+            section = _TYPE_SECTION[kind]
+        text = _capitalise(match["desc"].strip())
+        scope = (match["scope"] or "").strip()
+        if scope:
+            text = f"**{scope}:** {text}"
+    if breaking:
+        text = f"**BREAKING:** {text}"
+    return section, text
+
+
+def group_commits(commits: Sequence[Commit]) -> dict[str, list[str]]:
+    """Classify commits and group the entries by section.
+
+    Args:
+        commits: Commits in the order they should be listed; ``GitService.commits_since``
+            gives them oldest first, so entries read chronologically.
+
+    Returns:
+        Section → entry texts, keys in :data:`SECTIONS` order, only non-empty sections;
+        each section's entries keep the order of ``commits``.
+    """
+    found: dict[str, list[str]] = {}
+    for commit in commits:
+        result = classify(commit)
+        if result is not None:
+            found.setdefault(result[0], []).append(result[1])
+    return {s: found[s] for s in SECTIONS if s in found}
+
+
+# -- reading Markdown ---------------------------------------------------------------------
+
+
+def _fenced(lines: Sequence[str]) -> list[bool]:
+    """For each line, whether it is inside (or delimits) a fenced code block."""
+    inside: list[bool] = []
+    fence = ""
+    for line in lines:
+        match = _FENCE_RE.match(line)
+        if fence:
+            inside.append(True)
+            if match and match["fence"][0] == fence[0] and len(match["fence"]) >= len(fence):
+                fence = ""
+        elif match:
+            fence = match["fence"]
+            inside.append(True)
+        else:
+            inside.append(False)
+    return inside
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """A changelog split into LF lines with the positions that matter.
+
+    Attributes:
+        lines: The text's lines, without line endings.
+        headings: Indexes of ``## `` headings outside code fences.
+        links_start: Index where the trailing block of link reference definitions (and
+            blank lines) begins; ``len(lines)`` when there is none.
+    """
+
+    lines: list[str]
+    headings: list[int]
+    links_start: int
+
+    @classmethod
+    def parse(cls, text: str) -> _Doc:
+        lines = text.replace("\r\n", "\n").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        fenced = _fenced(lines)
+        headings = [i for i, line in enumerate(lines) if not fenced[i] and _HEADING2_RE.match(line)]
+        floor = headings[-1] + 1 if headings else 0
+        start = len(lines)
+        while start > floor and (
+            not lines[start - 1].strip() or _LINKDEF_RE.match(lines[start - 1])
+        ):
+            start -= 1
+        while start < len(lines) and not lines[start].strip():
+            start += 1
+        return cls(lines, headings, start)
+
+    def section_end(self, heading: int) -> int:
+        """Index after the last line of the section whose heading is at ``heading``."""
+        later = [h for h in self.headings if h > heading]
+        return later[0] if later else self.links_start
+
+    def unreleased(self) -> int | None:
+        """Index of the ``## [Unreleased]`` heading, if any."""
+        return next((h for h in self.headings if _UNRELEASED_RE.match(self.lines[h])), None)
+
+    def release(self, version: str, prefixes: Sequence[str]) -> int | None:
+        """Index of the heading of ``version``'s section (``## [1.2.0]``, ``## v1.2.0``...)."""
+        for h in self.headings:
+            found = _heading_version(self.lines[h], prefixes)
+            if found == version:
+                return h
+        return None
+
+
+def _heading_version(line: str, prefixes: Sequence[str]) -> str | None:
+    """The version a ``## `` heading names, tag prefix removed; ``None`` for Unreleased."""
+    if _UNRELEASED_RE.match(line):
+        return None
+    match = _RELEASE_HEADING_RE.match(line)
+    if match is None:
+        return None
+    version = match["version"]
+    for prefix in prefixes:
+        if (
+            prefix
+            and version.startswith(prefix)
+            and version[len(prefix) : len(prefix) + 1].isdigit()
+        ):
+            return version[len(prefix) :]
+    return version
+
+
+def _trim(lines: list[str]) -> list[str]:
+    """``lines`` without leading and trailing blank lines."""
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return lines[start:end]
+
+
+def _bullets(lines: Sequence[str]) -> dict[str, list[str]]:
+    """The ``### Group`` → bullet texts of a section's lines.
+
+    A bullet is a ``-``, ``*`` or ``+`` item at column 0; its following lines (indented
+    continuation, nested lists, a lazy continuation line, an indented paragraph after a
+    blank line) are kept with it, joined by ``\\n``. Bullets before any ``###`` heading
+    go to Changed. Prose and code blocks outside bullets are not entries.
+    """
+    groups: dict[str, list[str]] = {}
+    group = "Changed"
+    current: list[str] | None = None
+    pending_blank = False
+
+    def close() -> None:
+        nonlocal current
+        if current is not None:
+            groups.setdefault(group, []).append("\n".join(_trim(current)))
+        current = None
+
+    fenced = _fenced(lines)
+    for line, in_fence in zip(lines, fenced, strict=True):
+        if in_fence and (current is None or line[:1] not in (" ", "\t")):
+            # A code block outside any bullet is prose, not an entry.
+            close()
+            pending_blank = False
+            continue
+        heading = _HEADING3_RE.match(line)
+        bullet = _BULLET_RE.match(line)
+        if heading:
+            close()
+            group = heading["name"].strip()
+        elif bullet:
+            close()
+            current = [bullet["text"].rstrip()]
+        elif current is not None and not line.strip():
+            pending_blank = True
+            continue
+        elif current is not None and (not pending_blank or line[:1] in (" ", "\t")):
+            if pending_blank:
+                current.append("")
+            current.append(line.rstrip())
+        else:
+            close()
+        pending_blank = False
+    close()
+    return groups
+
+
+def unreleased_entries(text: str) -> dict[str, list[str]]:
+    """The entries of the ``## [Unreleased]`` section, by ``###`` group.
+
+    Keep a Changelog 1.1.0 keeps upcoming changes under ``## [Unreleased]`` (the heading
+    is matched case-insensitively, with or without brackets). Multi-line bullets are kept
+    whole (continuation lines joined with ``\\n``, indentation kept); groups that are not
+    one of :data:`SECTIONS` (e.g. ``### Internal``) are kept under their own name.
+
+    Args:
+        text: The changelog (LF or CRLF).
+
+    Returns:
+        Group → bullet texts (without the ``- ``), in the file's order; empty when there
+        is no Unreleased section or it has no bullets.
+    """
+    doc = _Doc.parse(text)
+    start = doc.unreleased()
+    if start is None:
+        return {}
+    return _bullets(doc.lines[start + 1 : doc.section_end(start)])
+
+
+def render_groups(groups: Mapping[str, Sequence[str]]) -> str:
+    """Render groups as Keep a Changelog 1.1.0 ``###`` subsections.
+
+    Args:
+        groups: Section → entry texts. :data:`SECTIONS` come first in their order; any
+            other group name follows, in the mapping's order.
+
+    Returns:
+        ``"### Added\\n\\n- a\\n- b\\n\\n### Fixed\\n\\n- c\\n"``; empty groups are left
+        out; ``""`` when there is nothing.
+    """
+    names = [s for s in SECTIONS if s in groups] + [g for g in groups if g not in SECTIONS]
+    blocks = []
+    for name in names:
+        entries = [e for e in groups[name] if e.strip()]
+        if entries:
+            blocks.append(f"### {name}\n\n" + "".join(f"- {e}\n" for e in entries))
+    return "\n".join(blocks)
+
+
+def _dedupe_key(entry: str) -> str:
+    """Entries that differ only in case, whitespace or a final full stop are the same."""
+    return " ".join(entry.split()).rstrip(".").casefold()
+
+
+def draft_section_body(changelog_text: str, commits: Sequence[Commit]) -> str:
+    """Draft a release's section body from ``[Unreleased]`` and the commits since the last tag.
+
+    Per section, the Unreleased entries come first (in file order), then the
+    commit-derived ones (in commit order, see :func:`group_commits`); an entry equal to
+    an earlier one in the same section, ignoring case, whitespace and a final full stop,
+    is dropped.
+
+    Args:
+        changelog_text: The current changelog (may be empty).
+        commits: Commits since the previous release, oldest first.
+
+    Returns:
+        The body rendered by :func:`render_groups` (``""`` when there is nothing).
+    """
+    merged: dict[str, list[str]] = {}
+    seen: dict[str, set[str]] = {}
+    sources = [unreleased_entries(changelog_text), group_commits(commits)]
+    for groups in sources:
+        for section, entries in groups.items():
+            keys = seen.setdefault(section, set())
+            for entry in entries:
+                key = _dedupe_key(entry)
+                if key and key not in keys:
+                    keys.add(key)
+                    merged.setdefault(section, []).append(entry)
+    return render_groups(merged)
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def _compare_base(url: str) -> tuple[str, str, str] | None:
+    """Split a compare URL ``BASE/compare/A...B`` into ``(BASE/compare/, A, B)``."""
+    match = re.match(r"^(?P<base>.*/)(?P<a>[^/]+?)\.\.\.(?P<b>[^/]+)$", url)
+    return (match["base"], match["a"], match["b"]) if match else None
+
+
+def insert_release(
+    text: str,
+    version: str,
+    date: str,
+    body: str,
+    *,
+    tag_prefix: str = "v",
+    repo_url: str = "",
+) -> str:
+    """Add the ``## [version] - date`` section, Keep a Changelog 1.1.0 style.
+
+    Placement:
+
+    * ``## [Unreleased]`` exists: its content is replaced by nothing (``body`` is expected
+      to carry it, as :func:`draft_section_body` does), the heading stays on top, empty,
+      and the new section goes directly below it, above the previous release.
+    * no Unreleased heading but other ``## `` headings: an empty ``## [Unreleased]`` and
+      the new section are inserted above the first ``## `` heading (so the file is Keep a
+      Changelog shaped from now on).
+    * no ``## `` heading at all: ``## [Unreleased]`` and the new section are appended
+      after the existing text (a header), or after the standard header when ``text`` is
+      empty or blank.
+
+    Links (Keep a Changelog 1.1.0 puts compare links at the bottom): when the file already
+    has link reference definitions, or ``repo_url`` is given, ``[Unreleased]`` is made to
+    compare the new tag with ``HEAD`` and ``[version]: BASE/compare/PREV...TAG`` is added
+    right below it (``BASE/releases/tag/TAG`` for a first release). ``BASE`` comes from the
+    existing ``[Unreleased]`` compare link, else ``repo_url``, else any existing compare
+    link; ``PREV`` from the existing ``[Unreleased]`` link, else the previous release's
+    heading. With no base found, no links are written.
+
+    Line endings: CRLF in ``text`` gives CRLF out; a UTF-8 BOM (``\\ufeff``) is kept.
+
+    Args:
+        text: The current changelog (may be empty).
+        version: The new version, without tag prefix (``"1.4.0"``).
+        date: The release date, ISO 8601 ``YYYY-MM-DD``.
+        body: The section body (``### Added`` ... groups).
+        tag_prefix: The tag prefix, for link targets.
+        repo_url: The repository's web URL (``https://github.com/o/r``); ``""``: none.
+
+    Returns:
+        The new changelog text.
+
+    Raises:
+        ChangelogError: ``version`` already has a section, or ``version``/``date`` is
+            malformed.
+    """
+    version = version.strip()
+    if not version or any(c.isspace() or c in "[]" for c in version):
+        raise ChangelogError(
+            f"{version!r} cannot be a changelog section name", "pass a version like 1.4.0"
+        )
+    if not _DATE_RE.match(date):
+        raise ChangelogError(
+            f"release date {date!r} is not YYYY-MM-DD", "pass an ISO 8601 date, e.g. 2024-05-01"
+        )
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    text = text[len(bom) :]
+    crlf = "\r\n" in text
+    if not text.strip():
+        text = HEADER
+    doc = _Doc.parse(text)
+    lines = doc.lines
+    prefixes = [tag_prefix, "v"]
+    existing = doc.release(version, prefixes)
+    if existing is not None:
+        raise ChangelogError(
+            f"the changelog already has a section for {version}"
+            f" (line {existing + 1}: {lines[existing]!r})",
+            "remove or rename that section, or release another version",
+        )
+    tag = f"{tag_prefix}{version}"
+    unreleased = doc.unreleased()
+    body_lines = _trim(body.replace("\r\n", "\n").split("\n"))
+    new_section = [f"## [{version}] - {date}", ""] + ([*body_lines, ""] if body_lines else [])
+
+    if unreleased is not None:
+        head_line = lines[unreleased]
+        start, end = unreleased, doc.section_end(unreleased)
+    elif doc.headings:
+        head_line = "## [Unreleased]"
+        start = end = doc.headings[0]
+    else:
+        head_line = "## [Unreleased]"
+        start = end = doc.links_start
+    before = [*_trim_end(lines[:start]), ""] if _trim(lines[:start]) else []
+    after = lines[end:]
+    inserted = [head_line, "", *new_section]
+    if not after:
+        inserted = _trim_end(inserted)
+    lines = [*before, *inserted, *after]
+
+    previous = _previous_version(lines, len(before) + len(inserted), prefixes)
+    lines = _update_links(lines, version, tag, previous, tag_prefix, repo_url)
+    out = "\n".join(lines) + "\n"
+    if crlf:
+        out = out.replace("\n", "\r\n")
+    return bom + out
+
+
+def _trim_end(lines: list[str]) -> list[str]:
+    """``lines`` without trailing blank lines."""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return lines[:end]
+
+
+def _previous_version(lines: list[str], start: int, prefixes: Sequence[str]) -> str | None:
+    """The version of the first release heading at or after ``start`` (outside fences)."""
+    fenced = _fenced(lines)
+    for i in range(start, len(lines)):
+        if not fenced[i] and _HEADING2_RE.match(lines[i]):
+            found = _heading_version(lines[i], prefixes)
+            if found is not None:
+                return found
+    return None
+
+
+def _update_links(
+    lines: list[str], version: str, tag: str, previous: str | None, tag_prefix: str, repo_url: str
+) -> list[str]:
+    """Point ``[Unreleased]`` at ``TAG...HEAD``; add ``[version]``'s link (see insert_release)."""
+    doc = _Doc.parse("\n".join(lines))
+    defs = {
+        i: m
+        for i in range(doc.links_start, len(lines))
+        if (m := _LINKDEF_RE.match(lines[i])) is not None
+    }
+    if not defs and not repo_url:
+        return lines
+    unreleased_at = next(
+        (i for i, m in defs.items() if m["label"].strip().lower() == "unreleased"), None
+    )
+    own_at = next((i for i, m in defs.items() if m["label"].strip() in (version, tag)), None)
+    base: str | None = None
+    prev_tag = f"{tag_prefix}{previous}" if previous else None
+    if unreleased_at is not None and (parts := _compare_base(defs[unreleased_at]["url"])):
+        base, prev_tag = parts[0], parts[1]
+    elif repo_url:
+        base = repo_url.rstrip("/") + "/compare/"
+    else:
+        for m in defs.values():
+            if (parts := _compare_base(m["url"])) and parts[0].endswith("/compare/"):
+                base = parts[0]
+                break
+    if base is None:
+        return lines
+    if prev_tag:
+        own_url = f"{base}{prev_tag}...{tag}"
+    else:
+        root = base[: -len("compare/")] if base.endswith("/compare/") else base
+        own_url = f"{root}releases/tag/{tag}"
+    label = defs[unreleased_at]["label"] if unreleased_at is not None else "Unreleased"
+    unreleased_line = f"[{label}]: {base}{tag}...HEAD"
+    own_line = f"[{version}]: {own_url}"
+
+    out = list(lines)
+    if own_at is not None:
+        out[own_at] = own_line
+    if unreleased_at is not None:
+        out[unreleased_at] = unreleased_line
+        if own_at is None:
+            out.insert(unreleased_at + 1, own_line)
+    elif defs:
+        first = min(defs)
+        out[first:first] = [unreleased_line] if own_at is not None else [unreleased_line, own_line]
+    else:
+        out = [*_trim_end(out), "", unreleased_line, own_line]
+    return out
+
+
+def release_section(text: str, version: str) -> str | None:
+    """The body of the ``## [version]`` section, without its heading.
+
+    The heading may be ``## [1.4.0] - 2024-05-01``, ``## 1.4.0`` or ``## [v1.4.0]``. The
+    section ends at the next ``## `` heading, or before the link reference definitions at
+    the end of the file.
+
+    Args:
+        text: The changelog (LF or CRLF).
+        version: The version, without prefix.
+
+    Returns:
+        The body with surrounding blank lines removed, LF line endings and one final
+        newline (``""`` for an empty section), so it equals the ``body`` given to
+        :func:`insert_release` when that was :func:`render_groups` output; ``None`` when
+        there is no such section.
+    """
+    doc = _Doc.parse(text.removeprefix("\ufeff"))
+    heading = doc.release(version.strip(), ["v"])
+    if heading is None:
+        return None
+    body = _trim(doc.lines[heading + 1 : doc.section_end(heading)])
+    return "\n".join(body) + "\n" if body else ""

@@ -1,0 +1,348 @@
+"""The repository: GitPython, always called off the event loop.
+
+Every public method is a coroutine that runs GitPython in ``asyncio.to_thread`` under a
+timeout in seconds, and turns git's failures into :class:`GitError` with the command,
+git's own message and what to do. Push results are read from each ``PushInfo``'s flags:
+GitPython does not raise when the remote rejects a ref.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import git
+from git.remote import PushInfo
+
+from iact_tui.errors import GitError
+from iact_tui.services.changelog import Commit
+
+T = TypeVar("T")
+
+_REF_BAD = re.compile(r"(^[-/.])|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(/$)|(\.lock$)|(\.$)|(//)")
+
+
+def check_ref_name(name: str) -> str:
+    """Validate a branch or tag name by git's rules (``git check-ref-format``).
+
+    Args:
+        name: The short name, e.g. ``release/v1.4.0``.
+
+    Returns:
+        The name unchanged.
+
+    Raises:
+        GitError: The name is empty or breaks a rule (names the rule's offending part).
+    """
+    if not name or _REF_BAD.search(name) or any(part.startswith(".") for part in name.split("/")):
+        raise GitError(f"{name!r} is not a valid git ref name", "see `git help check-ref-format` for the rules")
+    return name
+
+
+@dataclass(frozen=True)
+class AheadBehind:
+    """How a local branch relates to its remote counterpart (commit counts)."""
+
+    ahead: int
+    behind: int
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """One ref's push outcome: ``summary`` is git's own one-line result."""
+
+    ref: str
+    summary: str
+
+
+class GitService:
+    """Git operations on one working tree.
+
+    Args:
+        root: The repository's working tree.
+        timeout: Seconds one operation (fetch, push, ls-remote...) may take.
+
+    Raises:
+        GitError: From the constructor when ``root`` is not a git working tree.
+    """
+
+    def __init__(self, root: Path, *, timeout: float = 120.0) -> None:
+        self.root = root
+        self.timeout = timeout
+        try:
+            self._repo = git.Repo(root)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise GitError(
+                f"{root} is not a git repository", "run iact-tui inside the product's clone, or pass --config"
+            ) from None
+
+    async def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(fn), self.timeout)
+        except TimeoutError:
+            raise GitError(
+                f"git {what} took longer than {self.timeout:g} s",
+                "check the remote is reachable, or raise [timeouts] git",
+            ) from None
+        except git.GitCommandError as exc:
+            raise GitError(
+                f"git {what} failed: {_stderr(exc)}", "fix the cause shown by git and retry this step"
+            ) from None
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def tags(self) -> list[str]:
+        """Names of all local tags."""
+        return await self._call("tag", lambda: [t.name for t in self._repo.tags])
+
+    async def current_branch(self) -> str | None:
+        """The checked-out branch's name, or ``None`` when HEAD is detached."""
+
+        def read() -> str | None:
+            if self._repo.head.is_detached:
+                return None
+            return self._repo.active_branch.name
+
+        return await self._call("branch", read)
+
+    async def dirty_files(self) -> tuple[list[str], list[str]]:
+        """``(changed, untracked)`` paths relative to the root; changed includes staged."""
+
+        def read() -> tuple[list[str], list[str]]:
+            out = self._repo.git.status("--porcelain=v1", "-z")
+            changed: list[str] = []
+            untracked: list[str] = []
+            for entry in out.split("\0"):
+                if not entry:
+                    continue
+                code, path = entry[:2], entry[3:]
+                (untracked if code == "??" else changed).append(path)
+            return changed, untracked
+
+        return await self._call("status", read)
+
+    async def fetch(self, remote: str) -> None:
+        """``git fetch --tags --prune REMOTE``.
+
+        Raises:
+            GitError: The remote is unknown or unreachable.
+        """
+        await self._has_remote(remote)
+        await self._call(f"fetch {remote}", lambda: self._repo.git.fetch("--tags", "--prune", remote))
+
+    async def _has_remote(self, remote: str) -> None:
+        names = await self._call("remote", lambda: [r.name for r in self._repo.remotes])
+        if remote not in names:
+            raise GitError(
+                f"the repository has no remote named {remote!r} (it has: {', '.join(names) or 'none'})",
+                "set [project] remote in iact-release.toml",
+            )
+
+    async def ahead_behind(self, branch: str, remote: str) -> AheadBehind:
+        """Commits ``branch`` has that ``remote/branch`` lacks, and the reverse.
+
+        Raises:
+            GitError: ``remote/branch`` does not exist.
+        """
+
+        def read() -> AheadBehind:
+            out = self._repo.git.rev_list("--left-right", "--count", f"{branch}...{remote}/{branch}")
+            ahead, behind = (int(x) for x in out.split())
+            return AheadBehind(ahead, behind)
+
+        return await self._call(f"rev-list {branch}...{remote}/{branch}", read)
+
+    async def remote_tag_exists(self, remote: str, tag: str) -> bool:
+        """Whether ``refs/tags/TAG`` exists on the remote (``git ls-remote``)."""
+        out = await self._call(
+            f"ls-remote {remote}", lambda: str(self._repo.git.ls_remote("--tags", remote, f"refs/tags/{tag}"))
+        )
+        return bool(out.strip())
+
+    async def remote_branch_exists(self, remote: str, branch: str) -> bool:
+        """Whether ``refs/heads/BRANCH`` exists on the remote (``git ls-remote``)."""
+        out = await self._call(
+            f"ls-remote {remote}", lambda: str(self._repo.git.ls_remote("--heads", remote, f"refs/heads/{branch}"))
+        )
+        return bool(out.strip())
+
+    async def rev(self, ref: str) -> str | None:
+        """The commit sha ``ref`` points at (tags peeled), or ``None`` if it does not exist."""
+
+        def read() -> str | None:
+            try:
+                return str(self._repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")).strip() or None
+            except git.GitCommandError:
+                return None
+
+        return await self._call("rev-parse", read)
+
+    async def commits_since(self, tag: str | None) -> list[Commit]:
+        """Commits reachable from HEAD and not from ``tag``, oldest first.
+
+        Args:
+            tag: The previous release tag; ``None`` for the whole history.
+
+        Returns:
+            :class:`Commit` values; subjects and bodies decoded as UTF-8 with
+            replacement, so bytes that are not UTF-8 never raise.
+        """
+        rev = f"{tag}..HEAD" if tag else "HEAD"
+
+        def read() -> list[Commit]:
+            raw = self._repo.git.log(
+                rev, "--reverse", "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e", stdout_as_string=False
+            )
+            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+            commits = []
+            for rec in text.split("\x1e"):
+                rec = rec.strip("\n")
+                if not rec:
+                    continue
+                sha, parents, author, subject, body = [*rec.split("\x1f"), "", "", "", ""][:5]
+                commits.append(
+                    Commit(sha=sha, subject=subject, body=body.strip(), author=author, parents=len(parents.split()))
+                )
+            return commits
+
+        return await self._call(f"log {rev}", read)
+
+    async def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether ``ancestor`` is reachable from ``descendant`` (``merge-base --is-ancestor``)."""
+
+        def read() -> bool:
+            try:
+                self._repo.git.merge_base("--is-ancestor", ancestor, descendant)
+                return True
+            except git.GitCommandError as exc:
+                if exc.status == 1:
+                    return False
+                raise
+
+        return await self._call("merge-base", read)
+
+    async def head_subject(self) -> str:
+        """The subject line of HEAD's commit."""
+        return await self._call("log -1", lambda: str(self._repo.head.commit.summary))
+
+    async def show_file(self, ref: str, path: str) -> str:
+        """The text of ``path`` at ``ref`` (``git show REF:PATH``)."""
+        return await self._call(f"show {ref}:{path}", lambda: str(self._repo.git.show(f"{ref}:{path}")))
+
+    # -- changing --------------------------------------------------------------------
+
+    async def checkout(self, branch: str) -> None:
+        """Check out an existing local branch."""
+        await self._call(f"checkout {branch}", lambda: self._repo.git.checkout(branch))
+
+    async def create_branch(self, branch: str, start: str) -> None:
+        """Create ``branch`` at ``start`` and check it out (``git checkout -b``)."""
+        check_ref_name(branch)
+        await self._call(f"checkout -b {branch}", lambda: self._repo.git.checkout("-b", branch, start))
+
+    async def commit_paths(self, paths: list[str], message: str) -> str:
+        """Commit exactly ``paths`` (relative to the root) with ``message``.
+
+        Only those paths are staged and committed, whatever else the tree holds.
+
+        Returns:
+            The new commit's sha.
+        """
+
+        def do() -> str:
+            self._repo.git.add("--", *paths)
+            self._repo.git.commit("-m", message, "--only", "--", *paths)
+            return str(self._repo.head.commit.hexsha)
+
+        return await self._call("commit", do)
+
+    async def merge_no_ff(self, branch: str, message: str) -> str:
+        """Merge ``branch`` into the checked-out branch with a merge commit.
+
+        Raises:
+            GitError: A conflict (the merge is aborted, the tree left as before).
+
+        Returns:
+            The merge commit's sha.
+        """
+
+        def do() -> str:
+            try:
+                self._repo.git.merge("--no-ff", "-m", message, branch)
+            except git.GitCommandError:
+                with contextlib.suppress(git.GitCommandError):
+                    self._repo.git.merge("--abort")
+                raise
+            return str(self._repo.head.commit.hexsha)
+
+        return await self._call(f"merge {branch}", do)
+
+    async def fast_forward(self, remote: str, branch: str) -> None:
+        """Fast-forward the checked-out ``branch`` to ``remote/branch`` (``merge --ff-only``)."""
+        await self._call(
+            f"merge --ff-only {remote}/{branch}", lambda: self._repo.git.merge("--ff-only", f"{remote}/{branch}")
+        )
+
+    async def create_annotated_tag(self, tag: str, ref: str, message: str) -> str:
+        """Create annotated tag ``tag`` on ``ref``; returns the tagged commit's sha."""
+        check_ref_name(tag)
+
+        def do() -> str:
+            created = self._repo.create_tag(tag, ref=ref, message=message)
+            return str(created.commit.hexsha)
+
+        return await self._call(f"tag -a {tag}", do)
+
+    async def is_annotated_tag(self, tag: str) -> bool:
+        """Whether ``tag`` is an annotated tag (has a tag object)."""
+        return await self._call("cat-file", lambda: self._repo.git.cat_file("-t", f"refs/tags/{tag}").strip() == "tag")
+
+    async def push(self, remote: str, refspec: str) -> PushResult:
+        """Push one refspec and check the remote accepted it.
+
+        Raises:
+            GitError: The remote rejected the ref (names the ref and git's reason, e.g.
+                ``[rejected] (fetch first)``), or the push failed outright.
+        """
+        await self._has_remote(remote)
+        messages: list[str] = []
+
+        class Progress(git.RemoteProgress):
+            # A server hook's message arrives only through the progress handler.
+            def line_dropped(self, line: str) -> None:
+                if line.strip():
+                    messages.append(line.strip().removeprefix("remote:").strip())
+
+            def update(self, op_code: int, cur_count: str | float, max_count: str | float | None = None, message: str = "") -> None:
+                if message:
+                    messages.append(message.strip())
+
+        def do() -> PushResult:
+            infos = self._repo.remote(remote).push(refspec, progress=Progress())
+            if not infos:
+                raise GitError(f"git push {remote} {refspec} reported nothing", "check the remote and retry")
+            for info in infos:
+                if info.flags & (
+                    PushInfo.ERROR | PushInfo.REJECTED | PushInfo.REMOTE_REJECTED | PushInfo.REMOTE_FAILURE
+                ):
+                    reason = info.summary.strip() or "rejected"
+                    hook = "; ".join(m for m in messages if m)
+                    raise GitError(
+                        f"the remote {remote} refused {info.local_ref or refspec}: {reason}"
+                        + (f" ({hook})" if hook else ""),
+                        "fetch, resolve the difference, and retry this step",
+                    )
+            return PushResult(refspec, infos[0].summary.strip())
+
+        return await self._call(f"push {remote} {refspec}", do)
+
+
+def _stderr(exc: git.GitCommandError) -> str:
+    text = str(exc.stderr or exc.stdout or exc).strip()
+    text = re.sub(r"^\s*stderr:\s*", "", text)
+    return " ".join(line.strip().strip("'") for line in text.splitlines() if line.strip())[:500]

@@ -1,0 +1,244 @@
+"""SemVer versions from git tags: the current release, the bump candidates, a typed version.
+
+This module owns the rules that turn tag names into versions and choose the next one.
+Ordering is SemVer 2.0.0 §11 precedence as implemented by python-semver 3
+(``semver.Version``): numeric MAJOR.MINOR.PATCH, a pre-release ranks below its release,
+and build metadata is ignored (SemVer 2.0.0 §10). Nothing here touches git or the UI:
+the caller passes tag names in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import semver
+
+from iact_tui.errors import VersionError
+
+BUMP_PARTS: tuple[str, ...] = ("major", "minor", "patch")
+"""The parts :func:`bump` accepts (SemVer 2.0.0 §8, §7, §6)."""
+
+
+@dataclass(frozen=True)
+class TagVersion:
+    """A tag whose name, minus the configured prefix, is a SemVer 2.0.0 version.
+
+    Attributes:
+        tag: The tag name exactly as in the repository, e.g. ``"v1.3.2"``.
+        version: The parsed version, e.g. ``Version(1, 3, 2)``.
+    """
+
+    tag: str
+    version: semver.Version
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """What the repository's tags say about its versions.
+
+    Attributes:
+        current: The highest stable (non pre-release) version by SemVer 2.0.0 §11
+            precedence; ``None`` when there is no stable release yet.
+        releases: Stable versions, highest first.
+        prereleases: Pre-release versions (SemVer 2.0.0 §9), highest first.
+        ignored: Tags that do not carry the prefix or are not SemVer after it, sorted.
+        all_tags: Every tag name given, sorted (for "is this tag taken?").
+    """
+
+    current: TagVersion | None
+    releases: list[TagVersion]
+    prereleases: list[TagVersion]
+    ignored: list[str]
+    all_tags: list[str]
+
+
+def _strip_prefix(tag: str, prefix: str) -> str | None:
+    """The version text of ``tag`` without ``prefix``, or ``None`` if it lacks the prefix."""
+    if not tag.startswith(prefix):
+        return None
+    return tag[len(prefix) :]
+
+
+def _parse(text: str) -> semver.Version | None:
+    """``text`` as a strict SemVer 2.0.0 version, or ``None`` (no ``v``, no missing parts)."""
+    try:
+        return semver.Version.parse(text)
+    except (ValueError, TypeError):
+        return None
+
+
+def _order_key(tv: TagVersion) -> tuple[semver.Version, bool]:
+    """Sort key: precedence, then "has no build metadata" (see :func:`parse_tags`).
+
+    Versions that differ only in build metadata have equal precedence (SemVer 2.0.0
+    §10); with ``reverse=True`` the one without build metadata comes first, and the
+    stable sort keeps the remaining ties in tag-name order.
+    """
+    return (tv.version, tv.version.build is None)
+
+
+def parse_tags(tags: Iterable[str], prefix: str) -> VersionInfo:
+    """Split tag names into stable releases, pre-releases and ignored tags.
+
+    A tag counts only if it starts with ``prefix`` and the rest is a strict SemVer 2.0.0
+    version (``"v1.2.0"`` with prefix ``"v"``; ``"1.2.0"`` with prefix ``""``). So with
+    prefix ``"v"`` the tags ``"1.2.0"`` and ``"release-1"`` are ignored, and with prefix
+    ``""`` the tag ``"v1.2.0"`` is ignored.
+
+    Ordering is SemVer 2.0.0 §11 precedence (``v1.10.0`` > ``v1.9.3``; ``1.0.0-rc.1`` <
+    ``1.0.0``); build metadata is ignored for precedence (§10). Among tags of equal
+    precedence (``v1.0.0`` and ``v1.0.0+build.5``) the one without build metadata comes
+    first, then the smallest tag name, so the result is deterministic.
+
+    Args:
+        tags: Tag names, in any order; duplicates are collapsed.
+        prefix: The configured tag prefix (``"v"`` or ``""``, or e.g. ``"release-"``).
+
+    Returns:
+        The :class:`VersionInfo`; ``current`` is the highest stable release or ``None``.
+    """
+    names = sorted(set(tags))
+    releases: list[TagVersion] = []
+    prereleases: list[TagVersion] = []
+    ignored: list[str] = []
+    for name in names:
+        text = _strip_prefix(name, prefix)
+        version = _parse(text) if text is not None else None
+        if version is None:
+            ignored.append(name)
+        elif version.prerelease is None:
+            releases.append(TagVersion(name, version))
+        else:
+            prereleases.append(TagVersion(name, version))
+    releases.sort(key=_order_key, reverse=True)
+    prereleases.sort(key=_order_key, reverse=True)
+    return VersionInfo(
+        current=releases[0] if releases else None,
+        releases=releases,
+        prereleases=prereleases,
+        ignored=ignored,
+        all_tags=names,
+    )
+
+
+def bump(current: semver.Version | None, part: str) -> semver.Version:
+    """The next version after ``current`` for a MAJOR, MINOR or PATCH bump.
+
+    SemVer 2.0.0 §6-§8: a PATCH bump increments PATCH; MINOR increments MINOR and resets
+    PATCH; MAJOR increments MAJOR and resets MINOR and PATCH. The result never carries
+    pre-release or build metadata. ``current`` is expected to be a stable release (the
+    :attr:`VersionInfo.current`); its pre-release/build parts, if any, are dropped first.
+    With no release yet, the first version is ``1.0.0`` (major), ``0.1.0`` (minor) or
+    ``0.0.1`` (patch).
+
+    Args:
+        current: The current stable version, or ``None`` when nothing is released.
+        part: ``"major"``, ``"minor"`` or ``"patch"``.
+
+    Returns:
+        The bumped version.
+
+    Raises:
+        VersionError: ``part`` is not one of the three.
+    """
+    if part not in BUMP_PARTS:
+        raise VersionError(f"unknown bump {part!r}", "choose major, minor or patch")
+    major, minor, patch = (current.major, current.minor, current.patch) if current else (0, 0, 0)
+    if part == "major":
+        return semver.Version(major + 1, 0, 0)
+    if part == "minor":
+        return semver.Version(major, minor + 1, 0)
+    return semver.Version(major, minor, patch + 1)
+
+
+def tag_name(version: semver.Version | str, prefix: str) -> str:
+    """The tag for ``version``: ``prefix`` followed by the SemVer 2.0.0 string.
+
+    Args:
+        version: A version, or its text (``"1.4.0"``; ``"v1.4.0"`` when ``prefix`` is
+            ``"v"`` is accepted too and not prefixed twice).
+        prefix: The configured tag prefix.
+
+    Returns:
+        The tag name, e.g. ``"v1.4.0"``.
+
+    Raises:
+        VersionError: ``version`` is text that is not SemVer 2.0.0.
+    """
+    if isinstance(version, str):
+        text = version.strip()
+        stripped = _strip_prefix(text, prefix) if prefix else None
+        parsed = _parse(text)
+        if parsed is None and stripped is not None:
+            parsed = _parse(stripped)
+        if parsed is None:
+            raise VersionError(
+                f"{version!r} is not a SemVer version",
+                "use MAJOR.MINOR.PATCH, e.g. 1.4.0 (SemVer 2.0.0)",
+            )
+        version = parsed
+    return f"{prefix}{version}"
+
+
+def validate_new_version(
+    text: str, current: semver.Version | None, taken_tags: set[str], prefix: str
+) -> semver.Version:
+    """Check a version the operator typed and return it parsed.
+
+    Accepted forms: ``"1.4.0"``, or with the tag prefix (``"v1.4.0"`` for prefix ``"v"``);
+    a leading ``v``/``V`` is also accepted when the prefix is something else (including
+    ``""``). Surrounding whitespace is ignored. Pre-release and build metadata are allowed.
+
+    Refusals, checked in this order:
+
+    1. not SemVer 2.0.0 (§2, §9, §10);
+    2. not greater than ``current`` by SemVer 2.0.0 §11 precedence;
+    3. its tag already exists, or a taken tag has the same precedence (it differs only by
+       build metadata, which §10 says does not count).
+
+    Args:
+        text: What the operator typed.
+        current: The current stable version, ``None`` when nothing is released yet.
+        taken_tags: Every existing tag name.
+        prefix: The configured tag prefix.
+
+    Returns:
+        The new version (without prefix).
+
+    Raises:
+        VersionError: Naming the reason, the input and what to type instead.
+    """
+    raw = text.strip()
+    candidates = [raw]
+    if prefix and raw.startswith(prefix):
+        candidates.append(raw[len(prefix) :])
+    if raw[:1] in ("v", "V"):
+        candidates.append(raw[1:])
+    version = next((v for v in map(_parse, candidates) if v is not None), None)
+    if version is None:
+        example = f"{bump(current, 'minor')}" if current else "1.0.0"
+        raise VersionError(
+            f"{text!r} is not a SemVer version",
+            f"type MAJOR.MINOR.PATCH, optionally with -prerelease or +build, e.g. {example}",
+        )
+    if current is not None and version.compare(current) <= 0:
+        raise VersionError(
+            f"{version} is not greater than the current version {current}",
+            f"type a version above {current}, e.g. {bump(current, 'patch')}",
+        )
+    tag = tag_name(version, prefix)
+    clash = tag if tag in taken_tags else None
+    if clash is None:
+        for other in sorted(taken_tags):
+            rest = _strip_prefix(other, prefix)
+            parsed = _parse(rest) if rest is not None else None
+            if parsed is not None and parsed.compare(version) == 0:
+                clash = other
+                break
+    if clash is not None:
+        raise VersionError(
+            f"tag {clash} already exists" + ("" if clash == tag else f" (same version as {tag})"),
+            "choose another version, or delete the stale tag",
+        )
+    return version

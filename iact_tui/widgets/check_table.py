@@ -1,0 +1,132 @@
+"""CheckTable: checks (checklist, smoke, verification, release steps) with live status."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+#: Status → icon. Statuses are the engine's check and step statuses.
+STATUS_ICONS: dict[str, str] = {
+    "pending": "·",
+    "running": "◌",
+    "passed": "✔",
+    "ok": "✔",
+    "failed": "✘",
+    "skipped": "–",
+    "cancelled": "■",
+}
+
+_STYLE = {
+    "pending": "dim",
+    "running": "bold cyan",
+    "passed": "bold green",
+    "ok": "bold green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "cancelled": "yellow",
+}
+
+
+def _cell(text: str, status: str) -> Text:
+    return Text(text, style=_STYLE.get(status, ""), no_wrap=True, overflow="ellipsis")
+
+
+class CheckTable(DataTable[Text]):
+    """A table of checks: icon, label, status and detail, updated by check id.
+
+    Not focusable: it shows state; the operator acts with bindings and buttons.
+    """
+
+    can_focus = False
+
+    DEFAULT_CSS = """
+    CheckTable {
+        height: auto;
+        overflow-x: hidden;
+        max-height: 14;
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        background: $surface;
+    }
+    """
+
+    COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+        ("icon", " ", 1),
+        ("label", "Check", 34),
+        ("status", "Status", 8),
+        ("detail", "Detail", None),
+    )
+
+    def __init__(
+        self,
+        *,
+        title: str = "Checks",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(
+            name=name, id=id, classes=classes, show_cursor=False, zebra_stripes=False, cursor_type="none"
+        )
+        self.border_title = title
+        self._statuses: dict[str, str] = {}
+
+    def on_mount(self) -> None:
+        for key, label, width in self.COLUMNS:
+            self.add_column(label, key=key, width=width or 20)
+        self._fit_detail()
+
+    def on_resize(self) -> None:
+        self._fit_detail()
+
+    def _fit_detail(self) -> None:
+        """Give the detail column whatever width the fixed columns leave."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return
+        fixed = sum(w or 0 for _, _, w in self.COLUMNS)
+        padding = 2 * self.cell_padding * len(self.COLUMNS)
+        column = self.columns.get("detail")  # type: ignore[call-overload]
+        if column is None:
+            return
+        column.width = max(10, width - fixed - padding)
+        column.auto_width = False
+        self._require_update_dimensions = True
+        self.refresh()
+
+    def status_of(self, check_id: str) -> str | None:
+        """The last status shown for ``check_id``, or ``None`` if it has no row."""
+        return self._statuses.get(check_id)
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        """Check id → status, in row order."""
+        return dict(self._statuses)
+
+    def update_check(self, check_id: str, label: str, status: str, detail: str = "") -> None:
+        """Add the check's row, or update it in place.
+
+        Args:
+            check_id: Stable id (the row key).
+            label: Operator-facing name.
+            status: ``pending``/``running``/``passed``/``failed``/``skipped`` (or a step
+                status: ``ok``/``cancelled``).
+            detail: Evidence or the failure's reason; only the first line fits the row.
+        """
+        icon = STATUS_ICONS.get(status, "?")
+        first_line = detail.strip().splitlines()[0] if detail.strip() else ""
+        cells = {
+            "icon": _cell(icon, status),
+            "label": Text(label, no_wrap=True, overflow="ellipsis"),
+            "status": _cell(status, status),
+            "detail": Text(first_line, style="dim" if status != "failed" else "red", no_wrap=True, overflow="ellipsis"),
+        }
+        self._statuses[check_id] = status
+        try:
+            self.get_row_index(check_id)
+        except RowDoesNotExist:
+            self.add_row(*(cells[key] for key, _, _ in self.COLUMNS), key=check_id)
+            return
+        for key, value in cells.items():
+            self.update_cell(check_id, key, value)

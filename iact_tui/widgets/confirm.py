@@ -1,0 +1,141 @@
+"""Modal dialogs: the typed production confirmation and the quit confirmation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """Ask the operator to type the version before a dangerous step.
+
+    Dismisses with ``True`` once ``check(typed)`` accepts the text, ``False`` on Cancel
+    or Escape. Wrong text keeps the dialog open with a message saying what to type.
+
+    Args:
+        version: The version to type, e.g. ``"1.4.0"``.
+        check: Decides whether the typed text confirms (the run records the attempt).
+        target: What is being confirmed, e.g. ``"production"``.
+        blink: Whether the input's cursor blinks (off for snapshots).
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    DEFAULT_CSS = """
+    ConfirmModal {
+        align: center middle;
+        background: $background 60%;
+    }
+    ConfirmModal > #confirm-dialog {
+        width: 64;
+        height: auto;
+        padding: 1 2;
+        border: thick $error;
+        background: $surface;
+    }
+    ConfirmModal .confirm--title { text-style: bold; color: $error; margin-bottom: 1; }
+    ConfirmModal .confirm--prompt { margin-bottom: 1; }
+    ConfirmModal .confirm--error { color: $error; height: auto; min-height: 1; }
+    ConfirmModal #confirm-buttons { height: auto; margin-top: 1; align-horizontal: right; }
+    ConfirmModal #confirm-buttons Button { margin-left: 2; }
+    """
+
+    def __init__(
+        self,
+        version: str,
+        check: Callable[[str], bool],
+        *,
+        target: str = "production",
+        blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.version = version
+        self.target = target
+        self._check = check
+        self._blink = blink
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog"):
+            yield Label(f"Deploy to {self.target}", classes="confirm--title")
+            yield Static(
+                f"Type the version [b]{self.version}[/b] to deploy to {self.target}.",
+                classes="confirm--prompt",
+            )
+            yield Input(placeholder=self.version, id="confirm-input")
+            yield Static("", id="confirm-error", classes="confirm--error")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Cancel", id="confirm-cancel")
+                yield Button("Confirm", id="confirm-ok", variant="error")
+
+    def on_mount(self) -> None:
+        field = self.query_one("#confirm-input", Input)
+        field.cursor_blink = self._blink
+        field.focus()
+
+    @on(Input.Submitted, "#confirm-input")
+    @on(Button.Pressed, "#confirm-ok")
+    def _confirm(self) -> None:
+        field = self.query_one("#confirm-input", Input)
+        typed = field.value.strip()
+        if self._check(typed):
+            self.dismiss(True)
+            return
+        shown = f"“{typed}”" if typed else "Nothing"
+        self.query_one("#confirm-error", Static).update(
+            f"{shown} is not the version being released. Type {self.version} exactly."
+        )
+        field.value = ""
+        field.focus()
+
+    @on(Button.Pressed, "#confirm-cancel")
+    def action_cancel(self) -> None:
+        """Close without confirming."""
+        self.dismiss(False)
+
+
+class QuitModal(ModalScreen[bool]):
+    """Ask before quitting while a step is running (it will be cancelled)."""
+
+    BINDINGS = [Binding("escape", "stay", "Stay"), Binding("y", "leave", "Quit")]
+
+    DEFAULT_CSS = """
+    QuitModal { align: center middle; background: $background 60%; }
+    QuitModal > #quit-dialog {
+        width: 60; height: auto; padding: 1 2; border: thick $warning; background: $surface;
+    }
+    QuitModal #quit-buttons { height: auto; margin-top: 1; align-horizontal: right; }
+    QuitModal #quit-buttons Button { margin-left: 2; }
+    """
+
+    def __init__(self, step: str) -> None:
+        super().__init__()
+        self.step = step
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-dialog"):
+            yield Static(
+                f"[b]{self.step}[/b] is still running.\n"
+                "Quitting cancels it; the journal records where it stopped."
+            )
+            with Horizontal(id="quit-buttons"):
+                yield Button("Stay", id="quit-stay", variant="primary")
+                yield Button("Quit", id="quit-leave", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#quit-stay", Button).focus()
+
+    @on(Button.Pressed, "#quit-leave")
+    def action_leave(self) -> None:
+        """Quit anyway."""
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#quit-stay")
+    def action_stay(self) -> None:
+        """Go back to the running step."""
+        self.dismiss(False)

@@ -1,0 +1,406 @@
+"""The screens' common frame and the step screen: worker, event routing, retry, continue.
+
+A :class:`WizardScreen` shows the header, the stage title with the version being
+released, the :class:`~iact_tui.widgets.StepList` sidebar and the footer. A
+:class:`StepScreen` also runs its engine steps in one async worker, wraps each engine
+event once into an :class:`EngineEvent` message, and routes it to its widgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from iact_tui.screens.stages import STAGE_STEPS, STAGES, stage_number, stage_states
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Static, TextArea
+from textual.worker import Worker, WorkerState
+
+from iact_tui.engine.events import CheckUpdate, Event, OutputLine, Progress, StepFinished, StepStarted
+from iact_tui.widgets import CheckTable, CommandLog, StepList
+
+if TYPE_CHECKING:
+    from iact_tui.app import IactApp
+    from iact_tui.engine.run import ReleaseRun
+
+#: Step statuses after which the wizard may go on.
+PASSABLE = frozenset({"ok", "skipped"})
+
+
+class EngineEvent(Message):
+    """An engine event delivered to the screen that ran the step (the UI edge)."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class WizardScreen(Screen[None]):
+    """A stage of the wizard: header, stage title, sidebar, body, footer.
+
+    Subclasses set :attr:`STAGE` and :attr:`TITLE_TEXT` and implement :meth:`compose_body`.
+    """
+
+    STAGE: ClassVar[str] = ""
+    TITLE_TEXT: ClassVar[str] = ""
+    #: Whether Escape goes back to the previous stage.
+    ALLOW_BACK: ClassVar[bool] = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
+
+    @property
+    def iact(self) -> IactApp:
+        """The app, typed."""
+        return cast("IactApp", self.app)
+
+    @property
+    def run(self) -> ReleaseRun:
+        """The release run this screen drives."""
+        return self.iact.release_run
+
+    @property
+    def stage(self) -> str:
+        """This screen's stage key."""
+        return self.STAGE
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="⎇")
+        with Horizontal(id="frame"):
+            yield StepList(STAGES, id="step-list")
+            with Vertical(id="stage-body"):
+                with Horizontal(id="stage-header"):
+                    yield Label(self._title_text(), id="stage-title")
+                    yield Label(self._version_text(), id="release-badge")
+                yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> Iterable[Widget]:
+        """The stage's own widgets (below the stage title)."""
+        return ()
+
+    def on_mount(self) -> None:
+        if not self.iact.blink:
+            for widget in self.query("Input, TextArea"):
+                if isinstance(widget, Input | TextArea):
+                    widget.cursor_blink = False
+        self.refresh_frame()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_frame()
+
+    def refresh_frame(self) -> None:
+        """Update the sidebar states and the version badge."""
+        statuses = {k: r.status for k, r in self.run.records.items()}
+        statuses.update(self.local_statuses())
+        self.query_one(StepList).set_states(stage_states(self.stage, statuses))
+        badge = self.query_one("#release-badge", Label)
+        badge.update(self._version_text())
+        badge.set_class(not self.run.state.version, "-unset")
+
+    def local_statuses(self) -> dict[str, str]:
+        """Step statuses this screen knows better than the run (e.g. a crashed worker)."""
+        return {}
+
+    def _title_text(self) -> str:
+        return f"Step {stage_number(self.stage)} of {len(STAGES)} · {self.TITLE_TEXT}"
+
+    def _version_text(self) -> str:
+        state = self.run.state
+        if not state.version:
+            return " release · version not chosen "
+        prefix = self.run.config.project.tag_prefix
+        previous = f" ← {state.previous_tag}" if state.previous_tag else " (first release)"
+        return f" release {prefix}{state.version}{previous} "
+
+    def display_path(self, path: Path | str) -> str:
+        """A path as shown on screen (masked in snapshot mode)."""
+        return self.iact.display_path(Path(path))
+
+    # -- navigation --------------------------------------------------------------------
+
+    def can_go_back(self) -> bool:
+        """Whether Escape may go back now."""
+        return self.ALLOW_BACK and len(self.app.screen_stack) > 2
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return self.can_go_back()
+        return True
+
+    def action_back(self) -> None:
+        """Go back to the previous stage."""
+        if self.can_go_back():
+            self.leaving()
+            self.app.pop_screen()
+
+    def leaving(self) -> None:
+        """Called before the screen is left backwards (keep what the operator typed)."""
+
+    def go_next(self) -> None:
+        """Go on to the next stage."""
+        self.iact.advance(self.stage)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one handler of worker outcomes: an unexpected error marks the step failed.
+
+        Expected failures never get here: they arrive as a failed ``StepFinished``.
+        """
+        if event.state == WorkerState.ERROR:
+            self.worker_failed(event.worker.error)
+        self.worker_settled(event.worker)
+
+    def worker_settled(self, worker: Worker[Any]) -> None:
+        """A worker of this screen changed state (subclasses refresh what depends on it)."""
+
+    def worker_failed(self, error: BaseException | None) -> None:
+        """A worker of this screen raised unexpectedly: say so, without a traceback."""
+        self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error", timeout=10)
+
+
+class StepScreen(WizardScreen):
+    """A stage that runs engine steps: live status, retry with ``r``, continue.
+
+    The steps (:attr:`step_ids`) run in order in one worker; steps already ``ok`` or
+    ``skipped`` are not run again, so ``r`` retries from the failed one.
+    """
+
+    ALLOW_BACK = False
+    #: Whether the step pane shows a CommandLog of the steps' output.
+    SHOW_LOG: ClassVar[bool] = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("r", "retry", "Retry"),
+        Binding("enter", "continue", "Continue"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step_status: dict[str, str] = {}
+        self.step_titles: dict[str, str] = {}
+        self.failure: tuple[str, str] | None = None
+        self.last_message = ""
+        self._worker: Worker[None] | None = None
+
+    @property
+    def step_ids(self) -> tuple[str, ...]:
+        """The engine steps this screen runs, in order."""
+        return STAGE_STEPS[self.stage]
+
+    # -- layout ------------------------------------------------------------------------
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield from self.compose_step()
+        if self.SHOW_LOG:
+            yield CommandLog(id="command-log", title="Output")
+        yield Static("", id="step-status", classes="step-status")
+        with Horizontal(id="actions"):
+            yield Static("", id="actions-hint")
+            yield Button("Continue ⏎", id="continue", variant="success", disabled=True)
+
+    def compose_step(self) -> Iterable[Widget]:
+        """Widgets shown above the log (check tables, progress...)."""
+        return ()
+
+    def on_mount(self) -> None:
+        for sid in self.step_ids:
+            record = self.run.records.get(sid)
+            if record is not None and record.status in PASSABLE:
+                self.step_status[sid] = record.status
+                self.last_message = record.message
+        super().on_mount()
+        self.begin()
+
+    def begin(self) -> None:
+        """Start the stage's work (subclasses may ask something first)."""
+        self.start_steps()
+
+    # -- running -----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker is running."""
+        return self._worker is not None and self._worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    def start_steps(self) -> None:
+        """Run the steps that are not ``ok``/``skipped`` yet, in one worker."""
+        self.failure = None
+        self._worker = self._run_steps()
+        self.refresh_state()
+
+    @work(exclusive=True, exit_on_error=False, group="step")
+    async def _run_steps(self) -> None:
+        for sid in self.step_ids:
+            if self.run.records[sid].status in PASSABLE:
+                continue
+            async for event in self.run.run_step(sid):
+                self.post_message(EngineEvent(event))
+                if isinstance(event, StepFinished) and event.status not in PASSABLE:
+                    return
+
+    def worker_failed(self, error: BaseException | None) -> None:
+        """The worker raised unexpectedly: mark the running step failed and retryable.
+
+        Called by the one ``Worker.StateChanged`` handler (:class:`WizardScreen`).
+        """
+        name = type(error).__name__ if error is not None else "Error"
+        what = f"unexpected {name}: {error}" if error is not None else "the step stopped unexpectedly"
+        target = next((s for s in self.step_ids if self.step_status.get(s) == "running"), None)
+        if target is None:
+            target = next((s for s in self.step_ids if self.step_status.get(s) not in PASSABLE), None)
+        if target is not None:
+            self.step_status[target] = "failed"
+            self.step_updated(target)
+        self.failure = (what, "press r to retry; the run's journal has the details")
+        self.refresh_state()
+
+    def worker_settled(self, worker: Worker[Any]) -> None:
+        if worker is self._worker:
+            self.refresh_state()
+
+    @on(EngineEvent)
+    def _route(self, message: EngineEvent) -> None:
+        message.stop()
+        event = message.event
+        if isinstance(event, StepStarted):
+            self.step_status[event.step_id] = "running"
+            self.step_titles[event.step_id] = event.title
+            self.step_updated(event.step_id)
+            self.on_step_started(event)
+        elif isinstance(event, OutputLine):
+            self.on_output(event)
+        elif isinstance(event, Progress):
+            self.on_progress(event)
+        elif isinstance(event, CheckUpdate):
+            self.on_check(event)
+        elif isinstance(event, StepFinished):
+            self.step_status[event.step_id] = event.status
+            self.last_message = event.message
+            if event.status not in PASSABLE:
+                self.failure = (event.message, event.fix)
+            self.step_updated(event.step_id)
+            self.on_step_finished(event)
+        self.refresh_state()
+
+    # -- hooks (override per screen) ---------------------------------------------------
+
+    def on_step_started(self, event: StepStarted) -> None:
+        """A step began."""
+        if self.SHOW_LOG:
+            self.query_one(CommandLog).append_output(f"{event.title}…", "info")
+
+    def on_output(self, event: OutputLine) -> None:
+        """A line of output arrived."""
+        if self.SHOW_LOG:
+            self.query_one(CommandLog).append_output(event.text, event.stream, event.host)
+
+    def on_progress(self, event: Progress) -> None:
+        """Progress of the step."""
+        for bar in self.query(ProgressBar):
+            bar.update(total=max(event.total, 1), progress=event.done)
+
+    def on_check(self, event: CheckUpdate) -> None:
+        """A check changed state."""
+        for table in self.query(CheckTable):
+            table.update_check(event.check_id, event.label, event.status, self.check_detail(event))
+            break
+
+    def check_detail(self, event: CheckUpdate) -> str:
+        """The detail column for a check (subclasses add figures)."""
+        return event.detail
+
+    def on_step_finished(self, event: StepFinished) -> None:
+        """A step ended."""
+        if self.SHOW_LOG:
+            mark = {"ok": "✔", "skipped": "–"}.get(event.status, "✘")
+            self.query_one(CommandLog).append_output(f"{mark} {event.message}", "info")
+
+    def step_updated(self, step_id: str) -> None:
+        """A step's status changed (the release screen shows each step in a table)."""
+
+    # -- state, bindings ---------------------------------------------------------------
+
+    def local_statuses(self) -> dict[str, str]:
+        return dict(self.step_status)
+
+    def is_ready(self) -> bool:
+        """Whether the operator may continue."""
+        return not self.running and all(self.step_status.get(s) in PASSABLE for s in self.step_ids)
+
+    def can_retry(self) -> bool:
+        """Whether ``r`` retries now."""
+        return self.failure is not None and not self.running
+
+    def status_text(self) -> tuple[str, str]:
+        """The status pane's markup and its state class."""
+        if self.failure is not None:
+            what, fix = self.failure
+            text = f"[b]✘ {escape(what)}[/b]"
+            if fix:
+                text += f"\n  → {escape(fix)}"
+            if not self.running:
+                text += "\n  Press [b]r[/b] to retry; everything you entered is kept."
+            return text, "-failed"
+        if self.running:
+            current = next((s for s in self.step_ids if self.step_status.get(s) == "running"), None)
+            title = self.step_titles.get(current or "", current or "")
+            return f"◌ Running {escape(title)}…" if title else "◌ Starting…", "-running"
+        if self.is_ready():
+            if all(self.step_status.get(s) == "skipped" for s in self.step_ids):
+                return f"– Skipped: {escape(self.last_message)}", "-skipped"
+            return f"✔ {escape(self.last_message or 'Done')}", "-ok"
+        return "", ""
+
+    def refresh_state(self) -> None:
+        """Update the status pane, the Continue button, the bindings and the sidebar."""
+        if not self.is_mounted:
+            return
+        text, state = self.status_text()
+        pane = self.query_one("#step-status", Static)
+        pane.update(text)
+        pane.set_classes(f"step-status {state}".strip())
+        ready = self.is_ready()
+        button = self.query_one("#continue", Button)
+        button.disabled = not ready
+        hint = self.query_one("#actions-hint", Static)
+        hint.update("" if ready or self.running else self.blocked_hint())
+        self.refresh_bindings()
+        self.refresh_frame()
+
+    def blocked_hint(self) -> str:
+        """Why Continue is not available (shown beside it)."""
+        return "Press r to retry the failed step." if self.failure else ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":
+            return self.can_retry()
+        if action == "continue":
+            return True if self.is_ready() else None
+        return super().check_action(action, parameters)
+
+    def action_retry(self) -> None:
+        """Run the failed step (and the ones after it) again."""
+        if self.can_retry():
+            self.start_steps()
+
+    def action_continue(self) -> None:
+        """Go on when every step is ok or skipped."""
+        if self.is_ready():
+            self.go_next()
+
+    @on(Button.Pressed, "#continue")
+    def _continue_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_continue()
+
+    def describe(self) -> dict[str, Any]:
+        """The screen's state, for tests and the command palette."""
+        return {"steps": dict(self.step_status), "failure": self.failure, "ready": self.is_ready()}

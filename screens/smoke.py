@@ -1,0 +1,57 @@
+"""Stage 7: smoke tests against the environment just deployed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from iact_tui.screens.base import StepScreen
+from textual.widget import Widget
+
+from iact_tui.engine.events import CheckUpdate
+from iact_tui.widgets import CheckTable
+
+
+def figures(data: dict[str, Any]) -> str:
+    """Short text for a check's figures (status code, timings), or ``""``."""
+    parts: list[str] = []
+    if "status_code" in data:
+        parts.append(f"HTTP {data['status_code']}")
+    for key, name in (("elapsed_ms", ""), ("median_ms", "median "), ("median", "median "), ("max_ms", "max "), ("max", "max ")):
+        value = data.get(key)
+        if isinstance(value, int | float):
+            parts.append(f"{name}{value:.0f} ms")
+    if isinstance(data.get("error_rate"), int | float):
+        parts.append(f"errors {data['error_rate']:.0%}")
+    if isinstance(data.get("exit_status"), int):
+        parts.append(f"exit {data['exit_status']}")
+    return " · ".join(parts)
+
+
+class SmokeScreen(StepScreen):
+    """Runs ``smoke-{env}``: health, login and command checks with their figures."""
+
+    TITLE_TEXT = "Smoke tests"
+    ALLOW_BACK = False
+
+    def __init__(self, env: str = "staging") -> None:
+        super().__init__()
+        self.env = env
+
+    @property
+    def stage(self) -> str:
+        return f"smoke-{self.env}"
+
+    @property
+    def step_ids(self) -> tuple[str, ...]:
+        return (f"smoke-{self.env}",)
+
+    def _title_text(self) -> str:
+        return super()._title_text().replace("Smoke tests", f"Smoke tests on {self.env}")
+
+    def compose_step(self) -> Iterable[Widget]:
+        yield CheckTable(id="smoke-checks", title="Smoke checks")
+
+    def check_detail(self, event: CheckUpdate) -> str:
+        extra = figures(event.data)
+        return f"{event.detail}  ({extra})" if extra and event.detail else extra or event.detail

@@ -1,0 +1,101 @@
+"""The wizard's stages in order, the engine steps each one runs, and their screens."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from iact_tui.screens.base import WizardScreen
+
+#: ``(key, label)`` of every stage, in wizard order (the sidebar shows these).
+STAGES: tuple[tuple[str, str], ...] = (
+    ("welcome", "Release type"),
+    ("version", "Version"),
+    ("checklist", "Checklist"),
+    ("changelog", "Changelog"),
+    ("release", "Branch & tag"),
+    ("deploy-staging", "Deploy staging"),
+    ("smoke-staging", "Smoke tests"),
+    ("deploy-production", "Deploy production"),
+    ("verify", "Verify production"),
+    ("announce", "Announcement"),
+)
+
+#: Stage key → the engine step ids it runs (stages without steps only collect input).
+STAGE_STEPS: dict[str, tuple[str, ...]] = {
+    "checklist": ("preflight",),
+    "release": ("branch", "bump", "changelog", "commit", "push", "merge", "tag"),
+    "deploy-staging": ("deploy-staging",),
+    "smoke-staging": ("smoke-staging",),
+    "deploy-production": ("deploy-production",),
+    "verify": ("verify",),
+    "announce": ("announce",),
+}
+
+_KEYS = [key for key, _ in STAGES]
+
+
+def stage_number(key: str) -> int:
+    """1-based position of the stage."""
+    return _KEYS.index(key) + 1
+
+
+def next_stage(key: str) -> str | None:
+    """The stage after ``key``, or ``None`` after the last."""
+    i = _KEYS.index(key)
+    return _KEYS[i + 1] if i + 1 < len(_KEYS) else None
+
+
+def stage_states(current: str, step_statuses: Mapping[str, str]) -> dict[str, str]:
+    """Sidebar state of every stage while the operator is on ``current``.
+
+    Args:
+        current: The stage on screen.
+        step_statuses: Engine step id → status (``pending``/``running``/``ok``/...).
+
+    Returns:
+        Stage key → ``done``/``current``/``failed``/``skipped``/``pending``.
+    """
+    here = _KEYS.index(current)
+    states: dict[str, str] = {}
+    for i, key in enumerate(_KEYS):
+        steps = [step_statuses.get(s, "pending") for s in STAGE_STEPS.get(key, ())]
+        if any(s == "failed" for s in steps):
+            states[key] = "failed"
+        elif i == here:
+            states[key] = "current"
+        elif i < here:
+            states[key] = "skipped" if steps and all(s == "skipped" for s in steps) else "done"
+        else:
+            states[key] = "pending"
+    return states
+
+
+def make_stage_screen(key: str) -> WizardScreen:
+    """A new screen for the stage ``key``."""
+    from iact_tui.screens.announcement import AnnouncementScreen
+    from iact_tui.screens.changelog import ChangelogScreen
+    from iact_tui.screens.checklist import ChecklistScreen
+    from iact_tui.screens.deploy import DeployScreen
+    from iact_tui.screens.release import ReleaseScreen
+    from iact_tui.screens.smoke import SmokeScreen
+    from iact_tui.screens.verify import VerifyScreen
+    from iact_tui.screens.version import VersionScreen
+    from iact_tui.screens.welcome import WelcomeScreen
+
+    factories: dict[str, type[WizardScreen]] = {
+        "welcome": WelcomeScreen,
+        "version": VersionScreen,
+        "checklist": ChecklistScreen,
+        "changelog": ChangelogScreen,
+        "release": ReleaseScreen,
+        "smoke-staging": SmokeScreen,
+        "verify": VerifyScreen,
+        "announce": AnnouncementScreen,
+    }
+    if key == "deploy-staging":
+        return DeployScreen(env="staging")
+    if key == "deploy-production":
+        return DeployScreen(env="production")
+    return factories[key]()

@@ -1,0 +1,140 @@
+"""Stage 2: read the tags, show the current version, choose the bump or type a version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from iact_tui.screens.base import WizardScreen
+from rich.markup import escape
+from textual import on, work
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from iact_tui.errors import IactError
+
+BUMP_TEXT = {
+    "major": ("MAJOR", "incompatible API changes"),
+    "minor": ("MINOR", "new features, backwards compatible"),
+    "patch": ("PATCH", "bug fixes only"),
+}
+
+
+class VersionScreen(WizardScreen):
+    """Shows the current version and tags; MAJOR/MINOR/PATCH or a typed version."""
+
+    STAGE = "version"
+    TITLE_TEXT = "Choose the new version"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded = False
+        self.load_error: tuple[str, str] | None = None
+
+    def compose_body(self) -> Iterable[Widget]:
+        with Horizontal(id="version-top"):
+            with Vertical(id="version-current", classes="panel"):
+                yield Label("Current release", classes="panel--title")
+                yield Static("Reading tags…", id="current-version")
+            with Vertical(id="version-tags", classes="panel"):
+                yield Label("Other tags", classes="panel--title")
+                yield Static("", id="other-tags")
+        yield Label("Bump", classes="section-title")
+        yield OptionList(id="bump-choice", disabled=True)
+        yield Label("…or type a version", classes="section-title")
+        yield Input(placeholder="e.g. 2.0.0-rc.1", id="custom-version", disabled=True)
+        yield Static("", id="version-error")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.load()
+
+    @work(exclusive=True, exit_on_error=False, group="versions")
+    async def load(self) -> None:
+        """Read the tags (off the event loop, in the run) and fill the screen."""
+        try:
+            info = await self.run.load_versions()
+        except IactError as exc:
+            self.load_error = (exc.what, exc.fix)
+            self.query_one("#current-version", Static).update(
+                f"[b red]✘ {escape(exc.what)}[/]\n  → {escape(exc.fix)}"
+            )
+            return
+        self.show_versions(info)
+
+    def show_versions(self, info: Any) -> None:
+        """Fill the panels and the bump options from the run's version info."""
+        self.loaded = True
+        current = getattr(info, "current", None)
+        if current is not None:
+            text = f"[b]{current.version}[/b]  tag [b]{escape(current.tag)}[/b]"
+        else:
+            text = "[b]none[/b] — no SemVer tag yet; this is the first release"
+        self.query_one("#current-version", Static).update(text)
+        ignored = list(getattr(info, "ignored", []) or [])
+        pre = [getattr(t, "tag", t) for t in getattr(info, "prereleases", []) or []]
+        lines = []
+        lines.append("[b]Pre-releases[/b]  " + (", ".join(escape(str(t)) for t in pre) or "[dim]none[/dim]"))
+        lines.append(
+            "[b]Ignored (not SemVer)[/b]  " + (", ".join(escape(str(t)) for t in ignored) or "[dim]none[/dim]")
+        )
+        self.query_one("#other-tags", Static).update("\n".join(lines))
+        candidates = self.run.candidates()
+        bump_list = self.query_one("#bump-choice", OptionList)
+        bump_list.clear_options()
+        for bump in ("major", "minor", "patch"):
+            name, meaning = BUMP_TEXT[bump]
+            bump_list.add_option(
+                Option(f"[b]{name:<6}[/b] → [b]{candidates[bump]:<12}[/b] [dim]{meaning}[/dim]", id=bump)
+            )
+        bump_list.disabled = False
+        chosen = self.run.state.bump
+        bump_list.highlighted = ("major", "minor", "patch").index(chosen) if chosen in BUMP_TEXT else 1
+        field = self.query_one("#custom-version", Input)
+        field.disabled = False
+        if chosen == "custom":
+            field.value = self.run.state.version
+        bump_list.focus()
+        self.refresh_frame()
+
+    @on(OptionList.OptionSelected, "#bump-choice")
+    def _bump_chosen(self, event: OptionList.OptionSelected) -> None:
+        self.choose_bump(event.option.id or "")
+
+    def choose_bump(self, bump: str) -> None:
+        """Take the bump and go on; a refused bump shows why."""
+        try:
+            self.run.choose_bump(bump)
+        except IactError as exc:
+            self.show_error(exc)
+            return
+        self.go_next()
+
+    @on(Input.Submitted, "#custom-version")
+    def _typed(self, event: Input.Submitted) -> None:
+        self.choose_typed(event.value)
+
+    def choose_typed(self, text: str) -> None:
+        """Take a typed version and go on; a refused version shows what and how to fix."""
+        if not text.strip():
+            self.query_one("#version-error", Static).update("[red]Type a version, or pick a bump above.[/]")
+            return
+        try:
+            self.run.choose_version(text.strip())
+        except IactError as exc:
+            self.show_error(exc)
+            return
+        self.go_next()
+
+    def show_error(self, exc: IactError) -> None:
+        """Show a refused version under the input."""
+        text = f"[b red]✘ {escape(exc.what)}[/]"
+        if exc.fix:
+            text += f"\n  → {escape(exc.fix)}"
+        self.query_one("#version-error", Static).update(text)
+
+    @on(Input.Changed, "#custom-version")
+    def _clear_error(self) -> None:
+        self.query_one("#version-error", Static).update("")

@@ -1,0 +1,69 @@
+"""Stage 1: choose what to do (only Release exists in this version)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual import on
+from textual.widget import Widget
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+#: ``(id, title, description, available)`` of each run kind.
+CHOICES: tuple[tuple[str, str, str, bool], ...] = (
+    ("release", "Release", "Cut a new version from main: bump, changelog, tag, deploy, verify.", True),
+    ("hotfix", "Hotfix", "Patch a released version from its tag — in a later version.", False),
+    ("rollback", "Rollback", "Deploy the previous release again — in a later version.", False),
+    ("monitor", "Monitor", "Watch health and error rates after a release — in a later version.", False),
+)
+
+from iact_tui.screens.base import WizardScreen  # noqa: E402
+
+
+class WelcomeScreen(WizardScreen):
+    """Choose Release, Hotfix, Rollback or Monitor; shows the repository and config."""
+
+    STAGE = "welcome"
+    TITLE_TEXT = "What are we doing today?"
+    ALLOW_BACK = False
+
+    BINDINGS: ClassVar = []
+
+    def compose_body(self) -> Iterable[Widget]:
+        config = self.run.config
+        yield Static(
+            f"[b]Repository[/b]  {self.display_path(config.root)}\n"
+            f"[b]Config[/b]      {self.display_path(config.path)}\n"
+            f"[b]Main branch[/b] {config.project.main_branch} on {config.project.remote}"
+            f"    [b]Environments[/b] {', '.join(config.environments) or 'none configured'}",
+            id="welcome-info",
+        )
+        options = [
+            Option(
+                f"[b]{title}[/b]\n[dim]{text}[/dim]" if ok else f"[dim]{title}  (in a later version)\n{text}[/dim]",
+                id=key,
+                disabled=not ok,
+            )
+            for key, title, text, ok in CHOICES
+        ]
+        yield OptionList(*options, id="flow-choice")
+        yield Static("↑/↓ choose · ⏎ start · ctrl+p commands · q quit", id="welcome-hint")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        choice = self.query_one("#flow-choice", OptionList)
+        choice.highlighted = 0
+        choice.focus()
+
+    @on(OptionList.OptionSelected, "#flow-choice")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.choose(event.option.id or "")
+
+    def choose(self, kind: str) -> None:
+        """Start the chosen kind of run (only ``release`` for now)."""
+        if kind == "release":
+            self.go_next()
+        else:
+            title = next((t for k, t, _, _ in CHOICES if k == kind), kind)
+            self.notify(f"{title} comes in a later version.", severity="warning")

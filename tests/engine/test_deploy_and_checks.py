@@ -1,0 +1,110 @@
+"""Engine: deploy, smoke tests, verification and the announcement on the real sample site."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from iact_tui import demo
+from iact_tui.config import load_config
+from iact_tui.engine.events import CheckUpdate, Event, OutputLine, Progress, StepFinished
+from iact_tui.engine.run import ReleaseRun
+
+
+def get(url: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+async def run_step(run: ReleaseRun, step_id: str) -> tuple[list[Event], StepFinished]:
+    events = [e async for e in run.run_step(step_id)]
+    assert isinstance(events[-1], StepFinished)
+    return events, events[-1]
+
+
+async def released(box: demo.Sandbox, tmp_path: Path) -> ReleaseRun:
+    run = ReleaseRun(load_config(box.config_path), state_dir=tmp_path / "state")
+    await run.load_versions()
+    run.choose_bump("minor")
+    for step_id in ("branch", "bump", "changelog", "commit", "push", "merge", "tag"):
+        _, done = await run_step(run, step_id)
+        assert done.status == "ok", done
+    return run
+
+
+async def test_deploy_smoke_verify_announce(sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    run = await released(sandbox, tmp_path)
+    events, done = await run_step(run, "deploy-staging")
+    assert done.status == "ok", done
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress[-1].done == progress[-1].total > 3
+    output = [e for e in events if isinstance(e, OutputLine)]
+    assert any("Applying core." in e.text for e in output), "the new migration ran"
+    assert all(e.host == "staging" for e in output)
+    assert get(sandbox.environments["staging"])[1]["version"] == "1.4.0"
+    assert get(sandbox.environments["production"])[1]["version"] == "1.3.2"
+
+    events, done = await run_step(run, "smoke-staging")
+    assert done.status == "ok", done
+    checks = {e.check_id: e for e in events if isinstance(e, CheckUpdate) and e.status != "running"}
+    assert checks["health"].status == checks["login"].status == "passed"
+    password = (sandbox.root / "secrets" / "smoke-password").read_text().strip()
+    assert password not in run.journal_path.read_text()
+
+    run.confirm("deploy-production", "1.4.0")
+    _, done = await run_step(run, "deploy-production")
+    assert done.status == "ok", done
+    events, done = await run_step(run, "verify")
+    assert done.status == "ok", done
+    timing = done.data["timing"]
+    assert isinstance(timing, dict) and timing["requests"] == 5 and timing["errors"] == 0
+
+    _, done = await run_step(run, "announce")
+    assert done.status == "ok"
+    path = Path(str(done.data["path"]))
+    text = path.read_text()
+    assert text.startswith("# Release v1.4.0") and "## What's new" in text and "v1.3.2" in text
+    assert path.parent == run.run_dir
+
+
+async def test_failed_deploy_command_leaves_maintenance_off_and_is_retryable(
+    sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    path = sandbox.config_path
+    text = path.read_text()
+    # Make the migrate command fail on staging only.
+    broken = text.replace("manage.py migrate --noinput", "manage.py migrate --noinput --no-such-flag", 1)
+    path.write_text(broken)
+    run = await released(sandbox, tmp_path)
+    events, done = await run_step(run, "deploy-staging")
+    assert done.status == "failed"
+    assert "'run migrations' exited 2" in done.message or "exited" in done.message
+    assert "retry" in done.fix
+    texts = [e.text for e in events if isinstance(e, OutputLine)]
+    assert any("maintenance" in t and "post" in t for t in texts)
+    status, body = get(sandbox.environments["staging"])
+    assert status == 200, body  # maintenance mode switched off again
+    # Fix the cause; the same run retries the step and succeeds.
+    path.write_text(text)
+    run.config = load_config(path)
+    run.ctx.config = run.config
+    _, done = await run_step(run, "deploy-staging")
+    assert done.status == "ok", done
+    assert get(sandbox.environments["staging"])[1]["version"] == "1.4.0"
+
+
+async def test_smoke_reports_each_failure(sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    run = ReleaseRun(load_config(sandbox.config_path), state_dir=tmp_path / "state")
+    await run.load_versions()
+    run.choose_bump("minor")  # staging still serves 1.3.2: the version check must fail
+    (sandbox.root / "secrets" / "smoke-password").write_text("wrong-password\n")
+    events, done = await run_step(run, "smoke-staging")
+    assert done.status == "failed"
+    failed = {e.check_id: e.detail for e in events if isinstance(e, CheckUpdate) and e.status == "failed"}
+    assert "expected '1.4.0'" in failed["health"]
+    assert "401" in failed["login"] and "wrong-password" not in failed["login"]

@@ -1,0 +1,336 @@
+"""SemVer from tags: precedence, prefixes, bumps and the typed-version refusals."""
+
+from __future__ import annotations
+
+import pytest
+import semver
+from hypothesis import given
+from hypothesis import strategies as st
+
+from iact_tui.errors import VersionError
+from iact_tui.services.versioning import (
+    TagVersion,
+    VersionInfo,
+    bump,
+    parse_tags,
+    tag_name,
+    validate_new_version,
+)
+
+V = semver.Version.parse
+
+
+def tv(tag: str, prefix: str = "v") -> TagVersion:
+    return TagVersion(tag, V(tag[len(prefix) :]))
+
+
+@pytest.mark.parametrize(
+    ("tags", "prefix", "expected"),
+    [
+        pytest.param(
+            ["v1.9.3", "v1.10.0", "v1.2.0"],
+            "v",
+            VersionInfo(
+                current=tv("v1.10.0"),
+                releases=[tv("v1.10.0"), tv("v1.9.3"), tv("v1.2.0")],
+                prereleases=[],
+                ignored=[],
+                all_tags=["v1.10.0", "v1.2.0", "v1.9.3"],
+            ),
+            id="numeric-not-lexical",
+        ),
+        pytest.param(
+            ["v2.0.0-rc.1", "v2.0.0-alpha", "v2.0.0-rc.10", "v1.3.2", "v2.0.0-rc.2"],
+            "v",
+            VersionInfo(
+                current=tv("v1.3.2"),
+                releases=[tv("v1.3.2")],
+                prereleases=[
+                    tv("v2.0.0-rc.10"),
+                    tv("v2.0.0-rc.2"),
+                    tv("v2.0.0-rc.1"),
+                    tv("v2.0.0-alpha"),
+                ],
+                ignored=[],
+                all_tags=["v1.3.2", "v2.0.0-alpha", "v2.0.0-rc.1", "v2.0.0-rc.10", "v2.0.0-rc.2"],
+            ),
+            id="prerelease-below-release-and-not-current",
+        ),
+        pytest.param(
+            ["v1.0.0+build.9", "v1.0.0", "v1.0.0+build.1", "v0.9.0+exp"],
+            "v",
+            VersionInfo(
+                current=tv("v1.0.0"),
+                releases=[
+                    tv("v1.0.0"),
+                    tv("v1.0.0+build.1"),
+                    tv("v1.0.0+build.9"),
+                    tv("v0.9.0+exp"),
+                ],
+                prereleases=[],
+                ignored=[],
+                all_tags=["v0.9.0+exp", "v1.0.0", "v1.0.0+build.1", "v1.0.0+build.9"],
+            ),
+            id="build-metadata-ignored-for-precedence",
+        ),
+        pytest.param(
+            ["v1.2.0", "1.3.0", "release-1", "v1.2", "v01.2.3", "latest", "v1.4.0-", "V1.5.0"],
+            "v",
+            VersionInfo(
+                current=tv("v1.2.0"),
+                releases=[tv("v1.2.0")],
+                prereleases=[],
+                ignored=sorted(
+                    ["1.3.0", "release-1", "v1.2", "v01.2.3", "latest", "v1.4.0-", "V1.5.0"]
+                ),
+                all_tags=sorted(
+                    [
+                        "v1.2.0",
+                        "1.3.0",
+                        "release-1",
+                        "v1.2",
+                        "v01.2.3",
+                        "latest",
+                        "v1.4.0-",
+                        "V1.5.0",
+                    ]
+                ),
+            ),
+            id="other-prefix-and-non-semver-ignored",
+        ),
+        pytest.param(
+            ["1.2.0", "v1.3.0", "1.10.0-beta.1", "0.9.9"],
+            "",
+            VersionInfo(
+                current=tv("1.2.0", ""),
+                releases=[tv("1.2.0", ""), tv("0.9.9", "")],
+                prereleases=[tv("1.10.0-beta.1", "")],
+                ignored=["v1.3.0"],
+                all_tags=["0.9.9", "1.10.0-beta.1", "1.2.0", "v1.3.0"],
+            ),
+            id="bare-prefix",
+        ),
+        pytest.param(
+            ["release-2.0.0", "v3.0.0", "release-10.0.0"],
+            "release-",
+            VersionInfo(
+                current=tv("release-10.0.0", "release-"),
+                releases=[tv("release-10.0.0", "release-"), tv("release-2.0.0", "release-")],
+                prereleases=[],
+                ignored=["v3.0.0"],
+                all_tags=["release-10.0.0", "release-2.0.0", "v3.0.0"],
+            ),
+            id="long-prefix",
+        ),
+        pytest.param(
+            ["v1.0.0-rc.1", "notes"],
+            "v",
+            VersionInfo(
+                current=None,
+                releases=[],
+                prereleases=[tv("v1.0.0-rc.1")],
+                ignored=["notes"],
+                all_tags=["notes", "v1.0.0-rc.1"],
+            ),
+            id="no-stable-release",
+        ),
+        pytest.param([], "v", VersionInfo(None, [], [], [], []), id="no-tags"),
+        pytest.param(
+            ["v1.0.0", "v1.0.0"],
+            "v",
+            VersionInfo(tv("v1.0.0"), [tv("v1.0.0")], [], [], ["v1.0.0"]),
+            id="duplicates-collapsed",
+        ),
+    ],
+)
+def test_parse_tags(tags: list[str], prefix: str, expected: VersionInfo) -> None:
+    assert parse_tags(tags, prefix) == expected
+    # Dataclass equality on semver.Version ignores build metadata: check the tags too.
+    got = parse_tags(reversed(tags), prefix)
+    assert [t.tag for t in got.releases] == [t.tag for t in expected.releases]
+    assert [t.tag for t in got.prereleases] == [t.tag for t in expected.prereleases]
+
+
+@pytest.mark.parametrize(
+    ("current", "part", "expected"),
+    [
+        (None, "major", "1.0.0"),
+        (None, "minor", "0.1.0"),
+        (None, "patch", "0.0.1"),
+        ("1.3.2", "major", "2.0.0"),
+        ("1.3.2", "minor", "1.4.0"),
+        ("1.3.2", "patch", "1.3.3"),
+        ("0.9.9", "minor", "0.10.0"),
+        ("1.3.2+build.7", "patch", "1.3.3"),
+        ("1.9.9", "major", "2.0.0"),
+    ],
+)
+def test_bump(current: str | None, part: str, expected: str) -> None:
+    result = bump(V(current) if current else None, part)
+    assert str(result) == expected
+    assert result.prerelease is None and result.build is None
+
+
+def test_bump_refuses_unknown_part() -> None:
+    with pytest.raises(VersionError) as err:
+        bump(V("1.0.0"), "micro")
+    assert err.value.what == "unknown bump 'micro'"
+    assert err.value.fix == "choose major, minor or patch"
+
+
+@pytest.mark.parametrize(
+    ("version", "prefix", "expected"),
+    [
+        (V("1.4.0"), "v", "v1.4.0"),
+        (V("1.4.0-rc.1+b.2"), "v", "v1.4.0-rc.1+b.2"),
+        ("1.4.0", "", "1.4.0"),
+        ("1.4.0", "release-", "release-1.4.0"),
+        ("v1.4.0", "v", "v1.4.0"),
+        (" 2.0.0 ", "v", "v2.0.0"),
+    ],
+)
+def test_tag_name(version: semver.Version | str, prefix: str, expected: str) -> None:
+    assert tag_name(version, prefix) == expected
+
+
+def test_tag_name_refuses_non_semver() -> None:
+    with pytest.raises(VersionError, match=r"'1\.4' is not a SemVer version"):
+        tag_name("1.4", "v")
+
+
+@pytest.mark.parametrize(
+    ("text", "current", "prefix", "expected"),
+    [
+        ("1.4.0", "1.3.2", "v", "1.4.0"),
+        ("v1.4.0", "1.3.2", "v", "1.4.0"),
+        ("  v1.4.0\n", "1.3.2", "v", "1.4.0"),
+        ("1.4.0-rc.1", "1.3.2", "v", "1.4.0-rc.1"),
+        ("1.3.3+build.5", "1.3.2", "v", "1.3.3+build.5"),
+        ("1.10.0", "1.9.3", "v", "1.10.0"),
+        ("0.0.1", None, "v", "0.0.1"),
+        ("release-2.0.0", "1.0.0", "release-", "2.0.0"),
+        ("v2.0.0", "1.0.0", "", "2.0.0"),
+    ],
+)
+def test_validate_new_version_accepts(
+    text: str, current: str | None, prefix: str, expected: str
+) -> None:
+    result = validate_new_version(
+        text, V(current) if current else None, {"v1.3.2", "v1.0.0"}, prefix
+    )
+    assert str(result) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "current", "taken", "what", "fix"),
+    [
+        pytest.param(
+            "1.4",
+            "1.3.2",
+            set(),
+            "'1.4' is not a SemVer version",
+            "type MAJOR.MINOR.PATCH, optionally with -prerelease or +build, e.g. 1.4.0",
+            id="not-semver",
+        ),
+        pytest.param(
+            "latest",
+            None,
+            set(),
+            "'latest' is not a SemVer version",
+            "type MAJOR.MINOR.PATCH, optionally with -prerelease or +build, e.g. 1.0.0",
+            id="not-semver-no-release",
+        ),
+        pytest.param(
+            "1.3.2",
+            "1.3.2",
+            {"v1.3.2"},
+            "1.3.2 is not greater than the current version 1.3.2",
+            "type a version above 1.3.2, e.g. 1.3.3",
+            id="equal",
+        ),
+        pytest.param(
+            "1.3.2-rc.1",
+            "1.3.2",
+            set(),
+            "1.3.2-rc.1 is not greater than the current version 1.3.2",
+            "type a version above 1.3.2, e.g. 1.3.3",
+            id="prerelease-of-current",
+        ),
+        pytest.param(
+            "1.3.2+build.2",
+            "1.3.2",
+            set(),
+            "1.3.2+build.2 is not greater than the current version 1.3.2",
+            "type a version above 1.3.2, e.g. 1.3.3",
+            id="build-metadata-only",
+        ),
+        pytest.param(
+            "1.9.3",
+            "1.10.0",
+            set(),
+            "1.9.3 is not greater than the current version 1.10.0",
+            "type a version above 1.10.0, e.g. 1.10.1",
+            id="lower",
+        ),
+        pytest.param(
+            "v1.4.0-rc.1",
+            "1.3.2",
+            {"v1.3.2", "v1.4.0-rc.1"},
+            "tag v1.4.0-rc.1 already exists",
+            "choose another version, or delete the stale tag",
+            id="tag-exists",
+        ),
+        pytest.param(
+            "1.4.0+ci.2",
+            "1.3.2",
+            {"v1.3.2", "v1.4.0+ci.1"},
+            "tag v1.4.0+ci.1 already exists (same version as v1.4.0+ci.2)",
+            "choose another version, or delete the stale tag",
+            id="same-precedence-tag-exists",
+        ),
+    ],
+)
+def test_validate_new_version_refuses(
+    text: str, current: str | None, taken: set[str], what: str, fix: str
+) -> None:
+    with pytest.raises(VersionError) as err:
+        validate_new_version(text, V(current) if current else None, taken, "v")
+    assert (err.value.what, err.value.fix) == (what, fix)
+
+
+_ident = st.from_regex(r"[0-9A-Za-z-]{1,8}", fullmatch=True).filter(
+    lambda s: not (s.isdigit() and len(s) > 1 and s.startswith("0"))
+)
+_versions = st.builds(
+    semver.Version,
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.none() | st.lists(_ident, min_size=1, max_size=3).map(".".join),
+    st.none()
+    | st.lists(st.from_regex(r"[0-9A-Za-z-]{1,8}", fullmatch=True), min_size=1, max_size=3).map(
+        ".".join
+    ),
+)
+
+
+@given(version=_versions, prefix=st.sampled_from(["", "v", "release-"]))
+def test_tag_round_trip(version: semver.Version, prefix: str) -> None:
+    """Formatting a version as a tag and parsing the tag gives the same version back."""
+    tag = tag_name(version, prefix)
+    info = parse_tags([tag], prefix)
+    found = info.releases + info.prereleases
+    assert [t.tag for t in found] == [tag]
+    assert str(found[0].version) == str(version)
+    assert info.ignored == []
+
+
+@given(
+    current=_versions.filter(lambda v: v.prerelease is None),
+    part=st.sampled_from(["major", "minor", "patch"]),
+)
+def test_bump_is_greater_and_accepted(current: semver.Version, part: str) -> None:
+    """A bump is always above the current version and passes validation."""
+    new = bump(current, part)
+    assert new > current
+    assert validate_new_version(str(new), current, {tag_name(current, "v")}, "v") == new

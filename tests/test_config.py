@@ -1,0 +1,94 @@
+"""Config: valid files load; every error names the file, the key, the line and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iact_tui.config import CONFIG_NAME, find_config, load_config
+from iact_tui.errors import ConfigError
+
+GOOD = """\
+[project]
+main_branch = "main"
+tag_prefix = "v"
+version_files = ["app/__init__.py"]
+
+[checks]
+tests = ""
+coverage_report = ""
+
+[environments.staging]
+app_dir = "../staging"
+health_url = "http://127.0.0.1:8001/api/health"
+pre = [{ name = "maintenance on", run = "{python} manage.py maintenance on" }]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / CONFIG_NAME
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_file_loads_with_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.project.remote == "origin"
+    assert cfg.root == tmp_path.resolve()
+    staging = cfg.environments["staging"]
+    assert [s.name for s in staging.steps][:2] == ["fetch tags", "check out the release tag"]
+    assert cfg.env_app_dir("staging") == (tmp_path / "../staging").resolve()
+    assert cfg.needs_confirmation("staging") is False
+
+
+def test_production_always_needs_confirmation(tmp_path: Path) -> None:
+    text = (
+        GOOD + '\n[environments.production]\napp_dir = "/srv/x"\nhealth_url = "http://127.0.0.1:1/h"\nconfirm = false\n'
+    )
+    assert load_config(write(tmp_path, text)).needs_confirmation("production") is True
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD.replace('main_branch = "main"', 'main_branch = "ma in"'), [":2: project.main_branch", "git ref"]),
+        (
+            GOOD.replace("[checks]", "[checks]\ncoverage_min = 180"),
+            [":7: checks.coverage_min", "less than or equal to 100"],
+        ),
+        (GOOD.replace('tag_prefix = "v"', 'tag_prefx = "v"'), [":3: project.tag_prefx", "did you mean 'tag_prefix'"]),
+        (
+            GOOD.replace("http://127.0.0.1:8001/api/health", "127.0.0.1:8001"),
+            [":12: environments.staging.health_url", "not an http(s) URL"],
+        ),
+        (
+            GOOD.replace("{python} manage.py", "{pyhton} manage.py"),
+            ["environments.staging.pre", "unknown placeholder {pyhton}"],
+        ),
+        (GOOD + '\n[forge]\nkind = "gitlab"\n', ["forge.kind", "'local'", "gitlab"]),
+        (GOOD.replace('tag_prefix = "v"', 'tag_prefix = "v'), ["not valid TOML", "line 3"]),
+    ],
+)
+def test_errors_name_file_key_line_and_what_is_allowed(tmp_path: Path, text: str, expected: list[str]) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    for fragment in expected:
+        assert fragment in message, message
+
+
+def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="iact-tui init"):
+        load_config(tmp_path / CONFIG_NAME)
+    with pytest.raises(ConfigError, match=r"no iact-release\.toml found"):
+        find_config(tmp_path)
+
+
+def test_find_config_walks_up(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_config(deep) == path.resolve()

@@ -1,0 +1,30 @@
+"""CheckTable: rows keyed by check id, updated in place."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from iact_tui.widgets import CheckTable
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield CheckTable(id="checks")
+
+
+async def test_rows_are_added_once_and_updated_by_id() -> None:
+    app = TableApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(CheckTable)
+        table.update_check("health", "Health endpoint", "running")
+        table.update_check("login", "Login", "pending")
+        table.update_check("health", "Health endpoint", "passed", "HTTP 200\nsecond line")
+        await pilot.pause()
+        assert table.row_count == 2
+        assert table.statuses == {"health": "passed", "login": "pending"}
+        row = table.get_row("health")
+        assert [str(c) for c in row] == ["✔", "Health endpoint", "passed", "HTTP 200"]
+        table.update_check("login", "Login", "failed", "HTTP 401")
+        assert table.status_of("login") == "failed"
+        assert str(table.get_row("login")[0]) == "✘"
+        assert table.status_of("missing") is None
