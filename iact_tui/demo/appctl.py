@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -270,14 +271,27 @@ def stop(server: Server, say: Callable[[str], None] = print) -> int | None:
     return pid
 
 
+def _name(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", value):
+        raise argparse.ArgumentTypeError(f"{value!r}: use lowercase letters, digits, - or _")
+    return value
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value}: a TCP port is 1-65535")
+    return port
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m iact_tui.demo.appctl",
         description="Control a sandbox environment's Django server; run it in the app's checkout.",
     )
     parser.add_argument("action", choices=["start", "stop", "restart", "status"])
-    parser.add_argument("--name", required=True, help="environment name, e.g. staging")
-    parser.add_argument("--port", required=True, type=int, help="loopback port to serve on")
+    parser.add_argument("--name", required=True, type=_name, help="environment name, e.g. staging")
+    parser.add_argument("--port", required=True, type=_port, help="loopback port to serve on")
     parser.add_argument("--run-dir", required=True, type=Path, help="where pid, log and state files live")
     return parser.parse_args(argv)
 

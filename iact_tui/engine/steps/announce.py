@@ -34,11 +34,10 @@ def render_announcement(ctx: RunContext, section: str, now: dt.datetime) -> str:
         now: The deployment time (timezone-aware).
     """
     results: dict[str, dict[str, Any]] = ctx.state.results
-    local = now.astimezone()
     lines = [
         f"# Release {ctx.tag}",
         "",
-        f"**{ctx.tag}** was deployed to production on {local:%Y-%m-%d %H:%M %Z} ({now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC).",
+        f"**{ctx.tag}** was deployed to production on {_when(now)}.",
         "",
         "## What's new",
         "",
@@ -61,6 +60,15 @@ def render_announcement(ctx: RunContext, section: str, now: dt.datetime) -> str:
         lines += ["## Rollback", "", f"If needed, production can be rolled back to {ctx.state.previous_tag}.", ""]
     lines += [f"— {ctx.config.announce.team}", ""]
     return "\n".join(lines)
+
+
+def _when(now: dt.datetime) -> str:
+    """``2026-11-29 07:51 CET (06:51 UTC)``, or just the UTC time when local time is UTC."""
+    utc = now.astimezone(dt.UTC)
+    local = now.astimezone()
+    if local.utcoffset() == dt.timedelta(0):
+        return f"{utc:%Y-%m-%d %H:%M} UTC"
+    return f"{local:%Y-%m-%d %H:%M %Z} ({utc:%H:%M} UTC)"
 
 
 class AnnounceStep:

@@ -188,11 +188,11 @@ class PreflightStep:
                     await queue.put(OutputLine(STEP_ID, item.text, item.stream, "tests"))
             assert result is not None
             if result.timed_out:
-                raise _Failed(f"`{c.tests}` did not finish within {c.timeout:g} s")
+                raise _Failed(f"the tests command did not finish within {c.timeout:g} s ([checks] timeout)")
             if not result.ok:
                 tail = " | ".join((result.stderr_tail or result.stdout_tail)[-3:])
-                raise _Failed(f"`{c.tests}` exited {result.exit_status}: {tail}")
-            return f"`{c.tests}` passed in {result.duration:.1f} s"
+                raise _Failed(f"the tests command exited {result.exit_status}: {tail}")
+            return f"passed in {result.duration:.1f} s"
 
         async def coverage() -> str:
             if not c.coverage_report:

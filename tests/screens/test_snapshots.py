@@ -1,0 +1,115 @@
+"""One SVG snapshot per screen, over the tiny repository with fixed git dates.
+
+Deterministic: fixed terminal size, snapshot mode (no cursor blink, masked paths), fixed
+commit dates so hashes repeat. Update with ``pytest --snapshot-update`` after a
+deliberate change and review the SVGs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from ui_helpers import build_tiny_repo, settle, tick_all, walk_to_checklist, walk_to_release
+
+from iact_tui.app import IactApp, make_app
+from iact_tui.config import load_config
+from iact_tui.screens import ChangelogScreen
+from iact_tui.widgets import CommandLog
+
+SIZE = (120, 40)
+FIXED_DATE = "2024-05-06T07:08:09+00:00"
+
+
+@pytest.fixture
+def snap_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IactApp:
+    for key in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        monkeypatch.setenv(key, FIXED_DATE)
+    config = load_config(build_tiny_repo(tmp_path / "tiny"))
+    return make_app(config, state_dir=tmp_path / "state", snapshot_mode=True)
+
+
+async def _flush_logs(app: IactApp) -> None:
+    for log in app.screen.query(CommandLog):
+        log.flush()
+
+
+def _walk(*presses: str, extra: Callable[[IactApp, Pilot[Any]], Awaitable[None]] | None = None) -> Any:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, IactApp)
+        await settle(app, pilot)
+        for key in presses:
+            await pilot.press(key)
+            await settle(app, pilot)
+        if extra is not None:
+            await extra(app, pilot)
+        await _flush_logs(app)
+        await pilot.pause()
+
+    return run_before
+
+
+async def _to_checklist(app: IactApp, pilot: Pilot[Any]) -> None:
+    await walk_to_checklist(app, pilot)
+
+
+async def _to_changelog(app: IactApp, pilot: Pilot[Any]) -> None:
+    await walk_to_checklist(app, pilot)
+    await tick_all(app, pilot)
+    await pilot.click("#continue")
+    await settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, ChangelogScreen)
+    await screen.refresh_preview()
+
+
+def _to_release(*more: str) -> Callable[[IactApp, Pilot[Any]], Awaitable[None]]:
+    async def go(app: IactApp, pilot: Pilot[Any]) -> None:
+        await walk_to_release(app, pilot)
+        for key in more:
+            await pilot.press(key)
+            await settle(app, pilot)
+
+    return go
+
+
+def test_welcome(snap_compare: Any, snap_app: IactApp) -> None:
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk())
+
+
+def test_version(snap_compare: Any, snap_app: IactApp) -> None:
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk("enter"))
+
+
+def test_checklist(snap_compare: Any, snap_app: IactApp) -> None:
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_checklist))
+
+
+def test_changelog(snap_compare: Any, snap_app: IactApp) -> None:
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_changelog))
+
+
+def test_release(snap_compare: Any, snap_app: IactApp) -> None:
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release()))
+
+
+def test_deploy_staging_skipped(snap_compare: Any, snap_app: IactApp) -> None:
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release("enter")))
+
+
+def test_smoke_skipped(snap_compare: Any, snap_app: IactApp) -> None:
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release("enter", "enter")))
+
+
+def test_verify_skipped(snap_compare: Any, snap_app: IactApp) -> None:
+    steps = ("enter", "enter", "enter", "enter")
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release(*steps)))
+
+
+def test_announcement(snap_compare: Any, snap_app: IactApp) -> None:
+    steps = ("enter", "enter", "enter", "enter", "enter")
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release(*steps)))
