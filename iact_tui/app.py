@@ -6,6 +6,7 @@ tests. The app holds the :class:`~iact_tui.engine.run.ReleaseRun`; screens drive
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path, PurePath
@@ -20,6 +21,9 @@ from iact_tui.engine.run import ReleaseRun
 from iact_tui.screens import StepScreen, WizardScreen, make_stage_screen, next_stage
 from iact_tui.screens.changelog import ChangelogScreen
 from iact_tui.widgets import QuitModal
+
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_TIME = re.compile(r"\b\d{2}:\d{2}(:\d{2})?\b")
 
 #: Style sheets, in cascade order: globals, widgets, then one per screen.
 STYLE_FILES: tuple[str, ...] = (
@@ -96,6 +100,20 @@ class IactApp(App[None]):
         except ValueError:
             return str(path)
 
+    def mask(self, text: str) -> str:
+        """Text for the screen; in snapshot mode, tmp paths and clock readings are masked.
+
+        Engine messages carry absolute paths (the repo, the run's folder) and times;
+        snapshots must not depend on where or when the test ran.
+        """
+        if not self.snapshot_mode:
+            return text
+        run = self.release_run
+        for path, name in ((run.run_dir, "<run>"), (run.config.root, "<repo>")):
+            text = text.replace(str(path.resolve()), name).replace(str(path), name)
+        text = _DATE.sub("YYYY-MM-DD", text)
+        return _TIME.sub("HH:MM", text)
+
     # -- quitting ----------------------------------------------------------------------
 
     def running_screen(self) -> StepScreen | None:
@@ -138,7 +156,9 @@ class IactApp(App[None]):
         if isinstance(screen, WizardScreen) and screen.can_go_back():
             yield SystemCommand("Back", "Go back to the previous stage (escape)", screen.action_back)
         if isinstance(screen, ChangelogScreen):
-            yield SystemCommand("Toggle preview", "Show or hide the Markdown preview (f2)", screen.action_toggle_preview)
+            yield SystemCommand(
+                "Toggle preview", "Show or hide the Markdown preview (f2)", screen.action_toggle_preview
+            )
         yield SystemCommand("Show journal path", "Where this run's journal is written", self._show_journal)
 
     def _show_journal(self) -> None:

@@ -48,7 +48,7 @@ class AnnouncementScreen(StepScreen):
             self._show(dict(event.data))
 
     def _show(self, data: dict[str, object]) -> None:
-        self.query_one("#announcement", Markdown).update(str(data.get("markdown", "")))
+        self.query_one("#announcement", Markdown).update(self.iact.mask(str(data.get("markdown", ""))))
         path = data.get("path")
         self._show_paths(str(path) if path else None)
 
@@ -58,6 +58,13 @@ class AnnouncementScreen(StepScreen):
             lines.append(f"[b]Saved to[/b]  {escape(self.display_path(saved))}")
         lines.append(f"[b]Journal[/b]   {escape(self.display_path(self.run.journal_path))}")
         self.query_one("#announcement-paths", Static).update("\n".join(lines))
+
+    def status_text(self) -> tuple[str, str]:
+        text, state = super().status_text()
+        if state == "-ok":
+            # The engine's message repeats the saved path, shown (masked) just above.
+            return "✔ Announcement written. Press enter or q to finish.", state
+        return text, state
 
     def go_next(self) -> None:
         self.iact.finish_and_exit()

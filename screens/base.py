@@ -300,7 +300,7 @@ class StepScreen(WizardScreen):
     def on_output(self, event: OutputLine) -> None:
         """A line of output arrived."""
         if self.SHOW_LOG:
-            self.query_one(CommandLog).append_output(event.text, event.stream, event.host)
+            self.query_one(CommandLog).append_output(self.iact.mask(event.text), event.stream, event.host)
 
     def on_progress(self, event: Progress) -> None:
         """Progress of the step."""
@@ -310,7 +310,8 @@ class StepScreen(WizardScreen):
     def on_check(self, event: CheckUpdate) -> None:
         """A check changed state."""
         for table in self.query(CheckTable):
-            table.update_check(event.check_id, event.label, event.status, self.check_detail(event))
+            detail = self.iact.mask(self.check_detail(event))
+            table.update_check(event.check_id, event.label, event.status, detail)
             break
 
     def check_detail(self, event: CheckUpdate) -> str:
@@ -321,7 +322,7 @@ class StepScreen(WizardScreen):
         """A step ended."""
         if self.SHOW_LOG:
             mark = {"ok": "✔", "skipped": "–"}.get(event.status, "✘")
-            self.query_one(CommandLog).append_output(f"{mark} {event.message}", "info")
+            self.query_one(CommandLog).append_output(self.iact.mask(f"{mark} {event.message}"), "info")
 
     def step_updated(self, step_id: str) -> None:
         """A step's status changed (the release screen shows each step in a table)."""
@@ -365,7 +366,7 @@ class StepScreen(WizardScreen):
             return
         text, state = self.status_text()
         pane = self.query_one("#step-status", Static)
-        pane.update(text)
+        pane.update(self.iact.mask(text))
         pane.set_classes(f"step-status {state}".strip())
         ready = self.is_ready()
         button = self.query_one("#continue", Button)

@@ -41,7 +41,9 @@ class ChangelogScreen(WizardScreen):
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="changelog-panes"):
             with Vertical(id="editor-pane"):
-                area = TextArea("", id="changelog-editor", soft_wrap=True, show_line_numbers=True, tab_behavior="indent")
+                area = TextArea(
+                    "", id="changelog-editor", soft_wrap=True, show_line_numbers=True, tab_behavior="indent"
+                )
                 if "markdown" in area.available_languages:
                     area.language = "markdown"
                 area.border_title = "Markdown"

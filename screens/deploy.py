@@ -105,6 +105,7 @@ class DeployScreen(StepScreen):
         super().on_step_finished(event)
         bar = self.query_one("#progress-bar", ProgressBar)
         text = {"ok": "Deployed", "skipped": "Skipped", "failed": "Failed", "cancelled": "Cancelled"}[event.status]
-        if event.status == "ok":
-            bar.update(total=bar.total or 1, progress=bar.total or 1)
+        # A finished step never leaves the bar indeterminate (it animates).
+        total = bar.total or 1
+        bar.update(total=total, progress=total if event.status == "ok" else bar.progress)
         self.query_one("#progress-label", Label).update(text)

@@ -28,7 +28,7 @@ class ReleaseScreen(StepScreen):
         table = self.query_one("#release-steps", CheckTable)
         for sid in self.step_ids:
             record = self.run.records[sid]
-            table.update_check(sid, self._title(sid), record.status, record.message)
+            table.update_check(sid, self._title(sid), record.status, self.iact.mask(record.message))
         super().on_mount()
 
     def _title(self, step_id: str) -> str:
@@ -42,10 +42,11 @@ class ReleaseScreen(StepScreen):
         detail = ""
         if status not in ("running", "pending"):
             detail = self.run.records[step_id].message if step_id in self.run.records else ""
-        self.query_one("#release-steps", CheckTable).update_check(step_id, self._title(step_id), status, detail)
+        table = self.query_one("#release-steps", CheckTable)
+        table.update_check(step_id, self._title(step_id), status, self.iact.mask(detail))
 
     def on_step_finished(self, event: StepFinished) -> None:
         super().on_step_finished(event)
         self.query_one("#release-steps", CheckTable).update_check(
-            event.step_id, self._title(event.step_id), event.status, event.message
+            event.step_id, self._title(event.step_id), event.status, self.iact.mask(event.message)
         )

@@ -17,7 +17,13 @@ def figures(data: dict[str, Any]) -> str:
     parts: list[str] = []
     if "status_code" in data:
         parts.append(f"HTTP {data['status_code']}")
-    for key, name in (("elapsed_ms", ""), ("median_ms", "median "), ("median", "median "), ("max_ms", "max "), ("max", "max ")):
+    for key, name in (
+        ("elapsed_ms", ""),
+        ("median_ms", "median "),
+        ("median", "median "),
+        ("max_ms", "max "),
+        ("max", "max "),
+    ):
         value = data.get(key)
         if isinstance(value, int | float):
             parts.append(f"{name}{value:.0f} ms")

@@ -58,9 +58,7 @@ class VersionScreen(WizardScreen):
             info = await self.run.load_versions()
         except IactError as exc:
             self.load_error = (exc.what, exc.fix)
-            self.query_one("#current-version", Static).update(
-                f"[b red]✘ {escape(exc.what)}[/]\n  → {escape(exc.fix)}"
-            )
+            self.query_one("#current-version", Static).update(f"[b red]✘ {escape(exc.what)}[/]\n  → {escape(exc.fix)}")
             return
         self.show_versions(info)
 

@@ -66,9 +66,7 @@ class CheckTable(DataTable[Text]):
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
-        super().__init__(
-            name=name, id=id, classes=classes, show_cursor=False, zebra_stripes=False, cursor_type="none"
-        )
+        super().__init__(name=name, id=id, classes=classes, show_cursor=False, zebra_stripes=False, cursor_type="none")
         self.border_title = title
         self._statuses: dict[str, str] = {}
 

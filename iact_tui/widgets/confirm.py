@@ -120,8 +120,7 @@ class QuitModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog"):
             yield Static(
-                f"[b]{self.step}[/b] is still running.\n"
-                "Quitting cancels it; the journal records where it stopped."
+                f"[b]{self.step}[/b] is still running.\nQuitting cancels it; the journal records where it stopped."
             )
             with Horizontal(id="quit-buttons"):
                 yield Button("Stay", id="quit-stay", variant="primary")

@@ -79,7 +79,6 @@ def build_tiny_repo(root: Path) -> Path:
     return repo / "iact-release.toml"
 
 
-
 async def settle(app: IactApp, pilot: object) -> None:
     """Let screen switches, workers and their posted events finish (no sleeps)."""
     from textual.pilot import Pilot
