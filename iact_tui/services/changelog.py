@@ -52,9 +52,7 @@ _TYPE_SECTION: dict[str, str] = {
     "revert": "Removed",
 }
 # Internal work the changelog's readers do not need (unless marked breaking).
-_INTERNAL_TYPES = frozenset(
-    {"docs", "doc", "test", "tests", "chore", "ci", "build", "style", "release", "wip"}
-)
+_INTERNAL_TYPES = frozenset({"docs", "doc", "test", "tests", "chore", "ci", "build", "style", "release", "wip"})
 
 # Conventional Commits 1.0.0 §1-§5: type, optional (scope), optional !, ": ", description.
 _HEADER_RE = re.compile(
@@ -243,9 +241,7 @@ class _Doc:
         headings = [i for i, line in enumerate(lines) if not fenced[i] and _HEADING2_RE.match(line)]
         floor = headings[-1] + 1 if headings else 0
         start = len(lines)
-        while start > floor and (
-            not lines[start - 1].strip() or _LINKDEF_RE.match(lines[start - 1])
-        ):
+        while start > floor and (not lines[start - 1].strip() or _LINKDEF_RE.match(lines[start - 1])):
             start -= 1
         while start < len(lines) and not lines[start].strip():
             start += 1
@@ -278,11 +274,7 @@ def _heading_version(line: str, prefixes: Sequence[str]) -> str | None:
         return None
     version = match["version"]
     for prefix in prefixes:
-        if (
-            prefix
-            and version.startswith(prefix)
-            and version[len(prefix) : len(prefix) + 1].isdigit()
-        ):
+        if prefix and version.startswith(prefix) and version[len(prefix) : len(prefix) + 1].isdigit():
             return version[len(prefix) :]
     return version
 
@@ -480,13 +472,9 @@ def insert_release(
     """
     version = version.strip()
     if not version or any(c.isspace() or c in "[]" for c in version):
-        raise ChangelogError(
-            f"{version!r} cannot be a changelog section name", "pass a version like 1.4.0"
-        )
+        raise ChangelogError(f"{version!r} cannot be a changelog section name", "pass a version like 1.4.0")
     if not _DATE_RE.match(date):
-        raise ChangelogError(
-            f"release date {date!r} is not YYYY-MM-DD", "pass an ISO 8601 date, e.g. 2024-05-01"
-        )
+        raise ChangelogError(f"release date {date!r} is not YYYY-MM-DD", "pass an ISO 8601 date, e.g. 2024-05-01")
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     text = text[len(bom) :]
     crlf = "\r\n" in text
@@ -498,8 +486,7 @@ def insert_release(
     existing = doc.release(version, prefixes)
     if existing is not None:
         raise ChangelogError(
-            f"the changelog already has a section for {version}"
-            f" (line {existing + 1}: {lines[existing]!r})",
+            f"the changelog already has a section for {version} (line {existing + 1}: {lines[existing]!r})",
             "remove or rename that section, or release another version",
         )
     tag = f"{tag_prefix}{version}"
@@ -555,16 +542,10 @@ def _update_links(
 ) -> list[str]:
     """Point ``[Unreleased]`` at ``TAG...HEAD``; add ``[version]``'s link (see insert_release)."""
     doc = _Doc.parse("\n".join(lines))
-    defs = {
-        i: m
-        for i in range(doc.links_start, len(lines))
-        if (m := _LINKDEF_RE.match(lines[i])) is not None
-    }
+    defs = {i: m for i in range(doc.links_start, len(lines)) if (m := _LINKDEF_RE.match(lines[i])) is not None}
     if not defs and not repo_url:
         return lines
-    unreleased_at = next(
-        (i for i, m in defs.items() if m["label"].strip().lower() == "unreleased"), None
-    )
+    unreleased_at = next((i for i, m in defs.items() if m["label"].strip().lower() == "unreleased"), None)
     own_at = next((i for i, m in defs.items() if m["label"].strip() in (version, tag)), None)
     base: str | None = None
     prev_tag = f"{tag_prefix}{previous}" if previous else None

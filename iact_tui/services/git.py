@@ -318,7 +318,9 @@ class GitService:
                 if line.strip():
                     messages.append(line.strip().removeprefix("remote:").strip())
 
-            def update(self, op_code: int, cur_count: str | float, max_count: str | float | None = None, message: str = "") -> None:
+            def update(
+                self, op_code: int, cur_count: str | float, max_count: str | float | None = None, message: str = ""
+            ) -> None:
                 if message:
                     messages.append(message.strip())
 

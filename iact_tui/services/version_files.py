@@ -92,8 +92,7 @@ def detect_kind(path: Path) -> str:
     if name.endswith(".py"):
         return "python"
     raise VersionFileError(
-        f"{path}: cannot tell where its version is (not *.py, pyproject.toml, package.json"
-        " or package-lock.json)",
+        f"{path}: cannot tell where its version is (not *.py, pyproject.toml, package.json or package-lock.json)",
         "list only those kinds of file in [project] version_files of iact-release.toml",
     )
 
@@ -126,9 +125,7 @@ def _locate(text: str, kind: str, where: str, base: Path | None = None) -> tuple
     elif kind in ("package.json", "package-lock.json"):
         version, spans = _locate_json(body, kind, where)
     else:
-        raise VersionFileError(
-            f"{where}: unknown version file kind {kind!r}", f"use one of {KINDS}"
-        )
+        raise VersionFileError(f"{where}: unknown version file kind {kind!r}", f"use one of {KINDS}")
     return version, [_Span(s.start + offset, s.end + offset) for s in spans]
 
 
@@ -188,9 +185,7 @@ def _locate_python(text: str, where: str) -> tuple[str, list[_Span]]:
             "fix the syntax error, then retry",
         ) from None
     except ValueError as exc:  # e.g. a NUL byte in the source
-        raise VersionFileError(
-            f"{where}: not valid Python ({exc})", "fix the file, then retry"
-        ) from None
+        raise VersionFileError(f"{where}: not valid Python ({exc})", "fix the file, then retry") from None
     bindings = [n for n in _module_level(tree.body) if _binds_version(n)]
     if not bindings:
         raise VersionFileError(
@@ -215,8 +210,7 @@ def _locate_python(text: str, where: str) -> tuple[str, list[_Span]]:
     )
     if not ok or value is None or value.end_lineno is None or value.end_col_offset is None:
         raise VersionFileError(
-            f"{where}: line {node.lineno} does not assign a string literal to __version__"
-            " at top level",
+            f"{where}: line {node.lineno} does not assign a string literal to __version__ at top level",
             f'write it as __version__ = "1.2.3" on its own line in {where}',
         )
     starts = _line_starts(text)
@@ -281,10 +275,7 @@ def _dynamic_hint(doc: Any, where: str, base: Path | None) -> str:
     ):
         if isinstance(path, str):
             return f"list {path} (the build backend reads the version from it)"
-    if (
-        _dig(doc, "tool", "setuptools_scm") is not None
-        or _dig(doc, "tool", "hatch", "version", "source") == "vcs"
-    ):
+    if _dig(doc, "tool", "setuptools_scm") is not None or _dig(doc, "tool", "hatch", "version", "source") == "vcs":
         return f"remove {where} from version_files: the version comes from the git tag"
     name = _dig(doc, "project", "name")
     if isinstance(name, str):
@@ -310,9 +301,7 @@ def _locate_pyproject(text: str, where: str, base: Path | None) -> tuple[str, li
     try:
         doc = tomlkit.parse(text)
     except TomlParseError as exc:
-        raise VersionFileError(
-            f"{where}: not valid TOML ({exc})", "fix the TOML syntax, then retry"
-        ) from None
+        raise VersionFileError(f"{where}: not valid TOML ({exc})", "fix the TOML syntax, then retry") from None
     found: dict[tuple[str, ...], str] = {}
     tables: tuple[tuple[str, ...], ...] = (("project",), ("tool", "poetry"))
     for table in tables:
@@ -344,9 +333,7 @@ def _locate_pyproject(text: str, where: str, base: Path | None) -> tuple[str, li
         )
     spans: list[_Span] = []
     for table, value in found.items():
-        table_spans = [
-            s for s in _toml_table_version_span(text, table) if text[s.start : s.end] == value
-        ]
+        table_spans = [s for s in _toml_table_version_span(text, table) if text[s.start : s.end] == value]
         if len(table_spans) != 1:
             raise VersionFileError(
                 f'{where}: cannot find the line version = "{value}" under [{".".join(table)}]',
@@ -479,13 +466,9 @@ def _read_text(path: Path) -> str:
             "fix the path in [project] version_files of iact-release.toml",
         ) from None
     except IsADirectoryError:
-        raise VersionFileError(
-            f"version file {path} is a directory", "list a file, not a directory"
-        ) from None
+        raise VersionFileError(f"version file {path} is a directory", "list a file, not a directory") from None
     except OSError as exc:
-        raise VersionFileError(
-            f"cannot read version file {path}: {exc.strerror}", "check its permissions"
-        ) from None
+        raise VersionFileError(f"cannot read version file {path}: {exc.strerror}", "check its permissions") from None
     except UnicodeDecodeError as exc:
         raise VersionFileError(
             f"version file {path} is not UTF-8 (byte {exc.start})", "save it as UTF-8, then retry"
@@ -563,9 +546,7 @@ def _write_checked(path: Path, kind: str, text: str, new: str) -> None:
     try:
         _write_bytes(path, updated.encode("utf-8"))
     except OSError as exc:
-        raise VersionFileError(
-            f"cannot write version file {path}: {exc.strerror}", "check its permissions"
-        ) from None
+        raise VersionFileError(f"cannot write version file {path}: {exc.strerror}", "check its permissions") from None
     after = _read_text(path)
     version, spans = _locate(after, kind, str(path))
     if after != updated or version != new or any(after[s.start : s.end] != new for s in spans):
@@ -642,8 +623,7 @@ def bump_files(root: Path, files: Sequence[str], new: str) -> list[FileVersion]:
         raise errors[0]
     if errors:
         raise VersionFileError(
-            f"{len(errors)} version files cannot be bumped, nothing was written: "
-            + "; ".join(e.what for e in errors),
+            f"{len(errors)} version files cannot be bumped, nothing was written: " + "; ".join(e.what for e in errors),
             " ".join(e.fix for e in errors if e.fix),
         )
     written: list[tuple[Path, str]] = []
@@ -656,6 +636,4 @@ def bump_files(root: Path, files: Sequence[str], new: str) -> list[FileVersion]:
             with contextlib.suppress(OSError):  # best effort; the first error is reported
                 _write_bytes(full, text.encode("utf-8"))
         raise
-    return [
-        FileVersion(Path(name), kind, read_version(full).version) for name, full, kind, _ in plan
-    ]
+    return [FileVersion(Path(name), kind, read_version(full).version) for name, full, kind, _ in plan]

@@ -176,10 +176,7 @@ def test_unreleased_entries_edges(text: str, expected: dict[str, list[str]]) -> 
 
 def test_render_groups() -> None:
     groups = {"Fixed": ["c"], "Custom": ["z"], "Added": ["a", "b\n  more"], "Removed": []}
-    assert (
-        render_groups(groups)
-        == "### Added\n\n- a\n- b\n  more\n\n### Fixed\n\n- c\n\n### Custom\n\n- z\n"
-    )
+    assert render_groups(groups) == "### Added\n\n- a\n- b\n  more\n\n### Fixed\n\n- c\n\n### Custom\n\n- z\n"
     assert render_groups({}) == ""
     assert SECTIONS == ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
 
@@ -262,17 +259,12 @@ EMPTY_RESULT = HEADER + "\n## [Unreleased]\n\n## [1.0.0] - 2024-05-01\n\n### Add
     ],
 )
 def test_insert_release_into_new_changelog(text: str, repo_url: str, expected: str) -> None:
-    assert (
-        insert_release(text, "1.0.0", "2024-05-01", "### Added\n\n- First\n", repo_url=repo_url)
-        == expected
-    )
+    assert insert_release(text, "1.0.0", "2024-05-01", "### Added\n\n- First\n", repo_url=repo_url) == expected
 
 
 def test_insert_release_without_unreleased_heading_adds_one() -> None:
     text = "# Changelog\n\n## 1.3.2 - 2024-01-10\n\n- Old\n"
-    assert insert_release(
-        text, "1.4.0", "2024-05-01", BODY, repo_url="https://git.example/o/r"
-    ) == (
+    assert insert_release(text, "1.4.0", "2024-05-01", BODY, repo_url="https://git.example/o/r") == (
         "# Changelog\n\n## [Unreleased]\n\n## [1.4.0] - 2024-05-01\n\n"
         "### Added\n\n- Add login page\n\n### Fixed\n\n- Crash on start\n\n"
         "## 1.3.2 - 2024-01-10\n\n- Old\n\n"
@@ -284,8 +276,7 @@ def test_insert_release_without_unreleased_heading_adds_one() -> None:
 def test_insert_release_no_links_without_url_or_existing_links() -> None:
     text = "# Changelog\n\n## [Unreleased]\n\n- pending\n\n## [1.3.2] - 2024-01-10\n\n- Old\n"
     assert insert_release(text, "1.4.0", "2024-05-01", "- Pending\n", tag_prefix="") == (
-        "# Changelog\n\n## [Unreleased]\n\n## [1.4.0] - 2024-05-01\n\n- Pending\n\n"
-        "## [1.3.2] - 2024-01-10\n\n- Old\n"
+        "# Changelog\n\n## [Unreleased]\n\n## [1.4.0] - 2024-05-01\n\n- Pending\n\n## [1.3.2] - 2024-01-10\n\n- Old\n"
     )
 
 
@@ -319,10 +310,7 @@ def test_insert_release_refuses_existing_version(heading: str, line: int) -> Non
     text = f"# Changelog\n\n## [Unreleased]\n\n- x\n\n{heading}\n\n- Old\n"
     with pytest.raises(ChangelogError) as err:
         insert_release(text, "1.3.2", "2024-05-01", BODY)
-    assert (
-        err.value.what
-        == f"the changelog already has a section for 1.3.2 (line {line}: {heading!r})"
-    )
+    assert err.value.what == f"the changelog already has a section for 1.3.2 (line {line}: {heading!r})"
     assert err.value.fix == "remove or rename that section, or release another version"
 
 
@@ -345,16 +333,12 @@ def test_insert_then_draft_next_release_round_trip() -> None:
     assert draft_section_body(new, [Commit("9", "fix: later")]) == "### Fixed\n\n- Later\n"
 
 
-_entry = st.text(
-    alphabet=st.characters(exclude_categories=["Cs", "Cc", "Zl", "Zp"]), min_size=1, max_size=30
-).filter(lambda s: s.strip() == s and not s.startswith(("#", "[", "-", "*", "+", "`", "~", " ")))
-
-
-@given(
-    groups=st.dictionaries(
-        st.sampled_from(SECTIONS), st.lists(_entry, min_size=1, max_size=4), max_size=6
-    )
+_entry = st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc", "Zl", "Zp"]), min_size=1, max_size=30).filter(
+    lambda s: s.strip() == s and not s.startswith(("#", "[", "-", "*", "+", "`", "~", " "))
 )
+
+
+@given(groups=st.dictionaries(st.sampled_from(SECTIONS), st.lists(_entry, min_size=1, max_size=4), max_size=6))
 def test_render_insert_section_round_trip(groups: dict[str, list[str]]) -> None:
     """A rendered body inserted as a release comes back unchanged from release_section."""
     body = render_groups(groups)

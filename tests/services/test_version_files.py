@@ -67,9 +67,7 @@ def test_detect_kind(name: str, kind: str) -> None:
     assert detect_kind(Path(name)) == kind
 
 
-@pytest.mark.parametrize(
-    "name", ["setup.cfg", "VERSION", "Cargo.toml", "package.json5", "npm-shrinkwrap.json"]
-)
+@pytest.mark.parametrize("name", ["setup.cfg", "VERSION", "Cargo.toml", "package.json5", "npm-shrinkwrap.json"])
 def test_detect_kind_refuses(name: str) -> None:
     with pytest.raises(VersionFileError, match="cannot tell where its version is"):
         detect_kind(Path(name))
@@ -107,10 +105,8 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         "pyproject.toml",
-        "[tool.poetry]\nname = 'site'\nversion   =   '1.3.2'\n\n[tool.poetry.dependencies]\n"
-        'version = "1.3.2"\n',
-        "[tool.poetry]\nname = 'site'\nversion   =   '1.4.0'\n\n[tool.poetry.dependencies]\n"
-        'version = "1.3.2"\n',
+        "[tool.poetry]\nname = 'site'\nversion   =   '1.3.2'\n\n[tool.poetry.dependencies]\nversion = \"1.3.2\"\n",
+        "[tool.poetry]\nname = 'site'\nversion   =   '1.4.0'\n\n[tool.poetry.dependencies]\nversion = \"1.3.2\"\n",
     ),
     (
         "pyproject.toml",
@@ -142,24 +138,18 @@ CASES: list[tuple[str, str, str]] = [
         PACKAGE_LOCK,
         PACKAGE_LOCK.replace(
             '"version": "1.3.2",\n  "lockfileVersion"', '"version": "1.4.0",\n  "lockfileVersion"'
-        ).replace(
-            '"name": "site",\n      "version": "1.3.2"', '"name": "site",\n      "version": "1.4.0"'
-        ),
+        ).replace('"name": "site",\n      "version": "1.3.2"', '"name": "site",\n      "version": "1.4.0"'),
     ),
     (
         "package-lock.json",
-        '{"name": "old", "version": "1.3.2", "lockfileVersion": 1,'
-        ' "dependencies": {"a": {"version": "1.3.2"}}}',
-        '{"name": "old", "version": "1.4.0", "lockfileVersion": 1,'
-        ' "dependencies": {"a": {"version": "1.3.2"}}}',
+        '{"name": "old", "version": "1.3.2", "lockfileVersion": 1, "dependencies": {"a": {"version": "1.3.2"}}}',
+        '{"name": "old", "version": "1.4.0", "lockfileVersion": 1, "dependencies": {"a": {"version": "1.3.2"}}}',
     ),
 ]
 
 
 @pytest.mark.parametrize(("name", "before", "after"), CASES)
-def test_write_version_changes_only_the_version(
-    tmp_path: Path, name: str, before: str, after: str
-) -> None:
+def test_write_version_changes_only_the_version(tmp_path: Path, name: str, before: str, after: str) -> None:
     path = tmp_path / name
     path.write_bytes(before.encode("utf-8"))
     assert read_version(path) == FileVersion(path, detect_kind(path), "1.3.2")
@@ -254,8 +244,7 @@ def test_package_lock_cases_really_change_two_places() -> None:
         pytest.param(
             "package.json",
             '{"version": "1.3.2",}\n',
-            "package.json: not valid JSON"
-            " (line 1, column 21: Expecting property name enclosed in double quotes)",
+            "package.json: not valid JSON (line 1, column 21: Expecting property name enclosed in double quotes)",
             id="json-invalid",
         ),
     ],
@@ -287,8 +276,7 @@ def test_read_version_refuses(tmp_path: Path, name: str, text: str, what: str) -
         ),
         pytest.param(
             {},
-            '[project]\nname = "pkg"\ndynamic = ["version"]\n\n'
-            '[tool.hatch.version]\npath = "pkg/about.py"\n',
+            '[project]\nname = "pkg"\ndynamic = ["version"]\n\n[tool.hatch.version]\npath = "pkg/about.py"\n',
             "list pkg/about.py (the build backend reads the version from it)",
             id="hatch-path",
         ),
@@ -316,10 +304,7 @@ def test_dynamic_version_refused_with_the_file_to_list(
     path.write_text(pyproject, encoding="utf-8")
     with pytest.raises(VersionFileError) as err:
         read_version(path)
-    assert (
-        err.value.what
-        == f'{path}: the version is dynamic (dynamic = ["version"]), not written in the file'
-    )
+    assert err.value.what == f'{path}: the version is dynamic (dynamic = ["version"]), not written in the file'
     assert err.value.fix == fix.format(pyproject=path)
 
 
@@ -338,9 +323,7 @@ def test_new_version_must_be_semver(tmp_path: Path) -> None:
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_bump_files_all(tmp_path: Path) -> None:
@@ -349,18 +332,14 @@ def test_bump_files_all(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_bytes(b'[project]\nname = "site"\nversion = "1.3.2"\n')
     (tmp_path / "package.json").write_bytes(PACKAGE_JSON.encode())
     absolute = str(tmp_path / "package.json")
-    result = bump_files(
-        tmp_path, ["site/__init__.py", "pyproject.toml", absolute, "./pyproject.toml"], "1.4.0"
-    )
+    result = bump_files(tmp_path, ["site/__init__.py", "pyproject.toml", absolute, "./pyproject.toml"], "1.4.0")
     assert result == [
         FileVersion(Path("site/__init__.py"), "python", "1.4.0"),
         FileVersion(Path("pyproject.toml"), "pyproject", "1.4.0"),
         FileVersion(Path(absolute), "package.json", "1.4.0"),
     ]
     assert _tree(tmp_path) == {
-        "package.json": PACKAGE_JSON.replace(
-            '"version": "1.3.2",', '"version": "1.4.0",', 1
-        ).encode(),
+        "package.json": PACKAGE_JSON.replace('"version": "1.3.2",', '"version": "1.4.0",', 1).encode(),
         "pyproject.toml": b'[project]\nname = "site"\nversion = "1.4.0"\n',
         "site/__init__.py": b'__version__ = "1.4.0"\r\n',
     }
@@ -380,9 +359,7 @@ def test_bump_files_all(tmp_path: Path) -> None:
         pytest.param({"b.py": b"\xff\xfe__version__"}, "is not UTF-8", id="not-utf8"),
     ],
 )
-def test_bump_files_refuses_before_writing_anything(
-    tmp_path: Path, bad: dict[str, str | bytes], what: str
-) -> None:
+def test_bump_files_refuses_before_writing_anything(tmp_path: Path, bad: dict[str, str | bytes], what: str) -> None:
     (tmp_path / "a.py").write_text('__version__ = "1.3.2"\n', encoding="utf-8")
     (tmp_path / "package.json").write_text(PACKAGE_JSON, encoding="utf-8")
     for name, content in bad.items():
@@ -463,14 +440,8 @@ def _python_file(draw: st.DrawFn) -> tuple[str, int, str]:
     old = draw(_semver)
     comment = draw(_filler)
     quote = draw(st.sampled_from(['"', "'"]))
-    head = (
-        draw(st.sampled_from(["", "\ufeff"])) + f"# {comment}{nl}NAME = {quote}{comment}{quote}{nl}"
-    )
-    prefix = (
-        head
-        + draw(st.sampled_from(["__version__ = ", "__version__: str = ", "__version__  =  "]))
-        + quote
-    )
+    head = draw(st.sampled_from(["", "\ufeff"])) + f"# {comment}{nl}NAME = {quote}{comment}{quote}{nl}"
+    prefix = head + draw(st.sampled_from(["__version__ = ", "__version__: str = ", "__version__  =  "])) + quote
     tail = f"{quote}  # {comment}{nl}" + draw(st.sampled_from(["", f"x = 1{nl}"]))
     return prefix + old + tail, len(prefix), old
 

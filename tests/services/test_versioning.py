@@ -80,9 +80,7 @@ def tv(tag: str, prefix: str = "v") -> TagVersion:
                 current=tv("v1.2.0"),
                 releases=[tv("v1.2.0")],
                 prereleases=[],
-                ignored=sorted(
-                    ["1.3.0", "release-1", "v1.2", "v01.2.3", "latest", "v1.4.0-", "V1.5.0"]
-                ),
+                ignored=sorted(["1.3.0", "release-1", "v1.2", "v01.2.3", "latest", "v1.4.0-", "V1.5.0"]),
                 all_tags=sorted(
                     [
                         "v1.2.0",
@@ -212,12 +210,8 @@ def test_tag_name_refuses_non_semver() -> None:
         ("v2.0.0", "1.0.0", "", "2.0.0"),
     ],
 )
-def test_validate_new_version_accepts(
-    text: str, current: str | None, prefix: str, expected: str
-) -> None:
-    result = validate_new_version(
-        text, V(current) if current else None, {"v1.3.2", "v1.0.0"}, prefix
-    )
+def test_validate_new_version_accepts(text: str, current: str | None, prefix: str, expected: str) -> None:
+    result = validate_new_version(text, V(current) if current else None, {"v1.3.2", "v1.0.0"}, prefix)
     assert str(result) == expected
 
 
@@ -290,9 +284,7 @@ def test_validate_new_version_accepts(
         ),
     ],
 )
-def test_validate_new_version_refuses(
-    text: str, current: str | None, taken: set[str], what: str, fix: str
-) -> None:
+def test_validate_new_version_refuses(text: str, current: str | None, taken: set[str], what: str, fix: str) -> None:
     with pytest.raises(VersionError) as err:
         validate_new_version(text, V(current) if current else None, taken, "v")
     assert (err.value.what, err.value.fix) == (what, fix)
@@ -307,10 +299,7 @@ _versions = st.builds(
     st.integers(0, 10**6),
     st.integers(0, 10**6),
     st.none() | st.lists(_ident, min_size=1, max_size=3).map(".".join),
-    st.none()
-    | st.lists(st.from_regex(r"[0-9A-Za-z-]{1,8}", fullmatch=True), min_size=1, max_size=3).map(
-        ".".join
-    ),
+    st.none() | st.lists(st.from_regex(r"[0-9A-Za-z-]{1,8}", fullmatch=True), min_size=1, max_size=3).map(".".join),
 )
 
 
