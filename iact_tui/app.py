@@ -58,6 +58,8 @@ class IactApp(App[None]):
 
     TITLE = "iact-tui"
     CSS_PATH = _css_paths()
+    # Below 100 columns the step list gives its width to the work ("Step N of 10" stays).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),

@@ -11,18 +11,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox
 
 from iact_tui.engine.events import StepFinished
-from iact_tui.widgets import CheckTable
-
-#: The automatic checks in the order the preflight step reports them.
-AUTOMATIC = (
-    ("clean-tree", "Working tree is clean"),
-    ("main-branch", "On the main branch"),
-    ("up-to-date", "Up to date with the remote"),
-    ("tag-free", "The new tag does not exist yet"),
-    ("tests", "Tests pass"),
-    ("coverage", "Coverage is high enough"),
-    ("changelog", "Changelog has an [Unreleased] section"),
-)
+from iact_tui.widgets import CheckTable, TickBox
 
 
 class ChecklistScreen(StepScreen):
@@ -39,12 +28,12 @@ class ChecklistScreen(StepScreen):
         yield CheckTable(id="auto-checks", title="Automatic checks")
         with Vertical(id="manual-checks", classes="panel"):
             for check_id, label in self.run.manual_checks():
-                yield Checkbox(label, value=check_id in self.run.state.ticks, id=f"tick-{check_id}")
+                yield TickBox(label, value=check_id in self.run.state.ticks, id=f"tick-{check_id}")
 
     def on_mount(self) -> None:
         self.query_one("#manual-checks").border_title = "Confirm by hand (space to tick)"
         table = self.query_one("#auto-checks", CheckTable)
-        for check_id, label in AUTOMATIC:
+        for check_id, label in self.run.automatic_checks():
             table.update_check(check_id, label, "pending")
         super().on_mount()
 
@@ -89,6 +78,6 @@ class ChecklistScreen(StepScreen):
         if event.status == "failed":
             # Checks the step never reached stay "pending"; say so rather than look stuck.
             table = self.query_one("#auto-checks", CheckTable)
-            for check_id, label in AUTOMATIC:
+            for check_id, label in self.run.automatic_checks():
                 if table.status_of(check_id) in ("pending", "running"):
                     table.update_check(check_id, label, "skipped", "not reached")

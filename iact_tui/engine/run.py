@@ -22,6 +22,7 @@ from iact_tui.engine.events import Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.journal import Journal, new_run_dir
 from iact_tui.engine.state import MANUAL_CHECKS, RunContext, RunState
 from iact_tui.engine.step import Action, Step, StepRecord
+from iact_tui.engine.steps import preflight
 from iact_tui.errors import ConfirmationError, IactError, VersionError
 from iact_tui.services import changelog, versioning
 from iact_tui.services.git import GitService
@@ -147,6 +148,11 @@ class ReleaseRun:
         if self.ctx.versions is None:
             raise RuntimeError("load_versions() must be awaited first")
         return self.ctx.versions
+
+    @staticmethod
+    def automatic_checks() -> tuple[tuple[str, str], ...]:
+        """The ``preflight`` step's checks as ``(id, label)`` pairs, in report order."""
+        return preflight.CHECKS
 
     @staticmethod
     def manual_checks() -> tuple[tuple[str, str], ...]:

@@ -67,7 +67,7 @@ class ConfirmModal(ModalScreen[bool]):
                 f"Type the version [b]{self.version}[/b] to deploy to {self.target}.",
                 classes="confirm--prompt",
             )
-            yield Input(placeholder=self.version, id="confirm-input")
+            yield Input(placeholder="type the version here", id="confirm-input")
             yield Static("", id="confirm-error", classes="confirm--error")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel", id="confirm-cancel")

@@ -1,0 +1,19 @@
+"""A checkbox that reads the same in any terminal: ``✔`` when ticked, blank when not.
+
+Textual's ``Checkbox`` draws an ``X`` in both states and tells them apart by colour
+only, which a monochrome terminal, a screen reader or ``tmux capture-pane`` cannot see.
+"""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Checkbox
+
+
+class TickBox(Checkbox):
+    """A :class:`~textual.widgets.Checkbox` whose mark shows its state without colour."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "✔" if self.value else " "
+        return super()._button
