@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
-from iact_tui.screens.base import StepScreen
 from rich.markup import escape
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -13,6 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Markdown, Static
 
 from iact_tui.engine.events import StepFinished
+from iact_tui.screens.base import StepScreen
 
 
 class AnnouncementScreen(StepScreen):

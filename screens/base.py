@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from iact_tui.screens.stages import STAGE_STEPS, STAGES, stage_number, stage_states
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
@@ -25,6 +24,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, S
 from textual.worker import Worker, WorkerState
 
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, Progress, StepFinished, StepStarted
+from iact_tui.screens.stages import STAGE_STEPS, STAGES, stage_number, stage_states
 from iact_tui.widgets import CheckTable, CommandLog, StepList
 
 if TYPE_CHECKING:

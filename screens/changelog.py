@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
-from iact_tui.screens.base import WizardScreen
 from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding, BindingType
@@ -15,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Markdown, Static, TextArea
 
 from iact_tui.errors import IactError
+from iact_tui.screens.base import WizardScreen
 
 #: Seconds of quiet typing before the preview re-renders.
 PREVIEW_DEBOUNCE = 0.3

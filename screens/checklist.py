@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from iact_tui.screens.base import StepScreen
 from textual import on
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox
 
 from iact_tui.engine.events import StepFinished
+from iact_tui.screens.base import StepScreen
 from iact_tui.widgets import CheckTable, TickBox
 
 

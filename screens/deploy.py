@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from iact_tui.screens.base import StepScreen
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
 from iact_tui.engine.events import Progress, StepFinished
+from iact_tui.screens.base import StepScreen
 from iact_tui.widgets import ConfirmModal
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from iact_tui.screens.base import StepScreen
 from textual.widget import Widget
 
 from iact_tui.engine.events import StepFinished
+from iact_tui.screens.base import StepScreen
 from iact_tui.widgets import CheckTable
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from iact_tui.screens.base import StepScreen
-from iact_tui.screens.smoke import figures
 from textual.widget import Widget
 
 from iact_tui.engine.events import CheckUpdate
+from iact_tui.screens.base import StepScreen
+from iact_tui.screens.smoke import figures
 from iact_tui.widgets import CheckTable
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from iact_tui.screens.base import WizardScreen
 from rich.markup import escape
 from textual import on, work
 from textual.containers import Horizontal, Vertical
@@ -14,6 +13,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from iact_tui.errors import IactError
+from iact_tui.screens.base import WizardScreen
 
 BUMP_TEXT = {
     "major": ("MAJOR", "incompatible API changes"),

@@ -7,13 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "screens"))
 
-from iact_tui.screens import WelcomeScreen
-from iact_tui.screens.base import StepScreen
 from ui_helpers import build_tiny_repo, settle, walk_to_checklist
 
 from iact_tui.app import STYLE_FILES, IactApp, _css_paths, make_app
 from iact_tui.config import load_config
 from iact_tui.engine.run import ReleaseRun
+from iact_tui.screens import WelcomeScreen
+from iact_tui.screens.base import StepScreen
 
 
 def test_every_style_sheet_ships_and_screen_rules_are_nested() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iact_tui.screens import ChangelogScreen, ChecklistScreen, VersionScreen
 from textual.widgets import Button, Markdown, Static, TextArea
 from ui_helpers import git, settle, tick_all, walk_to_checklist
 
 from iact_tui.app import IactApp
+from iact_tui.screens import ChangelogScreen, ChecklistScreen, VersionScreen
 from iact_tui.widgets import CheckTable, CommandLog
 
 

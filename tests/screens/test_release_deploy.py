@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from iact_tui.screens import AnnouncementScreen, DeployScreen, ReleaseScreen, SmokeScreen, VerifyScreen
 from textual.widgets import Button, Markdown, Static
 from ui_helpers import settle, walk_to_release
 
 from iact_tui.app import IactApp
 from iact_tui.engine.events import Event, StepStarted
+from iact_tui.screens import AnnouncementScreen, DeployScreen, ReleaseScreen, SmokeScreen, VerifyScreen
 from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, QuitModal
 
 RELEASE_STEPS = ("branch", "bump", "changelog", "commit", "push", "merge", "tag")

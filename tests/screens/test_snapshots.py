@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from iact_tui.screens import ChangelogScreen
 from textual.pilot import Pilot
 from ui_helpers import build_tiny_repo, settle, tick_all, walk_to_checklist, walk_to_release
 
 from iact_tui.app import IactApp, make_app
 from iact_tui.config import load_config
+from iact_tui.screens import ChangelogScreen
 from iact_tui.widgets import CommandLog
 
 SIZE = (120, 40)

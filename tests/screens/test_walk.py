@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iact_tui.screens import AnnouncementScreen, DeployScreen, SmokeScreen, VerifyScreen
 from textual.widgets import Markdown, Static
 from ui_helpers import settle, walk_to_release
 
 from iact_tui import demo
 from iact_tui.app import make_app
 from iact_tui.config import load_config
+from iact_tui.screens import AnnouncementScreen, DeployScreen, SmokeScreen, VerifyScreen
 from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal
 
 

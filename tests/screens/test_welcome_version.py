@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from iact_tui.screens import ChecklistScreen, VersionScreen, WelcomeScreen
 from textual.widgets import Input, OptionList, Static
 from ui_helpers import settle
 
 from iact_tui.app import IactApp
+from iact_tui.screens import ChecklistScreen, VersionScreen, WelcomeScreen
 
 
 async def test_welcome_shows_repo_and_only_release_is_available(tiny_app: IactApp) -> None:
