@@ -113,3 +113,28 @@ def test_verify_skipped(snap_compare: Any, snap_app: IactApp) -> None:
 def test_announcement(snap_compare: Any, snap_app: IactApp) -> None:
     steps = ("enter", "enter", "enter", "enter", "enter")
     assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release(*steps)))
+
+
+@pytest.fixture
+def snap_app_with_production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IactApp:
+    for key in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        monkeypatch.setenv(key, FIXED_DATE)
+    path = build_tiny_repo(tmp_path / "tiny")
+    # Committed, so the tree stays clean; the modal shows before anything runs there.
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('\n[environments.production]\napp_dir = "."\nhealth_url = "http://127.0.0.1:9/api/health"\n')
+    repo = path.parent
+    from ui_helpers import git
+
+    git(repo, "commit", "-q", "-am", "chore: add production")
+    git(repo, "push", "-q", "origin", "main")
+    return make_app(load_config(path), state_dir=tmp_path / "state", snapshot_mode=True)
+
+
+def test_production_confirmation_refuses_a_wrong_version(snap_compare: Any, snap_app_with_production: IactApp) -> None:
+    async def wrong_version(app: IactApp, pilot: Pilot[Any]) -> None:
+        await _to_release("enter", "enter", "enter")(app, pilot)
+        await pilot.press(*"1.9.9", "enter")
+        await pilot.pause()
+
+    assert snap_compare(snap_app_with_production, terminal_size=SIZE, run_before=_walk(extra=wrong_version))
