@@ -12,6 +12,7 @@ from importlib.resources import files
 from pathlib import Path, PurePath
 from typing import ClassVar
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -59,7 +60,7 @@ class IactApp(App[None]):
     TITLE = "iact-tui"
     CSS_PATH = _css_paths()
     # Below 100 columns the step list gives its width to the work ("Step N of 10" stays).
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
@@ -135,9 +136,17 @@ class IactApp(App[None]):
 
         def answered(leave: bool | None) -> None:
             if leave:
-                self.finish_and_exit()
+                self.stop_then_exit(busy)
 
         self.push_screen(QuitModal(step), answered)
+
+    @work(exclusive=True, group="quit", exit_on_error=False)
+    async def stop_then_exit(self, screen: StepScreen) -> None:
+        """Cancel the running step, wait until it has stopped (a deploy runs its post
+        commands first), then journal the end of the run and exit."""
+        self.notify("Stopping the running step…", title="Quitting", timeout=30)
+        await screen.cancel_and_wait()
+        self.finish_and_exit()
 
     def finish_and_exit(self) -> None:
         """Journal the end of the run and exit."""

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from iact_tui import __version__
 from iact_tui.config import CONFIG_NAME, Config, find_config, load_config
 from iact_tui.engine.flows import RELEASE_STEP_IDS
 from iact_tui.errors import ConfigError, IactError
+
+if TYPE_CHECKING:
+    from iact_tui.engine.run import ReleaseRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -59,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a flow without the UI: one line per step, output streamed, a summary at the end.",
     )
     run.add_argument("flow", choices=["release"], help="the flow (hotfix and rollback come later)")
-    run.add_argument("--bump", choices=["major", "minor", "patch"], help="the SemVer bump")
-    run.add_argument(
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--bump", choices=["major", "minor", "patch"], help="the SemVer bump")
+    which.add_argument(
         "--version-override", dest="version_text", metavar="X.Y.Z", help="release this exact version instead of a bump"
     )
     run.add_argument(
@@ -80,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print every action a release would take (git, commands per environment, HTTP checks). Changes nothing.",
     )
     plan.add_argument("flow", choices=["release"])
-    plan.add_argument("--bump", choices=["major", "minor", "patch"], default="minor")
+    plan.add_argument("--bump", choices=["major", "minor", "patch"], required=True, help="the SemVer bump")
     plan.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
 
     init = sub.add_parser(
@@ -124,6 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except BrokenPipeError:
+        # `iact-tui plan release | head`: the reader left; nothing more to say.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush at exit
+        return EXIT_OK
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _err(f"error: {exc.strerror or exc}:{where}\n  → check the path and its permissions")
+        return EXIT_FAILED
 
 
 def _err(text: str) -> None:
@@ -142,8 +157,27 @@ def _cmd_wizard(args: argparse.Namespace) -> int:
     config = _load(args)
     from iact_tui.app import make_app  # deferred: headless commands never import Textual
 
-    make_app(config).run()
-    return EXIT_OK
+    app = make_app(config)
+    app.run()
+    return _after_wizard(app.release_run)
+
+
+def _after_wizard(run: ReleaseRun) -> int:
+    """Say where the run ended and where its files are, once the terminal is back."""
+    last = None
+    for step in run.steps:
+        if run.records[step.id].status != "pending":
+            last = step.id
+    if last is None:
+        print("no step was run")
+    else:
+        record = run.records[last]
+        print(f"stopped after {last}: {record.status}" + (f" — {record.message}" if record.message else ""))
+    if run.announcement_path:
+        print(f"announcement: {run.announcement_path}")
+    print(f"journal: {run.journal_path}")
+    statuses = {r.status for r in run.records.values()}
+    return EXIT_FAILED if "failed" in statuses else EXIT_OK
 
 
 def _cmd_demo_wizard(args: argparse.Namespace) -> int:
@@ -158,11 +192,13 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
         from iact_tui.app import make_app
 
         os.chdir(sandbox.repo)
-        make_app(config).run()
+        app = make_app(config)
+        app.run()
+        status = _after_wizard(app.release_run)
     finally:
         stopped = demo.stop_sandbox(root)
         print(f"stopped {len(stopped)} demo server(s); the sandbox stays in {root}", flush=True)
-    return EXIT_OK
+    return status
 
 
 # -- demo ----------------------------------------------------------------------------
@@ -188,9 +224,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _err(
             "error: the headless runner needs --yes: it ticks the manual checklist items and confirms the production deploy"
         )
-        return EXIT_USAGE
-    if not args.bump and not args.version_text:
-        _err("error: say which version to release: --bump {major,minor,patch} or --version-override X.Y.Z")
         return EXIT_USAGE
     config = _load(args)
     from iact_tui.headless import run_release

@@ -26,7 +26,8 @@ PLACEHOLDERS = frozenset({"version", "tag", "app_dir", "python", "env", "remote"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has real types, so `coverage_min = "80"` or `= true` is a mistake to report.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _check_template(value: str) -> str:
@@ -139,13 +140,13 @@ class EnvironmentConfig(_Model):
 class ProjectConfig(_Model):
     """The repository and how releases are named."""
 
-    main_branch: str = "main"
+    main_branch: str = Field(default="main", min_length=1)
     """Branch releases are cut from and merged back into."""
-    remote: str = "origin"
+    remote: str = Field(default="origin", min_length=1)
     """The git remote that holds the shared branches and tags."""
     tag_prefix: str = "v"
     """Prefix of release tags (``"v"`` → ``v1.4.0``; ``""`` for bare versions)."""
-    changelog: str = "CHANGELOG.md"
+    changelog: str = Field(default="CHANGELOG.md", min_length=1)
     """The Keep a Changelog file, relative to the repo root."""
     version_files: list[str] = Field(default_factory=list)
     """Files whose version is bumped: Python modules (``__version__``), ``pyproject.toml``,

@@ -28,6 +28,10 @@ class ConfigError(IactError):
     """``iact-release.toml`` is missing, unreadable or invalid (CLI exit status 2)."""
 
 
+class RepositoryError(ConfigError):
+    """The config file's folder is not a git working tree (bad usage: exit status 2)."""
+
+
 class GitError(IactError):
     """A git operation failed or the repository is not in the state a step needs."""
 
@@ -50,6 +54,10 @@ class CommandError(IactError):
 
 class CheckError(IactError):
     """A smoke test or verification check failed (HTTP status, body, timing)."""
+
+
+class ChecklistError(IactError):
+    """A release step was started before the pre-release checklist passed for the version."""
 
 
 class ConfirmationError(IactError):

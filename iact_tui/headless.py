@@ -6,6 +6,7 @@ streamed and indented, check results, and a final summary with the journal path.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TextIO
 
 from iact_tui.config import Config
@@ -47,7 +48,8 @@ async def run_release(
         out: Where to print.
 
     Returns:
-        0 when every step run passed or was skipped, 1 when one failed.
+        0 when every step run passed or was skipped, 1 when one failed, 2 when
+        ``version_text`` is refused, 130 when cancelled (Ctrl+C).
     """
     run = ReleaseRun(config)
     try:
@@ -55,7 +57,8 @@ async def run_release(
             chosen = await _prepare(run, bump, version_text)
         except IactError as exc:
             _say(out, f"✘ version: {exc}")
-            return 1
+            # A version the operator typed on the command line is bad usage (2).
+            return 2 if version_text else 1
         _say(out, f"release {run.ctx.tag}: {chosen}")
         _say(out, f"journal: {run.journal_path}")
         for check_id, _label in run.manual_checks():
@@ -64,28 +67,35 @@ async def run_release(
         total = len(run.steps)
         index = {s.id: i for i, s in enumerate(run.steps, 1)}
         failed: StepFinished | None = None
-        async for event in run.run_until(until):
-            if isinstance(event, StepStarted):
-                _say(out, f"[{index[event.step_id]:>2}/{total}] {event.title} ...")
-            elif isinstance(event, OutputLine):
-                host = f"[{event.host}] " if event.host else ""
-                mark = "! " if event.stream == "stderr" else ""
-                _say(out, f"        {host}{mark}{event.text}")
-            elif isinstance(event, CheckUpdate):
-                if event.status in _CHECK_MARK:
-                    _say(out, f"      {_CHECK_MARK[event.status]} {event.label}: {event.detail}")
-            elif isinstance(event, Progress):
-                pass
-            elif isinstance(event, StepFinished):
-                seconds = event.data.get("seconds")
-                took = f" ({seconds:.1f} s)" if isinstance(seconds, float) else ""
-                _say(
-                    out, f"      {_MARK.get(event.status, '?')} {event.step_id}: {event.status} — {event.message}{took}"
-                )
-                if event.status == "failed":
-                    failed = event
-                    if event.fix:
-                        _say(out, f"        → {event.fix}")
+        cancelled = False
+        try:
+            async for event in run.run_until(until):
+                if isinstance(event, StepStarted):
+                    _say(out, f"[{index[event.step_id]:>2}/{total}] {event.title} ...")
+                elif isinstance(event, OutputLine):
+                    host = f"[{event.host}] " if event.host else ""
+                    mark = "! " if event.stream == "stderr" else ""
+                    _say(out, f"        {host}{mark}{event.text}")
+                elif isinstance(event, CheckUpdate):
+                    if event.status in _CHECK_MARK:
+                        _say(out, f"      {_CHECK_MARK[event.status]} {event.label}: {event.detail}")
+                elif isinstance(event, Progress):
+                    pass
+                elif isinstance(event, StepFinished):
+                    seconds = event.data.get("seconds")
+                    took = f" ({seconds:.1f} s)" if isinstance(seconds, float) else ""
+                    _say(
+                        out,
+                        f"      {_MARK.get(event.status, '?')} {event.step_id}: {event.status} — {event.message}{took}",
+                    )
+                    if event.status == "failed":
+                        failed = event
+                        if event.fix:
+                            _say(out, f"        → {event.fix}")
+        except asyncio.CancelledError:
+            # Ctrl+C: the running step stopped its command (a deploy ran its post commands).
+            cancelled = True
+            _say(out, "      ■ cancelled by the operator (Ctrl+C)")
         run.finish()
         _say(out, "")
         _say(out, "summary:")
@@ -95,6 +105,10 @@ async def run_release(
         if run.announcement_path:
             _say(out, f"announcement: {run.announcement_path}")
         _say(out, f"journal: {run.journal_path}")
+        if cancelled:
+            stopped = next((sid for sid, rec in run.records.items() if rec.status in {"cancelled", "running"}), "?")
+            _say(out, f"cancelled at {stopped}")
+            return 130
         if failed is not None:
             _say(out, f"failed at {failed.step_id}: {failed.message}")
             return 1
@@ -107,7 +121,8 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
     """Print every action of a release with ``bump``; changes nothing.
 
     Returns:
-        0, or 1 when the version cannot be worked out (the reason is printed).
+        0; 1 when the version cannot be worked out or :meth:`ReleaseRun.check_setup`
+        finds problems (each is printed with what to do).
     """
     run = ReleaseRun(config, record=False)
     try:
@@ -122,7 +137,15 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
             for action in actions:
                 where = f" @{action.target}" if action.target != "local" else ""
                 _say(out, f"      - {action.kind}{where}: {action.description}")
+        problems = await run.check_setup()
+        if problems:
+            _say(out, "")
+            _say(out, f"✘ {len(problems)} problem(s) would stop this release:")
+            for problem in problems:
+                _say(out, f"  - {problem.what}")
+                if problem.fix:
+                    _say(out, f"    → {problem.fix}")
         _say(out, "nothing was changed")
-        return 0
+        return 1 if problems else 0
     finally:
         run.journal.close()

@@ -8,6 +8,7 @@ event once into an :class:`EngineEvent` message, and routes it to its widgets.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -24,6 +25,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, S
 from textual.worker import Worker, WorkerState
 
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, Progress, StepFinished, StepStarted
+from iact_tui.errors import IactError
 from iact_tui.screens.stages import STAGE_STEPS, STAGES, stage_number, stage_states
 from iact_tui.widgets import CheckTable, CommandLog, StepList
 
@@ -388,9 +390,32 @@ class StepScreen(WizardScreen):
         return super().check_action(action, parameters)
 
     def action_retry(self) -> None:
-        """Run the failed step (and the ones after it) again."""
-        if self.can_retry():
-            self.start_steps()
+        """Run the failed step (and the ones after it) again, with the config re-read
+        (the operator may have fixed a command in ``iact-release.toml``)."""
+        if not self.can_retry():
+            return
+        if not self.reload_config():
+            return
+        self.start_steps()
+
+    def reload_config(self) -> bool:
+        """Re-read the config before a retry; a now-invalid file is shown as the failure."""
+        try:
+            self.run.reload_config()
+        except IactError as exc:
+            self.failure = (exc.what, exc.fix)
+            self.refresh_state()
+            return False
+        return True
+
+    async def cancel_and_wait(self) -> None:
+        """Cancel the running step and wait until it has stopped (its cleanup included)."""
+        worker = self._worker
+        if worker is None:
+            return
+        worker.cancel()
+        with contextlib.suppress(Exception):
+            await worker.wait()
 
     def action_continue(self) -> None:
         """Go on when every step is ok or skipped."""

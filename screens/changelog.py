@@ -111,6 +111,11 @@ class ChangelogScreen(WizardScreen):
         if self.drafted is None:
             return
         self.run.set_changelog(self.text)
+        try:
+            self.run.check_changelog(self.text)
+        except IactError as exc:
+            self.notify(f"{exc.what}\n→ {exc.fix}", title="Nothing to release yet", severity="error", timeout=8)
+            return
         self.go_next()
 
     @on(Button.Pressed, "#continue")

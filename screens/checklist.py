@@ -43,6 +43,7 @@ class ChecklistScreen(StepScreen):
     def start_steps(self) -> None:
         # ``r`` re-runs the whole preflight, also after it passed (the tree may have changed).
         self.step_status.pop("preflight", None)
+        self.run.reset_checklist()
         super().start_steps()
 
     def can_retry(self) -> bool:

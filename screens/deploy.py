@@ -82,7 +82,7 @@ class DeployScreen(StepScreen):
 
     def action_retry(self) -> None:
         step_id = self.step_ids[0]
-        if not self.can_retry():
+        if not self.can_retry() or not self.reload_config():
             return
         if self.run.needs_confirmation(step_id) and step_id not in self.run.state.confirmations:
             self.ask_confirmation()

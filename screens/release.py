@@ -22,7 +22,7 @@ class ReleaseScreen(StepScreen):
     ALLOW_BACK = False
 
     def compose_step(self) -> Iterable[Widget]:
-        yield CheckTable(id="release-steps", title="Steps")
+        yield CheckTable(id="release-steps", title="Steps", item_header="Step")
 
     def on_mount(self) -> None:
         table = self.query_one("#release-steps", CheckTable)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.markup import escape
-from textual import on, work
+from textual import events, on, work
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Input, Label, OptionList, Static
@@ -43,7 +43,7 @@ class VersionScreen(WizardScreen):
                 yield Static("", id="other-tags")
         yield Label("Bump", classes="section-title")
         yield OptionList(id="bump-choice", disabled=True)
-        yield Label("…or type a version", classes="section-title")
+        yield Label("…or type a version (start typing it)", classes="section-title")
         yield Input(placeholder="e.g. 2.0.0-rc.1", id="custom-version", disabled=True)
         yield Static("", id="version-error")
 
@@ -132,6 +132,20 @@ class VersionScreen(WizardScreen):
         if exc.fix:
             text += f"\n  → {escape(exc.fix)}"
         self.query_one("#version-error", Static).update(text)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing a version while the bump list has focus goes to the version field.
+
+        A version starts with a digit (or ``v``); other keys keep their bindings (``q``).
+        """
+        field = self.query_one("#custom-version", Input)
+        char = event.character
+        if field.has_focus or field.disabled or not char or not (char.isdigit() or char == "v"):
+            return
+        event.stop()
+        event.prevent_default()
+        field.focus()
+        field.insert_text_at_cursor(char)
 
     @on(Input.Changed, "#custom-version")
     def _clear_error(self) -> None:

@@ -92,3 +92,17 @@ def test_find_config_walks_up(tmp_path: Path) -> None:
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
     assert find_config(deep) == path.resolve()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('main_branch = "main"', 'main_branch = ""', "project.main_branch: String should have at least 1 character"),
+        ("[checks]", "[checks]\ncoverage_min = true", "checks.coverage_min: Input should be a valid number"),
+        ("[checks]", '[checks]\ncoverage_min = "80"', "checks.coverage_min: Input should be a valid number"),
+    ],
+)
+def test_wrong_types_are_refused_not_coerced(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD.replace(old, new)))
+    assert expected in str(info.value)

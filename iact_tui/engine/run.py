@@ -16,15 +16,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from iact_tui.config import Config
+from iact_tui.config import Config, load_config
 from iact_tui.engine import flows
 from iact_tui.engine.events import Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.journal import Journal, new_run_dir
 from iact_tui.engine.state import MANUAL_CHECKS, RunContext, RunState
 from iact_tui.engine.step import Action, Step, StepRecord
 from iact_tui.engine.steps import preflight
-from iact_tui.errors import ConfirmationError, IactError, VersionError
-from iact_tui.services import changelog, versioning
+from iact_tui.errors import (
+    ChangelogError,
+    ChecklistError,
+    ConfigError,
+    ConfirmationError,
+    GitError,
+    IactError,
+    VersionError,
+)
+from iact_tui.services import changelog, version_files, versioning
 from iact_tui.services.git import GitService
 
 BUMPS: tuple[str, ...] = ("major", "minor", "patch")
@@ -134,13 +142,24 @@ class ReleaseRun:
         self._set_version(str(version), "custom")
         return str(version)
 
+    def release_started(self) -> bool:
+        """Whether any step after the checklist has run (the version is then fixed)."""
+        return any(r.status != "pending" for sid, r in self.records.items() if sid != "preflight")
+
     def _set_version(self, version: str, bump: str) -> None:
         info = self._versions()
         tag = f"{self.config.project.tag_prefix}{version}"
         if tag in info.all_tags:
             raise VersionError(f"tag {tag} already exists", "choose another bump, or delete the stale tag")
         if version != self.state.version:
+            if self.release_started():
+                raise VersionError(
+                    f"the release of {self.ctx.tag} has already started; its version cannot change now",
+                    "finish it, or abandon it and start a new run",
+                )
+            # A checklist that passed for another version says nothing about this one.
             self.state.changelog_body = None
+            self.records["preflight"] = StepRecord()
         self.state.version, self.state.bump = version, bump
         self.journal.write("version_chosen", bump=bump, version=version, previous=self.state.previous_version)
 
@@ -170,9 +189,26 @@ class ReleaseRun:
         self.journal.write("tick", check=check_id, ticked=ticked)
 
     def checklist_complete(self) -> bool:
-        """True when ``preflight`` passed and every manual item is ticked."""
+        """True when ``preflight`` passed for the chosen version and every manual item is ticked."""
         manual_ok = all(c in self.state.ticks for c, _ in MANUAL_CHECKS)
-        return manual_ok and self.records["preflight"].status == "ok"
+        preflight = self.records["preflight"]
+        return manual_ok and preflight.status == "ok" and preflight.data.get("version") == self.state.version
+
+    def reset_checklist(self) -> None:
+        """Forget the checklist's result so it runs again (before the release has started)."""
+        if not self.release_started():
+            self.records["preflight"] = StepRecord()
+
+    def reload_config(self) -> None:
+        """Read ``iact-release.toml`` again (a retry picks up the operator's fix).
+
+        Raises:
+            ConfigError: The file is now invalid; the run keeps the config it had.
+        """
+        config = load_config(self.config.path)
+        self.config = config
+        self.ctx.config = config
+        self.journal.write("config_reloaded", config=str(config.path))
 
     async def draft_changelog(self) -> str:
         """The new section's body: ``[Unreleased]`` entries plus commits since the last tag.
@@ -192,6 +228,22 @@ class ReleaseRun:
         """Keep the operator's edited section body (journaled)."""
         self.state.changelog_body = body
         self.journal.write("changelog_edited", chars=len(body))
+
+    @staticmethod
+    def check_changelog(body: str) -> int:
+        """Check a section body has at least one ``- `` entry; returns how many it has.
+
+        Raises:
+            ChangelogError: The section is empty (Keep a Changelog 1.1.0 lists changes as
+                bullet entries under ``### Added``, ``### Fixed``...).
+        """
+        entries = changelog.count_entries(body)
+        if not entries:
+            raise ChangelogError(
+                "the new changelog section has no entries",
+                "write at least one `- ` entry under a heading such as ### Added or ### Fixed",
+            )
+        return entries
 
     def needs_confirmation(self, step_id: str) -> bool:
         """Whether ``step_id`` needs a typed confirmation (the version) before it runs."""
@@ -227,6 +279,53 @@ class ReleaseRun:
                 return s
         raise KeyError(step_id)
 
+    async def check_setup(self) -> list[IactError]:
+        """Read-only checks of what the config points at, for ``plan`` and before a run.
+
+        Returns:
+            One error per problem: a version file that is missing or has no version, a
+            remote that does not exist, an environment whose ``app_dir`` or ``python`` is
+            missing (local transport). Empty when all is well.
+        """
+        problems: list[IactError] = []
+        root, project = self.config.root, self.config.project
+
+        def read_files() -> None:
+            for name in project.version_files:
+                try:
+                    version_files.read_version(root / name)
+                except IactError as exc:
+                    problems.append(exc)
+
+        await asyncio.to_thread(read_files)
+        remotes = await self.ctx.git.remotes()
+        if project.remote not in remotes:
+            problems.append(
+                GitError(
+                    f"the repository has no remote named {project.remote!r} (it has: {', '.join(remotes) or 'none'})",
+                    "set [project] remote in iact-release.toml",
+                )
+            )
+        for name, env in self.config.environments.items():
+            if env.transport != "local":
+                continue
+            app_dir = self.config.env_app_dir(name)
+            if not await asyncio.to_thread(app_dir.is_dir):
+                problems.append(
+                    ConfigError(
+                        f"[environments.{name}] app_dir {app_dir} does not exist", "fix app_dir, or create the checkout"
+                    )
+                )
+                continue
+            python = Path(env.python) if Path(env.python).is_absolute() else app_dir / env.python
+            if "/" in env.python and not await asyncio.to_thread(python.exists):
+                problems.append(
+                    ConfigError(
+                        f"[environments.{name}] python {python} does not exist", "fix python (relative to app_dir)"
+                    )
+                )
+        return problems
+
     def plan(self) -> list[tuple[Step, list[Action]]]:
         """Every step with the actions it would take; changes nothing."""
         return [(s, s.plan(self.ctx)) for s in self.steps]
@@ -250,6 +349,13 @@ class ReleaseRun:
         yield first
         finished: StepFinished | None = None
         try:
+            if not self.state.version:
+                raise VersionError("no version chosen yet", "choose MAJOR, MINOR or PATCH first")
+            if step_id != "preflight" and not self.checklist_complete():
+                raise ChecklistError(
+                    f"the pre-release checklist has not passed for {self.ctx.tag}",
+                    "run the checklist for this version and tick every manual item first",
+                )
             if self.needs_confirmation(step_id) and step_id not in self.state.confirmations:
                 raise ConfirmationError(
                     f"{step.title} needs the operator to type the version {self.state.version} first",

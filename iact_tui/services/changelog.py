@@ -359,6 +359,16 @@ def unreleased_entries(text: str) -> dict[str, list[str]]:
     return _bullets(doc.lines[start + 1 : doc.section_end(start)])
 
 
+def count_entries(body: str) -> int:
+    """How many bullet entries (``-``, ``*`` or ``+``) a section body holds, outside code fences.
+
+    Keep a Changelog 1.1.0 lists each change as a bullet under a ``###`` group.
+    """
+    lines = body.splitlines()
+    fenced = _fenced(lines)
+    return sum(1 for line, inside in zip(lines, fenced, strict=True) if not inside and _BULLET_RE.match(line.lstrip()))
+
+
 def render_groups(groups: Mapping[str, Sequence[str]]) -> str:
     """Render groups as Keep a Changelog 1.1.0 ``###`` subsections.
 

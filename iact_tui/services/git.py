@@ -19,7 +19,7 @@ from typing import TypeVar
 import git
 from git.remote import PushInfo
 
-from iact_tui.errors import GitError
+from iact_tui.errors import GitError, RepositoryError
 from iact_tui.services.changelog import Commit
 
 T = TypeVar("T")
@@ -77,8 +77,9 @@ class GitService:
         try:
             self._repo = git.Repo(root)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise GitError(
-                f"{root} is not a git repository", "run iact-tui inside the product's clone, or pass --config"
+            raise RepositoryError(
+                f"{root} is not a git repository (iact-tui releases the repository that holds its config file)",
+                "run iact-tui inside the product's clone, or keep iact-release.toml at that clone's root",
             ) from None
 
     async def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -135,8 +136,12 @@ class GitService:
         await self._has_remote(remote)
         await self._call(f"fetch {remote}", lambda: self._repo.git.fetch("--tags", "--prune", remote))
 
+    async def remotes(self) -> list[str]:
+        """Names of the configured remotes."""
+        return await self._call("remote", lambda: [r.name for r in self._repo.remotes])
+
     async def _has_remote(self, remote: str) -> None:
-        names = await self._call("remote", lambda: [r.name for r in self._repo.remotes])
+        names = await self.remotes()
         if remote not in names:
             raise GitError(
                 f"the repository has no remote named {remote!r} (it has: {', '.join(names) or 'none'})",

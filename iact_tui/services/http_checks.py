@@ -91,6 +91,8 @@ async def _request(
         return response, elapsed, ""
     except httpx.TimeoutException:
         return None, (time.perf_counter() - started) * 1000, "timed out"
+    except httpx.ConnectError:
+        return None, (time.perf_counter() - started) * 1000, "no response: cannot connect (is the app running?)"
     except httpx.HTTPError as exc:
         return None, (time.perf_counter() - started) * 1000, f"no response: {exc.__class__.__name__}: {exc}"
 
@@ -118,14 +120,14 @@ async def check_health(url: str, *, expect_version: str | None, timeout: float =
     async with _client(timeout) as client:
         response, elapsed, error = await _request(client, "GET", url)
     if response is None:
-        return HttpResult(url, False, None, elapsed, f"GET {url}: {error}")
+        return HttpResult(url, False, None, elapsed, error)
     body = _json(response)
     if response.status_code != 200:
         return HttpResult(
-            url, False, response.status_code, elapsed, f"GET {url} answered {response.status_code} (expected 200)", body
+            url, False, response.status_code, elapsed, f"answered {response.status_code} (expected 200)", body
         )
     if not isinstance(body, dict):
-        return HttpResult(url, False, 200, elapsed, f"GET {url} answered 200 but the body is not a JSON object", body)
+        return HttpResult(url, False, 200, elapsed, "answered 200 but the body is not a JSON object", body)
     version = body.get("version")
     if expect_version is not None and version != expect_version:
         return HttpResult(
@@ -150,7 +152,7 @@ async def check_login(
             client, "POST", url, json={"username": username, "password": password}
         )
     if response is None:
-        return HttpResult(url, False, None, elapsed, f"POST {url}: {error}")
+        return HttpResult(url, False, None, elapsed, error)
     body = _json(response)
     if response.status_code != expect_status:
         return HttpResult(

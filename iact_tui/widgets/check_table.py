@@ -62,17 +62,19 @@ class CheckTable(DataTable[Text]):
         self,
         *,
         title: str = "Checks",
+        item_header: str = "Check",
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, show_cursor=False, zebra_stripes=False, cursor_type="none")
         self.border_title = title
+        self.item_header = item_header
         self._statuses: dict[str, str] = {}
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
-            self.add_column(label, key=key, width=width or 20)
+            self.add_column(self.item_header if key == "label" else label, key=key, width=width or 20)
         self._fit_detail()
 
     def on_resize(self) -> None:

@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -86,10 +87,12 @@ class ConfirmModal(ModalScreen[bool]):
         if self._check(typed):
             self.dismiss(True)
             return
-        shown = f"“{typed}”" if typed else "Nothing"
-        self.query_one("#confirm-error", Static).update(
-            f"{shown} is not the version being released. Type {self.version} exactly."
+        message = (
+            f"“{escape(typed)}” is not the version being released. Type {self.version} exactly."
+            if typed
+            else f"Type the version {self.version} to confirm, or press Cancel."
         )
+        self.query_one("#confirm-error", Static).update(message)
         field.value = ""
         field.focus()
 
@@ -120,7 +123,9 @@ class QuitModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog"):
             yield Static(
-                f"[b]{self.step}[/b] is still running.\nQuitting cancels it; the journal records where it stopped."
+                f"[b]{escape(self.step)}[/b] is still running.\n"
+                "Quitting stops it first: its command is stopped, and a deploy runs its post "
+                "commands (maintenance mode off) before iact-tui exits. The journal records where it stopped."
             )
             with Horizontal(id="quit-buttons"):
                 yield Button("Stay", id="quit-stay", variant="primary")

@@ -6,12 +6,22 @@ only, which a monochrome terminal, a screen reader or ``tmux capture-pane`` cann
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import Checkbox
 
 
 class TickBox(Checkbox):
-    """A :class:`~textual.widgets.Checkbox` whose mark shows its state without colour."""
+    """A :class:`~textual.widgets.Checkbox` whose mark shows its state without colour.
+
+    Only space toggles it: enter is left to the screen (Continue), so an operator
+    pressing enter to go on never unticks an item by accident.
+    """
+
+    inherit_bindings = False
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("space", "toggle_button", "Toggle", show=False)]
 
     @property
     def _button(self) -> Content:

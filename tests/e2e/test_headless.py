@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tomllib
@@ -157,3 +158,41 @@ def test_tag_taken_on_origin_exits_1_and_changes_nothing(built: Path, tmp_path: 
 def test_run_without_yes_is_bad_usage(built: Path) -> None:
     done = cli("run", "release", "--bump", "minor", cwd=built / "repo")
     assert done.returncode == 2 and "--yes" in done.stderr
+
+
+def test_ctrl_c_during_a_deploy_runs_the_post_commands_and_exits_130(built: Path) -> None:
+    repo = built / "repo"
+    path = repo / "iact-release.toml"
+    text = path.read_text()
+    path.write_text(
+        text.replace(
+            '{ name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+            '{ name = "slow step", run = "echo started-slow; sleep 30" },\n    { name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+            1,
+        )
+    )
+    git(repo, "commit", "-qam", "chore: a slow staging step")
+    git(repo, "push", "-q", "origin", "main")
+    config = tomllib.loads(path.read_text())
+    proc = subprocess.Popen(
+        [*CLI, "run", "release", "--bump", "minor", "--yes"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "started-slow" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, _ = proc.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert proc.returncode == 130, output
+    assert "slow step stopped: cancelled by the operator" in output
+    assert "maintenance mode off" in output
+    assert "cancelled at deploy-staging" in output
+    assert "Traceback" not in output
+    assert health(config["environments"]["staging"]["health_url"])["status"] == "ok"  # not 503

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from iact_tui import demo
 from iact_tui.config import load_config
@@ -31,9 +35,24 @@ async def released(box: demo.Sandbox, tmp_path: Path) -> ReleaseRun:
     run = ReleaseRun(load_config(box.config_path), state_dir=tmp_path / "state")
     await run.load_versions()
     run.choose_bump("minor")
+    events = [e async for e in run.run_step("preflight")]
+    assert isinstance(events[-1], StepFinished) and events[-1].status == "ok", events[-1]
+    for check_id, _ in run.manual_checks():
+        run.tick(check_id, True)
     for step_id in ("branch", "bump", "changelog", "commit", "push", "merge", "tag"):
         _, done = await run_step(run, step_id)
         assert done.status == "ok", done
+    return run
+
+
+async def released_checklist_only(box: demo.Sandbox, tmp_path: Path) -> ReleaseRun:
+    run = ReleaseRun(load_config(box.config_path), state_dir=tmp_path / "state")
+    await run.load_versions()
+    run.choose_bump("minor")
+    events = [e async for e in run.run_step("preflight")]
+    assert isinstance(events[-1], StepFinished) and events[-1].status == "ok", events[-1]
+    for check_id, _ in run.manual_checks():
+        run.tick(check_id, True)
     return run
 
 
@@ -80,6 +99,8 @@ async def test_failed_deploy_command_leaves_maintenance_off_and_is_retryable(
     # Make the migrate command fail on staging only.
     broken = text.replace("manage.py migrate --noinput", "manage.py migrate --noinput --no-such-flag", 1)
     path.write_text(broken)
+    for args in (["commit", "-qam", "chore: break staging's migrate"], ["push", "-q", "origin", "main"]):
+        subprocess.run(["git", *args], cwd=sandbox.repo, check=True)
     run = await released(sandbox, tmp_path)
     events, done = await run_step(run, "deploy-staging")
     assert done.status == "failed"
@@ -89,22 +110,59 @@ async def test_failed_deploy_command_leaves_maintenance_off_and_is_retryable(
     assert any("maintenance" in t and "post" in t for t in texts)
     status, body = get(sandbox.environments["staging"])
     assert status == 200, body  # maintenance mode switched off again
-    # Fix the cause; the same run retries the step and succeeds.
+    # Fix the cause; the same run re-reads the config on retry and succeeds.
     path.write_text(text)
-    run.config = load_config(path)
-    run.ctx.config = run.config
+    run.reload_config()
     _, done = await run_step(run, "deploy-staging")
     assert done.status == "ok", done
     assert get(sandbox.environments["staging"])[1]["version"] == "1.4.0"
 
 
 async def test_smoke_reports_each_failure(sandbox: demo.Sandbox, tmp_path: Path) -> None:
-    run = ReleaseRun(load_config(sandbox.config_path), state_dir=tmp_path / "state")
-    await run.load_versions()
-    run.choose_bump("minor")  # staging still serves 1.3.2: the version check must fail
+    run = await released_checklist_only(sandbox, tmp_path)  # staging still serves 1.3.2: the version check must fail
     (sandbox.root / "secrets" / "smoke-password").write_text("wrong-password\n")
     events, done = await run_step(run, "smoke-staging")
     assert done.status == "failed"
     failed = {e.check_id: e.detail for e in events if isinstance(e, CheckUpdate) and e.status == "failed"}
     assert "expected '1.4.0'" in failed["health"]
     assert "401" in failed["login"] and "wrong-password" not in failed["login"]
+
+
+async def test_cancelled_deploy_stops_the_command_and_still_leaves_maintenance_off(
+    sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    path = sandbox.config_path
+    text = path.read_text()
+    slow = text.replace(
+        '{ name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+        '{ name = "slow step", run = "echo started-slow; sleep 30" },\n    { name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+        1,
+    )
+    assert slow != text
+    path.write_text(slow)
+    for args in (["commit", "-qam", "chore: a slow staging step"], ["push", "-q", "origin", "main"]):
+        subprocess.run(["git", *args], cwd=sandbox.repo, check=True)
+    run = await released(sandbox, tmp_path)
+    seen: list[Event] = []
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for event in run.run_step("deploy-staging"):
+            seen.append(event)
+            if isinstance(event, OutputLine) and event.text == "started-slow":
+                started.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(started.wait(), 30)
+    status, _ = get(sandbox.environments["staging"])
+    assert status == 503  # maintenance mode is on while the slow step runs
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    texts = [e.text for e in seen if isinstance(e, OutputLine)]
+    assert any("slow step stopped: cancelled by the operator" in t for t in texts)
+    assert any(t.startswith("$ ") and "maintenance off" in t for t in texts)
+    assert get(sandbox.environments["staging"])[0] == 200
+    assert run.records["deploy-staging"].status == "cancelled"
+    assert '"status": "cancelled"' in run.journal_path.read_text()
+    assert subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True).returncode == 1

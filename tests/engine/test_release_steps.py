@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from iact_tui import demo
 from iact_tui.config import load_config
 from iact_tui.engine.events import CheckUpdate, Event, StepFinished
 from iact_tui.engine.run import ReleaseRun
+from iact_tui.errors import VersionError
+
+NewRun = Callable[..., Awaitable[ReleaseRun]]
 
 
 def git(repo: Path, *args: str) -> str:
@@ -24,13 +28,6 @@ async def run_step(run: ReleaseRun, step_id: str) -> tuple[list[Event], StepFini
     return events, last
 
 
-async def new_run(box: demo.Sandbox, tmp_path: Path, bump: str = "minor") -> ReleaseRun:
-    run = ReleaseRun(load_config(box.config_path), state_dir=tmp_path / "state")
-    await run.load_versions()
-    run.choose_bump(bump)
-    return run
-
-
 async def test_versions_from_tags(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
     run = ReleaseRun(load_config(quiet_sandbox.config_path), state_dir=tmp_path / "state")
     info = await run.load_versions()
@@ -40,8 +37,10 @@ async def test_versions_from_tags(quiet_sandbox: demo.Sandbox, tmp_path: Path) -
     assert [p.tag for p in info.prereleases] == ["v1.3.0-rc.1"]
 
 
-async def test_preflight_passes_on_a_clean_sandbox(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
-    run = await new_run(quiet_sandbox, tmp_path)
+async def test_preflight_passes_on_a_clean_sandbox(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
+) -> None:
+    run = await cleared_run(quiet_sandbox, checklist=False)
     events, done = await run_step(run, "preflight")
     assert done.status == "ok", done
     final = {e.check_id: e.status for e in events if isinstance(e, CheckUpdate)}
@@ -54,13 +53,13 @@ async def test_preflight_passes_on_a_clean_sandbox(quiet_sandbox: demo.Sandbox, 
     assert run.checklist_complete()
 
 
-async def test_preflight_failures_are_named(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+async def test_preflight_failures_are_named(quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun) -> None:
     repo = quiet_sandbox.repo
     (repo / "README.md").write_text("edited\n")
     git(repo, "checkout", "-q", "-b", "topic")
     path = repo / "iact-release.toml"
     path.write_text(path.read_text().replace("coverage_min = 80", "coverage_min = 100"))
-    run = await new_run(quiet_sandbox, tmp_path)
+    run = await cleared_run(quiet_sandbox, checklist=False)
     events, done = await run_step(run, "preflight")
     assert done.status == "failed"
     details = {e.check_id: e.detail for e in events if isinstance(e, CheckUpdate) and e.status == "failed"}
@@ -70,9 +69,11 @@ async def test_preflight_failures_are_named(quiet_sandbox: demo.Sandbox, tmp_pat
     assert done.fix
 
 
-async def test_release_steps_end_to_end_and_rerun_is_safe(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+async def test_release_steps_end_to_end_and_rerun_is_safe(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
+) -> None:
     repo, origin = quiet_sandbox.repo, quiet_sandbox.origin
-    run = await new_run(quiet_sandbox, tmp_path)
+    run = await cleared_run(quiet_sandbox)
     body = "### Added\n\n- Edited by the operator\n"
     run.set_changelog(body)
     for step_id in ("branch", "bump", "changelog", "commit", "push", "merge", "tag"):
@@ -97,10 +98,10 @@ async def test_release_steps_end_to_end_and_rerun_is_safe(quiet_sandbox: demo.Sa
 
 
 async def test_push_rejected_by_origin_fails_with_the_remote_reason(
-    quiet_sandbox: demo.Sandbox, tmp_path: Path
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
 ) -> None:
     repo, origin = quiet_sandbox.repo, quiet_sandbox.origin
-    run = await new_run(quiet_sandbox, tmp_path)
+    run = await cleared_run(quiet_sandbox)
     for step_id in ("branch", "bump", "changelog", "commit", "push"):
         _, done = await run_step(run, step_id)
         assert done.status == "ok", done
@@ -124,9 +125,11 @@ async def test_push_rejected_by_origin_fails_with_the_remote_reason(
     del repo
 
 
-async def test_tag_on_another_commit_is_an_error_naming_both(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+async def test_tag_on_another_commit_is_an_error_naming_both(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
+) -> None:
     repo = quiet_sandbox.repo
-    run = await new_run(quiet_sandbox, tmp_path, "patch")
+    run = await cleared_run(quiet_sandbox, "patch")
     git(repo, "tag", "-a", "v1.3.3", "-m", "stale", "HEAD~1")
     for step_id in ("branch", "bump", "changelog", "commit", "push", "merge"):
         _, done = await run_step(run, step_id)
@@ -144,10 +147,12 @@ async def test_steps_refuse_without_a_version(quiet_sandbox: demo.Sandbox, tmp_p
     assert done.status == "failed" and "no version chosen" in done.message
 
 
-async def test_journal_records_inputs_and_results(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+async def test_journal_records_inputs_and_results(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
+) -> None:
     from iact_tui.engine.journal import read_journal
 
-    run = await new_run(quiet_sandbox, tmp_path)
+    run = await cleared_run(quiet_sandbox)
     run.tick("docs-updated", True)
     await run_step(run, "branch")
     kinds = [r["kind"] for r in read_journal(run.journal_path)]
@@ -158,11 +163,61 @@ async def test_journal_records_inputs_and_results(quiet_sandbox: demo.Sandbox, t
 
 
 @pytest.mark.parametrize("typed", ["1.4.0", "v1.4.0"])
-async def test_production_needs_the_typed_version(quiet_sandbox: demo.Sandbox, tmp_path: Path, typed: str) -> None:
-    run = await new_run(quiet_sandbox, tmp_path)
+async def test_production_needs_the_typed_version(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, typed: str, cleared_run: NewRun
+) -> None:
+    run = await cleared_run(quiet_sandbox)
     assert run.needs_confirmation("deploy-production")
     assert not run.needs_confirmation("deploy-staging")
     _, done = await run_step(run, "deploy-production")
     assert done.status == "failed" and "type the version" in done.message
     assert not run.confirm("deploy-production", "1.3.2")
     assert run.confirm("deploy-production", typed)
+
+
+async def test_release_steps_wait_for_the_checklist_of_this_version(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
+) -> None:
+    run = await cleared_run(quiet_sandbox, "minor", checklist=False)
+    _, done = await run_step(run, "branch")
+    assert done.status == "failed" and "checklist has not passed for v1.4.0" in done.message
+    run = await cleared_run(quiet_sandbox, "minor")
+    assert run.checklist_complete()
+    run.choose_bump("patch")  # another version: the checklist must run again
+    assert not run.checklist_complete()
+    assert run.records["preflight"].status == "pending"
+    _, done = await run_step(run, "branch")
+    assert done.status == "failed" and "v1.3.3" in done.message
+    assert (
+        subprocess.run(
+            ["git", "branch", "--list", "release/*"], cwd=quiet_sandbox.repo, capture_output=True, text=True
+        ).stdout
+        == ""
+    )
+
+
+async def test_version_is_fixed_once_the_release_started(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
+) -> None:
+    run = await cleared_run(quiet_sandbox)
+    await run_step(run, "branch")
+    with pytest.raises(VersionError, match="already started"):
+        run.choose_bump("patch")
+
+
+async def test_branch_refuses_a_dirty_tree_and_an_empty_changelog_before_changing_anything(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
+) -> None:
+    repo = quiet_sandbox.repo
+    run = await cleared_run(quiet_sandbox)
+    (repo / "pyproject.toml").write_text((repo / "pyproject.toml").read_text() + "# LOCAL DEBUG HACK\n")
+    _, done = await run_step(run, "branch")
+    assert done.status == "failed" and "uncommitted changes: pyproject.toml" in done.message
+    git(repo, "checkout", "--", "pyproject.toml")
+    run.set_changelog("### Added\n\n")
+    _, done = await run_step(run, "branch")
+    assert done.status == "failed" and "no entries" in done.message
+    assert git(repo, "branch", "--list", "release/*") == ""
+    run.set_changelog("### Added\n\n- Something\n")
+    _, done = await run_step(run, "branch")
+    assert done.status == "ok"

@@ -79,6 +79,8 @@ class AnnounceStep:
 
     def plan(self, ctx: RunContext) -> list[Action]:
         """Where the file goes."""
+        if not ctx.config.announce.output:
+            return [Action("file", f"write announcement-{ctx.tag}.md beside the run's journal")]
         return [Action("file", f"write the announcement to {announcement_path(ctx)}")]
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Event]:

@@ -15,6 +15,7 @@ from iact_tui.engine.commands import placeholder_values, render
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
+from iact_tui.engine.steps.deploy import error_summary
 from iact_tui.errors import IactError
 from iact_tui.services import http_checks
 from iact_tui.services.remote import CommandResult, make_host
@@ -121,7 +122,7 @@ class SmokeStep:
                     else:
                         failed.append(check_id)
                         why = "timed out" if res.timed_out else f"exited {res.exit_status}"
-                        tail = " | ".join((res.stderr_tail or res.stdout_tail)[-2:])
+                        tail = error_summary(res, 2)
                         yield CheckUpdate(self.id, check_id, spec.name, "failed", f"{why}: {tail}")
             finally:
                 await host.close()

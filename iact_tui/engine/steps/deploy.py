@@ -8,6 +8,8 @@ is recorded (rollback needs it).
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 
 from iact_tui.engine.commands import RenderedCommand, placeholder_values, render
@@ -16,6 +18,27 @@ from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
 from iact_tui.errors import CommandError, VersionError
 from iact_tui.services.remote import CommandResult, make_host, run_capture
+
+_POST_NOTICE = "running the post commands so the site is not left in maintenance mode"
+_ERROR_WORDS = re.compile(r"error|fatal|denied|refused|cannot|can't|failed|not found|no such|traceback", re.IGNORECASE)
+
+
+def _why(cmd: RenderedCommand, result: CommandResult) -> str:
+    return f"timed out after {cmd.timeout:g} s" if result.timed_out else f"exited {result.exit_status}"
+
+
+def error_summary(result: CommandResult, lines: int = 3) -> str:
+    """The most telling output lines of a failed command, joined with `` | ``.
+
+    Lines that name an error (``error``, ``fatal``, ``denied``...) win over the last lines,
+    so ``cannot lock ref`` is not hidden behind progress output.
+    """
+    tail = [*result.stderr_tail, *result.stdout_tail]
+    telling = [line.strip() for line in tail if _ERROR_WORDS.search(line)]
+    chosen = (
+        telling[-lines:] if telling else [line.strip() for line in (result.stderr_tail or result.stdout_tail)[-lines:]]
+    )
+    return " | ".join(line for line in chosen if line)
 
 
 class DeployStep:
@@ -75,49 +98,55 @@ class DeployStep:
             )
             total = len(commands)
             failure: tuple[RenderedCommand, CommandResult] | None = None
+            cancelled_in: RenderedCommand | None = None
+            has_post = any(p == "post" for p, _ in commands)
             done = 0
             for phase, cmd in commands:
-                if failure is not None and phase != "post":
+                if (failure is not None or cancelled_in is not None) and phase != "post":
                     continue
                 yield Progress(self.id, done, total, cmd.name)
                 yield OutputLine(self.id, f"$ {cmd.run}", "info", self.env)
                 result: CommandResult | None = None
-                async for item in host.stream(cmd.run, cwd=cmd.cwd, timeout=cmd.timeout):
-                    if isinstance(item, CommandResult):
-                        result = item
-                    else:
-                        yield OutputLine(self.id, item.text, item.stream, self.env)
+                try:
+                    async for item in host.stream(cmd.run, cwd=cmd.cwd, timeout=cmd.timeout):
+                        if isinstance(item, CommandResult):
+                            result = item
+                        else:
+                            yield OutputLine(self.id, item.text, item.stream, self.env)
+                except asyncio.CancelledError:
+                    # The operator cancelled (q, Ctrl+C): the command was stopped. Run the
+                    # post commands first so the site is not left in maintenance mode; a
+                    # second cancel while they run stops at once.
+                    if phase == "post" or cancelled_in is not None:
+                        raise
+                    cancelled_in = cmd
+                    yield OutputLine(self.id, f"■ {cmd.name} stopped: cancelled by the operator", "info", self.env)
+                    if has_post:
+                        yield OutputLine(self.id, _POST_NOTICE, "info", self.env)
+                    continue
                 assert result is not None
                 done += 1
                 if result.ok:
                     yield OutputLine(self.id, f"✔ {cmd.name} ({result.duration:.1f} s)", "info", self.env)
-                elif failure is None:
+                elif failure is None and cancelled_in is None:
                     failure = (cmd, result)
-                    why = f"timed out after {cmd.timeout:g} s" if result.timed_out else f"exited {result.exit_status}"
-                    yield OutputLine(self.id, f"✘ {cmd.name} {why}", "info", self.env)
-                    if any(p == "post" for p, _ in commands):
-                        yield OutputLine(
-                            self.id,
-                            "running the post commands so the site is not left in maintenance mode",
-                            "info",
-                            self.env,
-                        )
+                    yield OutputLine(self.id, f"✘ {cmd.name} {_why(cmd, result)}", "info", self.env)
+                    if has_post:
+                        yield OutputLine(self.id, _POST_NOTICE, "info", self.env)
                 else:
                     yield OutputLine(
-                        self.id,
-                        f"✘ {cmd.name} exited {result.exit_status} (after an earlier failure)",
-                        "info",
-                        self.env,
+                        self.id, f"✘ {cmd.name} {_why(cmd, result)} (after an earlier stop)", "info", self.env
                     )
+            if cancelled_in is not None:
+                raise asyncio.CancelledError
             yield Progress(self.id, total, total, "done")
         finally:
             await host.close()
         if failure is not None:
             cmd, result = failure
-            why = f"timed out after {cmd.timeout:g} s" if result.timed_out else f"exited {result.exit_status}"
-            tail = " | ".join((result.stderr_tail or result.stdout_tail)[-3:])
+            tail = error_summary(result)
             raise CommandError(
-                f"{self.env}: '{cmd.name}' {why}" + (f": {tail}" if tail else ""),
+                f"{self.env}: '{cmd.name}' {_why(cmd, result)}" + (f": {tail}" if tail else ""),
                 f"fix the cause on {self.env} (full output above and in the journal), then retry the deploy",
             )
         yield StepFinished(

@@ -214,7 +214,7 @@ class PreflightStep:
                 path = ctx.config.root / p.changelog
                 text = await asyncio.to_thread(lambda: path.read_text(encoding="utf-8") if path.exists() else "")
                 body = changelog.draft_section_body(text, commits)
-            entries = sum(1 for line in body.splitlines() if line.lstrip().startswith("- "))
+            entries = changelog.count_entries(body)
             if not entries:
                 raise _Failed("nothing to release: no commits since the last tag and no [Unreleased] entries")
             return f"{entries} entr{'y' if entries == 1 else 'ies'} for {ctx.tag}"
@@ -251,7 +251,9 @@ class PreflightStep:
                 "failed",
                 f"{len(failed)} check(s) failed: {', '.join(failed)}",
                 "fix what each failed check says, then run the checklist again",
-                {"checks": results},
+                {"checks": results, "version": ctx.state.version},
             )
         else:
-            yield StepFinished(STEP_ID, "ok", "every automatic check passed", data={"checks": results})
+            yield StepFinished(
+                STEP_ID, "ok", "every automatic check passed", data={"checks": results, "version": ctx.state.version}
+            )

@@ -40,6 +40,25 @@ async def _on_release_branch(ctx: RunContext) -> None:
         await ctx.git.checkout(ctx.release_branch)
 
 
+async def _preconditions(ctx: RunContext) -> None:
+    """Refuse before the first change: a dirty tree, an unreadable version file, an empty section.
+
+    The checklist passed earlier, but the operator may have edited files since; the
+    release commit must hold only the version bump and the changelog.
+    """
+    changed, _ = await ctx.git.dirty_files()
+    if changed:
+        shown = ", ".join(changed[:8])
+        raise GitError(
+            f"the working tree has uncommitted changes: {shown}",
+            "commit or stash them, then retry; the release commit holds only the version bump and the changelog",
+        )
+    root, files = ctx.config.root, ctx.config.project.version_files
+    await asyncio.to_thread(lambda: [version_files.read_version(root / f) for f in files])
+    if ctx.state.changelog_body is not None and not changelog.count_entries(ctx.state.changelog_body):
+        raise ChangelogError("the new changelog section has no entries", "write at least one entry, then retry")
+
+
 class BranchStep:
     """Cut ``release/vX.Y.Z`` from an up-to-date main."""
 
@@ -68,6 +87,7 @@ class BranchStep:
                 self.id, "ok", f"on {ctx.release_branch} (already created)", data={"branch": ctx.release_branch}
             )
             return
+        await _preconditions(ctx)
         if current != p.main_branch:
             await git.checkout(p.main_branch)
         await git.fast_forward(p.remote, p.main_branch)
