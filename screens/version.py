@@ -44,7 +44,7 @@ class VersionScreen(WizardScreen):
         yield Label("Bump", classes="section-title")
         yield OptionList(id="bump-choice", disabled=True)
         yield Label("…or type a version (start typing it)", classes="section-title")
-        yield Input(placeholder="e.g. 2.0.0-rc.1", id="custom-version", disabled=True)
+        yield Input(placeholder="e.g. 2.0.0-rc.1", id="custom-version", disabled=True, select_on_focus=False)
         yield Static("", id="version-error")
 
     def on_mount(self) -> None:

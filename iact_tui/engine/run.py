@@ -217,12 +217,7 @@ class ReleaseRun:
             Markdown with ``### Added``/``### Changed``/... groups (Keep a Changelog 1.1.0).
             The operator's edited text instead, when there is one.
         """
-        if self.state.changelog_body is not None:
-            return self.state.changelog_body
-        commits = await self.ctx.git.commits_since(self.state.previous_tag or None)
-        path = self.config.root / self.config.project.changelog
-        text = await asyncio.to_thread(_read_text_or_empty, path)
-        return changelog.draft_section_body(text, commits)
+        return await self.ctx.draft_changelog()
 
     def set_changelog(self, body: str) -> None:
         """Keep the operator's edited section body (journaled)."""
@@ -418,13 +413,6 @@ class ReleaseRun:
     def info(self, text: str) -> OutputLine:
         """An ``info`` line not tied to a step (for front ends' own notices)."""
         return OutputLine("run", text)
-
-
-def _read_text_or_empty(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
 
 
 def summary(run: ReleaseRun) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iact_tui.config import Config
+from iact_tui.services import changelog
 
 if TYPE_CHECKING:
     from iact_tui.services.git import GitService
@@ -68,6 +70,18 @@ class RunContext:
     git: GitService
     run_dir: Path
     versions: VersionInfo | None = None
+
+    async def draft_changelog(self) -> str:
+        """The new section's body: the operator's edited text when there is one, else a
+        draft from ``[Unreleased]`` and the commits since the previous release tag
+        (Keep a Changelog 1.1.0 groups, by Conventional Commits)."""
+        if self.state.changelog_body is not None:
+            return self.state.changelog_body
+        name = self.config.project.changelog
+        commits = await self.git.commits_since(self.state.previous_tag or None, name)
+        path = self.config.root / name
+        text = await asyncio.to_thread(lambda: path.read_bytes().decode("utf-8-sig") if path.exists() else "")
+        return changelog.draft_section_body(text, commits)
 
     @property
     def tag(self) -> str:

@@ -89,6 +89,8 @@ class Commit:
         body: The rest of the message (footers included), stripped.
         author: The author's name.
         parents: The number of parents; more than one means a merge commit.
+        wrote_changelog: The commit edited the changelog file itself: its author already
+            wrote its entry under ``[Unreleased]``, so no entry is drafted from it.
     """
 
     sha: str
@@ -96,6 +98,7 @@ class Commit:
     body: str = ""
     author: str = ""
     parents: int = 1
+    wrote_changelog: bool = False
 
 
 def _capitalise(text: str) -> str:
@@ -400,7 +403,8 @@ def draft_section_body(changelog_text: str, commits: Sequence[Commit]) -> str:
     Per section, the Unreleased entries come first (in file order), then the
     commit-derived ones (in commit order, see :func:`group_commits`); an entry equal to
     an earlier one in the same section, ignoring case, whitespace and a final full stop,
-    is dropped.
+    is dropped. A commit that edited the changelog itself (``wrote_changelog``) drafts no
+    entry: its author wrote one under ``[Unreleased]`` already, in their own words.
 
     Args:
         changelog_text: The current changelog (may be empty).
@@ -411,7 +415,7 @@ def draft_section_body(changelog_text: str, commits: Sequence[Commit]) -> str:
     """
     merged: dict[str, list[str]] = {}
     seen: dict[str, set[str]] = {}
-    sources = [unreleased_entries(changelog_text), group_commits(commits)]
+    sources = [unreleased_entries(changelog_text), group_commits([c for c in commits if not c.wrote_changelog])]
     for groups in sources:
         for section, entries in groups.items():
             keys = seen.setdefault(section, set())

@@ -187,11 +187,13 @@ class GitService:
 
         return await self._call("rev-parse", read)
 
-    async def commits_since(self, tag: str | None) -> list[Commit]:
+    async def commits_since(self, tag: str | None, changelog: str | None = None) -> list[Commit]:
         """Commits reachable from HEAD and not from ``tag``, oldest first.
 
         Args:
             tag: The previous release tag; ``None`` for the whole history.
+            changelog: The changelog's path (relative to the root); commits that edited it
+                are marked ``wrote_changelog``.
 
         Returns:
             :class:`Commit` values; subjects and bodies decoded as UTF-8 with
@@ -204,6 +206,9 @@ class GitService:
                 rev, "--reverse", "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e", stdout_as_string=False
             )
             text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+            touched: set[str] = set()
+            if changelog:
+                touched = set(str(self._repo.git.log(rev, "--format=%H", "--", changelog)).split())
             commits = []
             for rec in text.split("\x1e"):
                 rec = rec.strip("\n")
@@ -211,7 +216,14 @@ class GitService:
                     continue
                 sha, parents, author, subject, body = [*rec.split("\x1f"), "", "", "", ""][:5]
                 commits.append(
-                    Commit(sha=sha, subject=subject, body=body.strip(), author=author, parents=len(parents.split()))
+                    Commit(
+                        sha=sha,
+                        subject=subject,
+                        body=body.strip(),
+                        author=author,
+                        parents=len(parents.split()),
+                        wrote_changelog=sha in touched,
+                    )
                 )
             return commits
 

@@ -13,14 +13,13 @@ from textual.content import Content
 from textual.widgets import Checkbox
 
 
-class TickBox(Checkbox):
+class TickBox(Checkbox, inherit_bindings=False):
     """A :class:`~textual.widgets.Checkbox` whose mark shows its state without colour.
 
     Only space toggles it: enter is left to the screen (Continue), so an operator
     pressing enter to go on never unticks an item by accident.
     """
 
-    inherit_bindings = False
     BINDINGS: ClassVar[list[BindingType]] = [Binding("space", "toggle_button", "Toggle", show=False)]
 
     @property

@@ -345,3 +345,14 @@ def test_render_insert_section_round_trip(groups: dict[str, list[str]]) -> None:
     text = insert_release(CHANGELOG, "2.0.0", "2024-05-01", body)
     assert release_section(text, "2.0.0") == body
     assert release_section(text, "1.3.2") == "### Fixed\n\n- Old fix\n"
+
+
+def test_commits_that_wrote_their_own_entry_draft_nothing_more() -> None:
+    text = "# Changelog\n\n## [Unreleased]\n\n### Added\n\n- Projects can be archived.\n"
+    commits = [
+        Commit("a1", "feat(core): let projects be archived", wrote_changelog=True),
+        Commit("b2", "fix(auth): answer 400 on a bad body"),
+    ]
+    assert draft_section_body(text, commits) == (
+        "### Added\n\n- Projects can be archived.\n\n### Fixed\n\n- **auth:** Answer 400 on a bad body\n"
+    )

@@ -139,7 +139,8 @@ class DeployStep:
                     )
             if cancelled_in is not None:
                 raise asyncio.CancelledError
-            yield Progress(self.id, total, total, "done")
+            if failure is None:
+                yield Progress(self.id, total, total, "done")
         finally:
             await host.close()
         if failure is not None:

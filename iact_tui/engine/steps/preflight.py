@@ -207,13 +207,7 @@ class PreflightStep:
             return f"line coverage {percent:.1f}% (minimum {c.coverage_min:g}%)"
 
         async def changelog_has_content() -> str:
-            if ctx.state.changelog_body is not None:
-                body = ctx.state.changelog_body
-            else:
-                commits = await git.commits_since(ctx.state.previous_tag or None)
-                path = ctx.config.root / p.changelog
-                text = await asyncio.to_thread(lambda: path.read_text(encoding="utf-8") if path.exists() else "")
-                body = changelog.draft_section_body(text, commits)
+            body = await ctx.draft_changelog()
             entries = changelog.count_entries(body)
             if not entries:
                 raise _Failed("nothing to release: no commits since the last tag and no [Unreleased] entries")

@@ -166,10 +166,7 @@ class ChangelogStep:
                 self.id, "ok", f"{p.changelog} already has [{ctx.state.version}]", data={"file": p.changelog}
             )
             return
-        body = ctx.state.changelog_body
-        if body is None:
-            commits = await ctx.git.commits_since(ctx.state.previous_tag or None)
-            body = changelog.draft_section_body(text, commits)
+        body = await ctx.draft_changelog()
         if not body.strip():
             raise ChangelogError(
                 "the new changelog section is empty", "write at least one entry in the changelog editor"

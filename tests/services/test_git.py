@@ -1,0 +1,83 @@
+"""GitService on real repositories: commit reading, refused pushes, ref names."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from iact_tui.errors import GitError, RepositoryError
+from iact_tui.services.git import GitService, check_ref_name
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    origin, work = tmp_path / "origin.git", tmp_path / "work"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(tmp_path, "clone", "-q", str(origin), str(work))
+    (work / "CHANGELOG.md").write_text("# Changelog\n")
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "chore: start")
+    git(work, "tag", "v1.0.0")
+    git(work, "push", "-q", "origin", "main", "v1.0.0")
+    return work
+
+
+async def test_commits_since_marks_changelog_edits_and_survives_bad_bytes(repo: Path) -> None:
+    (repo / "CHANGELOG.md").write_text("# Changelog\n\n- entry\n")
+    git(repo, "commit", "-qam", "feat: with its own entry")
+    (repo / "x").write_bytes(b"x")
+    git(repo, "add", "x")
+    subprocess.run(["git", "commit", "-q", "-F", "-"], cwd=repo, input=b"fix: caf\xe9 \xff latin-1\n", check=True)
+    commits = await GitService(repo).commits_since("v1.0.0", "CHANGELOG.md")
+    assert commits[0].subject == "feat: with its own entry"
+    # git may re-encode a legacy message or pass its bytes through; either way no crash.
+    assert commits[1].subject.startswith("fix: caf") and commits[1].subject.endswith(" latin-1")
+    assert [c.wrote_changelog for c in commits] == [True, False]
+
+
+async def test_a_push_the_remote_refuses_is_an_error_with_its_reason(repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
+    (other / "b").write_text("b")
+    git(other, "add", "b")
+    git(other, "commit", "-qm", "feat: b")
+    git(other, "push", "-q", "origin", "main")
+    (repo / "a").write_text("a")
+    git(repo, "add", "a")
+    git(repo, "commit", "-qm", "feat: a")
+    service = GitService(repo)
+    with pytest.raises(GitError, match=r"refused .*main.*(fetch first|non-fast-forward|rejected)"):
+        await service.push("origin", "refs/heads/main:refs/heads/main")
+    git(other, "tag", "-a", "v2.0.0", "-m", "theirs")
+    git(other, "push", "-q", "origin", "v2.0.0")
+    git(repo, "tag", "-a", "v2.0.0", "-m", "ours")
+    with pytest.raises(GitError, match="already exists"):
+        await service.push("origin", "refs/tags/v2.0.0:refs/tags/v2.0.0")
+
+
+def test_not_a_repository_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(RepositoryError, match="not a git repository"):
+        GitService(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["release/v1.4.0", "v1.4.0", "hotfix/v1.3.3"])
+def test_valid_ref_names(name: str) -> None:
+    assert check_ref_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", "a..b", "-x", "a b", "a~1", "a^", "a:b", "x.lock", "a//b", "a/.b", "end/", "$(id)"]
+)
+def test_invalid_ref_names(name: str) -> None:
+    if name == "$(id)":
+        # `$`, `(` and `)` are legal in git ref names; it is shell quoting that makes them inert.
+        assert check_ref_name(name) == name
+        return
+    with pytest.raises(GitError):
+        check_ref_name(name)
