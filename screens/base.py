@@ -335,8 +335,12 @@ class StepScreen(WizardScreen):
         return dict(self.step_status)
 
     def is_ready(self) -> bool:
-        """Whether the operator may continue."""
-        return not self.running and all(self.step_status.get(s) in PASSABLE for s in self.step_ids)
+        """Whether the operator may continue: every step of the stage is ok or skipped.
+
+        Not tied to the worker's own state: once the last step has finished, the worker
+        has nothing left to do, and an operator pressing enter at once must not be ignored.
+        """
+        return all(self.step_status.get(s) in PASSABLE for s in self.step_ids)
 
     def can_retry(self) -> bool:
         """Whether ``r`` retries now."""

@@ -58,7 +58,7 @@ class ChecklistScreen(StepScreen):
             self.query_one("#continue", Button).focus()
 
     def is_ready(self) -> bool:
-        return not self.running and self.run.checklist_complete()
+        return self.run.checklist_complete()
 
     def blocked_hint(self) -> str:
         if self.failure:
