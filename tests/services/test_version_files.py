@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -386,28 +389,32 @@ def test_bump_files_names_every_bad_file(tmp_path: Path) -> None:
 
 
 def test_bump_files_restores_on_write_failure(tmp_path: Path) -> None:
+    # A real write failure that root cannot override: a file-size limit (RLIMIT_FSIZE) in a
+    # child process, small enough that the second, larger file cannot be written (EFBIG).
     (tmp_path / "a.py").write_text('__version__ = "1.3.2"\n', encoding="utf-8")
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    (locked / "b.py").write_text('__version__ = "1.3.2"\n', encoding="utf-8")
-    locked.chmod(0o500)  # the file is readable, but no temp file can be created beside it
-    try:
-        if (locked / "probe").exists() or _can_write(locked):
-            pytest.skip("running as a user who ignores directory permissions")
-        with pytest.raises(VersionFileError, match="cannot write version file"):
-            bump_files(tmp_path, ["a.py", "locked/b.py"], "1.4.0")
-    finally:
-        locked.chmod(0o700)
+    big = '__version__ = "1.3.2"\n' + "# padding\n" * 800
+    (tmp_path / "b.py").write_text(big, encoding="utf-8")
+    code = textwrap.dedent(
+        f"""
+        import resource, signal, sys
+        from pathlib import Path
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        from iact_tui.errors import VersionFileError
+        from iact_tui.services.version_files import bump_files
+        try:
+            bump_files(Path({str(tmp_path)!r}), ["a.py", "b.py"], "1.4.0")
+        except VersionFileError as exc:
+            print("refused:", exc.what)
+            sys.exit(0)
+        sys.exit("bump_files did not fail")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cannot write version file" in done.stdout
     assert (tmp_path / "a.py").read_text(encoding="utf-8") == '__version__ = "1.3.2"\n'
-
-
-def _can_write(directory: Path) -> bool:
-    try:
-        (directory / "probe").write_text("x")
-    except PermissionError:
-        return False
-    (directory / "probe").unlink()
-    return True
+    assert (tmp_path / "b.py").read_text(encoding="utf-8") == big
 
 
 def test_write_keeps_file_mode(tmp_path: Path) -> None:
