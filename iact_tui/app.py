@@ -133,12 +133,15 @@ class IactApp(App[None]):
             self.finish_and_exit()
             return
         step = next((s for s in busy.step_ids if busy.step_status.get(s) == "running"), busy.step_ids[0])
+        busy.hold.clear()  # the running step finishes; no next step starts while the dialog is open
 
         def answered(leave: bool | None) -> None:
             if leave:
                 self.stop_then_exit(busy)
+            else:
+                busy.hold.set()
 
-        self.push_screen(QuitModal(step), answered)
+        self.push_screen(QuitModal(busy.step_titles.get(step, step)), answered)
 
     @work(exclusive=True, group="quit", exit_on_error=False)
     async def stop_then_exit(self, screen: StepScreen) -> None:

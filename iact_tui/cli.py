@@ -11,6 +11,8 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shlex
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -163,21 +165,38 @@ def _cmd_wizard(args: argparse.Namespace) -> int:
 
 
 def _after_wizard(run: ReleaseRun) -> int:
-    """Say where the run ended and where its files are, once the terminal is back."""
-    last = None
-    for step in run.steps:
-        if run.records[step.id].status != "pending":
-            last = step.id
-    if last is None:
-        print("no step was run")
+    """Say where the run ended and where its files are, once the terminal is back.
+
+    Returns:
+        0 when nothing failed, 1 when a step failed, 130 when a step was cancelled.
+    """
+    statuses = {step.id: run.records[step.id].status for step in run.steps}
+    ran = [sid for sid, status in statuses.items() if status != "pending"]
+    tag = run.ctx.tag if run.state.version else ""
+    if not ran:
+        print("no step was run; nothing changed")
+    elif all(status in {"ok", "skipped"} for status in statuses.values()):
+        print(f"release {tag} finished: every step passed or was skipped")
     else:
+        last = ran[-1]
         record = run.records[last]
-        print(f"stopped after {last}: {record.status}" + (f" — {record.message}" if record.message else ""))
+        print(f"stopped at {last}: {record.status}" + (f" — {record.message}" if record.message else ""))
+        if statuses.get("tag") == "ok":
+            unfinished = [sid for sid in ran if statuses[sid] not in {"ok", "skipped"}]
+            print(
+                f"  {tag} is tagged on {run.config.project.remote}; {', '.join(unfinished)} did not finish. "
+                "A deploy that stopped part-way may leave that environment between releases: check its "
+                "health URL, and finish its commands by hand (`iact-tui plan release` lists them) until "
+                "resume comes in a later version."
+            )
     if run.announcement_path:
         print(f"announcement: {run.announcement_path}")
     print(f"journal: {run.journal_path}")
-    statuses = {r.status for r in run.records.values()}
-    return EXIT_FAILED if "failed" in statuses else EXIT_OK
+    if "failed" in statuses.values():
+        return EXIT_FAILED
+    if "cancelled" in statuses.values():
+        return 130
+    return EXIT_OK
 
 
 def _cmd_demo_wizard(args: argparse.Namespace) -> int:
@@ -187,7 +206,7 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
     print(f"building the demo sandbox in {root} ...", flush=True)
     sandbox = demo.build_sandbox(root, progress=lambda line: print(f"  {line}", flush=True))
     try:
-        print(demo.describe(sandbox), flush=True)
+        print(demo.describe(sandbox, command=_self_command()), flush=True)
         config = load_config(sandbox.config_path)
         from iact_tui.app import make_app
 
@@ -204,6 +223,17 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
 # -- demo ----------------------------------------------------------------------------
 
 
+def _self_command() -> str:
+    """How to run this iact-tui again: its name when it is on PATH, else its full path."""
+    found = shutil.which("iact-tui")
+    script = Path(sys.argv[0]).resolve()
+    if found and Path(found).resolve() == script:
+        return "iact-tui"
+    if script.name == "iact-tui" and script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m iact_tui"
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from iact_tui import demo
 
@@ -212,7 +242,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print("\n".join(f"stopped {s}" for s in stopped) or "no demo server was running")
         return EXIT_OK
     sandbox = demo.build_sandbox(args.dir, progress=lambda line: print(f"  {line}", flush=True))
-    print(demo.describe(sandbox))
+    print(demo.describe(sandbox, command=_self_command()))
     return EXIT_OK
 
 

@@ -86,8 +86,9 @@ class LoginCheck(_Model):
     """Full URL of the login endpoint, e.g. ``http://127.0.0.1:8001/api/auth/login``."""
     username: str
     """The smoke-test user's name."""
-    password_env: str = ""
-    """Environment variable holding the password (checked first)."""
+    password_env: str = Field(default="", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")
+    """Name of the environment variable holding the password (checked first); a name
+    such as ``IACT_SMOKE_PASSWORD``, never the password itself."""
     password_command: str = ""
     """A command printing the password on stdout (run in the repo root), used when
     ``password_env`` is empty or unset. Never a literal password in this file."""
@@ -319,7 +320,12 @@ def _explain(path: Path, text: str, exc: ValidationError) -> str:
         line = _line_of(text, loc)
         where = f"{path}:{line}" if line else str(path)
         msg = err["msg"]
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden" and _SECRETISH.search(loc[-1]):
+            msg = (
+                "secrets never go in this file; name an environment variable (password_env) "
+                "or a command that prints the secret (password_command) instead"
+            )
+        elif err["type"] == "extra_forbidden":
             msg = "unknown key"
             allowed = _allowed_keys(loc[:-1])
             close = difflib.get_close_matches(loc[-1], allowed, n=1)
@@ -331,6 +337,9 @@ def _explain(path: Path, text: str, exc: ValidationError) -> str:
             msg = f"{msg} (got {err.get('input')!r})"
         lines.append(f"{where}: {key}: {msg}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+_SECRETISH = re.compile(r"pass(word)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
 
 
 def _allowed_keys(parent: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ event once into an :class:`EngineEvent` message, and routes it to its widgets.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
@@ -191,6 +192,9 @@ class StepScreen(WizardScreen):
         self.failure: tuple[str, str] | None = None
         self.last_message = ""
         self._worker: Worker[None] | None = None
+        #: Cleared while the quit dialog is open: the running step finishes, no next one starts.
+        self.hold = asyncio.Event()
+        self.hold.set()
 
     @property
     def step_ids(self) -> tuple[str, ...]:
@@ -200,13 +204,17 @@ class StepScreen(WizardScreen):
     # -- layout ------------------------------------------------------------------------
 
     def compose_body(self) -> Iterable[Widget]:
-        yield from self.compose_step()
-        if self.SHOW_LOG:
-            yield CommandLog(id="command-log", title="Output")
-        yield Static("", id="step-status", classes="step-status")
-        with Horizontal(id="actions"):
-            yield Static("", id="actions-hint")
-            yield Button("Continue ⏎", id="continue", variant="success", disabled=True)
+        # Scrolls when the terminal is short; the footer below stays docked in view.
+        with VerticalScroll(id="step-main", can_focus=False):
+            yield from self.compose_step()
+            if self.SHOW_LOG:
+                yield CommandLog(id="command-log", title="Output")
+        # Docked at the bottom: the result and Continue stay in view on a short terminal.
+        with Vertical(id="step-footer"):
+            yield Static("", id="step-status", classes="step-status")
+            with Horizontal(id="actions"):
+                yield Static("", id="actions-hint")
+                yield Button("Continue ⏎", id="continue", variant="success", disabled=True)
 
     def compose_step(self) -> Iterable[Widget]:
         """Widgets shown above the log (check tables, progress...)."""
@@ -235,6 +243,8 @@ class StepScreen(WizardScreen):
     def start_steps(self) -> None:
         """Run the steps that are not ``ok``/``skipped`` yet, in one worker."""
         self.failure = None
+        for log in self.query(CommandLog):
+            log.scroll_to_end()  # a retry shows its own output, not the old failure
         self._worker = self._run_steps()
         self.refresh_state()
 
@@ -243,6 +253,7 @@ class StepScreen(WizardScreen):
         for sid in self.step_ids:
             if self.run.records[sid].status in PASSABLE:
                 continue
+            await self.hold.wait()
             async for event in self.run.run_step(sid):
                 self.post_message(EngineEvent(event))
                 if isinstance(event, StepFinished) and event.status not in PASSABLE:
@@ -310,11 +321,16 @@ class StepScreen(WizardScreen):
             bar.update(total=max(event.total, 1), progress=event.done)
 
     def on_check(self, event: CheckUpdate) -> None:
-        """A check changed state."""
+        """A check changed state; a failure's whole reason (and fix) also goes to the log,
+        since the table's detail column cuts long text."""
         for table in self.query(CheckTable):
             detail = self.iact.mask(self.check_detail(event))
             table.update_check(event.check_id, event.label, event.status, detail)
             break
+        if event.status == "failed" and self.SHOW_LOG:
+            log = self.query_one(CommandLog)
+            for i, line in enumerate(self.iact.mask(event.detail).splitlines() or [""]):
+                log.append_output(f"✘ {event.label}: {line}" if i == 0 else f"  {line}", "info")
 
     def check_detail(self, event: CheckUpdate) -> str:
         """The detail column for a check (subclasses add figures)."""

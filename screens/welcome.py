@@ -12,7 +12,7 @@ from textual.widgets.option_list import Option
 
 #: ``(id, title, description, available)`` of each run kind.
 CHOICES: tuple[tuple[str, str, str, bool], ...] = (
-    ("release", "Release", "Cut a new version from main: bump, changelog, tag, deploy, verify.", True),
+    ("release", "Release", "Cut a new version from {main}: bump, changelog, tag, deploy, verify.", True),
     ("hotfix", "Hotfix", "Patch a released version from its tag — in a later version.", False),
     ("rollback", "Rollback", "Deploy the previous release again — in a later version.", False),
     ("monitor", "Monitor", "Watch health and error rates after a release — in a later version.", False),
@@ -39,9 +39,12 @@ class WelcomeScreen(WizardScreen):
             f"    [b]Environments[/b] {', '.join(config.environments) or 'none configured'}",
             id="welcome-info",
         )
+        main = config.project.main_branch
         options = [
             Option(
-                f"[b]{title}[/b]\n[dim]{text}[/dim]" if ok else f"[dim]{title}  (in a later version)\n{text}[/dim]",
+                f"[b]{title}[/b]\n[dim]{text.format(main=main)}[/dim]"
+                if ok
+                else f"[dim]{title}  (in a later version)\n{text}[/dim]",
                 id=key,
                 disabled=not ok,
             )

@@ -106,3 +106,18 @@ def test_wrong_types_are_refused_not_coerced(tmp_path: Path, old: str, new: str,
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, GOOD.replace(old, new)))
     assert expected in str(info.value)
+
+
+def test_a_literal_secret_is_refused_with_the_way_to_do_it(tmp_path: Path) -> None:
+    text = (
+        GOOD
+        + '\n[environments.staging.smoke.login]\nurl = "http://127.0.0.1:8001/login"\nusername = "u"\npassword = "hunter2"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert "environments.staging.smoke.login.password: secrets never go in this file" in message
+    assert "password_env" in message and "hunter2" not in message
+    bad_name = text.replace('password = "hunter2"', 'password_env = "hunter2 secret value"')
+    with pytest.raises(ConfigError, match="password_env"):
+        load_config(write(tmp_path, bad_name))

@@ -408,11 +408,12 @@ def stop_sandbox(root: Path) -> list[str]:
     return stopped
 
 
-def describe(sandbox: Sandbox) -> str:
+def describe(sandbox: Sandbox, *, command: str = "iact-tui") -> str:
     """What ``iact-tui demo DIR`` prints once the sandbox is built.
 
     Args:
         sandbox: The built sandbox.
+        command: How to run iact-tui (its full path when it is not on ``PATH``).
 
     Returns:
         Several lines: what was made, each environment's health URL and state, and
@@ -436,7 +437,7 @@ def describe(sandbox: Sandbox) -> str:
         "  secrets/      smoke-password: the smoke-test user's password (mode 600)",
         "  run/          the servers' pid files and logs",
         "",
-        f"Start the wizard:  cd {shlex.quote(str(sandbox.repo))} && iact-tui",
-        f"Stop the servers:  iact-tui demo {shlex.quote(str(root))} --stop",
+        f"Start the wizard:  cd {shlex.quote(str(sandbox.repo))} && {command}",
+        f"Stop the servers:  {command} demo {shlex.quote(str(root))} --stop",
     ]
     return "\n".join(lines)

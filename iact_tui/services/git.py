@@ -202,6 +202,8 @@ class GitService:
         rev = f"{tag}..HEAD" if tag else "HEAD"
 
         def read() -> list[Commit]:
+            if not self._repo.head.is_valid():
+                return []  # no commit yet: nothing to draft from
             raw = self._repo.git.log(
                 rev, "--reverse", "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e", stdout_as_string=False
             )
@@ -242,6 +244,21 @@ class GitService:
                 raise
 
         return await self._call("merge-base", read)
+
+    async def log_grep(self, ref: str, subject: str) -> str | None:
+        """The newest commit on ``ref`` whose subject is exactly ``subject``, or ``None``."""
+
+        def read() -> str | None:
+            if not self._repo.head.is_valid():
+                return None
+            out = str(self._repo.git.log(ref, "--format=%H%x1f%s", "-n", "200"))
+            for line in out.splitlines():
+                sha, _, subj = line.partition("\x1f")
+                if subj == subject:
+                    return sha
+            return None
+
+        return await self._call(f"log {ref}", read)
 
     async def head_subject(self) -> str:
         """The subject line of HEAD's commit."""

@@ -124,6 +124,7 @@ class QuitModal(ModalScreen[bool]):
         with Vertical(id="quit-dialog"):
             yield Static(
                 f"[b]{escape(self.step)}[/b] is still running.\n"
+                "No further step starts while this dialog is open.\n"
                 "Quitting stops it first: its command is stopped, and a deploy runs its post "
                 "commands (maintenance mode off) before iact-tui exits. The journal records where it stopped."
             )

@@ -221,3 +221,22 @@ async def test_branch_refuses_a_dirty_tree_and_an_empty_changelog_before_changin
     run.set_changelog("### Added\n\n- Something\n")
     _, done = await run_step(run, "branch")
     assert done.status == "ok"
+
+
+async def test_a_release_merged_but_never_tagged_is_named_with_the_commands_to_finish_it(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
+) -> None:
+    run = await cleared_run(quiet_sandbox, "patch")
+    for step_id in ("branch", "bump", "changelog", "commit", "push", "merge"):
+        _, done = await run_step(run, step_id)
+        assert done.status == "ok", done
+    # The run stopped before the tag (like `--until merge`); a new run for the same version:
+    git(quiet_sandbox.repo, "checkout", "-q", "main")
+    again = await cleared_run(quiet_sandbox, "patch", checklist=False)
+    events, done = await run_step(again, "preflight")
+    assert done.status == "failed"
+    detail = next(
+        e.detail for e in events if isinstance(e, CheckUpdate) and e.check_id == "tag-free" and e.status == "failed"
+    )
+    assert "already holds 'chore: prepare release v1.3.3'" in detail
+    assert "git tag -a v1.3.3" in detail and "git push origin v1.3.3" in detail

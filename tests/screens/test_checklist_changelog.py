@@ -51,6 +51,13 @@ async def test_failed_check_shows_what_and_fix_and_r_reruns(tiny_app: IactApp, t
         assert table.status_of("clean-tree") == "failed"
         status = str(screen.query_one("#step-status", Static).render())
         assert "✘" in status and "→" in status and "Traceback" not in status
+        log = screen.query_one(CommandLog)
+        log.flush()
+        # The table cuts long details; the log carries the whole reason and what to do.
+        assert any(
+            "✘ Working tree is clean: uncommitted changes: app.py; commit or stash them" in line
+            for line in log.log_widget.lines
+        )
         assert screen.can_retry() and not screen.is_ready()
         await tick_all(tiny_app, pilot)  # ticks are kept across the retry
         tracked.write_text(clean, encoding="utf-8")

@@ -52,7 +52,11 @@ class SmokeStep:
                     self.env,
                 )
             )
-        actions += [Action("command", f"{c.name}: {c.run}", self.env) for c in env.smoke.commands]
+        if env.smoke.commands:
+            values = placeholder_values(ctx.config, self.env, ctx.state.version or "0.0.0", ctx.tag)
+            for spec in env.smoke.commands:
+                cmd = render(ctx.config, self.env, spec.run, spec.name, spec.cwd, spec.timeout, values)
+                actions.append(Action("command", f"{cmd.name}: {cmd.run}  (in {cmd.cwd})", self.env))
         return actions
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
@@ -200,14 +204,14 @@ class VerifyStep:
         rt_ok = bool(timing.samples_ms) and timing.max_ms <= v.max_response_ms
         if not rt_ok:
             failed.append("response-time")
-        yield CheckUpdate(
-            self.id,
-            "response-time",
-            "Response time",
-            "passed" if rt_ok else "failed",
-            f"median {timing.median_ms:.0f} ms, slowest {timing.max_ms:.0f} ms over {len(timing.samples_ms)} request(s) (limit {v.max_response_ms:g} ms)",
-            data,
-        )
+        if timing.samples_ms:
+            rt_detail = (
+                f"median {timing.median_ms:.0f} ms, slowest {timing.max_ms:.0f} ms over {len(timing.samples_ms)} "
+                f"request(s) (limit {v.max_response_ms:g} ms)"
+            )
+        else:
+            rt_detail = f"no successful response in {timing.count} request(s)"
+        yield CheckUpdate(self.id, "response-time", "Response time", "passed" if rt_ok else "failed", rt_detail, data)
         er_ok = timing.error_rate <= v.max_error_rate
         if not er_ok:
             failed.append("error-rate")
@@ -224,7 +228,7 @@ class VerifyStep:
                 self.id,
                 "failed",
                 f"verification failed on {self.env}: {', '.join(failed)}",
-                "investigate now; roll back if production is unhealthy, or retry the verification",
+                f"investigate now; if production is unhealthy, roll back by hand to {ctx.state.previous_tag or 'the previous release'} (a guided rollback comes in a later version); or retry the verification",
                 {"timing": data},
             )
         else:

@@ -118,11 +118,24 @@ class DeployStep:
                     # post commands first so the site is not left in maintenance mode; a
                     # second cancel while they run stops at once.
                     if phase == "post" or cancelled_in is not None:
+                        # A second cancel: stop at once, and say loudly what is left undone.
+                        yield OutputLine(
+                            self.id,
+                            f"⚠ '{cmd.name}' was stopped too: {self.env} may still be in maintenance mode; "
+                            f"run it by hand in {cmd.cwd}: {cmd.run}",
+                            "stderr",
+                            self.env,
+                        )
                         raise
                     cancelled_in = cmd
                     yield OutputLine(self.id, f"■ {cmd.name} stopped: cancelled by the operator", "info", self.env)
                     if has_post:
-                        yield OutputLine(self.id, _POST_NOTICE, "info", self.env)
+                        yield OutputLine(
+                            self.id,
+                            _POST_NOTICE + " (cancel again to stop at once; that skips them)",
+                            "info",
+                            self.env,
+                        )
                     continue
                 assert result is not None
                 done += 1

@@ -171,9 +171,20 @@ class PreflightStep:
             local_branch = await git.rev(f"refs/heads/{branch}")
             main_head = await git.rev(p.main_branch)
             if local_branch and local_branch != main_head:
-                problems.append(f"branch {branch} exists locally at {local_branch[:10]}")
+                problems.append(
+                    f"branch {branch} exists locally at {local_branch[:10]} (remove it: git branch -D {branch})"
+                )
+            merged = await git.log_grep(f"{p.remote}/{p.main_branch}", f"chore: prepare release {tag}")
+            if merged and not any(f"tag {tag}" in problem for problem in problems):
+                raise _Failed(
+                    f"{p.remote}/{p.main_branch} already holds 'chore: prepare release {tag}' ({merged[:10]}) but {tag} "
+                    f"is not tagged: an earlier run stopped after the merge. Tag it by hand: git tag -a {tag} -m "
+                    f"'Release {tag}' {p.remote}/{p.main_branch} && git push {p.remote} {tag}"
+                )
             if problems:
-                raise _Failed("; ".join(problems) + "; choose another version or remove the stale refs")
+                raise _Failed("; ".join(problems) + "; choose another version, or remove the stale refs")
+            if local_branch:
+                return f"{tag} is free; reusing the local branch {branch} (at {p.main_branch}'s head)"
             return f"{tag} and {branch} are free"
 
         async def tests() -> str:
@@ -210,7 +221,10 @@ class PreflightStep:
             body = await ctx.draft_changelog()
             entries = changelog.count_entries(body)
             if not entries:
-                raise _Failed("nothing to release: no commits since the last tag and no [Unreleased] entries")
+                raise _Failed(
+                    "nothing to release: no commits since the last tag and no [Unreleased] entries; "
+                    "merge the changes first, or add entries under [Unreleased]"
+                )
             return f"{entries} entr{'y' if entries == 1 else 'ies'} for {ctx.tag}"
 
         bodies: dict[str, Callable[[], Awaitable[str]]] = {
