@@ -152,6 +152,9 @@ class ProjectConfig(_Model):
     version_files: list[str] = Field(default_factory=list)
     """Files whose version is bumped: Python modules (``__version__``), ``pyproject.toml``,
     ``package.json``."""
+    prerelease_id: str = Field(default="rc", pattern=r"^[0-9A-Za-z-]+$")
+    """Identifier of pre-release versions (SemVer 2.0.0 §9): ``rc`` → ``1.4.0-rc.1``;
+    ``beta``, ``alpha`` and the like work too."""
     release_branch_prefix: str = "release/"
     """Release branches are ``{release_branch_prefix}{tag}``, e.g. ``release/v1.4.0``."""
     repo_url: str = ""
