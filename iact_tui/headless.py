@@ -64,6 +64,15 @@ async def run_release(
         for check_id, _label in run.manual_checks():
             run.tick(check_id, True)
         run.confirm("deploy-production", run.state.version)
+        mismatches = await run.version_mismatches()
+        for held in mismatches:
+            _say(
+                out,
+                f"! {held.path.relative_to(config.root)} holds {held.version}, not {run.state.previous_version}: "
+                f"--yes bumps it to {run.state.version} anyway",
+            )
+        if mismatches:
+            run.accept_version_mismatch(True)
         total = len(run.steps)
         index = {s.id: i for i, s in enumerate(run.steps, 1)}
         failed: StepFinished | None = None

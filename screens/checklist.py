@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from textual import on
+from rich.markup import escape
+from textual import on, work
 from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox
+from textual.widgets import Button, Checkbox, Static
 
 from iact_tui.engine.events import StepFinished
 from iact_tui.screens.base import StepScreen
@@ -24,14 +25,25 @@ class ChecklistScreen(StepScreen):
     TITLE_TEXT = "Pre-release checklist"
     ALLOW_BACK = True
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: Version files that disagree with the current release: ``(file, version held)``.
+        self.mismatches: list[tuple[str, str]] = []
+
     def compose_step(self) -> Iterable[Widget]:
         yield CheckTable(id="auto-checks", title="Automatic checks")
         with Vertical(id="manual-checks", classes="panel"):
             for check_id, label in self.run.manual_checks():
                 yield TickBox(label, value=check_id in self.run.state.ticks, id=f"tick-{check_id}")
+        with Vertical(id="version-mismatch", classes="panel"):
+            yield Static("", id="mismatch-text")
+            yield TickBox("", value=self.run.state.accept_version_mismatch, id="accept-mismatch")
 
     def on_mount(self) -> None:
         self.query_one("#manual-checks").border_title = "Confirm by hand (space to tick)"
+        panel = self.query_one("#version-mismatch")
+        panel.border_title = "Version files disagree"
+        panel.display = False
         table = self.query_one("#auto-checks", CheckTable)
         for check_id, label in self.run.automatic_checks():
             table.update_check(check_id, label, "pending")
@@ -51,14 +63,38 @@ class ChecklistScreen(StepScreen):
 
     @on(Checkbox.Changed)
     def _ticked(self, event: Checkbox.Changed) -> None:
-        check_id = (event.checkbox.id or "").removeprefix("tick-")
-        self.run.tick(check_id, event.value)
+        if event.checkbox.id == "accept-mismatch":
+            self.run.accept_version_mismatch(event.value)
+        else:
+            self.run.tick((event.checkbox.id or "").removeprefix("tick-"), event.value)
         self.refresh_state()
         if self.is_ready():
             self.query_one("#continue", Button).focus()
 
     def is_ready(self) -> bool:
-        return self.run.checklist_complete()
+        accepted = not self.mismatches or self.run.state.accept_version_mismatch
+        return self.run.checklist_complete() and accepted
+
+    @work(exclusive=True, exit_on_error=False, group="mismatch")
+    async def load_mismatches(self) -> None:
+        """Read the version files (in the run) and ask about any that disagree."""
+        found = await self.run.version_mismatches()
+        root = self.run.config.root
+        self.mismatches = [(str(f.path.relative_to(root)), f.version) for f in found]
+        panel = self.query_one("#version-mismatch")
+        panel.display = bool(self.mismatches)
+        if self.mismatches:
+            state = self.run.state
+            lines = "\n".join(f"  {name} holds [b]{escape(held)}[/b]" for name, held in self.mismatches)
+            self.query_one("#mismatch-text", Static).update(
+                f"The current release is [b]{escape(state.previous_version)}[/b], but:\n{lines}"
+            )
+            self.query_one(
+                "#accept-mismatch", TickBox
+            ).label = (
+                f"Bump them to {state.version} anyway (otherwise align them with {state.previous_version} and press r)"
+            )
+        self.refresh_state()
 
     def blocked_hint(self) -> str:
         if self.failure:
@@ -66,16 +102,20 @@ class ChecklistScreen(StepScreen):
         unticked = [c for c, _ in self.run.manual_checks() if c not in self.run.state.ticks]
         if unticked:
             return f"Tick the {len(unticked)} remaining item(s) to continue."
+        if self.mismatches and not self.run.state.accept_version_mismatch:
+            return "Choose what to do about the version files that disagree."
         return ""
 
     def status_text(self) -> tuple[str, str]:
         text, state = super().status_text()
         if state == "-ok" and not self.run.checklist_complete():
-            return "✔ Automatic checks passed. Tick the items on the right.", "-ok"
+            return "✔ Automatic checks passed. Tick the items below.", "-ok"
         return text, state
 
     def on_step_finished(self, event: StepFinished) -> None:
         super().on_step_finished(event)
+        if event.status == "ok":
+            self.load_mismatches()
         if event.status == "failed":
             # Checks the step never reached stay "pending"; say so rather than look stuck.
             table = self.query_one("#auto-checks", CheckTable)

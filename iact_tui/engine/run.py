@@ -406,6 +406,34 @@ class ReleaseRun:
             if failed or s.id == until:
                 return
 
+    async def version_mismatches(self) -> list[version_files.FileVersion]:
+        """Version files that do not hold the current release's version (read, not changed).
+
+        Returns:
+            The disagreeing files with what they hold; empty when all agree, when there is
+            no release yet, or when a file cannot be read (the bump step reports that).
+        """
+        if not self.state.previous_version:
+            return []
+        root, files = self.config.root, self.config.project.version_files
+
+        def read() -> list[version_files.FileVersion]:
+            found = []
+            for name in files:
+                try:
+                    found.append(version_files.read_version(root / name))
+                except IactError:
+                    continue
+            return found
+
+        held = await asyncio.to_thread(read)
+        return [f for f in held if f.version != self.state.previous_version]
+
+    def accept_version_mismatch(self, accept: bool) -> None:
+        """The operator's choice: bump disagreeing version files anyway (journaled)."""
+        self.state.accept_version_mismatch = accept
+        self.journal.write("version_mismatch_accepted", accepted=accept)
+
     def finish(self) -> None:
         """Journal the end of the run with each step's status."""
         self.journal.write("run_finished", steps={k: v.status for k, v in self.records.items()})

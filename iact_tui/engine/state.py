@@ -39,6 +39,8 @@ class RunState:
         changelog_body: The new release's section body (``### Added`` ... groups),
             as edited by the operator; ``None`` until drafted or edited.
         confirmations: Step id → the text the operator typed to confirm it.
+        accept_version_mismatch: The operator chose to bump version files that do not
+            hold the current release's version (see ``ReleaseRun.version_mismatches``).
         results: Step id → that step's result data (commit, branch, URLs, figures...).
     """
 
@@ -50,6 +52,7 @@ class RunState:
     ticks: set[str] = field(default_factory=set)
     changelog_body: str | None = None
     confirmations: dict[str, str] = field(default_factory=dict)
+    accept_version_mismatch: bool = False
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, TextArea
+import subprocess
+from pathlib import Path
+
+from textual.widgets import Input, Static, TextArea
 from ui_helpers import settle, tick_all, walk_to_checklist
 
-from iact_tui.app import IactApp
+from iact_tui import demo
+from iact_tui.app import IactApp, make_app
+from iact_tui.config import load_config
 from iact_tui.screens import ChangelogScreen, ChecklistScreen, ReleaseScreen, VersionScreen
 from iact_tui.widgets import TickBox
 
@@ -68,3 +73,27 @@ async def test_an_empty_changelog_is_refused_before_any_git_work(tiny_app: IactA
         assert not isinstance(tiny_app.screen, ReleaseScreen)
         assert tiny_app.release_run.records["branch"].status == "pending"
         assert tiny_app.release_run.state.changelog_body == "### Added\n\n"  # what was typed is kept
+
+
+async def test_disagreeing_version_files_need_the_operators_choice(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    repo = quiet_sandbox.repo
+    init = repo / "iact" / "__init__.py"
+    init.write_text(init.read_text().replace('"1.3.2"', '"1.3.1"'))
+    for args in (["commit", "-qam", "chore: an old version slipped in"], ["push", "-q", "origin", "main"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    app = make_app(load_config(quiet_sandbox.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await walk_to_checklist(app, pilot)
+        await tick_all(app, pilot)
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ChecklistScreen)
+        assert screen.mismatches == [("iact/__init__.py", "1.3.1")]
+        panel = screen.query_one("#version-mismatch")
+        assert panel.display
+        assert not screen.is_ready()
+        assert "version files that disagree" in str(screen.query_one("#actions-hint", Static).render())
+        await pilot.click("#accept-mismatch")
+        await pilot.pause()
+        assert app.release_run.state.accept_version_mismatch
+        assert screen.is_ready()

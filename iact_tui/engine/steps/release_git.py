@@ -15,7 +15,7 @@ from pathlib import Path
 from iact_tui.engine.events import Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
-from iact_tui.errors import ChangelogError, GitError, VersionError
+from iact_tui.errors import ChangelogError, GitError, VersionError, VersionFileError
 from iact_tui.services import changelog, version_files
 from iact_tui.services.forge import LocalForge
 
@@ -54,7 +54,16 @@ async def _preconditions(ctx: RunContext) -> None:
             "commit or stash them, then retry; the release commit holds only the version bump and the changelog",
         )
     root, files = ctx.config.root, ctx.config.project.version_files
-    await asyncio.to_thread(lambda: [version_files.read_version(root / f) for f in files])
+    held = await asyncio.to_thread(lambda: [version_files.read_version(root / f) for f in files])
+    previous = ctx.state.previous_version
+    disagree = [f for f in held if previous and f.version != previous]
+    if disagree and not ctx.state.accept_version_mismatch:
+        listing = ", ".join(f"{_rel(ctx, f.path)} holds {f.version}" for f in disagree)
+        raise VersionFileError(
+            f"version files disagree with the current release {previous}: {listing}",
+            f"align them with {previous} and commit, or accept on the checklist that the bump "
+            f"writes {ctx.state.version} into them anyway",
+        )
     if ctx.state.changelog_body is not None and not changelog.count_entries(ctx.state.changelog_body):
         raise ChangelogError("the new changelog section has no entries", "write at least one entry, then retry")
 
