@@ -127,11 +127,16 @@ async def run_release(
 
 
 async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
-    """Print every action of a release with ``bump``; changes nothing.
+    """Print every action of a release with ``bump``, then run the read-only checks.
+
+    The checks are :meth:`ReleaseRun.check_setup` and the checklist's git checks
+    (:meth:`ReleaseRun.check_repository`: clean tree, branch, remote reachable, shallow
+    clone or missing tags, level with the remote after a fetch, tag and branch free); the
+    tests and coverage are not run. Nothing changes but remote-tracking refs (the fetch).
 
     Returns:
-        0; 1 when the version cannot be worked out or :meth:`ReleaseRun.check_setup`
-        finds problems (each is printed with what to do).
+        0; 1 when the version cannot be worked out or a check finds a problem (each is
+        printed with what to do).
     """
     run = ReleaseRun(config, record=False)
     try:
@@ -146,15 +151,32 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
             for action in actions:
                 where = f" @{action.target}" if action.target != "local" else ""
                 _say(out, f"      - {action.kind}{where}: {action.description}")
-        problems = await run.check_setup()
+        setup = await run.check_setup()
+        checks = await run.check_repository()
+        _say(out, "")
+        _say(out, "repository checks (the checklist runs these again, with the tests and coverage):")
+        for result in checks:
+            if result.error is not None:
+                _say(out, f"  ✘ {result.label}: {result.error.what}")
+                if result.error.fix:
+                    _say(out, f"    → {result.error.fix}")
+            else:
+                _say(out, f"  {_CHECK_MARK.get(result.status, '?')} {result.label}: {result.detail}")
+        failed = [r.error for r in checks if r.error is not None]
+        seen = {error.what for error in failed}
+        problems = [error for error in setup if error.what not in seen]
         if problems:
             _say(out, "")
-            _say(out, f"✘ {len(problems)} problem(s) would stop this release:")
+            _say(out, f"✘ {len(problems)} setup problem(s):")
             for problem in problems:
                 _say(out, f"  - {problem.what}")
                 if problem.fix:
                     _say(out, f"    → {problem.fix}")
+        count = len(failed) + len(problems)
+        if count:
+            _say(out, "")
+            _say(out, f"✘ {count} problem(s) would stop this release")
         _say(out, "nothing was changed")
-        return 1 if problems else 0
+        return 1 if count else 0
     finally:
         run.journal.close()

@@ -293,14 +293,10 @@ class ReleaseRun:
                     problems.append(exc)
 
         await asyncio.to_thread(read_files)
-        remotes = await self.ctx.git.remotes()
-        if project.remote not in remotes:
-            problems.append(
-                GitError(
-                    f"the repository has no remote named {project.remote!r} (it has: {', '.join(remotes) or 'none'})",
-                    "set [project] remote in iact-release.toml",
-                )
-            )
+        try:
+            await self.ctx.git.require_remote(project.remote)
+        except GitError as exc:
+            problems.append(exc)
         for name, env in self.config.environments.items():
             if env.transport != "local":
                 continue
@@ -320,6 +316,20 @@ class ReleaseRun:
                     )
                 )
         return problems
+
+    async def check_repository(self) -> list[preflight.CheckResult]:
+        """The checklist's git checks, read-only, for ``plan``; call after choosing the version.
+
+        Clean tree, on the main branch (not detached), the remote exists and answers, the
+        clone is not shallow and has its tags, main level with the remote after a fetch
+        (``--no-tags``: only remote-tracking refs change), the release tag and branch free
+        locally and on the remote. The tests and coverage are not run.
+
+        Returns:
+            One :class:`~iact_tui.engine.steps.preflight.CheckResult` per check, in report
+            order; a failed one carries the error (what is wrong, and the fix).
+        """
+        return await preflight.repository_checks(self.ctx)
 
     def plan(self) -> list[tuple[Step, list[Action]]]:
         """Every step with the actions it would take; changes nothing."""

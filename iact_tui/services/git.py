@@ -127,26 +127,89 @@ class GitService:
 
         return await self._call("status", read)
 
-    async def fetch(self, remote: str) -> None:
-        """``git fetch --tags --prune REMOTE``.
+    async def fetch(self, remote: str, *, tags: bool = True) -> None:
+        """``git fetch --tags --prune REMOTE`` (``--no-tags`` instead when ``tags`` is False).
+
+        Args:
+            remote: The remote's name.
+            tags: Fetch every tag too; False fetches branches only, so local tags stay as
+                they are (only remote-tracking refs change).
 
         Raises:
             GitError: The remote is unknown or unreachable.
         """
-        await self._has_remote(remote)
-        await self._call(f"fetch {remote}", lambda: self._repo.git.fetch("--tags", "--prune", remote))
+        await self.require_remote(remote)
+        flag = "--tags" if tags else "--no-tags"
+        await self._call(f"fetch {remote}", lambda: self._repo.git.fetch(flag, "--prune", remote))
 
     async def remotes(self) -> list[str]:
         """Names of the configured remotes."""
         return await self._call("remote", lambda: [r.name for r in self._repo.remotes])
 
-    async def _has_remote(self, remote: str) -> None:
+    async def require_remote(self, remote: str) -> None:
+        """Check a remote named ``remote`` is configured.
+
+        Raises:
+            GitError: It is not (names the remotes there are and how to add it).
+        """
         names = await self.remotes()
         if remote not in names:
             raise GitError(
                 f"the repository has no remote named {remote!r} (it has: {', '.join(names) or 'none'})",
-                "set [project] remote in iact-release.toml",
+                f"add it with `git remote add {remote} URL`, or set [project] remote in iact-release.toml",
             )
+
+    async def remote_url(self, remote: str) -> str:
+        """The URL ``remote`` fetches from (``git remote get-url``)."""
+        return await self._call(f"remote get-url {remote}", lambda: str(self._repo.git.remote("get-url", remote)))
+
+    async def check_reachable(self, remote: str) -> str:
+        """Check the remote exists and answers (``git ls-remote REMOTE HEAD``, no prompts).
+
+        Returns:
+            The remote's URL.
+
+        Raises:
+            GitError: No such remote, or it cannot be reached: names the URL and git's reason.
+        """
+        await self.require_remote(remote)
+        url = await self.remote_url(remote)
+        where = f"cannot reach remote {remote} ({url})"
+
+        def probe() -> None:
+            # Never wait on an https credentials prompt nobody can see.
+            self._repo.git.ls_remote(remote, "HEAD", env={"GIT_TERMINAL_PROMPT": "0"})
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(probe), self.timeout)
+        except TimeoutError:
+            raise GitError(
+                f"{where}: no answer within {self.timeout:g} s",
+                "check the network (VPN?) and the URL (`git remote -v`), or raise [timeouts] git",
+            ) from None
+        except git.GitCommandError as exc:
+            raise GitError(
+                f"{where}: {_reason(exc)}",
+                f"check the network and the URL (`git remote -v`; fix it with `git remote set-url {remote} URL`), "
+                "then retry",
+            ) from None
+        return url
+
+    async def is_shallow(self) -> bool:
+        """Whether the clone is shallow (``git rev-parse --is-shallow-repository``)."""
+        return await self._call(
+            "rev-parse --is-shallow-repository",
+            lambda: str(self._repo.git.rev_parse("--is-shallow-repository")).strip() == "true",
+        )
+
+    async def remote_tags(self, remote: str) -> list[str]:
+        """Names of the tags on the remote (``git ls-remote --tags --refs``)."""
+
+        def read() -> list[str]:
+            out = str(self._repo.git.ls_remote("--tags", "--refs", remote))
+            return [line.split("refs/tags/", 1)[1] for line in out.splitlines() if "refs/tags/" in line]
+
+        return await self._call(f"ls-remote --tags {remote}", read)
 
     async def ahead_behind(self, branch: str, remote: str) -> AheadBehind:
         """Commits ``branch`` has that ``remote/branch`` lacks, and the reverse.
@@ -343,7 +406,7 @@ class GitService:
             GitError: The remote rejected the ref (names the ref and git's reason, e.g.
                 ``[rejected] (fetch first)``), or the push failed outright.
         """
-        await self._has_remote(remote)
+        await self.require_remote(remote)
         messages: list[str] = []
 
         class Progress(git.RemoteProgress):
@@ -382,3 +445,10 @@ def _stderr(exc: git.GitCommandError) -> str:
     text = str(exc.stderr or exc.stdout or exc).strip()
     text = re.sub(r"^\s*stderr:\s*", "", text)
     return " ".join(line.strip().strip("'") for line in text.splitlines() if line.strip())[:500]
+
+
+def _reason(exc: git.GitCommandError) -> str:
+    """git's first two messages, without ``fatal:`` prefixes, joined by ``; ``."""
+    text = re.sub(r"^\s*stderr:\s*", "", str(exc.stderr or exc.stdout or exc).strip())
+    lines = [re.sub(r"^(fatal|error):\s*", "", line.strip().strip("'")) for line in text.splitlines()]
+    return "; ".join([line for line in lines if line][:2])[:500] or f"git exited {exc.status}"

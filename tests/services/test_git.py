@@ -81,3 +81,51 @@ def test_invalid_ref_names(name: str) -> None:
         return
     with pytest.raises(GitError):
         check_ref_name(name)
+
+
+async def test_shallow_clone_and_remote_tags(repo: Path, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    assert await GitService(repo).is_shallow() is False
+    (repo / "b").write_text("b")
+    git(repo, "add", "b")
+    git(repo, "commit", "-qm", "feat: b")
+    git(repo, "tag", "-a", "v1.1.0", "-m", "annotated")
+    git(repo, "push", "-q", "origin", "main", "v1.1.0")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--no-tags", origin.as_uri(), str(shallow))
+    service = GitService(shallow)
+    assert await service.is_shallow() is True
+    assert await service.tags() == []
+    # peeled `^{}` lines of annotated tags are not counted twice
+    assert sorted(await service.remote_tags("origin")) == ["v1.0.0", "v1.1.0"]
+
+
+async def test_fetch_without_tags_leaves_local_tags_alone(repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
+    (other / "c").write_text("c")
+    git(other, "add", "c")
+    git(other, "commit", "-qm", "feat: c")
+    git(other, "tag", "v1.2.0")
+    git(other, "push", "-q", "origin", "main", "v1.2.0")
+    service = GitService(repo)
+    await service.fetch("origin", tags=False)
+    assert await service.tags() == ["v1.0.0"]
+    assert git(repo, "rev-parse", "origin/main") == git(other, "rev-parse", "HEAD")
+    await service.fetch("origin")
+    assert sorted(await service.tags()) == ["v1.0.0", "v1.2.0"]
+
+
+async def test_check_reachable_names_the_url_and_gits_reason(repo: Path, tmp_path: Path) -> None:
+    service = GitService(repo)
+    assert await service.check_reachable("origin") == str(tmp_path / "origin.git")
+    git(repo, "remote", "set-url", "origin", "/nonexistent/x.git")
+    with pytest.raises(GitError) as caught:
+        await service.check_reachable("origin")
+    what = caught.value.what
+    assert what.startswith("cannot reach remote origin (/nonexistent/x.git): ")
+    assert "does not appear to be a git repository" in what and "fatal:" not in what
+    assert "git remote set-url origin URL" in caught.value.fix
+    with pytest.raises(GitError, match=r"no remote named 'upstream' \(it has: origin\)") as missing:
+        await service.check_reachable("upstream")
+    assert "git remote add upstream URL" in missing.value.fix

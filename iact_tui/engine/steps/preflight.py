@@ -1,16 +1,23 @@
 """The pre-release checklist's automatic checks, run concurrently with live status.
 
-Checks (ids): ``clean-tree``, ``main-branch``, ``up-to-date`` (after a fetch),
-``tag-free`` (locally and on the remote, release branch too), ``tests``, ``coverage``
-(Cobertura XML ``line-rate``, after the tests wrote it), ``changelog`` (something to
-release). Manual items are ticked by the operator (``RunState.ticks``), not here.
+Checks (ids): ``clean-tree``, ``main-branch``, ``up-to-date`` (the remote exists and
+answers, the clone is not shallow and has its tags, then level with the remote after a
+fetch), ``tag-free`` (locally and on the remote, release branch too), ``tests``,
+``coverage`` (Cobertura XML ``line-rate``, or coverage.py's data file, after the tests
+wrote it), ``changelog`` (something to release). Manual items are ticked by the operator
+(``RunState.ticks``), not here.
+
+The four git checks are :class:`GitChecks`; ``iact-tui plan`` runs them too
+(:func:`repository_checks`), read-only: its fetch leaves local tags alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
@@ -18,6 +25,7 @@ from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
 from iact_tui.errors import IactError, VersionError
 from iact_tui.services import changelog
+from iact_tui.services.git import GitService
 from iact_tui.services.remote import CommandResult, LocalHost
 
 STEP_ID = "preflight"
@@ -32,12 +40,17 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("changelog", "Changelog has content"),
 )
 _LABELS = dict(CHECKS)
+GIT_CHECKS: tuple[str, ...] = ("clean-tree", "main-branch", "up-to-date", "tag-free")
+"""The read-only repository checks ``plan`` runs as well (ids, in report order)."""
 
 
-class _Failed(Exception):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+class CheckFailed(IactError):
+    """A check found a problem: ``what`` is wrong and the ``fix`` (often a command to run)."""
+
+
+def detail_of(exc: IactError) -> str:
+    """One line for the checklist: ``what; fix``."""
+    return f"{exc.what}; {exc.fix}" if exc.fix else exc.what
 
 
 class _Skipped(Exception):
@@ -46,12 +59,49 @@ class _Skipped(Exception):
         self.detail = detail
 
 
-def read_coverage(path: Path) -> float:
-    """Line coverage in percent from a Cobertura XML report (the root's ``line-rate``).
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_COVERAGE_CONFIGS = (
+    (".coveragerc", ""),
+    ("setup.cfg", "[coverage:"),
+    ("tox.ini", "[coverage:"),
+    ("pyproject.toml", "[tool.coverage"),
+)
+
+
+def read_coverage(path: Path, root: Path | None = None) -> float:
+    """Line coverage in percent from ``path``: Cobertura XML, or a coverage.py data file.
+
+    Cobertura XML (``coverage xml``, most tools) gives the root's ``line-rate``. A
+    coverage.py data file (``.coverage``, an SQLite database) is reported with coverage's
+    own API, honouring the coverage settings found in ``root`` (``.coveragerc``,
+    ``setup.cfg``, ``tox.ini``, ``pyproject.toml``). Blocking: call it off the event loop.
+
+    Args:
+        path: The report or data file.
+        root: The project's root, for coverage.py's settings; default ``path``'s folder.
 
     Raises:
-        IactError: The file is missing or not Cobertura XML.
+        IactError: The file is missing, is neither format, or (data file) the coverage
+            package is not installed or cannot report it.
     """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        raise IactError(
+            f"coverage report {path} does not exist",
+            "make the tests command write it (e.g. `coverage run ...` for .coverage, then `coverage xml`)",
+        ) from None
+    except OSError as exc:
+        raise IactError(
+            f"cannot read coverage report {path}: {exc.strerror}", "check the file and its permissions"
+        ) from None
+    if head == _SQLITE_MAGIC and path.suffix != ".xml":
+        return _read_coverage_data(path, root or path.parent)
+    return _read_cobertura(path)
+
+
+def _read_cobertura(path: Path) -> float:
     try:
         root = ET.parse(path).getroot()
     except FileNotFoundError:
@@ -60,7 +110,8 @@ def read_coverage(path: Path) -> float:
         ) from None
     except ET.ParseError as exc:
         raise IactError(
-            f"coverage report {path} is not XML: {exc}", "point coverage_report at a Cobertura XML file"
+            f"coverage report {path} is not XML: {exc}",
+            "point coverage_report at a Cobertura XML file (coverage xml) or a coverage.py data file (.coverage)",
         ) from None
     rate = root.get("line-rate")
     if root.tag != "coverage" or rate is None:
@@ -68,6 +119,221 @@ def read_coverage(path: Path) -> float:
             f"{path} is not a Cobertura report (no <coverage line-rate=...>)", "use `coverage xml` to write it"
         )
     return float(rate) * 100
+
+
+def _read_coverage_data(path: Path, root: Path) -> float:
+    try:
+        import coverage  # optional: only a coverage.py data file needs it
+    except ImportError:
+        raise IactError(
+            f"{path} is coverage.py data, but the coverage package is not installed where iact-tui runs",
+            "install it (`pip install coverage`) next to iact-tui, or have the tests command write "
+            "Cobertura XML (`coverage xml`) and point coverage_report at it",
+        ) from None
+    config: str | bool = False
+    for name, marker in _COVERAGE_CONFIGS:
+        candidate = root / name
+        try:
+            text = candidate.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if not marker or marker in text:
+            config = str(candidate)
+            break
+    try:
+        cov = coverage.Coverage(data_file=str(path), config_file=config)
+        cov.load()
+        return float(cov.report(file=io.StringIO()))
+    except coverage.exceptions.CoverageException as exc:
+        raise IactError(
+            f"coverage.py cannot report {path}: {exc}",
+            "run the checklist where the measured sources are, or have the tests command write "
+            "Cobertura XML (`coverage xml`) and point coverage_report at it",
+        ) from None
+
+
+class GitChecks:
+    """The repository checks of the checklist; each returns a detail or raises :class:`CheckFailed`.
+
+    Args:
+        ctx: The run's context (the version must be chosen: the tag is checked).
+        fetch_tags: Fetch every tag (the real checklist) or branches only (``plan``:
+            nothing but remote-tracking refs change).
+    """
+
+    def __init__(self, ctx: RunContext, *, fetch_tags: bool = True) -> None:
+        self.ctx = ctx
+        self.fetch_tags = fetch_tags
+        self._fetched: asyncio.Task[str] | None = None
+
+    @property
+    def git(self) -> GitService:
+        return self.ctx.git
+
+    def bodies(self) -> dict[str, Callable[[], Awaitable[str]]]:
+        """Check id → its check, for the ids in :data:`GIT_CHECKS`."""
+        return {
+            "clean-tree": self.clean_tree,
+            "main-branch": self.main_branch,
+            "up-to-date": self.up_to_date,
+            "tag-free": self.tag_free,
+        }
+
+    def _fetch(self) -> asyncio.Task[str]:
+        """Probe the remote then fetch, once for every check that needs it; the task gives the URL."""
+
+        async def go() -> str:
+            remote = self.ctx.config.project.remote
+            url = await self.git.check_reachable(remote)
+            await self.git.fetch(remote, tags=self.fetch_tags)
+            return url
+
+        if self._fetched is None:
+            self._fetched = asyncio.ensure_future(go())
+        return self._fetched
+
+    def cancel(self) -> None:
+        """Stop the shared fetch if it still runs."""
+        if self._fetched is not None:
+            self._fetched.cancel()
+
+    async def clean_tree(self) -> str:
+        changed, untracked = await self.git.dirty_files()
+        if changed:
+            shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+            raise CheckFailed(
+                f"uncommitted changes: {shown}", "commit or stash them (`git stash`), then run the checks again"
+            )
+        if untracked:
+            more = f" and {len(untracked) - 5} more" if len(untracked) > 5 else ""
+            return f"clean (untracked, not released: {', '.join(untracked[:5])}{more})"
+        return "no uncommitted changes"
+
+    async def main_branch(self) -> str:
+        main = self.ctx.config.project.main_branch
+        branch = await self.git.current_branch()
+        if branch is None:
+            raise CheckFailed("HEAD is detached (no branch is checked out)", f"run `git checkout {main}`")
+        if branch != main:
+            raise CheckFailed(f"on branch {branch!r}, not {main!r}", f"run `git checkout {main}`")
+        return f"on {branch}"
+
+    async def up_to_date(self) -> str:
+        p = self.ctx.config.project
+        fetched = self._fetch()
+        if await self.git.is_shallow():
+            raise CheckFailed(
+                "the clone is shallow: history and tags are missing, so the version and the changelog would be wrong",
+                f"run `git fetch --unshallow {p.remote}`",
+            )
+        local_tags = self.ctx.versions.all_tags if self.ctx.versions is not None else await self.git.tags()
+        await fetched
+        if not local_tags:
+            remote_tags = await self.git.remote_tags(p.remote)
+            if remote_tags:
+                raise CheckFailed(
+                    f"the clone has no tags but {p.remote} has {len(remote_tags)}: the version was worked out "
+                    "without the earlier releases",
+                    f"run `git fetch --tags {p.remote}`, then choose the version again",
+                )
+        ab = await self.git.ahead_behind(p.main_branch, p.remote)
+        where = f"{p.remote}/{p.main_branch}"
+        if ab.ahead and ab.behind:
+            raise CheckFailed(
+                f"{p.main_branch} has diverged from {where} ({ab.ahead} ahead, {ab.behind} behind)",
+                f"reconcile them first (e.g. `git pull --rebase {p.remote} {p.main_branch}`, then push)",
+            )
+        if ab.behind:
+            raise CheckFailed(f"{p.main_branch} is {ab.behind} commit(s) behind {where}", "run `git pull --ff-only`")
+        if ab.ahead:
+            raise CheckFailed(
+                f"{p.main_branch} has {ab.ahead} commit(s) not on {where}",
+                f"push them (`git push {p.remote} {p.main_branch}`) or reset, then run the checks again",
+            )
+        return f"level with {where}"
+
+    async def tag_free(self) -> str:
+        git, p = self.git, self.ctx.config.project
+        tag, branch = self.ctx.tag, self.ctx.release_branch
+        problems: list[str] = []
+        fixes: list[str] = []
+        if await git.rev(f"refs/tags/{tag}"):
+            problems.append(f"tag {tag} exists locally")
+            fixes.append(f"`git tag -d {tag}` if it is stale")
+        local_branch = await git.rev(f"refs/heads/{branch}")
+        main_head = await git.rev(p.main_branch)
+        if local_branch and local_branch != main_head:
+            problems.append(f"branch {branch} exists locally at {local_branch[:10]}")
+            fixes.append(f"`git branch -D {branch}` if it is a leftover")
+        try:
+            await self._fetch()
+        except IactError:
+            if problems:
+                raise CheckFailed(
+                    "; ".join(problems) + f" ({p.remote} not checked: it cannot be read, see up-to-date)",
+                    "; ".join(fixes) + "; or choose another version",
+                ) from None
+            raise _Skipped(f"not checked on {p.remote}: it cannot be read (see up-to-date)") from None
+        if await git.remote_tag_exists(p.remote, tag):
+            problems.append(f"tag {tag} exists on {p.remote}")
+            fixes.append(f"`git push {p.remote} :refs/tags/{tag}` if it is stale")
+        if await git.remote_branch_exists(p.remote, branch):
+            problems.append(f"branch {branch} exists on {p.remote}")
+            fixes.append(f"`git push {p.remote} --delete {branch}` if it is a leftover")
+        previous = self.ctx.state.previous_tag
+        if previous and previous != tag and not await git.remote_tag_exists(p.remote, previous):
+            # The version was worked out from a tag nobody else has: a stale or unpushed release.
+            problems.append(f"tag {previous}, the latest release here, is not on {p.remote}")
+            fixes.append(f"`git push {p.remote} {previous}` if it was released, else `git tag -d {previous}`")
+        merged = await git.log_grep(f"{p.remote}/{p.main_branch}", f"chore: prepare release {tag}")
+        if merged and not any(f"tag {tag}" in problem for problem in problems):
+            raise CheckFailed(
+                f"{p.remote}/{p.main_branch} already holds 'chore: prepare release {tag}' ({merged[:10]}) but {tag} "
+                "is not tagged: an earlier run stopped after the merge",
+                f"tag it by hand: git tag -a {tag} -m 'Release {tag}' {p.remote}/{p.main_branch} && "
+                f"git push {p.remote} {tag}",
+            )
+        if problems:
+            raise CheckFailed("; ".join(problems), "; ".join(fixes) + "; or choose another version")
+        if local_branch:
+            return f"{tag} is free; reusing the local branch {branch} (at {p.main_branch}'s head)"
+        return f"{tag} and {branch} are free"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's outcome: ``status`` is ``passed``, ``failed`` or ``skipped``; ``error`` set when failed."""
+
+    check_id: str
+    label: str
+    status: str
+    detail: str
+    error: IactError | None = None
+
+
+async def repository_checks(ctx: RunContext) -> list[CheckResult]:
+    """Run the git checks read-only (for ``plan``), concurrently; results in :data:`GIT_CHECKS` order.
+
+    The fetch leaves local tags and branches alone (``--no-tags``); nothing but
+    remote-tracking refs changes.
+    """
+    checks = GitChecks(ctx, fetch_tags=False)
+    bodies = checks.bodies()
+
+    async def one(check_id: str) -> CheckResult:
+        label = _LABELS[check_id]
+        try:
+            detail = await bodies[check_id]()
+        except _Skipped as exc:
+            return CheckResult(check_id, label, "skipped", exc.detail)
+        except IactError as exc:
+            return CheckResult(check_id, label, "failed", detail_of(exc), exc)
+        return CheckResult(check_id, label, "passed", detail)
+
+    try:
+        return list(await asyncio.gather(*(one(cid) for cid in GIT_CHECKS)))
+    finally:
+        checks.cancel()
 
 
 class PreflightStep:
@@ -82,6 +348,7 @@ class PreflightStep:
         actions = [
             Action("git", "git status: the working tree has no changes"),
             Action("git", f"the checked-out branch is {p.main_branch}"),
+            Action("git", f"{p.remote} exists and answers (git ls-remote); the clone is not shallow and has its tags"),
             Action(
                 "git", f"git fetch --tags --prune {p.remote}; {p.main_branch} is level with {p.remote}/{p.main_branch}"
             ),
@@ -116,76 +383,15 @@ class PreflightStep:
             except _Skipped as exc:
                 results[check_id] = "skipped"
                 await queue.put(CheckUpdate(STEP_ID, check_id, label, "skipped", exc.detail))
-            except _Failed as exc:
-                results[check_id] = "failed"
-                await queue.put(CheckUpdate(STEP_ID, check_id, label, "failed", exc.detail))
             except IactError as exc:
                 results[check_id] = "failed"
-                await queue.put(CheckUpdate(STEP_ID, check_id, label, "failed", str(exc)))
+                await queue.put(CheckUpdate(STEP_ID, check_id, label, "failed", detail_of(exc)))
             finally:
                 if check_id == "tests":
                     tests_done.set()
 
-        git, p, c = ctx.git, ctx.config.project, ctx.config.checks
-
-        async def clean_tree() -> str:
-            changed, untracked = await git.dirty_files()
-            if changed:
-                shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
-                raise _Failed(f"uncommitted changes: {shown}; commit or stash them")
-            if untracked:
-                return f"clean (untracked, not released: {', '.join(untracked[:5])})"
-            return "no uncommitted changes"
-
-        async def main_branch() -> str:
-            branch = await git.current_branch()
-            if branch is None:
-                raise _Failed(f"HEAD is detached; run `git checkout {p.main_branch}`")
-            if branch != p.main_branch:
-                raise _Failed(f"on branch {branch!r}, not {p.main_branch!r}; run `git checkout {p.main_branch}`")
-            return f"on {branch}"
-
-        async def up_to_date() -> str:
-            await git.fetch(p.remote)
-            ab = await git.ahead_behind(p.main_branch, p.remote)
-            where = f"{p.remote}/{p.main_branch}"
-            if ab.ahead and ab.behind:
-                raise _Failed(
-                    f"{p.main_branch} has diverged from {where} ({ab.ahead} ahead, {ab.behind} behind); reconcile them first"
-                )
-            if ab.behind:
-                raise _Failed(f"{p.main_branch} is {ab.behind} commit(s) behind {where}; run `git pull --ff-only`")
-            if ab.ahead:
-                raise _Failed(f"{p.main_branch} has {ab.ahead} commit(s) not on {where}; push them (or reset) first")
-            return f"level with {where}"
-
-        async def tag_free() -> str:
-            tag, branch = ctx.tag, ctx.release_branch
-            problems = []
-            if await git.rev(f"refs/tags/{tag}"):
-                problems.append(f"tag {tag} exists locally")
-            if await git.remote_tag_exists(p.remote, tag):
-                problems.append(f"tag {tag} exists on {p.remote}")
-            if await git.remote_branch_exists(p.remote, branch):
-                problems.append(f"branch {branch} exists on {p.remote}")
-            local_branch = await git.rev(f"refs/heads/{branch}")
-            main_head = await git.rev(p.main_branch)
-            if local_branch and local_branch != main_head:
-                problems.append(
-                    f"branch {branch} exists locally at {local_branch[:10]} (remove it: git branch -D {branch})"
-                )
-            merged = await git.log_grep(f"{p.remote}/{p.main_branch}", f"chore: prepare release {tag}")
-            if merged and not any(f"tag {tag}" in problem for problem in problems):
-                raise _Failed(
-                    f"{p.remote}/{p.main_branch} already holds 'chore: prepare release {tag}' ({merged[:10]}) but {tag} "
-                    f"is not tagged: an earlier run stopped after the merge. Tag it by hand: git tag -a {tag} -m "
-                    f"'Release {tag}' {p.remote}/{p.main_branch} && git push {p.remote} {tag}"
-                )
-            if problems:
-                raise _Failed("; ".join(problems) + "; choose another version, or remove the stale refs")
-            if local_branch:
-                return f"{tag} is free; reusing the local branch {branch} (at {p.main_branch}'s head)"
-            return f"{tag} and {branch} are free"
+        c = ctx.config.checks
+        git_checks = GitChecks(ctx)
 
         async def tests() -> str:
             if not c.tests:
@@ -199,10 +405,16 @@ class PreflightStep:
                     await queue.put(OutputLine(STEP_ID, item.text, item.stream, "tests"))
             assert result is not None
             if result.timed_out:
-                raise _Failed(f"the tests command did not finish within {c.timeout:g} s ([checks] timeout)")
+                raise CheckFailed(
+                    f"the tests command did not finish within {c.timeout:g} s",
+                    "make the tests faster, or raise [checks] timeout",
+                )
             if not result.ok:
                 tail = " | ".join((result.stderr_tail or result.stdout_tail)[-3:])
-                raise _Failed(f"the tests command exited {result.exit_status}: {tail}")
+                raise CheckFailed(
+                    f"the tests command exited {result.exit_status}: {tail}",
+                    "fix the failing tests, then run the checks again",
+                )
             return f"passed in {result.duration:.1f} s"
 
         async def coverage() -> str:
@@ -210,28 +422,28 @@ class PreflightStep:
                 raise _Skipped("disabled ([checks] coverage_report is empty)")
             await tests_done.wait()
             if results.get("tests") == "failed":
-                raise _Failed("not measured: the tests failed")
+                raise CheckFailed("not measured: the tests failed", "make the tests pass first")
             report = ctx.config.root / c.coverage_report
-            percent = await asyncio.to_thread(read_coverage, report)
+            percent = await asyncio.to_thread(read_coverage, report, ctx.config.root)
             if percent + 1e-9 < c.coverage_min:
-                raise _Failed(f"line coverage {percent:.1f}% is below {c.coverage_min:g}%")
+                raise CheckFailed(
+                    f"line coverage {percent:.1f}% is below {c.coverage_min:g}%",
+                    "add tests, or lower [checks] coverage_min",
+                )
             return f"line coverage {percent:.1f}% (minimum {c.coverage_min:g}%)"
 
         async def changelog_has_content() -> str:
             body = await ctx.draft_changelog()
             entries = changelog.count_entries(body)
             if not entries:
-                raise _Failed(
-                    "nothing to release: no commits since the last tag and no [Unreleased] entries; "
-                    "merge the changes first, or add entries under [Unreleased]"
+                raise CheckFailed(
+                    "nothing to release: no commits since the last tag and no [Unreleased] entries",
+                    "merge the changes first, or add entries under [Unreleased]",
                 )
             return f"{entries} entr{'y' if entries == 1 else 'ies'} for {ctx.tag}"
 
         bodies: dict[str, Callable[[], Awaitable[str]]] = {
-            "clean-tree": clean_tree,
-            "main-branch": main_branch,
-            "up-to-date": up_to_date,
-            "tag-free": tag_free,
+            **git_checks.bodies(),
             "tests": tests,
             "coverage": coverage,
             "changelog": changelog_has_content,
@@ -251,6 +463,7 @@ class PreflightStep:
         finally:
             for task in (*tasks, closer):
                 task.cancel()
+            git_checks.cancel()
             await asyncio.gather(*tasks, closer, return_exceptions=True)
         failed = [cid for cid, _ in CHECKS if results.get(cid) == "failed"]
         if failed:
