@@ -174,7 +174,9 @@ class ChecksConfig(_Model):
     tests: str = "pytest -q"
     """Command that runs the test suite in the repo root; ``""`` disables the check."""
     coverage_report: str = "coverage.xml"
-    """Cobertura XML report read for line coverage; ``""`` disables the check."""
+    """Where line coverage is read after the tests: a Cobertura XML report (``coverage.xml``)
+    or a coverage.py data file (``.coverage``, read through coverage's API with the
+    project's settings); ``""`` disables the check."""
     coverage_min: float = Field(default=80.0, ge=0, le=100)
     """Lowest acceptable line coverage, in percent."""
     timeout: float = Field(default=1800.0, gt=0)
