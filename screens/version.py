@@ -1,4 +1,4 @@
-"""Stage 2: read the tags, show the current version, choose the bump or type a version."""
+"""Stage 2: read the tags, show the current version, choose the bump, a pre-release or type a version."""
 
 from __future__ import annotations
 
@@ -21,6 +21,32 @@ BUMP_TEXT = {
     "patch": ("PATCH", "bug fixes only"),
 }
 
+PRERELEASE_NAMES = {
+    "next-pre": "NEXT",
+    "promote": "FINAL",
+    "major-pre": "MAJOR",
+    "minor-pre": "MINOR",
+    "patch-pre": "PATCH",
+}
+"""Pre-release choices (the run's ``prerelease_candidates`` keys) in the order listed."""
+
+
+def prerelease_meaning(key: str, version: str, identifier: str, pending_tag: str) -> str:
+    """One line saying what a pre-release choice does, e.g. ``promote v1.4.0-rc.1 to 1.4.0``.
+
+    Args:
+        key: A ``prerelease_candidates`` key (``next-pre``, ``promote``, ``major-pre``...).
+        version: The version the choice gives.
+        identifier: The configured pre-release identifier (``rc``, ``beta``...).
+        pending_tag: The tag of the highest pre-release (for ``next-pre`` and ``promote``).
+    """
+    kind = "release candidate" if identifier == "rc" else f"{identifier} pre-release"
+    if key == "next-pre":
+        return f"next {kind} after {pending_tag}"
+    if key == "promote":
+        return f"promote {pending_tag} to {version}"
+    return f"start the {version.split('-', 1)[0]} {kind}s"
+
 
 class VersionScreen(WizardScreen):
     """Shows the current version and tags; MAJOR/MINOR/PATCH or a typed version."""
@@ -41,7 +67,7 @@ class VersionScreen(WizardScreen):
             with Vertical(id="version-tags", classes="panel"):
                 yield Label("Other tags", classes="panel--title")
                 yield Static("", id="other-tags")
-        yield Label("Bump", classes="section-title")
+        yield Label("Bump, or a pre-release", classes="section-title")
         yield OptionList(id="bump-choice", disabled=True)
         yield Label("…or type a version (start typing it)", classes="section-title")
         yield Input(placeholder="e.g. 2.0.0-rc.1", id="custom-version", disabled=True, select_on_focus=False)
@@ -84,12 +110,12 @@ class VersionScreen(WizardScreen):
         bump_list.clear_options()
         for bump in ("major", "minor", "patch"):
             name, meaning = BUMP_TEXT[bump]
-            bump_list.add_option(
-                Option(f"[b]{name:<6}[/b] → [b]{candidates[bump]:<12}[/b] [dim]{meaning}[/dim]", id=bump)
-            )
+            bump_list.add_option(self._option(bump, name, candidates[bump], meaning))
+        self._add_prereleases(bump_list, pre[0] if pre else "")
         bump_list.disabled = False
         chosen = self.run.state.bump
-        bump_list.highlighted = ("major", "minor", "patch").index(chosen) if chosen in BUMP_TEXT else 1
+        ids = [bump_list.get_option_at_index(i).id for i in range(bump_list.option_count)]
+        bump_list.highlighted = ids.index(chosen) if chosen and chosen in ids else 1
         field = self.query_one("#custom-version", Input)
         field.disabled = False
         if chosen == "custom":
@@ -97,9 +123,43 @@ class VersionScreen(WizardScreen):
         bump_list.focus()
         self.refresh_frame()
 
+    @staticmethod
+    def _option(key: str, name: str, version: str, meaning: str) -> Option:
+        return Option(f"[b]{name:<6}[/b] → [b]{escape(version):<12}[/b] [dim]{escape(meaning)}[/dim]", id=key)
+
+    def _add_prereleases(self, bump_list: OptionList, pending_tag: str) -> None:
+        """Add the pre-release choices under the bumps, after a separator and a heading."""
+        identifier = self.run.config.project.prerelease_id
+        try:
+            found = self.run.prerelease_candidates()
+        except IactError as exc:
+            bump_list.add_options([None, Option(f"[red]Pre-release: {escape(exc.what)}[/]", disabled=True)])
+            return
+        if not found:
+            return
+        heading = f"[b]Pre-release[/b] [dim]({escape(identifier)}; SemVer 2.0.0 §9)[/dim]"
+        bump_list.add_options([None, Option(heading, id="prerelease-heading", disabled=True)])
+        for key, name in PRERELEASE_NAMES.items():
+            if key in found:
+                meaning = prerelease_meaning(key, found[key], identifier, pending_tag)
+                bump_list.add_option(self._option(key, name, found[key], meaning))
+
     @on(OptionList.OptionSelected, "#bump-choice")
     def _bump_chosen(self, event: OptionList.OptionSelected) -> None:
-        self.choose_bump(event.option.id or "")
+        key = event.option.id or ""
+        if key in PRERELEASE_NAMES:
+            self.choose_prerelease(key)
+        else:
+            self.choose_bump(key)
+
+    def choose_prerelease(self, key: str) -> None:
+        """Take a pre-release choice (``next-pre``, ``promote``...) and go on; a refusal shows why."""
+        try:
+            self.run.choose_prerelease(key)
+        except IactError as exc:
+            self.show_error(exc)
+            return
+        self.go_next()
 
     def choose_bump(self, bump: str) -> None:
         """Take the bump and go on; a refused bump shows why."""

@@ -129,6 +129,48 @@ class ReleaseRun:
         self._set_version(version, bump)
         return version
 
+    def prerelease_candidates(self) -> dict[str, str]:
+        """Pre-release choice → resulting version; call after :meth:`load_versions`.
+
+        Uses ``[project] prerelease_id`` (``rc`` by default). Keys, only those that apply:
+        ``next-pre`` and ``promote`` (when a pre-release above the current release is
+        tagged), ``major-pre``, ``minor-pre``, ``patch-pre``; e.g. with ``v1.3.2`` and
+        ``v1.4.0-rc.1`` tagged: ``{"next-pre": "1.4.0-rc.2", "promote": "1.4.0",
+        "major-pre": "2.0.0-rc.1", "patch-pre": "1.3.3-rc.1"}``. See
+        :func:`~iact_tui.services.versioning.prerelease_candidates`.
+
+        Raises:
+            VersionError: The configured identifier is not a valid SemVer identifier.
+        """
+        found = versioning.prerelease_candidates(self._versions(), self.config.project.prerelease_id)
+        return {key: str(version) for key, version in found.items()}
+
+    def choose_prerelease(self, key: str) -> str:
+        """Choose one of :meth:`prerelease_candidates`; returns the new version (without prefix).
+
+        The version is validated like a typed one (above the current release, tag free) and
+        ``state.bump`` becomes ``key`` (e.g. ``"next-pre"``).
+
+        Raises:
+            VersionError: ``key`` is not one of the candidates that apply now, or the
+                version is refused.
+        """
+        found = self.prerelease_candidates()
+        if key not in found:
+            raise VersionError(
+                f"no {key!r} pre-release applies to this repository",
+                f"choose one of: {', '.join(found) or 'none'}, or type a version",
+            )
+        info = self._versions()
+        version = versioning.validate_new_version(
+            found[key],
+            info.current.version if info.current else None,
+            set(info.all_tags),
+            self.config.project.tag_prefix,
+        )
+        self._set_version(str(version), key)
+        return str(version)
+
     def choose_version(self, text: str) -> str:
         """Use a version the operator typed (validated: SemVer, above the current, tag free).
 

@@ -1,4 +1,4 @@
-"""SemVer versions from git tags: the current release, the bump candidates, a typed version.
+"""SemVer versions from git tags: the current release, the bump and pre-release candidates, a typed version.
 
 This module owns the rules that turn tag names into versions and choose the next one.
 Ordering is SemVer 2.0.0 §11 precedence as implemented by python-semver 3
@@ -9,6 +9,7 @@ the caller passes tag names in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -242,3 +243,149 @@ def validate_new_version(
             "choose another version, or delete the stale tag",
         )
     return version
+
+
+PRERELEASE_KINDS: tuple[str, ...] = ("next-pre", "promote", "major-pre", "minor-pre", "patch-pre")
+"""The keys :func:`prerelease_candidates` may return, in the order a front end lists them."""
+
+_START_KINDS: dict[str, str] = {"major-pre": "major", "minor-pre": "minor", "patch-pre": "patch"}
+_IDENTIFIER = re.compile(r"^[0-9A-Za-z-]+$")
+
+
+def _core(version: semver.Version) -> tuple[int, int, int]:
+    """MAJOR, MINOR and PATCH of ``version`` (its "base", without pre-release or build)."""
+    return (version.major, version.minor, version.patch)
+
+
+def _increment_last(prerelease: str) -> str:
+    """``prerelease`` with its last dot-separated identifier incremented if numeric.
+
+    ``"rc.1"`` → ``"rc.2"``, ``"rc.1.5"`` → ``"rc.1.6"``; with no numeric last identifier
+    a ``.1`` is appended (``"rc"`` → ``"rc.1"``), which ranks above it (SemVer 2.0.0 §11.4.4:
+    a larger set of pre-release fields has higher precedence when the preceding ones are equal).
+    """
+    parts = prerelease.split(".")
+    if parts[-1].isdigit():
+        return ".".join([*parts[:-1], str(int(parts[-1]) + 1)])
+    return f"{prerelease}.1"
+
+
+def _next_prerelease_of(
+    base: tuple[int, int, int], identifier: str, existing: list[semver.Version]
+) -> semver.Version | None:
+    """The next ``identifier`` pre-release of ``base`` that is free and above all of ``base``'s.
+
+    With no existing version of ``base`` it is ``base-identifier.1``. When the highest one
+    already uses ``identifier`` (``1.4.0-rc.1``), its last numeric identifier is incremented
+    (``1.4.0-rc.2``). When it uses another identifier (``1.4.0-beta.2`` while ``identifier``
+    is ``rc``) the line restarts at ``1.4.0-rc.1``, if that ranks above it (SemVer 2.0.0
+    §11.4: ``rc`` > ``beta`` compares ASCII lexically); ``None`` when it would not
+    (``alpha`` after ``beta``), since a pre-release must not go backwards. Any candidate
+    whose precedence equals an existing version (same tag, or differing only by build
+    metadata, §10) is skipped for the next number.
+
+    Args:
+        base: MAJOR, MINOR, PATCH of the release the pre-releases lead to.
+        identifier: The pre-release identifier (``rc``, ``beta``...).
+        existing: Every version that has a tag.
+
+    Returns:
+        The pre-release, or ``None`` when none with ``identifier`` can follow.
+    """
+    same = [v for v in existing if _core(v) == base]
+    top = max(same, default=None)
+    major, minor, patch = base
+    if top is not None and top.prerelease is not None and top.prerelease.split(".")[0] == identifier:
+        prerelease = _increment_last(top.prerelease)
+    else:
+        prerelease = f"{identifier}.1"
+    candidate = semver.Version(major, minor, patch, prerelease=prerelease)
+    if top is not None and candidate.compare(top) <= 0:
+        return None
+    while any(v.compare(candidate) == 0 for v in existing):
+        prerelease = _increment_last(prerelease)
+        candidate = semver.Version(major, minor, patch, prerelease=prerelease)
+    return candidate
+
+
+def prerelease_candidates(info: VersionInfo, identifier: str) -> dict[str, semver.Version]:
+    """The pre-release versions the operator can choose next (SemVer 2.0.0 §9, §11).
+
+    A pre-release is ``MAJOR.MINOR.PATCH-identifier.N`` (§9) and ranks below the release it
+    leads to (§11.3). The keys, only those that apply:
+
+    - ``"major-pre"``, ``"minor-pre"``, ``"patch-pre"``: start pre-releases of the MAJOR,
+      MINOR or PATCH bump of the current stable version (:func:`bump`):
+      ``1.3.2`` → ``2.0.0-rc.1``, ``1.4.0-rc.1``, ``1.3.3-rc.1``.
+    - ``"next-pre"``: when the highest pre-release ranks above the current stable version
+      (``v1.4.0-rc.1`` over ``v1.3.2``), the next one for the same release: the numeric
+      part of its last identifier plus one (``1.4.0-rc.2``), or ``1.4.0-rc.1`` when it used
+      another identifier (``beta.2``) that ranks below ``identifier``.
+    - ``"promote"``: in that same case, the release of that pre-release (``1.4.0``).
+
+    A candidate whose version already has a tag (by §11 precedence, so build metadata is
+    ignored, §10) moves on to the next free number; a pre-release that would rank at or
+    below an existing pre-release of the same release is left out, and a start option
+    equal to ``"next-pre"`` is left out (it is the same choice).
+
+    Args:
+        info: The repository's versions (:func:`parse_tags`).
+        identifier: The configured pre-release identifier, e.g. ``"rc"``, ``"beta"``.
+
+    Returns:
+        Key → version (without prefix or build metadata).
+
+    Raises:
+        VersionError: ``identifier`` is not a valid non-numeric SemVer identifier (§9).
+    """
+    if not _IDENTIFIER.match(identifier) or identifier.isdigit():
+        raise VersionError(
+            f"pre-release identifier {identifier!r} is not valid",
+            "set [project] prerelease_id to letters, digits and hyphens, e.g. rc, beta or alpha (SemVer 2.0.0 §9)",
+        )
+    current = info.current.version if info.current else None
+    existing = [tv.version for tv in (*info.releases, *info.prereleases)]
+    result: dict[str, semver.Version] = {}
+    top = info.prereleases[0].version if info.prereleases else None
+    if top is not None and (current is None or top.compare(current) > 0):
+        following = _next_prerelease_of(_core(top), identifier, existing)
+        if following is not None:
+            result["next-pre"] = following
+        final = top.finalize_version()
+        if not any(v.compare(final) == 0 for v in existing):
+            result["promote"] = final
+    for key, part in _START_KINDS.items():
+        started = _next_prerelease_of(_core(bump(current, part)), identifier, existing)
+        if started is not None and started != result.get("next-pre"):
+            result[key] = started
+    return {k: result[k] for k in PRERELEASE_KINDS if k in result}
+
+
+def next_free_patch(base: semver.Version, taken_tags: set[str], prefix: str) -> semver.Version:
+    """The PATCH bump of ``base``, skipping patches whose tag already exists (hotfix rule).
+
+    SemVer 2.0.0 §6: a backwards compatible bug fix increments PATCH. ``base`` is the
+    version in production; its pre-release and build parts are dropped first (as in
+    :func:`bump`). If the tag of ``base`` + 1 patch exists — or a tag of the same
+    precedence, differing only by build metadata (§10) — the next patch is tried, and so
+    on. A pre-release tag of that patch (``v1.3.3-rc.1``) does not take it: it ranks below
+    the release (§11.3).
+
+    Args:
+        base: The production version, e.g. ``1.3.2``.
+        taken_tags: Every existing tag name.
+        prefix: The configured tag prefix.
+
+    Returns:
+        The first free patch release, e.g. ``1.3.3`` (``1.3.4`` when ``v1.3.3`` exists).
+    """
+    taken: list[semver.Version] = []
+    for name in taken_tags:
+        rest = _strip_prefix(name, prefix)
+        parsed = _parse(rest) if rest is not None else None
+        if parsed is not None:
+            taken.append(parsed)
+    candidate = bump(base, "patch")
+    while any(v.compare(candidate) == 0 for v in taken):
+        candidate = candidate.bump_patch()
+    return candidate

@@ -1,4 +1,4 @@
-"""SemVer from tags: precedence, prefixes, bumps and the typed-version refusals."""
+"""SemVer from tags: precedence, prefixes, bumps, pre-releases, hotfix patches and the typed-version refusals."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from iact_tui.services.versioning import (
     TagVersion,
     VersionInfo,
     bump,
+    next_free_patch,
     parse_tags,
+    prerelease_candidates,
     tag_name,
     validate_new_version,
 )
@@ -323,3 +325,174 @@ def test_bump_is_greater_and_accepted(current: semver.Version, part: str) -> Non
     new = bump(current, part)
     assert new > current
     assert validate_new_version(str(new), current, {tag_name(current, "v")}, "v") == new
+
+
+@pytest.mark.parametrize(
+    ("tags", "prefix", "identifier", "expected"),
+    [
+        pytest.param(
+            ["v1.3.2"],
+            "v",
+            "rc",
+            {"major-pre": "2.0.0-rc.1", "minor-pre": "1.4.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="start-for-each-bump",
+        ),
+        pytest.param(
+            ["v1.3.2"],
+            "v",
+            "beta",
+            {"major-pre": "2.0.0-beta.1", "minor-pre": "1.4.0-beta.1", "patch-pre": "1.3.3-beta.1"},
+            id="start-other-identifier",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.4.0-rc.1"],
+            "v",
+            "rc",
+            {"next-pre": "1.4.0-rc.2", "promote": "1.4.0", "major-pre": "2.0.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="next-and-promote-minor-start-is-next",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.4.0-rc.1", "v1.4.0-rc.2", "v1.4.0-rc.10"],
+            "v",
+            "rc",
+            {"next-pre": "1.4.0-rc.11", "promote": "1.4.0", "major-pre": "2.0.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="next-is-numeric-not-lexical",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.4.0-beta.2"],
+            "v",
+            "rc",
+            {"next-pre": "1.4.0-rc.1", "promote": "1.4.0", "major-pre": "2.0.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="next-switches-identifier-beta-to-rc",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.4.0-beta.2"],
+            "v",
+            "alpha",
+            {"promote": "1.4.0", "major-pre": "2.0.0-alpha.1", "patch-pre": "1.3.3-alpha.1"},
+            id="no-next-when-identifier-ranks-below",
+        ),
+        pytest.param(
+            ["v1.3.2", "v2.0.0-rc.1"],
+            "v",
+            "rc",
+            {"next-pre": "2.0.0-rc.2", "promote": "2.0.0", "minor-pre": "1.4.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="major-prerelease-in-flight",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.3.3-rc.1", "v1.3.3-rc.2", "v1.4.0-rc.1"],
+            "v",
+            "rc",
+            {"next-pre": "1.4.0-rc.2", "promote": "1.4.0", "major-pre": "2.0.0-rc.1", "patch-pre": "1.3.3-rc.3"},
+            id="taken-start-numbers-skipped",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.4.0-rc.1", "v1.4.0-rc.2+build.7"],
+            "v",
+            "rc",
+            {"next-pre": "1.4.0-rc.3", "promote": "1.4.0", "major-pre": "2.0.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="build-metadata-ignored-rc2-taken",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.4.0-rc.1.5"],
+            "v",
+            "rc",
+            {"next-pre": "1.4.0-rc.1.6", "promote": "1.4.0", "major-pre": "2.0.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="increments-last-identifier",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.4.0-rc"],
+            "v",
+            "rc",
+            {"next-pre": "1.4.0-rc.1", "promote": "1.4.0", "major-pre": "2.0.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="no-numeric-part-appends-1",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.3.2-rc.4", "v1.3.0-rc.1"],
+            "v",
+            "rc",
+            {"major-pre": "2.0.0-rc.1", "minor-pre": "1.4.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="old-prereleases-below-current-ignored",
+        ),
+        pytest.param(
+            [],
+            "v",
+            "rc",
+            {"major-pre": "1.0.0-rc.1", "minor-pre": "0.1.0-rc.1", "patch-pre": "0.0.1-rc.1"},
+            id="no-tags-at-all",
+        ),
+        pytest.param(
+            ["v1.0.0-rc.1", "nightly"],
+            "v",
+            "rc",
+            {"next-pre": "1.0.0-rc.2", "promote": "1.0.0", "minor-pre": "0.1.0-rc.1", "patch-pre": "0.0.1-rc.1"},
+            id="only-a-prerelease-no-stable-yet",
+        ),
+        pytest.param(
+            ["1.3.2", "1.4.0-rc.1", "v9.0.0"],
+            "",
+            "rc",
+            {"next-pre": "1.4.0-rc.2", "promote": "1.4.0", "major-pre": "2.0.0-rc.1", "patch-pre": "1.3.3-rc.1"},
+            id="prefix-empty",
+        ),
+        pytest.param(
+            ["v0.1.0", "v0.2.0-rc.1", "nightly"],
+            "v",
+            "rc",
+            {"next-pre": "0.2.0-rc.2", "promote": "0.2.0", "major-pre": "1.0.0-rc.1", "patch-pre": "0.1.1-rc.1"},
+            id="tiny-repo",
+        ),
+        pytest.param(
+            ["v1.3.2", "v1.4.0-alpha.3"],
+            "v",
+            "beta",
+            {"next-pre": "1.4.0-beta.1", "promote": "1.4.0", "major-pre": "2.0.0-beta.1", "patch-pre": "1.3.3-beta.1"},
+            id="alpha-to-beta",
+        ),
+    ],
+)
+def test_prerelease_candidates(tags: list[str], prefix: str, identifier: str, expected: dict[str, str]) -> None:
+    found = prerelease_candidates(parse_tags(tags, prefix), identifier)
+    assert {k: str(v) for k, v in found.items()} == expected
+    assert all(isinstance(v, semver.Version) and v.build is None for v in found.values())
+
+
+def test_prerelease_candidates_order_is_next_promote_then_starts() -> None:
+    found = prerelease_candidates(parse_tags(["v1.3.2", "v2.0.0-rc.1"], "v"), "rc")
+    assert list(found) == ["next-pre", "promote", "minor-pre", "patch-pre"]
+
+
+@pytest.mark.parametrize("identifier", ["", "r.c", "12", "rc+1", "é"])
+def test_prerelease_candidates_refuse_bad_identifier(identifier: str) -> None:
+    with pytest.raises(VersionError) as caught:
+        prerelease_candidates(parse_tags(["v1.0.0"], "v"), identifier)
+    assert "prerelease_id" in caught.value.fix
+
+
+@given(
+    current=_versions.filter(lambda v: v.prerelease is None),
+    identifier=st.sampled_from(["rc", "beta", "alpha"]),
+)
+def test_prerelease_candidates_are_above_current_and_accepted(current: semver.Version, identifier: str) -> None:
+    """Every start candidate ranks above the current release and passes validation."""
+    taken = {tag_name(current, "v")}
+    for version in prerelease_candidates(parse_tags(taken, "v"), identifier).values():
+        assert version > current
+        assert validate_new_version(str(version), current, taken, "v") == version
+
+
+@pytest.mark.parametrize(
+    ("base", "taken", "prefix", "expected"),
+    [
+        pytest.param("1.3.2", set(), "v", "1.3.3", id="free"),
+        pytest.param("1.3.2", {"v1.3.2", "v1.3.3"}, "v", "1.3.4", id="next-taken"),
+        pytest.param("1.3.2", {"v1.3.3", "v1.3.4", "v1.3.6"}, "v", "1.3.5", id="skips-to-first-gap"),
+        pytest.param("1.3.2", {"v1.3.3-rc.1"}, "v", "1.3.3", id="prerelease-tag-does-not-take-it"),
+        pytest.param("1.3.2", {"v1.3.3+build.2"}, "v", "1.3.4", id="build-metadata-ignored"),
+        pytest.param("1.3.2", {"1.3.3"}, "v", "1.3.3", id="other-prefix-not-taken"),
+        pytest.param("1.3.2", {"1.3.3", "nightly"}, "", "1.3.4", id="prefix-empty"),
+        pytest.param("1.4.0-rc.2", set(), "v", "1.4.1", id="prerelease-base-dropped"),
+    ],
+)
+def test_next_free_patch(base: str, taken: set[str], prefix: str, expected: str) -> None:
+    assert str(next_free_patch(V(base), taken, prefix)) == expected

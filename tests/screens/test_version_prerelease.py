@@ -1,0 +1,94 @@
+"""Version screen: the pre-release choices under the bumps, over the tiny repository (v0.1.0, v0.2.0-rc.1)."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, OptionList
+from ui_helpers import settle
+
+from iact_tui.app import IactApp
+from iact_tui.screens import ChecklistScreen, VersionScreen
+
+
+def _ids(options: OptionList) -> list[str | None]:
+    return [options.get_option_at_index(i).id for i in range(options.option_count)]
+
+
+async def _open_version(app: IactApp, pilot: object) -> VersionScreen:
+    from textual.pilot import Pilot
+
+    assert isinstance(pilot, Pilot)
+    await pilot.press("enter")
+    await settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, VersionScreen) and screen.loaded
+    return screen
+
+
+async def test_prerelease_options_are_listed_with_meanings(tiny_app: IactApp) -> None:
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_version(tiny_app, pilot)
+        options = screen.query_one("#bump-choice", OptionList)
+        assert _ids(options) == [
+            "major",
+            "minor",
+            "patch",
+            "prerelease-heading",
+            "next-pre",
+            "promote",
+            "major-pre",
+            "patch-pre",
+        ]
+        assert options.highlighted == 1  # MINOR stays the default
+        assert options.get_option("prerelease-heading").disabled
+        prompts = {o: str(options.get_option(o).prompt) for o in ("next-pre", "promote", "major-pre", "patch-pre")}
+        assert "0.2.0-rc.2" in prompts["next-pre"] and "next release candidate after v0.2.0-rc.1" in prompts["next-pre"]
+        assert "promote v0.2.0-rc.1 to 0.2.0" in prompts["promote"]
+        assert "1.0.0-rc.1" in prompts["major-pre"] and "start the 1.0.0 release candidates" in prompts["major-pre"]
+        assert "0.1.1-rc.1" in prompts["patch-pre"]
+
+
+async def test_next_prerelease_continues_like_a_bump(tiny_app: IactApp) -> None:
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        await _open_version(tiny_app, pilot)
+        await pilot.press("down", "down", "enter")  # MINOR → PATCH → (heading skipped) NEXT
+        await settle(tiny_app, pilot)
+        run = tiny_app.release_run
+        assert (run.state.version, run.state.bump) == ("0.2.0-rc.2", "next-pre")
+        assert isinstance(tiny_app.screen, ChecklistScreen)
+        assert "v0.2.0-rc.2" in str(tiny_app.screen.query_one("#release-badge").render())
+        await pilot.press("escape")
+        await settle(tiny_app, pilot)
+        screen = tiny_app.screen
+        assert isinstance(screen, VersionScreen)
+        options = screen.query_one("#bump-choice", OptionList)
+        assert options.highlighted is not None and _ids(options)[options.highlighted] == "next-pre"
+
+
+async def test_promote_gives_the_final_release(tiny_app: IactApp) -> None:
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        await _open_version(tiny_app, pilot)
+        await pilot.press("down", "down", "down", "enter")  # … NEXT → PROMOTE
+        await settle(tiny_app, pilot)
+        run = tiny_app.release_run
+        assert (run.state.version, run.state.bump) == ("0.2.0", "promote")
+        assert isinstance(tiny_app.screen, ChecklistScreen)
+
+
+async def test_typing_a_version_still_goes_to_the_field(tiny_app: IactApp) -> None:
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_version(tiny_app, pilot)
+        await pilot.press("down", "down", "down")  # on a pre-release option
+        await pilot.press("v", "3")
+        await pilot.pause()
+        field = screen.query_one("#custom-version", Input)
+        assert field.has_focus and field.value == "v3"
+
+
+async def test_a_refused_prerelease_shows_why(tiny_app: IactApp) -> None:
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_version(tiny_app, pilot)
+        screen.choose_prerelease("minor-pre")  # not offered: it would equal next-pre
+        await pilot.pause()
+        assert tiny_app.screen is screen
+        error = str(screen.query_one("#version-error").render())
+        assert "✘" in error and "next-pre" in error
