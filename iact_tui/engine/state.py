@@ -31,7 +31,8 @@ class RunState:
 
     Attributes:
         flow: ``release`` (``hotfix`` and ``rollback`` come later).
-        bump: ``major``, ``minor`` or ``patch``; empty until chosen.
+        bump: ``major``, ``minor``, ``patch``, a pre-release key (``next-pre``,
+            ``promote``, ``minor-pre``...) or ``custom``; empty until chosen.
         version: The new version without prefix, e.g. ``"1.4.0"``.
         previous_version: The current release before this run, e.g. ``"1.3.2"``.
         previous_tag: Its tag, e.g. ``"v1.3.2"``; empty when there is none.
