@@ -362,6 +362,23 @@ def unreleased_entries(text: str) -> dict[str, list[str]]:
     return _bullets(doc.lines[start + 1 : doc.section_end(start)])
 
 
+def layout_warning(text: str) -> str | None:
+    """Why ``text`` does not follow Keep a Changelog 1.1.0's layout, or ``None`` when it does.
+
+    A file with no ``## [Unreleased]`` heading is still written (the new section goes above
+    the first ``## `` heading, with an empty ``[Unreleased]`` added); this says so, so the
+    operator can check the result.
+    """
+    if not text.strip():
+        return None
+    lines = text.splitlines()
+    if any(_UNRELEASED_RE.match(line) for line in lines):
+        return None
+    if any(line.startswith("## ") for line in lines):
+        return "it has no '## [Unreleased]' heading: the new section and an empty [Unreleased] go above the first '## ' heading"
+    return "it has no '## ' release headings: the new section is added at its end"
+
+
 def count_entries(body: str) -> int:
     """How many bullet entries (``-``, ``*`` or ``+``) a section body holds, outside code fences.
 

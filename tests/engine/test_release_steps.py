@@ -10,7 +10,7 @@ import pytest
 
 from iact_tui import demo
 from iact_tui.config import load_config
-from iact_tui.engine.events import CheckUpdate, Event, StepFinished
+from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.errors import VersionError
 
@@ -240,3 +240,26 @@ async def test_a_release_merged_but_never_tagged_is_named_with_the_commands_to_f
     )
     assert "already holds 'chore: prepare release v1.3.3'" in detail
     assert "git tag -a v1.3.3" in detail and "git push origin v1.3.3" in detail
+
+
+async def test_a_changelog_without_unreleased_is_written_with_a_warning(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, cleared_run: NewRun
+) -> None:
+    repo = quiet_sandbox.repo
+    path = repo / "CHANGELOG.md"
+    path.write_text("# Release notes\n\n## 1.3.2\n\n- The last one.\n")
+    git(repo, "commit", "-qam", "docs: free-form release notes")
+    git(repo, "push", "-q", "origin", "main")
+    run = await cleared_run(quiet_sandbox)
+    for step_id in ("branch", "bump"):
+        _, done = await run_step(run, step_id)
+        assert done.status == "ok", done
+    events, done = await run_step(run, "changelog")
+    assert done.status == "ok", done
+    warnings = [e.text for e in events if isinstance(e, OutputLine) and e.text.startswith("⚠")]
+    assert warnings == [
+        "⚠ CHANGELOG.md does not follow Keep a Changelog 1.1.0: it has no '## [Unreleased]' heading: "
+        "the new section and an empty [Unreleased] go above the first '## ' heading"
+    ]
+    text = path.read_text()
+    assert text.index("## [Unreleased]") < text.index("## [1.4.0]") < text.index("## 1.3.2")

@@ -17,6 +17,7 @@ from iact_tui.services.changelog import (
     draft_section_body,
     group_commits,
     insert_release,
+    layout_warning,
     release_section,
     render_groups,
     unreleased_entries,
@@ -356,3 +357,20 @@ def test_commits_that_wrote_their_own_entry_draft_nothing_more() -> None:
     assert draft_section_body(text, commits) == (
         "### Added\n\n- Projects can be archived.\n\n### Fixed\n\n- **auth:** Answer 400 on a bad body\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", None),
+        ("# Changelog\n\n## [Unreleased]\n\n## [1.0.0] - 2024-01-01\n", None),
+        ("# Changelog\n\n## 1.0.0\n\n- first\n", "no '## [Unreleased]' heading"),
+        ("Release notes\n\n* 1.0.0: first\n", "no '## ' release headings"),
+    ],
+)
+def test_layout_warning_names_what_is_not_keep_a_changelog(text: str, expected: str | None) -> None:
+    warning = layout_warning(text)
+    if expected is None:
+        assert warning is None
+    else:
+        assert warning is not None and expected in warning

@@ -180,6 +180,9 @@ class ChangelogStep:
             raise ChangelogError(
                 "the new changelog section is empty", "write at least one entry in the changelog editor"
             )
+        warning = changelog.layout_warning(text)
+        if warning:
+            yield OutputLine(self.id, f"⚠ {p.changelog} does not follow Keep a Changelog 1.1.0: {warning}", "stderr")
         today = dt.date.today().isoformat()
         new = changelog.insert_release(
             text, ctx.state.version, today, body, tag_prefix=p.tag_prefix, repo_url=p.repo_url
