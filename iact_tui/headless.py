@@ -25,7 +25,7 @@ def _say(out: TextIO, text: str) -> None:
 
 async def _prepare(run: ReleaseRun, bump: str | None, version_text: str | None) -> str:
     info = await run.load_versions()
-    if version_text:
+    if version_text is not None:
         return run.choose_version(version_text)
     assert bump is not None
     current = str(info.current.version) if info.current else "none"
@@ -58,7 +58,7 @@ async def run_release(
         except IactError as exc:
             _say(out, f"✘ version: {exc}")
             # A version the operator typed on the command line is bad usage (2).
-            return 2 if version_text else 1
+            return 2 if version_text is not None else 1
         _say(out, f"release {run.ctx.tag}: {chosen}")
         _say(out, f"journal: {run.journal_path}")
         for check_id, _label in run.manual_checks():

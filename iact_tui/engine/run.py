@@ -479,7 +479,8 @@ class ReleaseRun:
             return found
 
         held = await asyncio.to_thread(read)
-        return [f for f in held if f.version != self.state.previous_version]
+        # Build metadata (SemVer 2.0.0 §10) is not part of the version a file holds.
+        return [f for f in held if f.version != self.state.previous_version.split("+")[0]]
 
     def accept_version_mismatch(self, accept: bool) -> None:
         """The operator's choice: bump disagreeing version files anyway (journaled)."""

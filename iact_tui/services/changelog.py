@@ -89,8 +89,9 @@ class Commit:
         body: The rest of the message (footers included), stripped.
         author: The author's name.
         parents: The number of parents; more than one means a merge commit.
-        wrote_changelog: The commit edited the changelog file itself: its author already
-            wrote its entry under ``[Unreleased]``, so no entry is drafted from it.
+        changelog_added: Bullet entries this commit added to the changelog file (their
+            text, without the bullet). When one of them is still under ``[Unreleased]``,
+            the author wrote the commit's entry by hand and none is drafted from it.
     """
 
     sha: str
@@ -98,7 +99,7 @@ class Commit:
     body: str = ""
     author: str = ""
     parents: int = 1
-    wrote_changelog: bool = False
+    changelog_added: tuple[str, ...] = ()
 
 
 def _capitalise(text: str) -> str:
@@ -420,8 +421,10 @@ def draft_section_body(changelog_text: str, commits: Sequence[Commit]) -> str:
     Per section, the Unreleased entries come first (in file order), then the
     commit-derived ones (in commit order, see :func:`group_commits`); an entry equal to
     an earlier one in the same section, ignoring case, whitespace and a final full stop,
-    is dropped. A commit that edited the changelog itself (``wrote_changelog``) drafts no
-    entry: its author wrote one under ``[Unreleased]`` already, in their own words.
+    is dropped. A commit that added an entry now standing under ``[Unreleased]``
+    (``changelog_added``) drafts no second one: its author wrote it in their own words.
+    A commit that only touched other parts of the file (a typo in an old section) is
+    drafted as usual.
 
     Args:
         changelog_text: The current changelog (may be empty).
@@ -432,7 +435,10 @@ def draft_section_body(changelog_text: str, commits: Sequence[Commit]) -> str:
     """
     merged: dict[str, list[str]] = {}
     seen: dict[str, set[str]] = {}
-    sources = [unreleased_entries(changelog_text), group_commits([c for c in commits if not c.wrote_changelog])]
+    unreleased = unreleased_entries(changelog_text)
+    written = {_dedupe_key(entry) for entries in unreleased.values() for entry in entries}
+    drafted = [c for c in commits if not any(_dedupe_key(added) in written for added in c.changelog_added)]
+    sources = [unreleased, group_commits(drafted)]
     for groups in sources:
         for section, entries in groups.items():
             keys = seen.setdefault(section, set())

@@ -255,8 +255,8 @@ class GitService:
 
         Args:
             tag: The previous release tag; ``None`` for the whole history.
-            changelog: The changelog's path (relative to the root); commits that edited it
-                are marked ``wrote_changelog``.
+            changelog: The changelog's path (relative to the root); the bullet entries each
+                commit added to it are kept in ``changelog_added``.
 
         Returns:
             :class:`Commit` values; subjects and bodies decoded as UTF-8 with
@@ -271,9 +271,21 @@ class GitService:
                 rev, "--reverse", "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e", stdout_as_string=False
             )
             text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-            touched: set[str] = set()
+            added: dict[str, tuple[str, ...]] = {}
             if changelog:
-                touched = set(str(self._repo.git.log(rev, "--format=%H", "--", changelog)).split())
+                # Per commit, the bullet lines it added to the changelog (``-U0`` diffs).
+                out = str(self._repo.git.log(rev, "--format=%x1e%H", "-U0", "--no-color", "--", changelog))
+                for chunk in out.split("\x1e"):
+                    head, _, diff = chunk.partition("\n")
+                    bullets = tuple(
+                        line[1:].lstrip()[2:].strip()
+                        for line in diff.splitlines()
+                        if line.startswith("+")
+                        and not line.startswith("+++")
+                        and line[1:].lstrip()[:2] in {"- ", "* ", "+ "}
+                    )
+                    if head.strip():
+                        added[head.strip()] = bullets
             commits = []
             for rec in text.split("\x1e"):
                 rec = rec.strip("\n")
@@ -287,7 +299,7 @@ class GitService:
                         body=body.strip(),
                         author=author,
                         parents=len(parents.split()),
-                        wrote_changelog=sha in touched,
+                        changelog_added=added.get(sha, ()),
                     )
                 )
             return commits
@@ -430,15 +442,31 @@ class GitService:
                     PushInfo.ERROR | PushInfo.REJECTED | PushInfo.REMOTE_REJECTED | PushInfo.REMOTE_FAILURE
                 ):
                     reason = info.summary.strip() or "rejected"
-                    hook = "; ".join(m for m in messages if m)
+                    # The remote's own words (a hook's message), without git's progress chatter.
+                    hook = "; ".join(m for m in messages if m and not _NOISE.match(m))
                     raise GitError(
                         f"the remote {remote} refused {info.local_ref or refspec}: {reason}"
                         + (f" ({hook})" if hook else ""),
-                        "fetch, resolve the difference, and retry this step",
+                        _push_fix(reason),
                     )
             return PushResult(refspec, infos[0].summary.strip())
 
         return await self._call(f"push {remote} {refspec}", do)
+
+
+_NOISE = re.compile(
+    r"^(Enumerating|Counting|Compressing|Delta compression|Writing|Total|Error lines received|To )", re.IGNORECASE
+)
+
+
+def _push_fix(reason: str) -> str:
+    """What to do about a refused push, by git's reason (``[remote rejected] (pre-receive
+    hook declined)``, ``[rejected] (already exists)``, ``(fetch first)``...)."""
+    if "hook" in reason or "remote rejected" in reason:
+        return "the remote's hook refused it (its message is shown): fix what it asks, or ask the remote's admins, then retry"
+    if "already exists" in reason:
+        return "that tag exists on the remote: choose another version, or remove the tag if it is a leftover"
+    return "the remote moved on: fetch, reconcile with the remote branch, then retry"
 
 
 def _stderr(exc: git.GitCommandError) -> str:

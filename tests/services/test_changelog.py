@@ -351,11 +351,13 @@ def test_render_insert_section_round_trip(groups: dict[str, list[str]]) -> None:
 def test_commits_that_wrote_their_own_entry_draft_nothing_more() -> None:
     text = "# Changelog\n\n## [Unreleased]\n\n### Added\n\n- Projects can be archived.\n"
     commits = [
-        Commit("a1", "feat(core): let projects be archived", wrote_changelog=True),
+        Commit("a1", "feat(core): let projects be archived", changelog_added=("Projects can be archived.",)),
+        Commit("c3", "feat: import from xlsx", changelog_added=("Fixed a typo in 1.0.0.",)),
         Commit("b2", "fix(auth): answer 400 on a bad body"),
     ]
+    # a1 wrote the entry that stands under [Unreleased]; c3 only touched an old section.
     assert draft_section_body(text, commits) == (
-        "### Added\n\n- Projects can be archived.\n\n### Fixed\n\n- **auth:** Answer 400 on a bad body\n"
+        "### Added\n\n- Projects can be archived.\n- Import from xlsx\n\n### Fixed\n\n- **auth:** Answer 400 on a bad body\n"
     )
 
 

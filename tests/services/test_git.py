@@ -38,7 +38,7 @@ async def test_commits_since_marks_changelog_edits_and_survives_bad_bytes(repo: 
     assert commits[0].subject == "feat: with its own entry"
     # git may re-encode a legacy message or pass its bytes through; either way no crash.
     assert commits[1].subject.startswith("fix: caf") and commits[1].subject.endswith(" latin-1")
-    assert [c.wrote_changelog for c in commits] == [True, False]
+    assert [c.changelog_added for c in commits] == [("entry",), ()]
 
 
 async def test_a_push_the_remote_refuses_is_an_error_with_its_reason(repo: Path, tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def render_announcement(ctx: RunContext, section: str, now: dt.datetime) -> str:
     lines = [
         f"# Release {ctx.tag}",
         "",
-        f"**{ctx.tag}** was deployed to production on {_when(now)}.",
+        _deployed_line(ctx, now),
         "",
         "## What's new",
         "",
@@ -60,6 +60,14 @@ def render_announcement(ctx: RunContext, section: str, now: dt.datetime) -> str:
         lines += ["## Rollback", "", f"If needed, production can be rolled back to {ctx.state.previous_tag}.", ""]
     lines += [f"— {ctx.config.announce.team}", ""]
     return "\n".join(lines)
+
+
+def _deployed_line(ctx: RunContext, now: dt.datetime) -> str:
+    """Say what really happened: deployed to production, or only released."""
+    deploy = ctx.state.results.get("deploy-production")
+    if deploy and deploy.get("env") == "production":
+        return f"**{ctx.tag}** was deployed to production on {_when(now)}."
+    return f"**{ctx.tag}** was released on {_when(now)} (iact-tui did not deploy it to production)."
 
 
 def _when(now: dt.datetime) -> str:

@@ -56,7 +56,7 @@ async def _preconditions(ctx: RunContext) -> None:
     root, files = ctx.config.root, ctx.config.project.version_files
     held = await asyncio.to_thread(lambda: [version_files.read_version(root / f) for f in files])
     previous = ctx.state.previous_version
-    disagree = [f for f in held if previous and f.version != previous]
+    disagree = [f for f in held if previous and f.version != previous.split("+")[0]]
     if disagree and not ctx.state.accept_version_mismatch:
         listing = ", ".join(f"{_rel(ctx, f.path)} holds {f.version}" for f in disagree)
         raise VersionFileError(
@@ -169,7 +169,9 @@ class ChangelogStep:
         await _on_release_branch(ctx)
         p = ctx.config.project
         path = ctx.config.root / p.changelog
-        text = await asyncio.to_thread(lambda: path.read_bytes().decode("utf-8-sig") if path.exists() else "")
+        raw = await asyncio.to_thread(lambda: path.read_bytes() if path.exists() else b"")
+        bom = raw.startswith(b"\xef\xbb\xbf")
+        text = raw.decode("utf-8-sig")
         if changelog.release_section(text, ctx.state.version) is not None:
             yield StepFinished(
                 self.id, "ok", f"{p.changelog} already has [{ctx.state.version}]", data={"file": p.changelog}
@@ -187,7 +189,8 @@ class ChangelogStep:
         new = changelog.insert_release(
             text, ctx.state.version, today, body, tag_prefix=p.tag_prefix, repo_url=p.repo_url
         )
-        await asyncio.to_thread(path.write_text, new, "utf-8", None, "")
+        # Every byte outside the new section is kept, a byte-order mark included.
+        await asyncio.to_thread(path.write_bytes, (b"\xef\xbb\xbf" if bom else b"") + new.encode("utf-8"))
         yield OutputLine(self.id, f"{p.changelog}: added ## [{ctx.state.version}] - {today}")
         yield StepFinished(self.id, "ok", f"{p.changelog} updated", data={"file": p.changelog, "date": today})
 
@@ -208,8 +211,9 @@ class CommitStep:
         _need_version(ctx)
         await _on_release_branch(ctx)
         files = [*ctx.config.project.version_files, ctx.config.project.changelog]
-        changed, _ = await ctx.git.dirty_files()
-        pending = [f for f in files if f in changed]
+        changed, untracked = await ctx.git.dirty_files()
+        # A changelog the run created (the repo had none) is untracked: it belongs in the commit.
+        pending = [f for f in files if f in changed or f in untracked]
         head_subject = (await ctx.git.head_subject()).strip()
         if not pending and head_subject == release_message(ctx):
             sha = await ctx.git.rev("HEAD")
