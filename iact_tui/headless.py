@@ -176,7 +176,7 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
         if count:
             _say(out, "")
             _say(out, f"✘ {count} problem(s) would stop this release")
-        _say(out, "nothing was changed")
+        _say(out, "nothing was changed (a fetch only updated the remote-tracking refs)")
         return 1 if count else 0
     finally:
         run.journal.close()

@@ -226,7 +226,7 @@ def test_plan_of_a_good_repository_exits_0(quiet_sandbox: demo.Sandbox) -> None:
     assert "✔ Up to date with the remote: level with origin/main" in done.stdout
     assert "✔ Release tag and branch are free: v1.4.0 and release/v1.4.0 are free" in done.stdout
     assert "✘" not in done.stdout and "Traceback" not in done.stderr
-    assert done.stdout.rstrip().endswith("nothing was changed")
+    assert done.stdout.rstrip().endswith("nothing was changed (a fetch only updated the remote-tracking refs)")
     assert snapshot(repo) == before
 
 
