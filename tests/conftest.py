@@ -10,6 +10,11 @@ import pytest
 
 from iact_tui import demo
 
+# Every module in tests/support/ is a plugin of real test infrastructure (sshd, PostgreSQL...).
+pytest_plugins = sorted(
+    f"support.{path.stem}" for path in (Path(__file__).parent / "support").glob("*.py") if path.stem != "__init__"
+)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
