@@ -52,6 +52,10 @@ class CommandError(IactError):
     """A command on a host exited non-zero, timed out or could not start."""
 
 
+class BackupError(IactError):
+    """A database backup was not taken: pg_dump failed or timed out, or its file failed a check."""
+
+
 class CheckError(IactError):
     """A smoke test or verification check failed (HTTP status, body, timing)."""
 
