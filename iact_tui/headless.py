@@ -35,6 +35,20 @@ async def _prepare(run: ReleaseRun, bump: str | None, version_text: str | None) 
     return f"{current} → {version} ({bump})"
 
 
+async def _say_bump_advice(run: ReleaseRun, out: TextIO) -> None:
+    """Print what the commits call for, and a warning when the chosen bump is smaller."""
+    try:
+        suggestion = await run.bump_suggestion()
+    except IactError:
+        return  # the history cannot be read: the checklist reports it
+    warning = run.bump_warning(suggestion)
+    since = run.state.previous_tag or "the first commit"
+    level = f" → SemVer suggests {suggestion.level.upper()}" if suggestion.level else ""
+    _say(out, f"commits since {since}: {suggestion.counts()}{level}")
+    if warning:
+        _say(out, f"! {warning}")
+
+
 async def run_release(
     config: Config, *, bump: str | None, version_text: str | None, until: str | None, out: TextIO
 ) -> int:
@@ -61,6 +75,7 @@ async def run_release(
             return 2 if version_text is not None else 1
         _say(out, f"release {run.ctx.tag}: {chosen}")
         _say(out, f"journal: {run.journal_path}")
+        await _say_bump_advice(run, out)
         for check_id, _label in run.manual_checks():
             run.tick(check_id, True)
         run.confirm("deploy-production", run.state.version)
@@ -68,7 +83,7 @@ async def run_release(
         for held in mismatches:
             _say(
                 out,
-                f"! {held.path.relative_to(config.root)} holds {held.version}, not {run.state.previous_version}: "
+                f"! {held.path} holds {held.version}, not {run.state.previous_version}: "
                 f"--yes bumps it to {run.state.version} anyway",
             )
         if mismatches:
@@ -146,6 +161,7 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
             _say(out, f"✘ {exc}")
             return 1
         _say(out, f"plan for release {run.ctx.tag} ({chosen}) in {config.root}")
+        await _say_bump_advice(run, out)
         for i, (step, actions) in enumerate(run.plan(), 1):
             _say(out, f"{i:>2}. {step.title} [{step.id}]")
             for action in actions:

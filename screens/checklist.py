@@ -79,8 +79,7 @@ class ChecklistScreen(StepScreen):
     async def load_mismatches(self) -> None:
         """Read the version files (in the run) and ask about any that disagree."""
         found = await self.run.version_mismatches()
-        root = self.run.config.root
-        self.mismatches = [(str(f.path.relative_to(root)), f.version) for f in found]
+        self.mismatches = [(str(f.path), f.version) for f in found]
         panel = self.query_one("#version-mismatch")
         panel.display = bool(self.mismatches)
         if self.mismatches:

@@ -58,6 +58,8 @@ class VersionScreen(WizardScreen):
         super().__init__()
         self.loaded = False
         self.load_error: tuple[str, str] | None = None
+        self.suggestion: Any = None
+        self.warned_for = ""
 
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="version-top"):
@@ -68,6 +70,7 @@ class VersionScreen(WizardScreen):
                 yield Label("Other tags", classes="panel--title")
                 yield Static("", id="other-tags")
         yield Label("Bump, or a pre-release", classes="section-title")
+        yield Static("", id="bump-advice")
         yield OptionList(id="bump-choice", disabled=True)
         yield Label("…or type a version (start typing it)", classes="section-title")
         yield Input(placeholder="e.g. 2.0.0-rc.1", id="custom-version", disabled=True, select_on_focus=False)
@@ -87,6 +90,21 @@ class VersionScreen(WizardScreen):
             self.query_one("#current-version", Static).update(f"[b red]✘ {escape(exc.what)}[/]\n  → {escape(exc.fix)}")
             return
         self.show_versions(info)
+        try:
+            self.suggestion = await self.run.bump_suggestion()
+        except IactError:
+            return  # the history cannot be read: no advice (the checklist reports git problems)
+        self.show_advice(self.suggestion)
+
+    def show_advice(self, suggestion: Any) -> None:
+        """Say what the commits since the current release call for (Conventional Commits → SemVer)."""
+        since = self.run.state.previous_tag or "the first commit"
+        level = getattr(suggestion, "level", "")
+        text = f"Commits since {escape(since)}: {escape(suggestion.counts())}"
+        if level:
+            colour = "yellow" if suggestion.breaking else "green"
+            text += f" → SemVer suggests [b {colour}]{level.upper()}[/]"
+        self.query_one("#bump-advice", Static).update(text)
 
     def show_versions(self, info: Any) -> None:
         """Fill the panels and the bump options from the run's version info."""
@@ -159,7 +177,7 @@ class VersionScreen(WizardScreen):
         except IactError as exc:
             self.show_error(exc)
             return
-        self.go_next()
+        self._go_on()
 
     def choose_bump(self, bump: str) -> None:
         """Take the bump and go on; a refused bump shows why."""
@@ -167,6 +185,21 @@ class VersionScreen(WizardScreen):
             self.run.choose_bump(bump)
         except IactError as exc:
             self.show_error(exc)
+            return
+        self._go_on()
+
+    def _go_on(self) -> None:
+        """Go to the checklist, unless the choice is a smaller bump than the commits call for.
+
+        Then the warning is shown once, and choosing the same version again goes on.
+        """
+        version = self.run.state.version
+        warning = self.run.bump_warning(self.suggestion) if self.suggestion is not None else None
+        if warning and self.warned_for != version:
+            self.warned_for = version
+            self.query_one("#version-error", Static).update(
+                f"[b yellow]⚠ {escape(warning)}[/]\n  → choose {escape(version)} again to release it anyway"
+            )
             return
         self.go_next()
 
@@ -184,7 +217,7 @@ class VersionScreen(WizardScreen):
         except IactError as exc:
             self.show_error(exc)
             return
-        self.go_next()
+        self._go_on()
 
     def show_error(self, exc: IactError) -> None:
         """Show a refused version under the input."""

@@ -105,6 +105,10 @@ class ReleaseRun:
         tags = await self.ctx.git.tags()
         info = versioning.parse_tags(tags, self.config.project.tag_prefix)
         self.ctx.versions = info
+        held, _ = await asyncio.to_thread(
+            version_files.read_versions, self.config.root, self.config.project.version_files
+        )
+        self.ctx.file_versions = held
         if info.current is not None:
             self.state.previous_version = str(info.current.version)
             self.state.previous_tag = info.current.tag
@@ -183,6 +187,57 @@ class ReleaseRun:
         )
         self._set_version(str(version), "custom")
         return str(version)
+
+    async def bump_suggestion(self) -> changelog.BumpSuggestion:
+        """What the commits since the current release call for (call after :meth:`load_versions`).
+
+        Returns:
+            The :class:`~iact_tui.services.changelog.BumpSuggestion` (Conventional
+            Commits 1.0.0 → SemVer 2.0.0).
+
+        Raises:
+            GitError: The history cannot be read.
+        """
+        commits = await self.ctx.git.commits_since(self.state.previous_tag or None, self.config.project.changelog)
+        current = self._versions().current
+        return changelog.suggest_bump(commits, current.version.major if current is not None else 0)
+
+    def bump_warning(self, suggestion: changelog.BumpSuggestion, version: str | None = None) -> str | None:
+        """A warning when the chosen version is a smaller bump than the commits call for.
+
+        Args:
+            suggestion: From :meth:`bump_suggestion`.
+            version: The version to judge; ``None``: the chosen one.
+
+        Returns:
+            One sentence naming the commits, the rule (SemVer 2.0.0 §7-§8, or §4 while
+            the major version is 0) and the chosen version's bump; ``None`` when the
+            choice is big enough, nothing is chosen yet, or there is no earlier release.
+        """
+        previous, chosen = self.state.previous_version, version or self.state.version
+        if not previous or not chosen or not suggestion.level:
+            return None
+        level = versioning.bump_level(previous, chosen)
+        ranks = {"patch": 0, "minor": 1, "major": 2}
+        if ranks[level] >= ranks[suggestion.level]:
+            return None
+        since = self.state.previous_tag
+        if suggestion.breaking:
+            n = len(suggestion.breaking)
+            rule = (
+                "SemVer 2.0.0 §8 calls for MAJOR"
+                if suggestion.level == "major"
+                else "SemVer 2.0.0 §4 calls for at least MINOR while the major version is 0"
+            )
+            return (
+                f"{n} commit{'s' if n > 1 else ''} since {since} {'are' if n > 1 else 'is'} marked breaking "
+                f"(first: {suggestion.breaking[0]!r}); {rule}, but {chosen} is a {level.upper()} release"
+            )
+        n = suggestion.features
+        return (
+            f"{n} feat commit{'s' if n > 1 else ''} since {since}: SemVer 2.0.0 §7 calls for MINOR, "
+            f"but {chosen} is a {level.upper()} release"
+        )
 
     def release_started(self) -> bool:
         """Whether any step after the checklist has run (the version is then fixed)."""
@@ -327,14 +382,8 @@ class ReleaseRun:
         problems: list[IactError] = []
         root, project = self.config.root, self.config.project
 
-        def read_files() -> None:
-            for name in project.version_files:
-                try:
-                    version_files.read_version(root / name)
-                except IactError as exc:
-                    problems.append(exc)
-
-        await asyncio.to_thread(read_files)
+        _, unreadable = await asyncio.to_thread(version_files.read_versions, root, project.version_files)
+        problems.extend(unreadable)
         try:
             await self.ctx.git.require_remote(project.remote)
         except GitError as exc:
@@ -467,18 +516,9 @@ class ReleaseRun:
         """
         if not self.state.previous_version:
             return []
-        root, files = self.config.root, self.config.project.version_files
-
-        def read() -> list[version_files.FileVersion]:
-            found = []
-            for name in files:
-                try:
-                    found.append(version_files.read_version(root / name))
-                except IactError:
-                    continue
-            return found
-
-        held = await asyncio.to_thread(read)
+        held, _ = await asyncio.to_thread(
+            version_files.read_versions, self.config.root, self.config.project.version_files
+        )
         # Build metadata (SemVer 2.0.0 §10) is not part of the version a file holds.
         return [f for f in held if f.version != self.state.previous_version.split("+")[0]]
 

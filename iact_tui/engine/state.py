@@ -12,6 +12,7 @@ from iact_tui.services import changelog
 
 if TYPE_CHECKING:
     from iact_tui.services.git import GitService
+    from iact_tui.services.version_files import FileVersion
     from iact_tui.services.versioning import VersionInfo
 
 #: Manual checklist items: (id, label). The operator ticks them; ``--yes`` ticks all.
@@ -67,6 +68,9 @@ class RunContext:
         git: The repository service (GitPython off the event loop).
         run_dir: Folder of this run (journal, announcement), created by the run.
         versions: Tags read at the start of the run, or ``None`` before.
+        file_versions: What each version file held when the run read the tags (dynamic
+            pyproject.toml versions followed to their file), or ``None`` before; for
+            plans, the steps read the files again.
     """
 
     config: Config
@@ -74,6 +78,7 @@ class RunContext:
     git: GitService
     run_dir: Path
     versions: VersionInfo | None = None
+    file_versions: list[FileVersion] | None = None
 
     async def draft_changelog(self) -> str:
         """The new section's body: the operator's edited text when there is one, else a

@@ -181,6 +181,76 @@ def classify(commit: Commit) -> tuple[str, str] | None:
     return section, text
 
 
+@dataclass(frozen=True)
+class BumpSuggestion:
+    """The SemVer bump the commits since the last release call for.
+
+    Conventional Commits 1.0.0 §1-§3, §12-§13: a breaking change means MAJOR, a ``feat``
+    MINOR, any other releasable change PATCH (SemVer 2.0.0 §6-§8). While the major
+    version is 0 (SemVer 2.0.0 §4, initial development) a breaking change calls for
+    MINOR, as most release tools treat it.
+
+    Attributes:
+        level: ``"major"``, ``"minor"``, ``"patch"``, or ``""`` when no commit is
+            releasable (merges, release commits and internal types only).
+        breaking: The breaking commits' subjects, oldest first.
+        features: How many ``feat`` commits.
+        others: How many other releasable commits (fixes, changes...).
+    """
+
+    level: str
+    breaking: tuple[str, ...]
+    features: int
+    others: int
+
+    def counts(self) -> str:
+        """``"2 breaking, 5 features, 3 other changes"`` (zero counts left out; ``"no changes"``)."""
+        parts = [
+            f"{n} {word}{'' if n == 1 else plural}"
+            for n, word, plural in (
+                (len(self.breaking), "breaking", ""),
+                (self.features, "feature", "s"),
+                (self.others, "other change", "s"),
+            )
+            if n
+        ]
+        return ", ".join(parts) or "no releasable changes"
+
+
+def suggest_bump(commits: Sequence[Commit], current_major: int) -> BumpSuggestion:
+    """The bump the commits call for (see :class:`BumpSuggestion` for the rules).
+
+    Args:
+        commits: The commits since the previous release tag.
+        current_major: The current release's MAJOR number (0 during initial development).
+
+    Returns:
+        The :class:`BumpSuggestion`.
+    """
+    breaking: list[str] = []
+    features = others = 0
+    for commit in commits:
+        result = classify(commit)
+        if result is None:
+            continue
+        section, text = result
+        if text.startswith("**BREAKING:**"):
+            breaking.append(commit.subject.strip())
+        elif section == "Added" and (m := _HEADER_RE.match(commit.subject.strip())) and m["type"].lower() == "feat":
+            features += 1
+        else:
+            others += 1
+    if breaking:
+        level = "major" if current_major > 0 else "minor"
+    elif features:
+        level = "minor"
+    elif others:
+        level = "patch"
+    else:
+        level = ""
+    return BumpSuggestion(level, tuple(breaking), features, others)
+
+
 def group_commits(commits: Sequence[Commit]) -> dict[str, list[str]]:
     """Classify commits and group the entries by section.
 

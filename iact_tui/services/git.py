@@ -335,6 +335,25 @@ class GitService:
 
         return await self._call(f"log {ref}", read)
 
+    async def subjects(self, rev_range: str, limit: int = 200) -> list[tuple[str, str]]:
+        """``(sha, subject)`` of the commits in ``rev_range`` (e.g. ``origin/main..main``), newest first.
+
+        Args:
+            rev_range: Anything ``git log`` takes.
+            limit: At most this many commits.
+
+        Raises:
+            GitError: The range cannot be read.
+        """
+
+        def read() -> list[tuple[str, str]]:
+            if not self._repo.head.is_valid():
+                return []
+            out = str(self._repo.git.log(rev_range, "--format=%H%x1f%s", "-n", str(limit)))
+            return [(sha, subject) for sha, _, subject in (line.partition("\x1f") for line in out.splitlines())]
+
+        return await self._call(f"log {rev_range}", read)
+
     async def head_subject(self) -> str:
         """The subject line of HEAD's commit."""
         return await self._call("log -1", lambda: str(self._repo.head.commit.summary))

@@ -9,7 +9,14 @@ replaced without touching anything else:
   ``pyproject.toml``, read with tomlkit and replaced on the raw text of that key line;
 * ``package.json``: the top-level ``"version"`` (npm's package.json);
 * ``package-lock.json``: the top-level ``"version"`` and ``packages[""].version`` (npm
-  lockfile v2/v3), found with a JSON-aware scan.
+  lockfile v2/v3), found with a JSON-aware scan;
+* ``text``: a file holding only the version (setuptools' ``version = {file = "VERSION"}``).
+
+A ``pyproject.toml`` whose version is dynamic (``dynamic = ["version"]``, PEP 621) is
+resolved to the file its build backend reads the version from (:func:`resolve_files`):
+setuptools ``attr``/``file``, hatch and PDM ``path``, flit's module; when the version
+comes from the git tag (setuptools-scm, hatch-vcs...) or cannot be written, the error
+says why.
 
 Every byte outside the version value is preserved: quotes, spacing, comments, key order,
 indentation, CRLF line endings, a UTF-8 BOM, a missing final newline.
@@ -35,10 +42,11 @@ from tomlkit.exceptions import ParseError as TomlParseError
 
 from iact_tui.errors import VersionError, VersionFileError
 
-KINDS: tuple[str, ...] = ("python", "pyproject", "package.json", "package-lock.json")
+KINDS: tuple[str, ...] = ("python", "pyproject", "package.json", "package-lock.json", "text")
 """The kinds of version file this module understands."""
 
 _BOM = "\ufeff"
+_TEXT_NAMES = frozenset({"VERSION", "VERSION.txt", "version.txt", "version"})
 # A plain one-line string literal: what a version value must be written as to be replaced.
 _PY_LITERAL_RE = re.compile(r"""^(?P<q>["'])(?P<v>[^"'\\\r\n]*)(?P=q)$""")
 _TOML_TABLE_RE = re.compile(r"^[ \t]*\[(?!\[)(?P<name>[^\[\]\r\n]+)\][ \t]*(?:#.*)?$")
@@ -54,13 +62,33 @@ class FileVersion:
 
     Attributes:
         path: The file's path as given (absolute, or relative to the repository root).
-        kind: ``"python"``, ``"pyproject"``, ``"package.json"`` or ``"package-lock.json"``.
+        kind: One of :data:`KINDS`.
         version: The version string as it appears in the file.
+        via: The configured ``pyproject.toml`` whose dynamic version lives in ``path``;
+            empty when ``path`` itself was configured.
     """
 
     path: Path
     kind: str
     version: str
+    via: str = ""
+
+
+@dataclass(frozen=True)
+class VersionSource:
+    """A file that holds the version, as :func:`resolve_files` found it.
+
+    Attributes:
+        path: Relative to the repository root when configured so (or resolved from a
+            pyproject.toml), else absolute; e.g. ``"pkg/__init__.py"``.
+        kind: One of :data:`KINDS`.
+        via: The configured ``pyproject.toml`` whose dynamic version this file holds;
+            empty when ``path`` was configured itself.
+    """
+
+    path: str
+    kind: str
+    via: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,12 +107,15 @@ def detect_kind(path: Path) -> str:
 
     Returns:
         ``"python"`` for ``*.py``, ``"pyproject"`` for ``pyproject.toml``,
-        ``"package.json"`` or ``"package-lock.json"``.
+        ``"package.json"``, ``"package-lock.json"``, or ``"text"`` for ``VERSION``,
+        ``VERSION.txt``, ``version.txt`` and ``version``.
 
     Raises:
         VersionFileError: Any other name.
     """
     name = path.name
+    if name in _TEXT_NAMES:
+        return "text"
     if name == "pyproject.toml":
         return "pyproject"
     if name in ("package.json", "package-lock.json"):
@@ -92,7 +123,7 @@ def detect_kind(path: Path) -> str:
     if name.endswith(".py"):
         return "python"
     raise VersionFileError(
-        f"{path}: cannot tell where its version is (not *.py, pyproject.toml, package.json or package-lock.json)",
+        f"{path}: cannot tell where its version is (not *.py, pyproject.toml, package.json, package-lock.json or VERSION)",
         "list only those kinds of file in [project] version_files of iact-release.toml",
     )
 
@@ -124,6 +155,8 @@ def _locate(text: str, kind: str, where: str, base: Path | None = None) -> tuple
         version, spans = _locate_pyproject(body, where, base)
     elif kind in ("package.json", "package-lock.json"):
         version, spans = _locate_json(body, kind, where)
+    elif kind == "text":
+        version, spans = _locate_text(body, where)
     else:
         raise VersionFileError(f"{where}: unknown version file kind {kind!r}", f"use one of {KINDS}")
     return version, [_Span(s.start + offset, s.end + offset) for s in spans]
@@ -257,43 +290,107 @@ def _dig(doc: Any, *keys: str) -> Any:
     return doc
 
 
-def _dynamic_hint(doc: Any, where: str, base: Path | None) -> str:
-    """Which file to list instead of a pyproject.toml whose version is dynamic."""
-    attr = _dig(doc, "tool", "setuptools", "dynamic", "version", "attr")
-    if isinstance(attr, str) and "." in attr:
-        module = attr.rsplit(".", 1)[0]
-        return f"list {_module_file(module, base)} (setuptools reads the version from {attr})"
-    file = _dig(doc, "tool", "setuptools", "dynamic", "version", "file")
-    if file:
-        return (
-            f"setuptools reads the version from {file}, which iact-tui cannot bump;"
-            ' use version = {attr = "pkg.__version__"} and list that module instead'
-        )
-    for path in (
-        _dig(doc, "tool", "hatch", "version", "path"),
-        _dig(doc, "tool", "pdm", "version", "path"),
+class _DynamicVersion(VersionFileError):
+    """A pyproject.toml whose version is dynamic; ``source`` is (path, kind) or the reason it has none."""
+
+    def __init__(self, what: str, fix: str, source: tuple[str, str] | None) -> None:
+        super().__init__(what, fix)
+        self.source = source
+
+
+def _dynamic_source(doc: Any, where: str, base: Path | None) -> tuple[str, str]:
+    """The file a dynamic version is read from: (path relative to the pyproject's folder, kind).
+
+    Follows each build backend's documented setting: setuptools
+    ``[tool.setuptools.dynamic] version = {attr = "pkg.__version__"}`` or
+    ``{file = "VERSION"}``; hatch ``[tool.hatch.version] path`` (default regex pattern);
+    PDM ``[tool.pdm.version] source = "file"``; flit (the module's ``__version__``).
+
+    Raises:
+        VersionFileError: The version comes from the git tag (setuptools-scm, hatch-vcs,
+            PDM scm, poetry-dynamic-versioning), or it is read in a way iact-tui cannot
+            write (an attribute other than ``__version__``, several files, a custom
+            pattern), or the pyproject.toml does not say where it is.
+    """
+    what = f'{where}: the version is dynamic (dynamic = ["version"])'
+    if (
+        _dig(doc, "tool", "setuptools_scm") is not None
+        or _dig(doc, "tool", "hatch", "version", "source") == "vcs"
+        or _dig(doc, "tool", "pdm", "version", "source") == "scm"
+        or _dig(doc, "tool", "poetry-dynamic-versioning", "enable") is True
     ):
+        raise VersionFileError(
+            f"{what} and comes from the git tag",
+            f"remove {where} from version_files: the release's annotated tag sets that version",
+        )
+    setuptools = _dig(doc, "tool", "setuptools", "dynamic", "version")
+    if setuptools is not None:
+        attr, file = _dig(setuptools, "attr"), _dig(setuptools, "file")
+        if isinstance(attr, str):
+            module, _, name = attr.strip().rpartition(".")
+            if name != "__version__" or not module:
+                raise VersionFileError(
+                    f"{what}: setuptools reads it from {attr}, which is not a __version__ attribute",
+                    'iact-tui rewrites __version__ = "..." only: use attr = "<module>.__version__", '
+                    "or list the file that holds the version",
+                )
+            return _module_file(module, base, attr), "python"
+        if isinstance(file, list) and len(file) == 1:
+            file = file[0]
+        if isinstance(file, str):
+            return file, "text"
+        if isinstance(file, list):
+            raise VersionFileError(
+                f"{what}: setuptools joins {len(file)} files into the version",
+                'read it from one file (version = {file = "VERSION"}), then retry',
+            )
+    hatch = _dig(doc, "tool", "hatch", "version")
+    if hatch is not None:
+        path = _dig(hatch, "path")
+        if isinstance(path, str) and _dig(hatch, "pattern") is not None:
+            raise VersionFileError(
+                f"{what}: hatch reads it from {path} with a custom pattern",
+                f'use hatch\'s default pattern (__version__ = "1.2.3" in {path}), or list a file iact-tui can write',
+            )
         if isinstance(path, str):
-            return f"list {path} (the build backend reads the version from it)"
-    if _dig(doc, "tool", "setuptools_scm") is not None or _dig(doc, "tool", "hatch", "version", "source") == "vcs":
-        return f"remove {where} from version_files: the version comes from the git tag"
-    name = _dig(doc, "project", "name")
-    if isinstance(name, str):
-        module = _module_file(name.replace("-", "_"), base)
-        return f"list the module holding __version__ instead (e.g. {module})"
-    return "list the module that holds __version__ instead"
+            return path, "python" if path.endswith(".py") else "text"
+    pdm_path = _dig(doc, "tool", "pdm", "version", "path")
+    if _dig(doc, "tool", "pdm", "version", "source") == "file" and isinstance(pdm_path, str):
+        return pdm_path, "python" if pdm_path.endswith(".py") else "text"
+    backend = _dig(doc, "build-system", "build-backend")
+    project = _dig(doc, "project", "name")
+    if isinstance(backend, str) and backend.startswith("flit"):
+        module = _dig(doc, "tool", "flit", "module", "name") or project
+        if isinstance(module, str):
+            return _module_file(module.replace("-", "_"), base, f"flit's module {module}"), "python"
+    example = _module_candidates(project.replace("-", "_"))[0] if isinstance(project, str) else "pkg/__init__.py"
+    raise VersionFileError(
+        f"{what} but {where} does not say which file it is read from",
+        f"list the module holding __version__ instead (e.g. {example})",
+    )
 
 
-def _module_file(module: str, base: Path | None) -> str:
-    """The file of a dotted module name: ``pkg/__init__.py`` or ``pkg/mod.py`` (``src/`` too)."""
+def _module_candidates(module: str) -> list[str]:
     parts = module.split(".")
-    candidates = ["/".join(parts) + "/__init__.py", "/".join(parts) + ".py"]
-    if base is not None:
-        for root in ("", "src/"):
-            for candidate in candidates:
-                if (base / root / candidate).is_file():
-                    return root + candidate
-    return candidates[0]
+    return ["/".join(parts) + "/__init__.py", "/".join(parts) + ".py"]
+
+
+def _module_file(module: str, base: Path | None, source: str) -> str:
+    """The file of a dotted module name: ``pkg/__init__.py`` or ``pkg/mod.py``, at the root or under ``src/``.
+
+    Raises:
+        VersionFileError: ``base`` is given and none of the candidates exists.
+    """
+    candidates = [root + c for root in ("", "src/") for c in _module_candidates(module)]
+    if base is None:
+        return candidates[0]
+    for candidate in candidates:
+        if (base / candidate).is_file():
+            return candidate
+    raise VersionFileError(
+        f"the version is read from {source}, but none of {', '.join(candidates)} exists",
+        "fix the build backend's setting in pyproject.toml, or list the file that holds __version__",
+    )
 
 
 def _locate_pyproject(text: str, where: str, base: Path | None) -> tuple[str, list[_Span]]:
@@ -317,10 +414,13 @@ def _locate_pyproject(text: str, where: str, base: Path | None) -> tuple[str, li
     if not found:
         dynamic = _dig(doc, "project", "dynamic")
         if isinstance(dynamic, list) and "version" in dynamic:
-            raise VersionFileError(
-                f'{where}: the version is dynamic (dynamic = ["version"]), not written in the file',
-                _dynamic_hint(doc, where, base),
-            )
+            source: tuple[str, str] | None = None
+            why = "bump the file its build backend reads the version from"
+            try:
+                source = _dynamic_source(doc, where, base)
+            except VersionFileError as exc:
+                raise _DynamicVersion(exc.what, exc.fix, None) from None
+            raise _DynamicVersion(f'{where}: the version is dynamic (dynamic = ["version"])', why, source)
         raise VersionFileError(
             f"{where}: no [project] version or [tool.poetry] version",
             f'add version = "0.1.0" under [project] in {where}, or list the file that has it',
@@ -449,6 +549,20 @@ def _locate_json(text: str, kind: str, where: str) -> tuple[str, list[_Span]]:
     return version, spans
 
 
+def _locate_text(text: str, where: str) -> tuple[str, list[_Span]]:
+    """A file whose whole content is the version (whitespace around it is kept)."""
+    value = text.strip()
+    if not value:
+        raise VersionFileError(f"{where}: the file is empty", "write the version (e.g. 1.2.3) as its only content")
+    if any(ch.isspace() for ch in value):
+        raise VersionFileError(
+            f"{where}: holds more than a version ({len(value.splitlines())} lines)",
+            "keep only the version (e.g. 1.2.3) in it, or list a file of a known kind",
+        )
+    start = text.index(value)
+    return value, [_Span(start, start + len(value))]
+
+
 # -- reading and writing ------------------------------------------------------------------
 
 
@@ -475,23 +589,164 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+def _follow(path: Path, root: Path | None, name: str = "") -> tuple[Path, str, str]:
+    """The file holding ``path``'s version: (file, kind, via).
+
+    ``path`` itself with its kind and ``via=""``, or, for a pyproject.toml whose version
+    is dynamic, the file its build backend reads (see :func:`_dynamic_source`) with
+    ``via=str(path)``. Messages name the file ``name`` (as configured) or ``path``.
+
+    Raises:
+        VersionFileError: ``path`` cannot be read; its dynamic version has no file
+            iact-tui can write; that file lies outside ``root`` (default: the
+            pyproject's folder).
+    """
+    kind = detect_kind(path)
+    if kind != "pyproject":
+        return path, kind, ""
+    where = name or str(path)
+    try:
+        _locate(_read_text(path), kind, where, path.parent)
+    except _DynamicVersion as exc:
+        if exc.source is None:
+            raise
+        relative, source_kind = exc.source
+        target = path.parent / relative
+        limit = (root if root is not None else path.parent).resolve()
+        if not target.resolve().is_relative_to(limit):
+            raise VersionFileError(
+                f"{where}: the version is read from {relative}, outside {limit}",
+                "keep the file that holds the version inside the repository",
+            ) from None
+        return target, source_kind, str(path)
+    return path, kind, ""
+
+
 def read_version(path: Path) -> FileVersion:
     """Read the version of one file.
+
+    A ``pyproject.toml`` whose version is dynamic is followed to the file its build
+    backend reads (``FileVersion.path`` is that file, ``via`` the pyproject.toml).
 
     Args:
         path: The file (its kind comes from its name, see :func:`detect_kind`).
 
     Returns:
-        The :class:`FileVersion`, with ``path`` exactly as given. For a lockfile this is
-        the top-level ``"version"``.
+        The :class:`FileVersion`, with ``path`` as given (or the followed file, built
+        from it). For a lockfile this is the top-level ``"version"``.
 
     Raises:
         VersionFileError: The file is missing, not decodable, not parseable, has no
-            version, has several ``__version__`` assignments, or its version is dynamic.
+            version, has several ``__version__`` assignments, or its version is dynamic
+            and cannot be followed (the message says why).
     """
-    kind = detect_kind(path)
-    version, _ = _locate(_read_text(path), kind, str(path), path.parent)
-    return FileVersion(path, kind, version)
+    target, kind, via = _follow(path, None)
+    version, _ = _locate(_read_text(target), kind, str(target), target.parent)
+    return FileVersion(target, kind, version, via)
+
+
+def _relative(root: Path, path: Path) -> str:
+    """``path`` relative to ``root`` when it lies inside, else as is (POSIX separators)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _full(root: Path, name: str) -> Path:
+    return Path(name) if Path(name).is_absolute() else root / name
+
+
+def resolve_files(root: Path, files: Sequence[str]) -> list[VersionSource]:
+    """The files that really hold the version, for the bump and the release commit.
+
+    Each configured file stands for itself, except a ``pyproject.toml`` whose version is
+    dynamic, which stands for the file its build backend reads the version from. A file
+    reached twice (listed, and named by a pyproject.toml) is given once. Blocking: call
+    it off the event loop.
+
+    Args:
+        root: The repository root; relative paths are relative to it.
+        files: The configured version files (``[project] version_files``).
+
+    Returns:
+        One :class:`VersionSource` per distinct file, in ``files`` order.
+
+    Raises:
+        VersionFileError: A file cannot be read or its dynamic version cannot be
+            followed (the message names every failing file).
+    """
+    found, errors = _resolve(root, files)
+    raise_all(errors, "version files cannot be resolved")
+    return [item.source for item in found]
+
+
+@dataclass(frozen=True)
+class _Read:
+    source: VersionSource
+    full: Path
+    text: str
+    version: str
+
+
+def _resolve(root: Path, files: Sequence[str], *, read: bool = False) -> tuple[list[_Read], list[VersionFileError]]:
+    """Follow (and with ``read``, read and locate) each distinct file; errors in ``files`` order."""
+    found: list[_Read] = []
+    errors: list[VersionFileError] = []
+    seen: set[Path] = set()
+    for name in files:
+        try:
+            target, kind, via = _follow(_full(root, name), root, name)
+            if target.resolve() in seen:
+                continue
+            seen.add(target.resolve())
+            # A listed file keeps the name it was listed by; a followed one is named from the root.
+            source = VersionSource(_relative(root, target), kind, name) if via else VersionSource(name, kind)
+            text, version = "", ""
+            if read:
+                text = _read_text(target)
+                version, _ = _locate(text, kind, str(target), target.parent)
+        except VersionFileError as exc:
+            errors.append(exc)
+            continue
+        found.append(_Read(source, target, text, version))
+    return found, errors
+
+
+def raise_all(errors: Sequence[VersionFileError], summary: str) -> None:
+    """Raise the one error, or one naming them all; nothing when ``errors`` is empty.
+
+    Args:
+        errors: Errors from :func:`read_versions`, in file order.
+        summary: Words after the count for several errors, e.g. ``"version files cannot be read"``.
+
+    Raises:
+        VersionFileError: ``errors`` is not empty.
+    """
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise VersionFileError(
+            f"{len(errors)} {summary}: " + "; ".join(e.what for e in errors),
+            " ".join(e.fix for e in errors if e.fix),
+        )
+
+
+def read_versions(root: Path, files: Sequence[str]) -> tuple[list[FileVersion], list[VersionFileError]]:
+    """Read every configured version file (following dynamic pyproject.toml versions).
+
+    Blocking: call it off the event loop.
+
+    Args:
+        root: The repository root; relative paths are relative to it.
+        files: The configured version files.
+
+    Returns:
+        The versions read (``path`` relative to ``root``, one per distinct file, in
+        ``files`` order) and one error per file that could not be read.
+    """
+    found, errors = _resolve(root, files, read=True)
+    return [FileVersion(Path(r.source.path), r.source.kind, r.version, r.source.via) for r in found], errors
 
 
 def _check_new(new: str) -> None:
@@ -572,10 +827,10 @@ def write_version(path: Path, new: str) -> FileVersion:
             reading it back does not give ``new``.
     """
     _check_new(new)
-    kind = detect_kind(path)
-    text = _read_text(path)
-    _locate(text, kind, str(path), path.parent)
-    _write_checked(path, kind, text, new)
+    target, kind, _ = _follow(path, None)
+    text = _read_text(target)
+    _locate(text, kind, str(target), target.parent)
+    _write_checked(target, kind, text, new)
     return read_version(path)
 
 
@@ -585,8 +840,9 @@ def bump_files(root: Path, files: Sequence[str], new: str) -> list[FileVersion]:
     Every file is read and its version located first; if any fails, nothing is written
     and the error names every failing file. Then each file is written and read back; if a
     write fails, the files already written get their original bytes back. Files that
-    already hold ``new`` are rewritten unchanged, so a retried bump is harmless. A path
-    listed twice is handled once.
+    already hold ``new`` are rewritten unchanged, so a retried bump is harmless. A
+    ``pyproject.toml`` whose version is dynamic is followed to the file that holds it
+    (see :func:`resolve_files`). A file reached twice is handled once.
 
     Args:
         root: The repository root; relative paths are relative to it.
@@ -594,7 +850,8 @@ def bump_files(root: Path, files: Sequence[str], new: str) -> list[FileVersion]:
         new: The new version, SemVer 2.0.0.
 
     Returns:
-        One :class:`FileVersion` per distinct file, in ``files`` order, ``path`` as given.
+        One :class:`FileVersion` per distinct file, in ``files`` order, ``path`` as given
+        (or the followed file, relative to ``root``).
 
     Raises:
         VersionError: ``new`` is not SemVer 2.0.0.
@@ -602,38 +859,24 @@ def bump_files(root: Path, files: Sequence[str], new: str) -> list[FileVersion]:
             half-bumped).
     """
     _check_new(new)
-    plan: list[tuple[str, Path, str, str]] = []
-    errors: list[VersionFileError] = []
-    seen: set[Path] = set()
-    for name in files:
-        full = Path(name) if Path(name).is_absolute() else root / name
-        key = full.resolve()
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            kind = detect_kind(full)
-            text = _read_text(full)
-            _locate(text, kind, name, full.parent)
-        except VersionFileError as exc:
-            errors.append(exc)
-            continue
-        plan.append((name, full, kind, text))
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise VersionFileError(
-            f"{len(errors)} version files cannot be bumped, nothing was written: " + "; ".join(e.what for e in errors),
-            " ".join(e.fix for e in errors if e.fix),
-        )
+    plan, errors = _resolve(root, files, read=True)
+    raise_all(errors, "version files cannot be bumped, nothing was written")
     written: list[tuple[Path, str]] = []
     try:
-        for _, full, kind, text in plan:
-            written.append((full, text))
-            _write_checked(full, kind, text, new)
+        for item in plan:
+            written.append((item.full, item.text))
+            _write_checked(item.full, item.source.kind, item.text, new)
     except (VersionFileError, OSError):
         for full, text in written:
             with contextlib.suppress(OSError):  # best effort; the first error is reported
                 _write_bytes(full, text.encode("utf-8"))
         raise
-    return [FileVersion(Path(name), kind, read_version(full).version) for name, full, kind, _ in plan]
+    return [
+        FileVersion(
+            Path(r.source.path),
+            r.source.kind,
+            _locate(_read_text(r.full), r.source.kind, r.source.path)[0],
+            r.source.via,
+        )
+        for r in plan
+    ]

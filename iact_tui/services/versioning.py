@@ -389,3 +389,27 @@ def next_free_patch(base: semver.Version, taken_tags: set[str], prefix: str) -> 
     while any(v.compare(candidate) == 0 for v in taken):
         candidate = candidate.bump_patch()
     return candidate
+
+
+def bump_level(previous: str, new: str) -> str:
+    """Which part a version change bumps: ``"major"``, ``"minor"`` or ``"patch"``.
+
+    Pre-release and build parts are ignored: ``1.3.2`` → ``2.0.0-rc.1`` is ``"major"``,
+    ``1.4.0-rc.1`` → ``1.4.0`` is ``"patch"`` (the same release, promoted).
+
+    Args:
+        previous: The current version, SemVer 2.0.0.
+        new: The new version, SemVer 2.0.0.
+
+    Returns:
+        The highest of MAJOR, MINOR, PATCH whose number grew; ``"patch"`` when none did.
+
+    Raises:
+        ValueError: Either version is not SemVer 2.0.0.
+    """
+    old, now = semver.Version.parse(previous), semver.Version.parse(new)
+    if now.major > old.major:
+        return "major"
+    if now.major == old.major and now.minor > old.minor:
+        return "minor"
+    return "patch"

@@ -154,6 +154,30 @@ def remote_removed_file_url(box: demo.Sandbox, tmp_path: Path) -> Path:
     return box.repo
 
 
+def unpushed_release_merge(box: demo.Sandbox, tmp_path: Path) -> Path:
+    """An earlier run merged release/v1.4.0 into main, but the push of main was refused."""
+    repo = box.repo
+    git(repo, "checkout", "-q", "-b", "release/v1.4.0")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "chore: prepare release v1.4.0")
+    git(repo, "push", "-q", "origin", "release/v1.4.0")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge branch 'release/v1.4.0'", "release/v1.4.0")
+    return repo
+
+
+def _dynamic_pyproject(box: demo.Sandbox, table: str) -> Path:
+    path = box.repo / "pyproject.toml"
+    text = path.read_text().replace('version = "1.3.2"\n', 'dynamic = ["version"]\n') + table
+    path.write_text(text)
+    git(box.repo, "commit", "-qam", "build: the version comes from elsewhere")
+    git(box.repo, "push", "-q", "origin", "main")
+    return box.repo
+
+
+def version_from_the_git_tag(box: demo.Sandbox, tmp_path: Path) -> Path:
+    return _dynamic_pyproject(box, "\n[tool.setuptools_scm]\n")
+
+
 @dataclass(frozen=True)
 class State:
     setup: Setup
@@ -194,6 +218,16 @@ STATES = {
         remote_unreachable,
         "cannot reach remote origin (/nonexistent/origin.git): '/nonexistent/origin.git' does not appear to be a git repository",
         "→ check the network and the URL (`git remote -v`; fix it with `git remote set-url origin URL`)",
+    ),
+    "unpushed-release-merge": State(
+        unpushed_release_merge,
+        "main holds the release merge of v1.4.0 (",
+        "→ once origin accepts it, push it (`git push origin main`) and tag it (`git tag -a v1.4.0 -m 'Release v1.4.0'",
+    ),
+    "version-from-the-git-tag": State(
+        version_from_the_git_tag,
+        'pyproject.toml: the version is dynamic (dynamic = ["version"]) and comes from the git tag',
+        "→ remove pyproject.toml from version_files: the release's annotated tag sets that version",
     ),
     "remote-file-url-removed": State(
         remote_removed_file_url, "cannot reach remote origin (file://", "→ check the network and the URL"
@@ -239,3 +273,20 @@ def test_untracked_files_alone_are_listed_not_fatal(quiet_sandbox: demo.Sandbox)
     assert "✔ Working tree is clean: clean (untracked, not released: notes.txt)" in done.stdout
     assert "nothing was changed" in done.stdout
     assert snapshot(repo) == before
+
+
+def test_plan_follows_a_dynamic_version_and_shows_what_each_file_holds(quiet_sandbox: demo.Sandbox) -> None:
+    """Transitions come from the files: a followed pyproject.toml, a package.json that lags behind."""
+    repo = _dynamic_pyproject(quiet_sandbox, '\n[tool.setuptools.dynamic]\nversion = {attr = "iact.__version__"}\n')
+    package = repo / "frontend" / "package.json"
+    package.write_text(package.read_text().replace('"version": "1.3.2"', '"version": "1.3.1"', 1))
+    git(repo, "commit", "-qam", "fix: the frontend's version lagged")
+    git(repo, "push", "-q", "origin", "main")
+    done = plan(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "      - file: iact/__init__.py: version 1.3.2 → 1.4.0\n" in done.stdout
+    assert "      - file: frontend/package.json: version 1.3.1 → 1.4.0\n" in done.stdout
+    assert "pyproject.toml: version" not in done.stdout  # it holds no version: iact/__init__.py stands for it
+    assert "git commit -m 'chore: prepare release v1.4.0' -- iact/__init__.py frontend/package.json CHANGELOG.md" in (
+        done.stdout
+    )

@@ -129,7 +129,7 @@ async def test_cancelled_deploy_stops_the_command_and_still_leaves_maintenance_o
     text = path.read_text()
     slow = text.replace(
         '{ name = "fetch tags", run = "git fetch --tags --force {remote}" },',
-        '{ name = "slow step", run = "echo started-slow; sleep 30" },\n    { name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+        '{ name = "slow step", run = "echo started-slow; sleep 30.0417" },\n    { name = "fetch tags", run = "git fetch --tags --force {remote}" },',
         1,
     )
     assert slow != text
@@ -159,4 +159,4 @@ async def test_cancelled_deploy_stops_the_command_and_still_leaves_maintenance_o
     assert get(sandbox.environments["staging"])[0] == 200
     assert run.records["deploy-staging"].status == "cancelled"
     assert '"status": "cancelled"' in run.journal_path.read_text()
-    assert subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True).returncode == 1
+    assert subprocess.run(["pgrep", "-f", "sleep 30.0417"], capture_output=True).returncode == 1

@@ -45,7 +45,8 @@ async def test_preflight_passes_on_a_clean_sandbox(
     assert done.status == "ok", done
     final = {e.check_id: e.status for e in events if isinstance(e, CheckUpdate)}
     assert final == dict.fromkeys(
-        ["clean-tree", "main-branch", "up-to-date", "tag-free", "tests", "coverage", "changelog"], "passed"
+        ["clean-tree", "main-branch", "up-to-date", "tag-free", "version-files", "tests", "coverage", "changelog"],
+        "passed",
     )
     assert not run.checklist_complete()
     for check_id, _ in run.manual_checks():

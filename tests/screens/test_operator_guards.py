@@ -50,7 +50,7 @@ async def test_changing_the_version_runs_the_checklist_again(tiny_app: IactApp) 
         await pilot.press("escape")
         await settle(tiny_app, pilot)
         assert isinstance(tiny_app.screen, VersionScreen)
-        await pilot.press("down", "enter")  # PATCH
+        await pilot.press("down", "enter", "enter")  # PATCH, chosen twice past the feat-commit warning
         await settle(tiny_app, pilot)
         assert run.state.version == "0.1.1"
         assert isinstance(tiny_app.screen, ChecklistScreen)

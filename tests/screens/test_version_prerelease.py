@@ -92,3 +92,22 @@ async def test_a_refused_prerelease_shows_why(tiny_app: IactApp) -> None:
         assert tiny_app.screen is screen
         error = str(screen.query_one("#version-error").render())
         assert "✘" in error and "next-pre" in error
+
+
+async def test_commits_suggest_a_bump_and_a_smaller_one_is_confirmed_by_choosing_it_again(tiny_app: IactApp) -> None:
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_version(tiny_app, pilot)
+        await tiny_app.workers.wait_for_complete()
+        await pilot.pause()
+        advice = str(screen.query_one("#bump-advice").render())
+        assert advice == "Commits since v0.1.0: 1 feature, 1 other change → SemVer suggests MINOR"
+        await pilot.press("down", "enter")  # PATCH, although a feat commit calls for MINOR
+        await settle(tiny_app, pilot)
+        assert tiny_app.screen is screen
+        warning = str(screen.query_one("#version-error").render())
+        assert "1 feat commit since v0.1.0: SemVer 2.0.0 §7 calls for MINOR, but 0.1.1 is a PATCH release" in warning
+        assert "choose 0.1.1 again to release it anyway" in warning
+        await pilot.press("enter")
+        await settle(tiny_app, pilot)
+        assert isinstance(tiny_app.screen, ChecklistScreen)
+        assert tiny_app.release_run.state.version == "0.1.1"

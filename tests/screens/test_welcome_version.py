@@ -40,7 +40,11 @@ async def test_version_shows_tags_and_candidates_then_bump_continues(tiny_app: I
         bumps = screen.query_one("#bump-choice", OptionList)
         prompts = [str(bumps.get_option_at_index(i).prompt) for i in range(3)]
         assert "1.0.0" in prompts[0] and "0.2.0" in prompts[1] and "0.1.1" in prompts[2]
-        await pilot.press("down", "enter")  # MINOR is highlighted first; down → PATCH
+        # MINOR is highlighted first; down → PATCH, which the feat commit makes a warned choice: enter again.
+        await pilot.press("down", "enter")
+        await settle(tiny_app, pilot)
+        assert isinstance(tiny_app.screen, VersionScreen)
+        await pilot.press("enter")
         await settle(tiny_app, pilot)
         assert tiny_app.release_run.state.version == "0.1.1"
         assert isinstance(tiny_app.screen, ChecklistScreen)

@@ -20,6 +20,7 @@ from iact_tui.services.changelog import (
     layout_warning,
     release_section,
     render_groups,
+    suggest_bump,
     unreleased_entries,
 )
 
@@ -376,3 +377,28 @@ def test_layout_warning_names_what_is_not_keep_a_changelog(text: str, expected: 
         assert warning is None
     else:
         assert warning is not None and expected in warning
+
+
+@pytest.mark.parametrize(
+    ("subjects", "major", "level", "breaking", "counts"),
+    [
+        (["fix: crash", "docs: readme"], 1, "patch", (), "1 other change"),
+        (["feat: login", "fix: crash", "perf: faster"], 1, "minor", (), "1 feature, 2 other changes"),
+        (["feat(api)!: drop v1", "feat: login"], 1, "major", ("feat(api)!: drop v1",), "1 breaking, 1 feature"),
+        (["refactor!: new config format"], 0, "minor", ("refactor!: new config format",), "1 breaking"),
+        (["chore: bump deps", "ci: cache", "Merge branch 'x'"], 1, "", (), "no releasable changes"),
+        (["Rework the login page"], 2, "patch", (), "1 other change"),
+    ],
+)
+def test_suggest_bump_follows_conventional_commits(
+    subjects: list[str], major: int, level: str, breaking: tuple[str, ...], counts: str
+) -> None:
+    commits = [Commit(str(i), s, parents=2 if s.startswith("Merge") else 1) for i, s in enumerate(subjects)]
+    suggestion = suggest_bump(commits, major)
+    assert (suggestion.level, suggestion.breaking, suggestion.counts()) == (level, breaking, counts)
+
+
+def test_suggest_bump_sees_a_breaking_change_footer() -> None:
+    commit = Commit("1", "fix: token lifetime", "BREAKING CHANGE: tokens expire after 1 h\n")
+    assert suggest_bump([commit], 3).breaking == ("fix: token lifetime",)
+    assert suggest_bump([commit], 3).level == "major"

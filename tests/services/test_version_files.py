@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 from iact_tui.errors import VersionError, VersionFileError
 from iact_tui.services.version_files import (
     FileVersion,
+    VersionSource,
     bump_files,
     detect_kind,
     read_version,
+    read_versions,
     replace_version,
+    resolve_files,
     write_version,
 )
 
@@ -64,13 +67,15 @@ PACKAGE_LOCK = """{
         ("pyproject.toml", "pyproject"),
         ("web/package.json", "package.json"),
         ("package-lock.json", "package-lock.json"),
+        ("VERSION", "text"),
+        ("src/pkg/VERSION.txt", "text"),
     ],
 )
 def test_detect_kind(name: str, kind: str) -> None:
     assert detect_kind(Path(name)) == kind
 
 
-@pytest.mark.parametrize("name", ["setup.cfg", "VERSION", "Cargo.toml", "package.json5", "npm-shrinkwrap.json"])
+@pytest.mark.parametrize("name", ["setup.cfg", "VERSION.md", "Cargo.toml", "package.json5", "npm-shrinkwrap.json"])
 def test_detect_kind_refuses(name: str) -> None:
     with pytest.raises(VersionFileError, match="cannot tell where its version is"):
         detect_kind(Path(name))
@@ -260,55 +265,195 @@ def test_read_version_refuses(tmp_path: Path, name: str, text: str, what: str) -
     assert err.value.fix
 
 
+_SETUPTOOLS = '[project]\nname = "pkg"\ndynamic = ["version"]\n\n[tool.setuptools.dynamic]\n'
+
+
 @pytest.mark.parametrize(
-    ("files", "pyproject", "fix"),
+    ("files", "pyproject", "source", "kind", "after"),
     [
         pytest.param(
-            {"pkg/__init__.py": '__version__ = "1.3.2"\n'},
-            '[project]\nname = "pkg"\ndynamic = ["version"]\n\n'
-            '[tool.setuptools.dynamic]\nversion = {attr = "pkg.__version__"}\n',
-            "list pkg/__init__.py (setuptools reads the version from pkg.__version__)",
+            {"pkg/__init__.py": '"""The package."""\n__version__ = "1.3.2"\n'},
+            _SETUPTOOLS + 'version = {attr = "pkg.__version__"}\n',
+            "pkg/__init__.py",
+            "python",
+            '"""The package."""\n__version__ = "1.4.0"\n',
             id="setuptools-attr-package",
         ),
         pytest.param(
-            {"src/pkg/_about.py": '__version__ = "1.3.2"\n'},
-            '[project]\nname = "pkg"\ndynamic = ["version"]\n\n'
-            '[tool.setuptools.dynamic]\nversion = {attr = "pkg._about.__version__"}\n',
-            "list src/pkg/_about.py (setuptools reads the version from pkg._about.__version__)",
+            {"src/pkg/_about.py": "__version__ = '1.3.2'\r\n"},
+            _SETUPTOOLS + 'version = {attr = "pkg._about.__version__"}\n',
+            "src/pkg/_about.py",
+            "python",
+            "__version__ = '1.4.0'\r\n",
             id="setuptools-attr-src-module",
         ),
         pytest.param(
-            {},
+            {"VERSION": "1.3.2\n"},
+            _SETUPTOOLS + 'version = {file = "VERSION"}\n',
+            "VERSION",
+            "text",
+            "1.4.0\n",
+            id="setuptools-file",
+        ),
+        pytest.param(
+            {"pkg/version.txt": "  1.3.2"},
+            _SETUPTOOLS + 'version = {file = ["pkg/version.txt"]}\n',
+            "pkg/version.txt",
+            "text",
+            "  1.4.0",
+            id="setuptools-file-list-of-one",
+        ),
+        pytest.param(
+            {"pkg/about.py": '__version__: str = "1.3.2"  # bumped by iact-tui\n'},
             '[project]\nname = "pkg"\ndynamic = ["version"]\n\n[tool.hatch.version]\npath = "pkg/about.py"\n',
-            "list pkg/about.py (the build backend reads the version from it)",
+            "pkg/about.py",
+            "python",
+            '__version__: str = "1.4.0"  # bumped by iact-tui\n',
             id="hatch-path",
         ),
         pytest.param(
+            {"src/pkg/__init__.py": '__version__ = "1.3.2"\n'},
+            '[project]\nname = "pkg"\ndynamic = ["version"]\n\n[tool.pdm.version]\nsource = "file"\n'
+            'path = "src/pkg/__init__.py"\n',
+            "src/pkg/__init__.py",
+            "python",
+            '__version__ = "1.4.0"\n',
+            id="pdm-file",
+        ),
+        pytest.param(
+            {"my_pkg.py": '"""Flit reads the docstring and __version__."""\n__version__ = "1.3.2"\n'},
+            '[build-system]\nrequires = ["flit_core>=3.4"]\nbuild-backend = "flit_core.buildapi"\n\n'
+            '[project]\nname = "my-pkg"\ndynamic = ["version", "description"]\n',
+            "my_pkg.py",
+            "python",
+            '"""Flit reads the docstring and __version__."""\n__version__ = "1.4.0"\n',
+            id="flit-module",
+        ),
+    ],
+)
+def test_dynamic_version_is_followed_to_its_file(
+    tmp_path: Path, files: dict[str, str], pyproject: str, source: str, kind: str, after: str
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(text.encode())
+    (tmp_path / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    assert read_version(tmp_path / "pyproject.toml") == FileVersion(
+        tmp_path / source, kind, "1.3.2", str(tmp_path / "pyproject.toml")
+    )
+    assert resolve_files(tmp_path, ["pyproject.toml"]) == [VersionSource(source, kind, "pyproject.toml")]
+    # Listed twice (itself and through pyproject.toml): bumped once, reported once.
+    bumped = bump_files(tmp_path, ["pyproject.toml", source], "1.4.0")
+    assert bumped == [FileVersion(Path(source), kind, "1.4.0", "pyproject.toml")]
+    assert (tmp_path / source).read_bytes() == after.encode()
+    assert (tmp_path / "pyproject.toml").read_text(encoding="utf-8") == pyproject
+
+
+@pytest.mark.parametrize(
+    ("files", "pyproject", "what", "fix"),
+    [
+        pytest.param(
             {},
             '[project]\nname = "pkg"\ndynamic = ["version"]\n\n[tool.setuptools_scm]\n',
-            "remove {pyproject} from version_files: the version comes from the git tag",
-            id="scm",
+            '{pyproject}: the version is dynamic (dynamic = ["version"]) and comes from the git tag',
+            "remove {pyproject} from version_files: the release's annotated tag sets that version",
+            id="setuptools-scm",
+        ),
+        pytest.param(
+            {},
+            '[project]\nname = "pkg"\ndynamic = ["version"]\n\n[tool.hatch.version]\nsource = "vcs"\n',
+            '{pyproject}: the version is dynamic (dynamic = ["version"]) and comes from the git tag',
+            "remove {pyproject} from version_files: the release's annotated tag sets that version",
+            id="hatch-vcs",
         ),
         pytest.param(
             {},
             '[project]\nname = "my-pkg"\ndynamic = ["version"]\n',
+            '{pyproject}: the version is dynamic (dynamic = ["version"]) but {pyproject} does not say which file '
+            "it is read from",
             "list the module holding __version__ instead (e.g. my_pkg/__init__.py)",
             id="unknown-backend",
         ),
+        pytest.param(
+            {},
+            _SETUPTOOLS + 'version = {attr = "pkg.VERSION"}\n',
+            '{pyproject}: the version is dynamic (dynamic = ["version"]): setuptools reads it from pkg.VERSION, '
+            "which is not a __version__ attribute",
+            'iact-tui rewrites __version__ = "..." only: use attr = "<module>.__version__", '
+            "or list the file that holds the version",
+            id="setuptools-attr-not-dunder",
+        ),
+        pytest.param(
+            {},
+            _SETUPTOOLS + 'version = {attr = "pkg.__version__"}\n',
+            "the version is read from pkg.__version__, but none of pkg/__init__.py, pkg.py, src/pkg/__init__.py, "
+            "src/pkg.py exists",
+            "fix the build backend's setting in pyproject.toml, or list the file that holds __version__",
+            id="setuptools-attr-module-missing",
+        ),
+        pytest.param(
+            {},
+            _SETUPTOOLS + 'version = {file = ["VERSION", "SUFFIX"]}\n',
+            '{pyproject}: the version is dynamic (dynamic = ["version"]): setuptools joins 2 files into the version',
+            'read it from one file (version = {{file = "VERSION"}}), then retry',
+            id="setuptools-several-files",
+        ),
+        pytest.param(
+            {},
+            '[project]\nname = "pkg"\ndynamic = ["version"]\n\n[tool.hatch.version]\npath = "pkg/about.py"\n'
+            'pattern = "BUILD = (?P<version>.+)"\n',
+            '{pyproject}: the version is dynamic (dynamic = ["version"]): hatch reads it from pkg/about.py with a '
+            "custom pattern",
+            'use hatch\'s default pattern (__version__ = "1.2.3" in pkg/about.py), or list a file iact-tui can write',
+            id="hatch-custom-pattern",
+        ),
+        pytest.param(
+            {},
+            _SETUPTOOLS + 'version = {file = "../VERSION"}\n',
+            "{pyproject}: the version is read from ../VERSION, outside {root}",
+            "keep the file that holds the version inside the repository",
+            id="outside-the-repository",
+        ),
+        pytest.param(
+            {"VERSION": "1.3.2\nbuilt on a Tuesday\n"},
+            _SETUPTOOLS + 'version = {file = "VERSION"}\n',
+            "{root}/VERSION: holds more than a version (2 lines)",
+            "keep only the version (e.g. 1.2.3) in it, or list a file of a known kind",
+            id="text-file-with-more",
+        ),
     ],
 )
-def test_dynamic_version_refused_with_the_file_to_list(
-    tmp_path: Path, files: dict[str, str], pyproject: str, fix: str
+def test_dynamic_version_refused_with_the_reason(
+    tmp_path: Path, files: dict[str, str], pyproject: str, what: str, fix: str
 ) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (tmp_path / "VERSION").write_text("1.3.2\n")  # outside the repository
     for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    path = tmp_path / "pyproject.toml"
+        (root / name).write_text(text, encoding="utf-8")
+    path = root / "pyproject.toml"
     path.write_text(pyproject, encoding="utf-8")
     with pytest.raises(VersionFileError) as err:
         read_version(path)
-    assert err.value.what == f'{path}: the version is dynamic (dynamic = ["version"]), not written in the file'
+    assert err.value.what == what.format(pyproject=path, root=root)
     assert err.value.fix == fix.format(pyproject=path)
+    _, errors = read_versions(root, ["pyproject.toml"])
+    assert [e.what for e in errors] == [err.value.what.replace(str(path), "pyproject.toml")]
+
+
+def test_read_versions_reports_each_file_in_order(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text('__version__ = "1.3.2"\n')
+    (tmp_path / "package.json").write_text('{"name": "web", "version": "1.3.1"}\n')
+    found, errors = read_versions(tmp_path, ["missing.py", "a.py", "package.json", "notes.md"])
+    assert found == [
+        FileVersion(Path("a.py"), "python", "1.3.2"),
+        FileVersion(Path("package.json"), "package.json", "1.3.1"),
+    ]
+    assert [e.what for e in errors] == [
+        f"version file {tmp_path / 'missing.py'} does not exist",
+        f"{tmp_path / 'notes.md'}: cannot tell where its version is (not *.py, pyproject.toml, package.json, "
+        "package-lock.json or VERSION)",
+    ]
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -383,7 +528,7 @@ def test_bump_files_names_every_bad_file(tmp_path: Path) -> None:
         "2 version files cannot be bumped, nothing was written: "
         f"version file {tmp_path / 'b.py'} does not exist; "
         f"{tmp_path / 'c.json'}: cannot tell where its version is (not *.py, pyproject.toml,"
-        " package.json or package-lock.json)"
+        " package.json, package-lock.json or VERSION)"
     )
     assert (tmp_path / "a.py").read_text(encoding="utf-8") == '__version__ = "1.3.2"\n'
 

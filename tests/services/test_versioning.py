@@ -12,6 +12,7 @@ from iact_tui.services.versioning import (
     TagVersion,
     VersionInfo,
     bump,
+    bump_level,
     next_free_patch,
     parse_tags,
     prerelease_candidates,
@@ -496,3 +497,20 @@ def test_prerelease_candidates_are_above_current_and_accepted(current: semver.Ve
 )
 def test_next_free_patch(base: str, taken: set[str], prefix: str, expected: str) -> None:
     assert str(next_free_patch(V(base), taken, prefix)) == expected
+
+
+@pytest.mark.parametrize(
+    ("previous", "new", "level"),
+    [
+        ("1.3.2", "2.0.0", "major"),
+        ("1.3.2", "1.4.0", "minor"),
+        ("1.3.2", "1.3.3", "patch"),
+        ("1.3.2", "2.0.0-rc.1", "major"),
+        ("1.3.2", "1.4.0-beta.2", "minor"),
+        ("1.4.0-rc.1", "1.4.0", "patch"),
+        ("0.9.9", "0.10.0", "minor"),
+        ("1.9.0", "1.10.0+build.5", "minor"),
+    ],
+)
+def test_bump_level(previous: str, new: str, level: str) -> None:
+    assert bump_level(previous, new) == level

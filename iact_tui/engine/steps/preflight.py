@@ -2,7 +2,9 @@
 
 Checks (ids): ``clean-tree``, ``main-branch``, ``up-to-date`` (the remote exists and
 answers, the clone is not shallow and has its tags, then level with the remote after a
-fetch), ``tag-free`` (locally and on the remote, release branch too), ``tests``,
+fetch), ``tag-free`` (locally and on the remote, release branch too), ``version-files``
+(every configured file read, a dynamic pyproject.toml version followed to its file; what
+each holds), ``tests``,
 ``coverage`` (Cobertura XML ``line-rate``, or coverage.py's data file, after the tests
 wrote it), ``changelog`` (something to release). Manual items are ticked by the operator
 (``RunState.ticks``), not here.
@@ -24,7 +26,7 @@ from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
 from iact_tui.errors import IactError, VersionError
-from iact_tui.services import changelog
+from iact_tui.services import changelog, version_files
 from iact_tui.services.git import GitService
 from iact_tui.services.remote import CommandResult, LocalHost
 
@@ -35,6 +37,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("main-branch", "On the main branch"),
     ("up-to-date", "Up to date with the remote"),
     ("tag-free", "Release tag and branch are free"),
+    ("version-files", "Version files can be bumped"),
     ("tests", "Tests pass"),
     ("coverage", "Coverage meets the threshold"),
     ("changelog", "Changelog has content"),
@@ -246,11 +249,42 @@ class GitChecks:
         if ab.behind:
             raise CheckFailed(f"{p.main_branch} is {ab.behind} commit(s) behind {where}", "run `git pull --ff-only`")
         if ab.ahead:
+            unpushed = await self.unpushed_release()
+            if unpushed is not None:
+                sha, tag = unpushed
+                raise CheckFailed(
+                    f"{p.main_branch} holds the release merge of {tag} ({sha[:10]}) that {where} does not have: "
+                    f"an earlier run's push of {p.main_branch} was refused or stopped",
+                    f"once {p.remote} accepts it, push it (`git push {p.remote} {p.main_branch}`) and tag it "
+                    f"(`git tag -a {tag} -m 'Release {tag}' {sha[:10]} && git push {p.remote} {tag}`); or drop "
+                    f"the local merge (`git reset --hard {where}`) and release again",
+                )
             raise CheckFailed(
                 f"{p.main_branch} has {ab.ahead} commit(s) not on {where}",
                 f"push them (`git push {p.remote} {p.main_branch}`) or reset, then run the checks again",
             )
         return f"level with {where}"
+
+    async def unpushed_release(self) -> tuple[str, str] | None:
+        """The newest release commit or its merge on the local main branch but not on the remote.
+
+        Returns:
+            ``(sha, tag)`` of the local commit whose subject is ``chore: prepare release <tag>``
+            or the merge of ``release/<tag>``, or ``None``.
+        """
+        p = self.ctx.config.project
+        rng = f"{p.remote}/{p.main_branch}..{p.main_branch}"
+        prefix = p.release_branch_prefix
+        try:
+            found = await self.git.subjects(rng)
+        except IactError:
+            return None  # no remote-tracking branch: the up-to-date check says why
+        for sha, subject in found:
+            for pattern in ("chore: prepare release ", f"Merge branch '{prefix}"):
+                if subject.startswith(pattern):
+                    tag = subject.removeprefix(pattern).split("'")[0].split()[0]
+                    return sha, tag
+        return None
 
     async def tag_free(self) -> str:
         git, p = self.git, self.ctx.config.project
@@ -260,6 +294,12 @@ class GitChecks:
         if await git.rev(f"refs/tags/{tag}"):
             problems.append(f"tag {tag} exists locally")
             fixes.append(f"`git tag -d {tag}` if it is stale")
+        unpushed = await self.unpushed_release()
+        if unpushed is not None and unpushed[1] == tag:
+            raise CheckFailed(
+                f"{p.main_branch} already holds the release merge of {tag} ({unpushed[0][:10]}), not yet on {p.remote}",
+                "finish that release as 'Up to date with the remote' says, or drop the merge and release again",
+            )
         local_branch = await git.rev(f"refs/heads/{branch}")
         main_head = await git.rev(p.main_branch)
         if local_branch and local_branch != main_head:
@@ -358,6 +398,7 @@ class PreflightStep:
             actions.append(Action("command", f"run tests: {c.tests}"))
         if c.coverage_report:
             actions.append(Action("check", f"line coverage in {c.coverage_report} >= {c.coverage_min:g}%"))
+        actions.append(Action("check", "every version file can be read (dynamic pyproject.toml versions followed)"))
         actions.append(Action("check", f"{p.changelog}: the release has changelog entries"))
         return actions
 
@@ -432,6 +473,23 @@ class PreflightStep:
                 )
             return f"line coverage {percent:.1f}% (minimum {c.coverage_min:g}%)"
 
+        async def version_files_ok() -> str:
+            files = ctx.config.project.version_files
+            if not files:
+                raise _Skipped("none configured ([project] version_files is empty)")
+            held, errors = await asyncio.to_thread(version_files.read_versions, ctx.config.root, files)
+            ctx.file_versions = held
+            if errors:
+                raise CheckFailed(
+                    "; ".join(e.what for e in errors), " ".join(dict.fromkeys(e.fix for e in errors if e.fix))
+                )
+            previous = ctx.state.previous_version.split("+")[0]
+            shown = ", ".join(f"{f.path}{f' (via {f.via})' if f.via else ''} {f.version}" for f in held)
+            disagree = [f for f in held if previous and f.version != previous]
+            if disagree:
+                return f"{shown}; {len(disagree)} disagree with {previous}: choose below whether to bump them"
+            return shown
+
         async def changelog_has_content() -> str:
             body = await ctx.draft_changelog()
             entries = changelog.count_entries(body)
@@ -444,6 +502,7 @@ class PreflightStep:
 
         bodies: dict[str, Callable[[], Awaitable[str]]] = {
             **git_checks.bodies(),
+            "version-files": version_files_ok,
             "tests": tests,
             "coverage": coverage,
             "changelog": changelog_has_content,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from iact_tui.engine.events import Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
@@ -40,6 +39,20 @@ async def _on_release_branch(ctx: RunContext) -> None:
         await ctx.git.checkout(ctx.release_branch)
 
 
+async def _read_version_files(ctx: RunContext) -> list[version_files.FileVersion]:
+    """Every version file's version (dynamic pyproject.toml versions followed), or the errors raised."""
+    held, errors = await asyncio.to_thread(
+        version_files.read_versions, ctx.config.root, ctx.config.project.version_files
+    )
+    version_files.raise_all(errors, "version files cannot be read")
+    return held
+
+
+def _file_label(f: version_files.FileVersion | version_files.VersionSource) -> str:
+    """``pkg/__init__.py (version of pyproject.toml)`` for a followed file, else its path."""
+    return f"{f.path} (version of {f.via})" if f.via else str(f.path)
+
+
 async def _preconditions(ctx: RunContext) -> None:
     """Refuse before the first change: a dirty tree, an unreadable version file, an empty section.
 
@@ -53,12 +66,11 @@ async def _preconditions(ctx: RunContext) -> None:
             f"the working tree has uncommitted changes: {shown}",
             "commit or stash them, then retry; the release commit holds only the version bump and the changelog",
         )
-    root, files = ctx.config.root, ctx.config.project.version_files
-    held = await asyncio.to_thread(lambda: [version_files.read_version(root / f) for f in files])
+    held = await _read_version_files(ctx)
     previous = ctx.state.previous_version
     disagree = [f for f in held if previous and f.version != previous.split("+")[0]]
     if disagree and not ctx.state.accept_version_mismatch:
-        listing = ", ".join(f"{_rel(ctx, f.path)} holds {f.version}" for f in disagree)
+        listing = ", ".join(f"{f.path} holds {f.version}" for f in disagree)
         raise VersionFileError(
             f"version files disagree with the current release {previous}: {listing}",
             f"align them with {previous} and commit, or accept on the checklist that the bump "
@@ -125,10 +137,14 @@ class BumpStep:
     title = "Bump version files"
 
     def plan(self, ctx: RunContext) -> list[Action]:
-        """One file action per version file."""
+        """One file action per version file, from what each held when the run read them."""
+        if ctx.file_versions is None:
+            return [
+                Action("file", f"{f}: version {ctx.state.previous_version or '?'} → {ctx.state.version}")
+                for f in ctx.config.project.version_files
+            ]
         return [
-            Action("file", f"{f}: version {ctx.state.previous_version or '?'} → {ctx.state.version}")
-            for f in ctx.config.project.version_files
+            Action("file", f"{_file_label(f)}: version {f.version} → {ctx.state.version}") for f in ctx.file_versions
         ]
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
@@ -139,18 +155,12 @@ class BumpStep:
         if not files:
             yield StepFinished(self.id, "skipped", "no version_files configured")
             return
-        before = await asyncio.to_thread(lambda: [version_files.read_version(ctx.config.root / f) for f in files])
+        before = await _read_version_files(ctx)
         after = await asyncio.to_thread(version_files.bump_files, ctx.config.root, files, ctx.state.version)
         for old, new in zip(before, after, strict=True):
-            yield OutputLine(self.id, f"{_rel(ctx, old.path)}: {old.version} → {new.version}")
-        yield StepFinished(self.id, "ok", f"{len(after)} file(s) at {ctx.state.version}", data={"files": list(files)})
-
-
-def _rel(ctx: RunContext, path: Path) -> str:
-    try:
-        return str(path.relative_to(ctx.config.root))
-    except ValueError:
-        return str(path)
+            yield OutputLine(self.id, f"{_file_label(old)}: {old.version} → {new.version}")
+        written = [str(f.path) for f in after]
+        yield StepFinished(self.id, "ok", f"{len(after)} file(s) at {ctx.state.version}", data={"files": written})
 
 
 class ChangelogStep:
@@ -203,14 +213,19 @@ class CommitStep:
 
     def plan(self, ctx: RunContext) -> list[Action]:
         """The commit."""
-        files = [*ctx.config.project.version_files, ctx.config.project.changelog]
+        held = ctx.file_versions
+        names = [str(f.path) for f in held] if held is not None else ctx.config.project.version_files
+        files = [*names, ctx.config.project.changelog]
         return [Action("git", f"git commit -m {release_message(ctx)!r} -- {' '.join(files)}")]
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
         """Commit, or reuse the release commit if it is already HEAD with nothing left."""
         _need_version(ctx)
         await _on_release_branch(ctx)
-        files = [*ctx.config.project.version_files, ctx.config.project.changelog]
+        sources = await asyncio.to_thread(
+            version_files.resolve_files, ctx.config.root, ctx.config.project.version_files
+        )
+        files = [*(s.path for s in sources), ctx.config.project.changelog]
         changed, untracked = await ctx.git.dirty_files()
         # A changelog the run created (the repo had none) is untracked: it belongs in the commit.
         pending = [f for f in files if f in changed or f in untracked]
