@@ -14,6 +14,7 @@ from typing import Any, Literal
 Stream = Literal["stdout", "stderr", "info"]
 Status = Literal["ok", "failed", "skipped", "cancelled"]
 CheckStatus = Literal["pending", "running", "passed", "failed", "skipped"]
+CommandStatus = Literal["pending", "running", "ok", "failed", "skipped", "cancelled", "timed-out"]
 
 
 def _now() -> float:
@@ -85,6 +86,38 @@ class CheckUpdate:
 
 
 @dataclass(frozen=True)
+class CommandUpdate:
+    """One command of a deploy recipe on one host changed state.
+
+    A deploy first sends every (host, command) pair as ``pending``, in the order they
+    will run; then ``running`` and a final status for each as it goes.
+
+    Args:
+        step_id: The deploy step, e.g. ``deploy-production``.
+        host: The host's name as configured (``web1``), or the environment's name for
+            the ``local`` transport.
+        index: The command's position in the recipe (0-based; the same on every host).
+        name: The command's name from the config, e.g. ``run migrations``.
+        phase: ``lock``, ``record``, ``pre``, ``steps``, ``post`` or ``unlock``.
+        status: ``pending``, ``running``, ``ok``, ``failed``, ``skipped`` (not run
+            because an earlier command failed), ``cancelled`` or ``timed-out``.
+        seconds: Elapsed seconds when finished (0.0 before).
+        detail: For a failure, the most telling output lines; empty otherwise.
+    """
+
+    step_id: str
+    host: str
+    index: int
+    name: str
+    phase: str
+    status: CommandStatus
+    seconds: float = 0.0
+    detail: str = ""
+    ts: float = field(default_factory=_now)
+    kind: str = "command"
+
+
+@dataclass(frozen=True)
 class StepFinished:
     """A step ended.
 
@@ -106,13 +139,14 @@ class StepFinished:
     kind: str = "step_finished"
 
 
-Event = StepStarted | OutputLine | Progress | CheckUpdate | StepFinished
+Event = StepStarted | OutputLine | Progress | CheckUpdate | CommandUpdate | StepFinished
 
 _KINDS: dict[str, type[Any]] = {
     "step_started": StepStarted,
     "output": OutputLine,
     "progress": Progress,
     "check": CheckUpdate,
+    "command": CommandUpdate,
     "step_finished": StepFinished,
 }
 
