@@ -108,10 +108,37 @@ class SmokeConfig(_Model):
 class EnvironmentConfig(_Model):
     """A deploy target (``[environments.staging]``, ``[environments.production]``)."""
 
-    transport: Literal["local"] = "local"
-    """``"local"``: commands run as subprocesses on this machine (``"ssh"`` comes later)."""
+    transport: Literal["local", "ssh"] = "local"
+    """``"local"``: commands run as subprocesses on this machine; ``"ssh"``: on each of
+    ``hosts`` over SSH (host keys always verified against known_hosts)."""
     app_dir: str
-    """Where the app's checkout lives; relative paths are relative to the config file."""
+    """Where the app's checkout lives; relative paths are relative to the config file.
+    For ``ssh`` an absolute path on the hosts."""
+    hosts: list[str] = Field(default_factory=list)
+    """``ssh`` only, required: the hosts, as ``~/.ssh/config`` aliases or host names,
+    e.g. ``["web1", "web2"]``."""
+    user: str = Field(default="", pattern=r"^([a-z_][a-z0-9_.-]*\$?)?$")
+    """``ssh`` only: login user; empty: ``User`` from the ssh config, else your local user."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """``ssh`` only: TCP port; unset: ``Port`` from the ssh config, else 22."""
+    identity_file: str = ""
+    """``ssh`` only: private key file (``~`` expanded, relative to the config file); empty:
+    ``IdentityFile`` from the ssh config, ssh-agent and ``~/.ssh/id_*``."""
+    known_hosts: str = ""
+    """``ssh`` only: known_hosts file the host keys are checked against; empty: your
+    ``~/.ssh/known_hosts``. Host key checking cannot be turned off."""
+    ssh_config: str = ""
+    """``ssh`` only: OpenSSH client config to honour (Host aliases, HostName, User, Port,
+    IdentityFile, ProxyJump); empty: ``~/.ssh/config`` when it exists. The keys above
+    override it."""
+    proxy_jump: str = ""
+    """``ssh`` only: ``[user@]host[:port]`` to jump through (comma-separated for a chain),
+    overriding the ssh config's ``ProxyJump``; empty: the ssh config decides."""
+    connect_timeout: float = Field(default=10.0, gt=0)
+    """``ssh`` only: seconds to connect and log in to one host."""
+    serial: int = Field(default=1, ge=1)
+    """``ssh`` only: hosts deployed at a time (a batch), as Ansible's ``serial``; 1: one
+    host after another."""
     python: str = ".venv/bin/python"
     """The app's Python interpreter (``{python}`` in commands), relative to ``app_dir``."""
     health_url: str
@@ -136,6 +163,33 @@ class EnvironmentConfig(_Model):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.:\[\]%-]+", host) or host.startswith("-"):
+                raise ValueError(f"{host!r} is not a host name, address or ssh config alias")
+        duplicates = sorted({h for h in value if value.count(h) > 1})
+        if duplicates:
+            raise ValueError(f"hosts listed twice: {', '.join(duplicates)}")
+        return value
+
+    @model_validator(mode="after")
+    def _transport_options(self) -> EnvironmentConfig:
+        ssh_only = [
+            "hosts", "user", "port", "identity_file", "known_hosts", "ssh_config", "proxy_jump", "connect_timeout", "serial",
+        ]  # fmt: skip
+        if self.transport == "ssh":
+            if not self.hosts:
+                raise ValueError('transport = "ssh" needs hosts = ["web1", ...] (ssh config aliases or host names)')
+            if not self.app_dir.startswith("/"):
+                raise ValueError(f'transport = "ssh" needs an absolute app_dir on the hosts (got {self.app_dir!r})')
+        else:
+            given = [name for name in ssh_only if name in self.model_fields_set]
+            if given:
+                raise ValueError(f'{", ".join(given)} only apply to transport = "ssh" (this environment is local)')
+        return self
 
 
 class ProjectConfig(_Model):
@@ -245,7 +299,10 @@ class Config(_Model):
         return self.path.resolve().parent
 
     def env_app_dir(self, env: str) -> Path:
-        """Absolute ``app_dir`` of environment ``env`` (relative paths from :attr:`root`)."""
+        """Absolute ``app_dir`` of environment ``env`` (relative paths from :attr:`root`);
+        for ``ssh`` the path on the hosts, as written."""
+        if self.environments[env].transport == "ssh":
+            return Path(self.environments[env].app_dir)
         return (self.root / self.environments[env].app_dir).resolve()
 
     def needs_confirmation(self, env: str) -> bool:

@@ -52,6 +52,11 @@ class CommandError(IactError):
     """A command on a host exited non-zero, timed out or could not start."""
 
 
+class SshError(IactError):
+    """An SSH host cannot be reached or trusted (unknown or changed host key, refused, login
+    rejected, name not resolved, timeout), or the connection was lost while a command ran."""
+
+
 class BackupError(IactError):
     """A database backup was not taken: pg_dump failed or timed out, or its file failed a check."""
 

@@ -121,3 +121,79 @@ def test_a_literal_secret_is_refused_with_the_way_to_do_it(tmp_path: Path) -> No
     bad_name = text.replace('password = "hunter2"', 'password_env = "hunter2 secret value"')
     with pytest.raises(ConfigError, match="password_env"):
         load_config(write(tmp_path, bad_name))
+
+
+SSH = """\
+[environments.production]
+transport = "ssh"
+hosts = ["web1", "web2"]
+app_dir = "/srv/iact"
+health_url = "https://example.invalid/api/health"
+"""
+
+
+def test_ssh_environment_loads_with_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, SSH))
+    prod = cfg.environments["production"]
+    assert prod.transport == "ssh" and prod.hosts == ["web1", "web2"]
+    assert (prod.user, prod.port, prod.identity_file, prod.known_hosts, prod.ssh_config, prod.proxy_jump) == (
+        "",
+        None,
+        "",
+        "",
+        "",
+        "",
+    )
+    assert prod.connect_timeout == 10.0 and prod.serial == 1
+    assert cfg.env_app_dir("production") == Path("/srv/iact")  # a path on the hosts, not resolved here
+
+
+def test_ssh_options_load(tmp_path: Path) -> None:
+    text = SSH + (
+        'user = "deploy"\nport = 2222\nidentity_file = "~/.ssh/deploy"\nknown_hosts = "ops/known_hosts"\n'
+        'ssh_config = "ops/ssh_config"\nproxy_jump = "ops@bastion:22"\nconnect_timeout = 3.5\nserial = 2\n'
+    )
+    prod = load_config(write(tmp_path, text)).environments["production"]
+    assert (prod.user, prod.port, prod.identity_file, prod.known_hosts) == (
+        "deploy",
+        2222,
+        "~/.ssh/deploy",
+        "ops/known_hosts",
+    )
+    assert (prod.ssh_config, prod.proxy_jump, prod.connect_timeout, prod.serial) == (
+        "ops/ssh_config",
+        "ops@bastion:22",
+        3.5,
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (SSH.replace('hosts = ["web1", "web2"]\n', ""), ['transport = "ssh" needs hosts']),
+        (SSH.replace('hosts = ["web1", "web2"]', "hosts = []"), ['transport = "ssh" needs hosts']),
+        (SSH.replace('"/srv/iact"', '"srv/iact"'), ["needs an absolute app_dir"]),
+        (SSH + "port = 70000\n", [":6: environments.production.port", "less than or equal to 65535"]),
+        (SSH + 'port = "22"\n', ["environments.production.port", "valid integer"]),
+        (SSH + "serial = 0\n", ["environments.production.serial", "greater than or equal to 1"]),
+        (SSH + "connect_timeout = 0\n", ["environments.production.connect_timeout", "greater than 0"]),
+        (SSH.replace('"web2"', '"web1"'), ["hosts listed twice: web1"]),
+        (SSH.replace('"web2"', '"-oProxyCommand=x"'), ["is not a host name"]),
+        (SSH + 'user = "root; rm"\n', ["environments.production.user", "should match pattern"]),
+        (SSH.replace('"ssh"', '"telnet"'), ["environments.production.transport", "'local' or 'ssh'", "telnet"]),
+        # There is no switch for host key checking, under any name.
+        (SSH + "strict_host_key_checking = false\n", ["strict_host_key_checking", "unknown key"]),
+        (SSH + "insecure = true\n", ["environments.production.insecure", "unknown key"]),
+        (GOOD + 'hosts = ["web1"]\n', ['hosts only apply to transport = "ssh"']),
+        (GOOD + 'user = "deploy"\nport = 22\n', ['user, port only apply to transport = "ssh"']),
+    ],
+)
+def test_ssh_options_are_validated(tmp_path: Path, text: str, expected: list[str]) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    for fragment in expected:
+        assert fragment in message, message

@@ -3,7 +3,8 @@
 A host runs one shell command at a time for a step, streaming its output line by line
 with stdout and stderr kept apart, under a timeout in seconds, and stops the command
 (SIGTERM to its process group, then SIGKILL) when the timeout passes or the consumer is
-cancelled. ``SshHost`` (asyncssh) will implement the same protocol.
+cancelled. ``SshHost`` (asyncssh, in ``services/ssh.py``) implements the same protocol;
+:func:`make_hosts` builds the right hosts for an environment's config.
 """
 
 from __future__ import annotations
@@ -14,25 +15,35 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from iact_tui.errors import CommandError
 
+if TYPE_CHECKING:
+    from iact_tui.config import EnvironmentConfig
+
 StreamName = Literal["stdout", "stderr"]
 _CHUNK = 64 * 1024  # bytes read per call: splitting lines ourselves is ~5x faster than readline()
-_TAIL = 20  # lines kept per stream in a CommandResult
+TAIL_LINES = 20  # lines kept per stream in a CommandResult
 _KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 
 
 @dataclass(frozen=True)
 class Line:
-    """One line of a command's output (newline removed, decoded as UTF-8 with replacement)."""
+    """One line of a command's output (newline removed, decoded as UTF-8 with replacement).
+
+    Attributes:
+        stream: ``"stdout"`` or ``"stderr"``.
+        text: The line without its newline (and without a trailing ``\\r``).
+        at: When it was read, as ``time.time()`` (seconds since the epoch).
+    """
 
     stream: StreamName
     text: str
+    at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
@@ -131,11 +142,11 @@ class LocalHost:
                 f"{self.name}: cannot start {command!r}: {exc}", "check the command in iact-release.toml"
             ) from None
         queue: asyncio.Queue[Line | None] = asyncio.Queue(maxsize=10_000)
-        tails: dict[StreamName, deque[str]] = {"stdout": deque(maxlen=_TAIL), "stderr": deque(maxlen=_TAIL)}
+        tails: dict[StreamName, deque[str]] = {"stdout": deque(maxlen=TAIL_LINES), "stderr": deque(maxlen=TAIL_LINES)}
         assert proc.stdout is not None and proc.stderr is not None
         readers = [
-            asyncio.create_task(_pump(proc.stdout, "stdout", queue)),
-            asyncio.create_task(_pump(proc.stderr, "stderr", queue)),
+            asyncio.create_task(pump_lines(proc.stdout, "stdout", queue)),
+            asyncio.create_task(pump_lines(proc.stderr, "stderr", queue)),
         ]
         deadline = started + timeout
         open_streams = 2
@@ -147,7 +158,7 @@ class LocalHost:
                     timed_out = True
                     break
                 try:
-                    item = await asyncio.wait_for(queue.get(), remaining)
+                    item = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), remaining)
                 except TimeoutError:
                     timed_out = True
                     break
@@ -186,7 +197,20 @@ class LocalHost:
         )
 
 
-async def _pump(reader: asyncio.StreamReader, stream: StreamName, queue: asyncio.Queue[Line | None]) -> None:
+class ByteReader(Protocol):
+    """Anything with an async ``read(n)`` of bytes (asyncio and asyncssh stream readers)."""
+
+    def read(self, n: int, /) -> Awaitable[bytes]:
+        """Up to ``n`` bytes; ``b""`` at end of stream."""
+        ...
+
+
+async def pump_lines(reader: ByteReader, stream: StreamName, queue: asyncio.Queue[Line | None]) -> None:
+    """Read ``reader`` in 64 KiB chunks and put each line on ``queue``, then ``None``.
+
+    Splitting lines ourselves is about 5x faster than ``readline()``. A last line without
+    a newline is put too; ``None`` is put even when reading fails (the error propagates).
+    """
     pending = b""
     try:
         while True:
@@ -196,7 +220,11 @@ async def _pump(reader: asyncio.StreamReader, stream: StreamName, queue: asyncio
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for raw in lines:
-                await queue.put(Line(stream, raw.rstrip(b"\r").decode("utf-8", errors="replace")))
+                line = Line(stream, raw.rstrip(b"\r").decode("utf-8", errors="replace"))
+                try:
+                    queue.put_nowait(line)  # the common case; awaiting put() per line costs ~3x
+                except asyncio.QueueFull:
+                    await queue.put(line)
         if pending:
             await queue.put(Line(stream, pending.rstrip(b"\r").decode("utf-8", errors="replace")))
     finally:
@@ -227,12 +255,52 @@ async def run_capture(host: Host, command: str, *, cwd: str | None = None, timeo
     return result
 
 
-def make_host(env_name: str, transport: str) -> Host:
-    """The host for an environment's transport.
+def make_hosts(env_name: str, env: EnvironmentConfig, *, root: Path | None = None) -> list[Host]:
+    """Every host of an environment: one ``LocalHost``, or one ``SshHost`` per ``hosts`` entry.
+
+    Args:
+        env_name: The environment's name (the local host's name).
+        env: The environment's validated config.
+        root: Folder that relative ssh file paths (``identity_file``, ``known_hosts``,
+            ``ssh_config``) are relative to: the config file's folder.
+
+    Returns:
+        The hosts in configured order; SSH hosts connect on their first command.
+        Running them in batches of ``env.serial`` is the deploy step's business.
 
     Raises:
-        CommandError: An unknown transport.
+        SshError: An ``ssh`` environment without hosts.
     """
-    if transport == "local":
-        return LocalHost(env_name)
-    raise CommandError(f"transport {transport!r} is not supported yet", 'use transport = "local"')
+    if env.transport == "ssh":
+        from iact_tui.services.ssh import hosts_for_environment  # asyncssh only when needed
+
+        return list(hosts_for_environment(env_name, env, root=root))
+    return [LocalHost(env_name)]
+
+
+def make_host(env_name: str, env: EnvironmentConfig | str, *, root: Path | None = None) -> Host:
+    """The one host of an environment (see :func:`make_hosts` for several).
+
+    Args:
+        env_name: The environment's name.
+        env: Its config, or just the transport's name (``"local"`` only).
+        root: See :func:`make_hosts`.
+
+    Raises:
+        CommandError: An unknown transport, ``"ssh"`` given without the environment's
+            config, or an ``ssh`` environment with more than one host.
+        SshError: An ``ssh`` environment without hosts.
+    """
+    if isinstance(env, str):
+        if env == "local":
+            return LocalHost(env_name)
+        raise CommandError(
+            f"transport {env!r} needs the environment's settings", "pass the EnvironmentConfig to make_host"
+        )
+    hosts = make_hosts(env_name, env, root=root)
+    if len(hosts) != 1:
+        raise CommandError(
+            f"[environments.{env_name}] has {len(hosts)} hosts; this step runs on one",
+            "use make_hosts() and run the hosts in batches of `serial`",
+        )
+    return hosts[0]
