@@ -75,3 +75,11 @@ class ConfirmationError(IactError):
 
 class SecretError(IactError):
     """A secret could not be read from its environment variable or secret command."""
+
+
+class LockError(IactError):
+    """A host's deploy lock is held by another deploy, unreadable, or cannot be taken or released."""
+
+
+class DeployStateError(IactError):
+    """What a host runs (commit, tag, applied migrations) could not be read or recorded."""
