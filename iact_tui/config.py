@@ -105,6 +105,41 @@ class SmokeConfig(_Model):
     """Commands run on the environment's host (e.g. ``pytest tests/smoke/``)."""
 
 
+_ENV_NAME = r"^([A-Za-z_][A-Za-z0-9_]*)?$"
+
+
+class BackupConfig(_Model):
+    """The database backup taken before this environment's deploy (PostgreSQL ``pg_dump``).
+
+    ``pg_dump --format=custom`` runs on one of the environment's hosts (over SSH for an
+    ``ssh`` environment) and writes ``{directory}/{database}-{version}-{UTC time}.dump``;
+    the file is checked with ``pg_restore --list`` before the deploy goes on.
+    """
+
+    database: str = Field(min_length=1)
+    """The database to dump, e.g. ``"iact"``."""
+    directory: str = Field(min_length=1)
+    """Absolute folder for the dumps on the host that runs ``pg_dump``, e.g. ``/var/backups/iact``
+    (created with mode 700 when missing)."""
+    db_host: str = ""
+    """Database server for ``pg_dump --host``; empty: the local socket of the host that runs it."""
+    db_port: int | None = Field(default=None, ge=1, le=65535)
+    """Database server port; unset: PostgreSQL's default (5432)."""
+    db_user: str = ""
+    """Database role; empty: the login user's name."""
+    run_on: str = ""
+    """Which of the environment's ``hosts`` runs ``pg_dump``; empty: the first."""
+    password_env: str = Field(default="", pattern=_ENV_NAME)
+    """Name of the environment variable (on this machine) holding the database password;
+    empty: ``~/.pgpass`` on the host (recommended). Never the password itself."""
+    pg_dump: str = "pg_dump"
+    """The ``pg_dump`` program on the host (a name on its PATH or an absolute path)."""
+    pg_restore: str = "pg_restore"
+    """The ``pg_restore`` program on the host, for the ``--list`` check."""
+    timeout: float = Field(default=3600.0, gt=0)
+    """Seconds the dump may take."""
+
+
 class EnvironmentConfig(_Model):
     """A deploy target (``[environments.staging]``, ``[environments.production]``)."""
 
@@ -156,6 +191,17 @@ class EnvironmentConfig(_Model):
     confirm: bool | None = None
     """Require the operator to type the version before deploying. Defaults to true for
     an environment named ``production`` and cannot be switched off for it."""
+    backup: BackupConfig | None = None
+    """``[environments.<name>.backup]``: the database backup before the deploy; absent:
+    the production prep says there is none and asks for a typed reason to go on."""
+    lock_path: str = ""
+    """The deploy lock file on each host; empty: ``{app_dir}/.iact-deploy.lock``."""
+    lock_stale_after: float = Field(default=3600.0, gt=0)
+    """Seconds after which another operator's lock is called stale (breaking it still
+    needs the host's name typed)."""
+    keep_maintenance_on_failure: bool = False
+    """Leave the site in maintenance mode when a deploy command fails (the ``post``
+    commands are not run); by default they run so the site comes back."""
 
     @field_validator("health_url")
     @classmethod
@@ -264,6 +310,17 @@ class AnnounceConfig(_Model):
     """Signature at the end of the announcement."""
 
 
+class NotifyConfig(_Model):
+    """Telling stakeholders of the production maintenance window (the production prep)."""
+
+    webhook_env: str = Field(default="", pattern=_ENV_NAME)
+    """Name of the environment variable holding a webhook URL that accepts
+    ``POST {"text": "..."}`` (Slack, Mattermost, Teams workflows...); empty: no webhook,
+    the operator confirms the notice was sent another way or gives a reason."""
+    window_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    """How long the announced maintenance window is, in minutes."""
+
+
 class TimeoutsConfig(_Model):
     """Timeouts, in seconds, for outside calls that have no timeout of their own."""
 
@@ -282,6 +339,7 @@ class Config(_Model):
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     announce: AnnounceConfig = Field(default_factory=AnnounceConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     path: Path = Path(CONFIG_NAME)
     """The file this was read from (set by :func:`load_config`, not by the file)."""

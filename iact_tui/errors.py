@@ -83,3 +83,7 @@ class LockError(IactError):
 
 class DeployStateError(IactError):
     """What a host runs (commit, tag, applied migrations) could not be read or recorded."""
+
+
+class NotifyError(IactError):
+    """A stakeholder notice could not be sent (webhook unreachable, refused or misconfigured)."""

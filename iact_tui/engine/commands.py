@@ -7,6 +7,7 @@ and branches by git's ref rules, paths without control characters) and then
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -95,5 +96,5 @@ def render(
     """
     app_dir = config.env_app_dir(env)
     return RenderedCommand(
-        name=name, run=spec_run.format_map(values), cwd=str((app_dir / cwd).resolve()), timeout=timeout
+        name=name, run=spec_run.format_map(values), cwd=os.path.normpath(app_dir / cwd), timeout=timeout
     )

@@ -65,6 +65,7 @@ class ReleaseRun:
             state=self.state,
             git=GitService(config.root, timeout=config.timeouts.git),
             run_dir=self.run_dir,
+            note=self.journal.write,
         )
         self.steps: list[Step] = flows.release_flow(config)
         self.records: dict[str, StepRecord] = {s.id: StepRecord() for s in self.steps}

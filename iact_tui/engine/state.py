@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,11 @@ class RunState:
         confirmations: Step id → the text the operator typed to confirm it.
         accept_version_mismatch: The operator chose to bump version files that do not
             hold the current release's version (see ``ReleaseRun.version_mismatches``).
+        keep_maintenance: Environment → leave maintenance mode on when a deploy command
+            fails (the ``post`` commands are then not run); unset: the environment's
+            ``keep_maintenance_on_failure``.
+        unreleased_locks: ``env/host`` → this run's deploy lock whose release failed
+            (connection lost); a retry releases it first. Not journaled.
         results: Step id → that step's result data (commit, branch, URLs, figures...).
     """
 
@@ -55,6 +61,8 @@ class RunState:
     changelog_body: str | None = None
     confirmations: dict[str, str] = field(default_factory=dict)
     accept_version_mismatch: bool = False
+    keep_maintenance: dict[str, bool] = field(default_factory=dict)
+    unreleased_locks: dict[str, Any] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -71,6 +79,8 @@ class RunContext:
         file_versions: What each version file held when the run read the tags (dynamic
             pyproject.toml versions followed to their file), or ``None`` before; for
             plans, the steps read the files again.
+        note: Writes one record to the run's journal at once (``note(kind, **fields)``),
+            for facts that must survive a crash mid-step (what a host ran before a deploy).
     """
 
     config: Config
@@ -79,6 +89,7 @@ class RunContext:
     run_dir: Path
     versions: VersionInfo | None = None
     file_versions: list[FileVersion] | None = None
+    note: Callable[..., None] = field(default=lambda kind, **fields: None)
 
     async def draft_changelog(self) -> str:
         """The new section's body: the operator's edited text when there is one, else a

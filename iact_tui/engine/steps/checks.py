@@ -18,7 +18,7 @@ from iact_tui.engine.step import Action
 from iact_tui.engine.steps.deploy import error_summary
 from iact_tui.errors import IactError
 from iact_tui.services import http_checks
-from iact_tui.services.remote import CommandResult, make_host
+from iact_tui.services.remote import CommandResult, make_hosts
 from iact_tui.services.secrets import read_secret
 
 
@@ -107,7 +107,8 @@ class SmokeStep:
             yield CheckUpdate(self.id, "login", label, "passed" if ok else "failed", detail)
 
         if env.smoke.commands:
-            host = make_host(self.env, env.transport)
+            # Smoke commands run once, on the environment's first host.
+            host = make_hosts(self.env, env, root=ctx.config.root)[0]
             values = placeholder_values(ctx.config, self.env, ctx.state.version or "0.0.0", ctx.tag)
             try:
                 for spec in env.smoke.commands:
@@ -115,11 +116,16 @@ class SmokeStep:
                     check_id = f"cmd:{spec.name}"
                     yield CheckUpdate(self.id, check_id, spec.name, "running")
                     res: CommandResult | None = None
-                    async for item in host.stream(cmd.run, cwd=cmd.cwd, timeout=cmd.timeout):
-                        if isinstance(item, CommandResult):
-                            res = item
-                        else:
-                            yield OutputLine(self.id, item.text, item.stream, self.env)
+                    try:
+                        async for item in host.stream(cmd.run, cwd=cmd.cwd, timeout=cmd.timeout):
+                            if isinstance(item, CommandResult):
+                                res = item
+                            else:
+                                yield OutputLine(self.id, item.text, item.stream, host.name)
+                    except IactError as exc:
+                        failed.append(check_id)
+                        yield CheckUpdate(self.id, check_id, spec.name, "failed", f"{exc.what}; {exc.fix}")
+                        continue
                     assert res is not None
                     if res.ok:
                         yield CheckUpdate(self.id, check_id, spec.name, "passed", f"exited 0 in {res.duration:.1f} s")

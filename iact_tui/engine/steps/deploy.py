@@ -1,26 +1,49 @@
-"""Deploy the release tag to an environment: ``pre``, ``steps``, ``post`` commands.
+"""Deploy the release tag to an environment's hosts: lock, record, ``pre``, ``steps``, ``post``, unlock.
 
-Output streams line by line (stdout and stderr apart, with the host's name); the first
-failure stops the deploy, and the ``post`` commands (maintenance mode off) still run so
-the site is not left in maintenance. Before anything changes, the commit the host runs
-is recorded (rollback needs it).
+On each host, in order:
+
+1. take the deploy lock (:mod:`~iact_tui.services.deploy_lock`); another deploy's lock
+   stops this host with its owner and age;
+2. record what the host runs before anything changes (commit, tag, each Django app's
+   applied migrations, :mod:`~iact_tui.services.deploy_state`), written to the journal
+   at once: the rollback reads it;
+3. the ``pre`` commands (maintenance mode on), the ``steps`` (the deploy), the ``post``
+   commands (maintenance mode off). The first failure stops the host; the ``post``
+   commands still run so the site is not left in maintenance mode, unless the operator
+   chose to keep it on (recorded). A cancel stops the running command and also runs the
+   ``post`` commands; a second cancel stops at once with a loud warning;
+4. release the lock (also after a failure or a cancel).
+
+Hosts run in batches of ``serial`` (Ansible's name), one after another by default; a
+failure on a host stops the batches that follow. Per-host results, partial successes
+included, are in the step's result data. Output streams line by line with the host's
+name; each (host, command) pair reports its state as a
+:class:`~iact_tui.engine.events.CommandUpdate`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from iact_tui.engine.commands import RenderedCommand, placeholder_values, render
-from iact_tui.engine.events import Event, OutputLine, Progress, StepFinished
+from iact_tui.engine.events import CommandStatus, CommandUpdate, Event, OutputLine, Progress, StepFinished, Stream
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
-from iact_tui.errors import CommandError, VersionError
-from iact_tui.services.remote import CommandResult, make_host, run_capture
+from iact_tui.errors import IactError, VersionError
+from iact_tui.services import deploy_lock, deploy_state
+from iact_tui.services.remote import CommandResult, Host, make_hosts
 
 _POST_NOTICE = "running the post commands so the site is not left in maintenance mode"
 _ERROR_WORDS = re.compile(r"error|fatal|denied|refused|cannot|can't|failed|not found|no such|traceback", re.IGNORECASE)
+_LOCK_NAME = "take the deploy lock"
+_RECORD_NAME = "record what runs now"
+_UNLOCK_NAME = "release the deploy lock"
 
 
 def _why(cmd: RenderedCommand, result: CommandResult) -> str:
@@ -39,6 +62,288 @@ def error_summary(result: CommandResult, lines: int = 3) -> str:
         telling[-lines:] if telling else [line.strip() for line in (result.stderr_tail or result.stdout_tail)[-lines:]]
     )
     return " | ".join(line for line in chosen if line)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One line of a host's recipe: its index, phase, name and (for commands) the command."""
+
+    index: int
+    phase: str
+    name: str
+    command: RenderedCommand | None = None
+
+
+@dataclass
+class HostOutcome:
+    """What a deploy did on one host.
+
+    Attributes:
+        host: The host's name.
+        status: ``ok``, ``failed``, ``cancelled`` or ``skipped`` (never started).
+        previous: What it ran before (``DeployedState.to_json()``), once recorded.
+        failure: ``(what, fix)`` of its first failure.
+        maintenance_kept: The post commands were not run after a failure, as chosen.
+    """
+
+    host: str
+    status: str = "skipped"
+    previous: dict[str, Any] | None = None
+    failure: tuple[str, str] | None = None
+    maintenance_kept: bool = False
+    lock_note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict for the step's result data and the journal."""
+        return {
+            "status": self.status,
+            "previous": self.previous,
+            "failure": list(self.failure) if self.failure else None,
+            "maintenance_kept": self.maintenance_kept,
+        }
+
+
+Emit = Callable[[Event], Awaitable[None]]
+
+
+@dataclass
+class _HostRun:
+    """One host's deploy, run as a task that emits its events into the step's queue."""
+
+    step: DeployStep
+    ctx: RunContext
+    host: Host
+    rows: list[_Row]
+    emit: Emit
+    outcome: HostOutcome = field(init=False)
+    cancelled_in: str = ""
+    transport_error: IactError | None = None
+
+    def __post_init__(self) -> None:
+        self.outcome = HostOutcome(self.host.name)
+
+    @property
+    def lock_key(self) -> str:
+        """``env/host``: where this run remembers a lock it could not release."""
+        return f"{self.step.env}/{self.host.name}"
+
+    async def update(self, row: _Row, status: CommandStatus, seconds: float = 0.0, detail: str = "") -> None:
+        await self.emit(
+            CommandUpdate(
+                self.step.id, self.host.name, row.index, row.name, row.phase, status, round(seconds, 3), detail
+            )
+        )
+
+    async def say(self, text: str, stream: Stream = "info") -> None:
+        await self.emit(OutputLine(self.step.id, text, stream, self.host.name))
+
+    async def skip_from(self, start: int, *, keep: set[str] | None = None) -> None:
+        """Mark rows from ``start`` on as skipped (except phases in ``keep``)."""
+        for row in self.rows[start:]:
+            if keep is None or row.phase not in keep:
+                await self.update(row, "skipped")
+
+    async def run(self) -> HostOutcome:
+        """Lock, record, run the recipe, unlock; never raises an :class:`IactError` (it is the outcome)."""
+        try:
+            return await self._run()
+        except asyncio.CancelledError:
+            self.outcome.status = "cancelled"
+            raise
+
+    async def _run(self) -> HostOutcome:
+        ctx, env = self.ctx, self.step.env
+        cfg = ctx.config.environments[env]
+        app_dir = str(ctx.config.env_app_dir(env))
+        lock_row, record_row, *commands, unlock_row = self.rows
+        self.outcome.status = "running"
+        started = time.monotonic()
+        await self.update(lock_row, "running")
+        leftover = ctx.state.unreleased_locks.pop(self.lock_key, None)
+        if isinstance(leftover, deploy_lock.DeployLock):
+            # This run's own lock, left behind when the connection was lost: release it first.
+            with contextlib.suppress(IactError):
+                released = await deploy_lock.release(deploy_lock.DeployLock(self.host, leftover.path, leftover.info))
+                await self.say(f"this run's earlier deploy lock: {released.message}")
+        try:
+            lock = await deploy_lock.acquire(
+                self.host,
+                cfg.lock_path or deploy_lock.lock_path(app_dir),
+                deploy_lock.local_owner(),
+                ctx.state.version,
+                f"release {ctx.tag} to {env} with iact-tui",
+                stale_after=cfg.lock_stale_after,
+            )
+        except IactError as exc:
+            await self.update(lock_row, "failed", time.monotonic() - started, exc.what)
+            await self.skip_from(1)
+            self.outcome.status, self.outcome.failure = "failed", (exc.what, exc.fix)
+            return self.outcome
+        await self.update(lock_row, "ok", time.monotonic() - started)
+        try:
+            await self._record(record_row, app_dir, cfg.python)
+            if self.outcome.failure is None:
+                await self._recipe(commands)
+        finally:
+            await self._unlock(unlock_row, lock)
+        return self.outcome
+
+    async def _record(self, row: _Row, app_dir: str, python: str) -> None:
+        started = time.monotonic()
+        await self.update(row, "running")
+        try:
+            state = await deploy_state.read_deployed_state(self.host, app_dir, python)
+        except IactError as exc:
+            await self.update(row, "failed", time.monotonic() - started, exc.what)
+            await self.skip_from(2, keep={"unlock"})
+            self.outcome.status = "failed"
+            self.outcome.failure = (
+                f"{self.host.name}: cannot record what runs before the deploy: {exc.what}",
+                exc.fix + "; nothing was changed on the host" if exc.fix else "nothing was changed on the host",
+            )
+            return
+        self.outcome.previous = state.to_json()
+        # Written at once: if this process dies mid-deploy, the rollback still knows.
+        self.ctx.note(
+            "deployed_state", step=self.step.id, env=self.step.env, host=self.host.name, state=state.to_json()
+        )
+        applied = sum(len(names) for names in state.migrations.values())
+        await self.say(
+            f"runs {state.tag or state.commit[:12]} ({state.branch_or_detached}, {state.commit[:12]}); "
+            f"{applied} migration(s) applied in {len(state.migrations)} app(s)"
+        )
+        await self.update(row, "ok", time.monotonic() - started)
+
+    async def _recipe(self, commands: list[_Row]) -> None:
+        env = self.step.env
+        keep_on = self.ctx.state.keep_maintenance.get(
+            env, self.ctx.config.environments[env].keep_maintenance_on_failure
+        )
+        failed = False
+        unfinished_post: list[RenderedCommand] = []
+        for row in commands:
+            cmd = row.command
+            assert cmd is not None
+            if (failed or self.cancelled_in) and row.phase != "post":
+                await self.update(row, "skipped")
+                continue
+            if failed and keep_on and not self.cancelled_in:
+                await self.update(row, "skipped")
+                continue
+            self.transport_error = None
+            result = await self._command(row, cmd)
+            if result is None:
+                continue
+            if not result.ok and row.phase == "post":
+                unfinished_post.append(cmd)
+            if not result.ok and not failed and not self.cancelled_in:
+                failed = True
+                if self.transport_error is not None:
+                    reason = self.transport_error.what.removeprefix(f"{self.host.name}: ")
+                    what = f"{env}: '{cmd.name}' could not finish on {self.host.name}: {reason}"
+                else:
+                    tail = error_summary(result)
+                    what = f"{env}: '{cmd.name}' {_why(cmd, result)} on {self.host.name}" + (
+                        f": {tail}" if tail else ""
+                    )
+                self.outcome.failure = (
+                    what,
+                    f"fix the cause on {self.host.name} (full output above and in the journal), then retry the deploy",
+                )
+                if keep_on and row.phase != "post":
+                    self.outcome.maintenance_kept = True
+                    self.ctx.note("maintenance_kept", step=self.step.id, host=self.host.name, after=cmd.name)
+                    await self.say(f"⚠ maintenance mode is left ON on {self.host.name}, as chosen", "stderr")
+                elif any(r.phase == "post" for r in commands) and row.phase != "post":
+                    await self.say(_POST_NOTICE)
+        if unfinished_post:
+            names = ", ".join(f"'{c.name}'" for c in unfinished_post)
+            by_hand = "; ".join(f"in {c.cwd}: {c.run}" for c in unfinished_post)
+            note = (
+                f"⚠ {env} may still be in maintenance mode on {self.host.name}: {names} did not run to the end; "
+                f"retrying the deploy runs it again, or run it by hand {by_hand}"
+            )
+            await self.say(note, "stderr")
+            if self.outcome.failure is not None:
+                what, fix = self.outcome.failure
+                self.outcome.failure = (what, f"{fix}; {note.removeprefix('⚠ ')}")
+        if self.cancelled_in:
+            self.outcome.status = "cancelled"
+        elif self.outcome.failure is not None:
+            self.outcome.status = "failed"
+        else:
+            self.outcome.status = "ok"
+
+    async def _command(self, row: _Row, cmd: RenderedCommand) -> CommandResult | None:
+        """Run one command; ``None`` when it was cancelled (the cancel is remembered)."""
+        await self.update(row, "running")
+        await self.say(f"$ {cmd.run}")
+        started = time.monotonic()
+        result: CommandResult | None = None
+        try:
+            async for item in self.host.stream(cmd.run, cwd=cmd.cwd, timeout=cmd.timeout):
+                if isinstance(item, CommandResult):
+                    result = item
+                else:
+                    await self.emit(OutputLine(self.step.id, item.text, item.stream, self.host.name))
+        except asyncio.CancelledError:
+            await self.update(row, "cancelled", time.monotonic() - started)
+            if row.phase == "post" or self.cancelled_in:
+                # A second cancel: stop at once, and say loudly what is left undone.
+                await self.say(
+                    f"⚠ '{cmd.name}' was stopped too: {self.step.env} may still be in maintenance mode on "
+                    f"{self.host.name}; run it by hand in {cmd.cwd}: {cmd.run}",
+                    "stderr",
+                )
+                raise
+            self.cancelled_in = cmd.name
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # this cancel is handled: the post commands must run normally
+            await self.say(f"■ {cmd.name} stopped: cancelled by the operator")
+            await self.say(_POST_NOTICE + " (cancel again to stop at once; that skips them)")
+            return None
+        except IactError as exc:
+            # The transport failed (connection lost, sudo wants a password...): a failed command.
+            self.transport_error = exc
+            elapsed = time.monotonic() - started
+            await self.update(row, "failed", elapsed, exc.what)
+            await self.say(f"✘ {cmd.name}: {exc.what}", "stderr")
+            return CommandResult(cmd.run, self.host.name, None, elapsed, (), (exc.what,))
+        assert result is not None
+        status: CommandStatus = "ok" if result.ok else ("timed-out" if result.timed_out else "failed")
+        detail = "" if result.ok else f"{_why(cmd, result)}: {error_summary(result)}".rstrip(": ")
+        await self.update(row, status, result.duration, detail)
+        mark = "✔" if result.ok else "✘"
+        await self.say(f"{mark} {cmd.name} ({result.duration:.1f} s)" if result.ok else f"{mark} {cmd.name} {detail}")
+        return result
+
+    async def _unlock(self, row: _Row, lock: deploy_lock.DeployLock) -> None:
+        started = time.monotonic()
+        await self.update(row, "running")
+        task = asyncio.ensure_future(deploy_lock.release(lock))
+        try:
+            # A cancel arriving now must not abandon the release of the lock.
+            while True:
+                try:
+                    released = await asyncio.shield(task)
+                    break
+                except asyncio.CancelledError:
+                    if task.done():
+                        raise
+                    continue
+        except IactError as exc:
+            await self.update(row, "failed", time.monotonic() - started, exc.what)
+            self.ctx.state.unreleased_locks[self.lock_key] = lock
+            self.outcome.lock_note = (
+                f"{self.host.name}: the deploy lock could not be released ({exc.what}); a retry releases it first"
+            )
+            await self.say(f"⚠ {self.outcome.lock_note}", "stderr")
+            return
+        await self.update(row, "ok" if released.ok else "failed", time.monotonic() - started, released.message)
+        if not released.ok:
+            self.outcome.lock_note = released.message
+            await self.say(f"⚠ {released.message}", "stderr")
 
 
 class DeployStep:
@@ -64,17 +369,35 @@ class DeployStep:
                 out.append((phase, render(cfg, self.env, spec.run, spec.name, spec.cwd, spec.timeout, values)))
         return out
 
+    def rows(self, ctx: RunContext) -> list[_Row]:
+        """The recipe every host runs: lock, record, the commands, unlock (indices 0..n-1)."""
+        rows = [_Row(0, "lock", _LOCK_NAME), _Row(1, "record", _RECORD_NAME)]
+        for phase, cmd in self._commands(ctx):
+            rows.append(_Row(len(rows), phase, cmd.name, cmd))
+        rows.append(_Row(len(rows), "unlock", _UNLOCK_NAME))
+        return rows
+
     def plan(self, ctx: RunContext) -> list[Action]:
         """Each command with its working directory, or a notice that the env is absent."""
         if self.env not in ctx.config.environments:
             return [Action("notice", f"no [environments.{self.env}] in the config: skipped", self.env)]
-        return [
+        env = ctx.config.environments[self.env]
+        where = ", ".join(env.hosts) if env.transport == "ssh" else "this machine"
+        batches = f" in batches of {env.serial}" if env.transport == "ssh" and env.serial > 1 else ", one after another"
+        actions = [
+            Action("notice", f"on {where}{batches if env.transport == 'ssh' else ''}", self.env),
+            Action("lock", f"take the deploy lock ({env.lock_path or '{app_dir}/' + deploy_lock.LOCK_NAME})", self.env),
+            Action("record", "record the commit, tag and applied migrations the host runs now", self.env),
+        ]
+        actions += [
             Action("command", f"{c.name}: {c.run}  (in {c.cwd}, timeout {c.timeout:g} s)", self.env)
             for _, c in self._commands(ctx)
         ]
+        actions.append(Action("lock", "release the deploy lock", self.env))
+        return actions
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
-        """Run the commands; fail at the first non-zero exit or timeout."""
+        """Deploy to every host in batches; fail at the first host that fails."""
         if self.env not in ctx.config.environments:
             yield OutputLine(self.id, f"no [environments.{self.env}] in {ctx.config.path.name}: deploy skipped")
             yield StepFinished(self.id, "skipped", f"no {self.env} environment configured")
@@ -82,90 +405,99 @@ class DeployStep:
         if not ctx.state.version:
             raise VersionError("no version chosen yet", "choose MAJOR, MINOR or PATCH first")
         env = ctx.config.environments[self.env]
-        commands = self._commands(ctx)
-        host = make_host(self.env, env.transport)
-        app_dir = str(ctx.config.env_app_dir(self.env))
+        hosts = make_hosts(self.env, env, root=ctx.config.root)
+        rows = self.rows(ctx)
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+        async def emit(event: Event) -> None:
+            await queue.put(event)
+
+        runs = [_HostRun(self, ctx, host, rows, emit) for host in hosts]
+        for host_run in runs:
+            for row in rows:
+                yield CommandUpdate(self.id, host_run.host.name, row.index, row.name, row.phase, "pending")
+        total, done = len(rows) * len(runs), 0
+        batch_size = env.serial if env.transport == "ssh" else 1
+        stopped = False
+        cancelled = False
         try:
-            before = await run_capture(
-                host,
-                "git rev-parse HEAD && (git describe --tags --exact-match 2>/dev/null || true)",
-                cwd=app_dir,
-                timeout=30,
-            )
-            previous = list(before.stdout_tail)
-            yield OutputLine(
-                self.id, f"{self.env} runs {' '.join(previous) or 'an unknown commit'} before the deploy", host=self.env
-            )
-            total = len(commands)
-            failure: tuple[RenderedCommand, CommandResult] | None = None
-            cancelled_in: RenderedCommand | None = None
-            has_post = any(p == "post" for p, _ in commands)
-            done = 0
-            for phase, cmd in commands:
-                if (failure is not None or cancelled_in is not None) and phase != "post":
+            for start in range(0, len(runs), batch_size):
+                batch = runs[start : start + batch_size]
+                if stopped:
+                    for host_run in batch:
+                        await host_run.skip_from(0)
+                    while not queue.empty():
+                        event = queue.get_nowait()
+                        if event is not None:
+                            yield event
                     continue
-                yield Progress(self.id, done, total, cmd.name)
-                yield OutputLine(self.id, f"$ {cmd.run}", "info", self.env)
-                result: CommandResult | None = None
+                tasks = [asyncio.create_task(host_run.run()) for host_run in batch]
+                closer = asyncio.create_task(_close_when_done(tasks, queue))
                 try:
-                    async for item in host.stream(cmd.run, cwd=cmd.cwd, timeout=cmd.timeout):
-                        if isinstance(item, CommandResult):
-                            result = item
-                        else:
-                            yield OutputLine(self.id, item.text, item.stream, self.env)
+                    while (event := await queue.get()) is not None:
+                        yield event
+                        if isinstance(event, CommandUpdate) and event.status != "pending":
+                            done += event.status != "running"
+                            label = f"{event.name} on {event.host}" if event.status == "running" else ""
+                            if label:
+                                yield Progress(self.id, done, total, label)
                 except asyncio.CancelledError:
-                    # The operator cancelled (q, Ctrl+C): the command was stopped. Run the
-                    # post commands first so the site is not left in maintenance mode; a
-                    # second cancel while they run stops at once.
-                    if phase == "post" or cancelled_in is not None:
-                        # A second cancel: stop at once, and say loudly what is left undone.
-                        yield OutputLine(
-                            self.id,
-                            f"⚠ '{cmd.name}' was stopped too: {self.env} may still be in maintenance mode; "
-                            f"run it by hand in {cmd.cwd}: {cmd.run}",
-                            "stderr",
-                            self.env,
-                        )
-                        raise
-                    cancelled_in = cmd
-                    yield OutputLine(self.id, f"■ {cmd.name} stopped: cancelled by the operator", "info", self.env)
-                    if has_post:
-                        yield OutputLine(
-                            self.id,
-                            _POST_NOTICE + " (cancel again to stop at once; that skips them)",
-                            "info",
-                            self.env,
-                        )
-                    continue
-                assert result is not None
-                done += 1
-                if result.ok:
-                    yield OutputLine(self.id, f"✔ {cmd.name} ({result.duration:.1f} s)", "info", self.env)
-                elif failure is None and cancelled_in is None:
-                    failure = (cmd, result)
-                    yield OutputLine(self.id, f"✘ {cmd.name} {_why(cmd, result)}", "info", self.env)
-                    if has_post:
-                        yield OutputLine(self.id, _POST_NOTICE, "info", self.env)
-                else:
-                    yield OutputLine(
-                        self.id, f"✘ {cmd.name} {_why(cmd, result)} (after an earlier stop)", "info", self.env
-                    )
-            if cancelled_in is not None:
-                raise asyncio.CancelledError
-            if failure is None:
-                yield Progress(self.id, total, total, "done")
+                    cancelled = True
+                    async for event in _drain_after_cancel(tasks, closer, queue):
+                        yield event
+                    raise
+                if any(r.outcome.status != "ok" for r in batch):
+                    stopped = True
         finally:
-            await host.close()
-        if failure is not None:
-            cmd, result = failure
-            tail = error_summary(result)
-            raise CommandError(
-                f"{self.env}: '{cmd.name}' {_why(cmd, result)}" + (f": {tail}" if tail else ""),
-                f"fix the cause on {self.env} (full output above and in the journal), then retry the deploy",
-            )
-        yield StepFinished(
-            self.id,
-            "ok",
-            f"{ctx.tag} deployed to {self.env}",
-            data={"env": self.env, "tag": ctx.tag, "previous": previous},
-        )
+            for host in hosts:
+                with contextlib.suppress(Exception):
+                    await host.close()
+        if cancelled:  # pragma: no cover - the CancelledError above propagates
+            raise asyncio.CancelledError
+        outcomes = {r.host.name: r.outcome.to_json() for r in runs}
+        data = {"env": self.env, "tag": ctx.tag, "hosts": outcomes}
+        first_previous = next((r.outcome.previous for r in runs if r.outcome.previous), None)
+        if first_previous is not None:
+            data["previous"] = [first_previous["commit"], first_previous["tag"] or ""]
+        notes = [r.outcome.lock_note for r in runs if r.outcome.lock_note]
+        failed = [r for r in runs if r.outcome.status not in {"ok", "skipped"}]
+        if failed:
+            what, fix = failed[0].outcome.failure or (f"{self.env}: the deploy failed on {failed[0].host.name}", "")
+            deployed = [r.host.name for r in runs if r.outcome.status == "ok"]
+            untouched = [r.host.name for r in runs if r.outcome.status == "skipped"]
+            if len(runs) > 1:
+                what += f" (deployed: {', '.join(deployed) or 'none'}; not started: {', '.join(untouched) or 'none'})"
+            yield StepFinished(self.id, "failed", what, fix + (f"; {' '.join(notes)}" if notes else ""), data)
+            return
+        names = ", ".join(r.host.name for r in runs)
+        message = f"{ctx.tag} deployed to {self.env}" + (f" ({names})" if env.transport == "ssh" else "")
+        if notes:
+            message += f"; {' '.join(notes)}"
+        yield Progress(self.id, total, total, "done")
+        yield StepFinished(self.id, "ok", message, data=data)
+
+
+async def _close_when_done(tasks: list[asyncio.Task[HostOutcome]], queue: asyncio.Queue[Event | None]) -> None:
+    """Put the end marker once every host task has finished (whatever the way)."""
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await queue.put(None)
+
+
+async def _drain_after_cancel(
+    tasks: list[asyncio.Task[HostOutcome]], closer: asyncio.Task[None], queue: asyncio.Queue[Event | None]
+) -> AsyncIterator[Event]:
+    """After a cancel: stop each host's command (they run their post commands), keep the
+    events coming until they end; a second cancel stops them at once."""
+    for task in tasks:
+        task.cancel()
+    while True:
+        try:
+            event = await queue.get()
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            continue
+        if event is None:
+            break
+        yield event
+    await asyncio.gather(closer, return_exceptions=True)
