@@ -4,6 +4,16 @@ Every public method is a coroutine that runs GitPython in ``asyncio.to_thread`` 
 timeout in seconds, and turns git's failures into :class:`GitError` with the command,
 git's own message and what to do. Push results are read from each ``PushInfo``'s flags:
 GitPython does not raise when the remote rejects a ref.
+
+One ``git.Repo`` serves every call, and it is not thread-safe: its persistent
+``git cat-file --batch(-check)`` processes are shared pipes, and two threads using them at
+once can leave one blocked on the pipe for ever (the checklist runs its git checks
+concurrently). So the Repo is only ever touched by the thread holding
+``GitService._lock``, taken inside the worker thread and released only when that thread
+is done with the Repo. A call that times out reports at once; its thread keeps the lock
+until it ends, and ends soon because the timeout kills its git processes (the running
+command through GitPython's ``kill_after_timeout``, the persistent cat-file processes
+directly), so a hung git never keeps the process from exiting.
 """
 
 from __future__ import annotations
@@ -11,10 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import git
 from git.remote import PushInfo
@@ -75,16 +88,85 @@ class GitService:
         self.root = root
         self.timeout = timeout
         try:
-            self._repo = git.Repo(root)
+            self._repo = _Repo(root)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise RepositoryError(
                 f"{root} is not a git repository (iact-tui releases the repository that holds its config file)",
                 "run iact-tui inside the product's clone, or keep iact-release.toml at that clone's root",
             ) from None
+        # Held by the one thread using ``self._repo``; see the module docstring.
+        self._lock = threading.Lock()
+        # Set after a timeout killed the persistent cat-file processes: the next holder of
+        # the lock drops them so GitPython starts fresh ones.
+        self._stale = False
+
+    def close(self) -> None:
+        """Stop the persistent ``git cat-file`` processes, waiting for no running call.
+
+        Safe to call while a call is still running in its thread (it then fails soon
+        instead of waiting on a dead pipe); the service stays usable afterwards.
+        """
+        self._kill_persistent()
+
+    def _kill_persistent(self) -> None:
+        cmd_git = self._repo.git
+        procs = [getattr(cmd, "proc", None) for cmd in (cmd_git.cat_file_all, cmd_git.cat_file_header) if cmd]
+        self._stale = True
+        for proc in procs:
+            # Only a signal here: closing the pipes could block on the hung thread's locks.
+            if proc is not None:
+                with contextlib.suppress(OSError):
+                    proc.kill()
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a thread holding the Repo alone, within ``self.timeout`` seconds.
+
+        Raises:
+            TimeoutError: ``fn`` did not finish in time (waiting for the Repo included);
+                its git processes are killed so the thread ends soon.
+        """
+        deadline = time.monotonic() + self.timeout
+        started = threading.Event()
+        abandoned = threading.Event()
+
+        def locked() -> T:
+            if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise TimeoutError
+            try:
+                if abandoned.is_set():
+                    # The caller timed out or was cancelled while this waited: a late
+                    # commit or push nobody awaits must not happen.
+                    raise TimeoutError
+                if self._stale:
+                    self._stale = False
+                    self._repo.git.clear_cache()
+                started.set()
+                # A git command still running a little after the deadline is killed
+                # (the caller has its TimeoutError by then).
+                self._repo.git.kill_after = max(0.0, deadline - time.monotonic()) + _KILL_GRACE
+                try:
+                    return fn()
+                finally:
+                    self._repo.git.kill_after = None
+            finally:
+                self._lock.release()
+
+        # Shielded: a timeout must not pretend the thread stopped (``thread.done()`` says
+        # when it really has); its late outcome is read and dropped.
+        thread = asyncio.ensure_future(asyncio.to_thread(locked))
+        thread.add_done_callback(_drop_outcome)
+        try:
+            return await asyncio.wait_for(asyncio.shield(thread), self.timeout)
+        except TimeoutError:
+            if started.is_set() and not thread.done():
+                self._kill_persistent()
+            raise
+        finally:
+            abandoned.set()
 
     async def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
-            return await asyncio.wait_for(asyncio.to_thread(fn), self.timeout)
+            return await self._run(fn)
         except TimeoutError:
             raise GitError(
                 f"git {what} took longer than {self.timeout:g} s",
@@ -181,7 +263,7 @@ class GitService:
             self._repo.git.ls_remote(remote, "HEAD", env={"GIT_TERMINAL_PROMPT": "0"})
 
         try:
-            await asyncio.wait_for(asyncio.to_thread(probe), self.timeout)
+            await self._run(probe)
         except TimeoutError:
             raise GitError(
                 f"{where}: no answer within {self.timeout:g} s",
@@ -453,7 +535,9 @@ class GitService:
                     messages.append(message.strip())
 
         def do() -> PushResult:
-            infos = self._repo.remote(remote).push(refspec, progress=Progress())
+            infos = self._repo.remote(remote).push(
+                refspec, progress=Progress(), kill_after_timeout=self._repo.git.kill_after
+            )
             if not infos:
                 raise GitError(f"git push {remote} {refspec} reported nothing", "check the remote and retry")
             for info in infos:
@@ -471,6 +555,36 @@ class GitService:
             return PushResult(refspec, infos[0].summary.strip())
 
         return await self._call(f"push {remote} {refspec}", do)
+
+
+def _drop_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+_KILL_GRACE = 1.0
+"""Seconds past a call's deadline before its git command is killed, so the caller's own
+timeout (the clearer message) always comes first."""
+
+
+class _Git(git.Git):
+    """GitPython's command runner, killing each command after ``kill_after`` seconds.
+
+    ``GitService`` sets ``kill_after`` for the call holding its lock; ``None`` waits for
+    ever, as GitPython does. Not on Windows, where GitPython cannot kill.
+    """
+
+    kill_after: float | None = None
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        if self.kill_after is not None and sys.platform != "win32" and not kwargs.get("as_process"):
+            kwargs.setdefault("kill_after_timeout", self.kill_after)
+        return super().execute(*args, **kwargs)
+
+
+class _Repo(git.Repo):
+    GitCommandWrapperType = _Git
+    git: _Git
 
 
 _NOISE = re.compile(

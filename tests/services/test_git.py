@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
 
 from iact_tui.errors import GitError, RepositoryError
-from iact_tui.services.git import GitService, check_ref_name
+from iact_tui.services.git import AheadBehind, GitService, check_ref_name
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -129,3 +131,65 @@ async def test_check_reachable_names_the_url_and_gits_reason(repo: Path, tmp_pat
     with pytest.raises(GitError, match=r"no remote named 'upstream' \(it has: origin\)") as missing:
         await service.check_reachable("upstream")
     assert "git remote add upstream URL" in missing.value.fix
+
+
+async def test_concurrent_reads_never_deadlock_on_the_shared_repo(repo: Path) -> None:
+    """The checklist reads concurrently; GitPython's persistent ``cat-file`` pipes are not
+    thread-safe, so every call must have the Repo to itself (a trial deadlocked 1 run in 20)."""
+    for n in range(3):
+        (repo / f"f{n}").write_text(str(n))
+        git(repo, "add", ".")
+        git(repo, "commit", "-qm", f"feat: change {n}")
+    git(repo, "push", "-q", "origin", "main")
+    (repo / "CHANGELOG.md").write_text("# Changelog\n\n- edited\n")
+    (repo / "new").write_text("untracked")
+    head, parent, tagged = (git(repo, "rev-parse", ref) for ref in ("HEAD", "HEAD~1", "v1.0.0"))
+    service = GitService(repo, timeout=60)
+
+    async def subjects_since(tag: str) -> list[str]:
+        return [c.subject for c in await service.commits_since(tag, "CHANGELOG.md")]
+
+    async def expect(call: Awaitable[object], expected: object) -> None:
+        assert await call == expected
+
+    def round_() -> list[Awaitable[None]]:
+        return [
+            check
+            for _ in range(3)
+            for check in (
+                expect(service.tags(), ["v1.0.0"]),
+                expect(service.rev("HEAD"), head),
+                expect(service.rev("v1.0.0"), tagged),
+                expect(service.current_branch(), "main"),
+                expect(service.dirty_files(), (["CHANGELOG.md"], ["new"])),
+                expect(service.ahead_behind("main", "origin"), AheadBehind(0, 0)),
+                expect(subjects_since("v1.0.0"), ["feat: change 0", "feat: change 1", "feat: change 2"]),
+                expect(service.head_subject(), "feat: change 2"),
+                expect(service.log_grep("HEAD", "feat: change 1"), parent),
+                expect(service.is_ancestor("v1.0.0", "HEAD"), True),
+            )
+        ]
+
+    try:
+        for _ in range(40):
+            await asyncio.wait_for(asyncio.gather(*round_()), 90)
+    finally:
+        service.close()
+
+
+async def test_a_hung_git_call_reports_at_once_and_frees_the_repo(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An "ssh" that never answers: git ls-remote hangs like it would on a dead network.
+    hang = tmp_path / "hang-ssh"
+    hang.write_text("#!/bin/sh\nexec sleep 60\n")
+    hang.chmod(0o755)
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(hang))
+    git(repo, "remote", "add", "slow", "ssh://example.invalid/x.git")
+    service = GitService(repo, timeout=1)
+    with pytest.raises(GitError, match=r"cannot reach remote slow .*no answer within 1 s"):
+        await asyncio.wait_for(service.check_reachable("slow"), 10)
+    # The hung git is killed, so its thread ends and gives the Repo back (a thread
+    # blocked for ever would also keep the process from exiting).
+    service.timeout = 30
+    assert await asyncio.wait_for(service.tags(), 10) == ["v1.0.0"]
