@@ -1,4 +1,13 @@
-"""``iact-tui init``: detect a repository's release settings and write a starter config."""
+"""``iact-tui init``: detect a repository's release settings and write a starter config.
+
+Version files are found the way the release reads them (``services.version_files``):
+every candidate below the root (at most :data:`MAX_DEPTH` folders deep, skipping
+:data:`_SKIP_DIRS`, hidden folders and virtualenvs) is listed only if ``read_versions``
+reads a version from it. A ``pyproject.toml`` with a dynamic version is listed itself
+(the release follows it to the file its build backend reads) and that file is not listed
+twice; one whose version comes from the git tag (setuptools-scm, hatch-vcs...) is named
+in a comment of the starter config instead, since the release tag sets that version.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +20,12 @@ from pathlib import Path
 import git
 import semver
 
+from iact_tui.errors import VersionFileError
+from iact_tui.services import version_files
+
+MAX_DEPTH = 3
+"""How many folders below the root ``init`` looks for version files (``a/b/c/VERSION``)."""
+
 _SKIP_DIRS = {
     ".git",
     ".venv",
@@ -22,7 +37,24 @@ _SKIP_DIRS = {
     ".tox",
     ".mypy_cache",
     "site-packages",
+    "target",
+    "out",
+    "coverage",
+    "htmlcov",
 }
+_CANDIDATES = {
+    "pyproject.toml",
+    "package.json",
+    "package-lock.json",
+    "VERSION",
+    "VERSION.txt",
+    "version.txt",
+    "version",
+}
+# A whole-file version (``text`` kind) must look like one: 1.2, 1.2.3, v1.2.3-rc.1, 1.2.3.post1...
+_TEXT_VERSION = re.compile(r"^v?\d+(\.\d+)+([-+.]?[0-9A-Za-z.+-]*)?$")
+# Build requirements that take the version from the git tag.
+_TAG_PLUGINS = ("setuptools-scm", "setuptools_scm", "hatch-vcs", "hatch_vcs", "versioningit", "dunamai", "pbr")
 
 
 @dataclass
@@ -34,6 +66,8 @@ class Detected:
     tag_prefix: str = "v"
     changelog: str = "CHANGELOG.md"
     version_files: list[str] = field(default_factory=list)
+    from_git_tag: list[str] = field(default_factory=list)
+    """``pyproject.toml`` files whose version the git tag sets, e.g. ``"pyproject.toml (setuptools-scm)"``."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -71,8 +105,7 @@ def detect(root: Path) -> Detected:
     found.notes.append(
         f"changelog: {found.changelog}" + ("" if (root / found.changelog).exists() else " (will be created)")
     )
-    found.version_files = _version_files(root)
-    found.notes.append("version files: " + (", ".join(found.version_files) or "none found; add them to version_files"))
+    _detect_version_files(root, found)
     return found
 
 
@@ -93,6 +126,7 @@ def _main_branch(repo: git.Repo, remote: str) -> str:
 
 
 def _walk(root: Path, depth: int) -> list[Path]:
+    """Files under ``root`` at most ``depth`` folders deep, skipping tool, build and venv folders."""
     out: list[Path] = []
     stack = [(root, 0)]
     while stack:
@@ -102,45 +136,110 @@ def _walk(root: Path, depth: int) -> list[Path]:
         except OSError:
             continue
         for entry in entries:
+            if entry.is_symlink():
+                continue
             if entry.is_dir():
-                if d < depth and entry.name not in _SKIP_DIRS and not entry.name.startswith("."):
+                if (
+                    d < depth
+                    and entry.name not in _SKIP_DIRS
+                    and not entry.name.startswith(".")
+                    and not entry.name.endswith(".egg-info")
+                    and not (entry / "pyvenv.cfg").exists()
+                ):
                     stack.append((entry, d + 1))
-            else:
+            elif entry.is_file():
                 out.append(entry)
     return out
 
 
-def _version_files(root: Path) -> list[str]:
-    files: list[str] = []
-    for path in sorted(_walk(root, 2)):
+def _is_candidate(path: Path, rel: str) -> bool:
+    """Whether ``path`` may hold the version: a name ``version_files`` knows, or an ``__init__.py`` with one."""
+    if path.name == "package-lock.json":
+        return (path.parent / "package.json").is_file()
+    if path.name in _CANDIDATES:
+        return True
+    if path.name == "__init__.py" and rel.count("/") <= 2:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return re.search(r"^__version__\s*(:\s*str\s*)?=\s*['\"]", text, re.M) is not None
+    return False
+
+
+def _tag_versioning(path: Path) -> str | None:
+    """The tool that sets ``path``'s (a pyproject.toml) dynamic version from the git tag, or ``None``."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    project, tool = data.get("project", {}), data.get("tool", {})
+    if "version" not in project.get("dynamic", []):
+        return "poetry-dynamic-versioning" if tool.get("poetry-dynamic-versioning", {}).get("enable") else None
+    if "setuptools_scm" in tool:
+        return "setuptools-scm"
+    if tool.get("hatch", {}).get("version", {}).get("source") == "vcs":
+        return "hatch-vcs"
+    if tool.get("pdm", {}).get("version", {}).get("source") == "scm":
+        return "pdm-backend scm"
+    requires = " ".join(str(r) for r in data.get("build-system", {}).get("requires", [])).lower()
+    return next((plugin.replace("_", "-") for plugin in _TAG_PLUGINS if plugin in requires), None)
+
+
+def _detect_version_files(root: Path, found: Detected) -> None:
+    """Fill ``found.version_files`` (and ``from_git_tag``, notes) with what the release can read."""
+    readable: dict[str, version_files.FileVersion] = {}
+    skipped: list[str] = []
+    for path in sorted(_walk(root, MAX_DEPTH)):
         rel = path.relative_to(root).as_posix()
-        if path.name == "__init__.py" and rel.count("/") <= 2:
-            text = path.read_text(encoding="utf-8", errors="replace")
-            if re.search(r"^__version__\s*(:\s*str\s*)?=\s*['\"]", text, re.M):
-                files.append(rel)
-        elif path.name == "pyproject.toml":
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-                continue
-            if "version" in data.get("project", {}) or "version" in data.get("tool", {}).get("poetry", {}):
-                files.append(rel)
-        elif path.name == "package.json" and "node_modules" not in rel:
-            try:
-                if "version" in json.loads(path.read_text(encoding="utf-8")):
-                    files.append(rel)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-    return files
+        if not _is_candidate(path, rel):
+            continue
+        try:
+            versions, errors = version_files.read_versions(root, [rel])
+        except VersionFileError as exc:  # an unknown kind: never listed
+            skipped.append(exc.what)
+            continue
+        if errors or not versions:
+            plugin = _tag_versioning(path) if path.name == "pyproject.toml" else None
+            if plugin:
+                found.from_git_tag.append(f"{rel} ({plugin})")
+            elif path.name not in ("package.json", "package-lock.json"):
+                # A package.json without a version is common (private packages): not worth a note.
+                skipped.append(errors[0].what if errors else rel)
+            continue
+        got = versions[0]
+        if got.kind == "text" and not _TEXT_VERSION.match(got.version):
+            continue  # a file named "version" holding something else
+        readable[rel] = got
+    # A file a listed pyproject.toml points at is bumped through it: list it once.
+    followed = {got.path.as_posix() for got in readable.values() if got.via}
+    found.version_files = [rel for rel in readable if rel not in followed]
+    described = [
+        f"{rel} ({got.version}" + (f" in {got.path.as_posix()})" if got.via else ")")
+        for rel, got in readable.items()
+        if rel in found.version_files
+    ]
+    if described:
+        found.notes.append("version files: " + ", ".join(described))
+    elif not found.from_git_tag:
+        found.notes.append("version files: none found; add them to version_files")
+    if found.from_git_tag:
+        found.notes.append(
+            "version from the git tag: " + ", ".join(found.from_git_tag) + "; the release tag sets it, nothing to bump"
+        )
+    for what in skipped:
+        found.notes.append(f"not a version file: {what}")
 
 
 def starter_toml(found: Detected) -> str:
     """A commented ``iact-release.toml`` from what :func:`detect` found."""
     files = ",\n    ".join(json.dumps(f) for f in found.version_files)
-    files_block = (
-        f"[\n    {files},\n]"
-        if files
-        else '[]  # e.g. ["myapp/__init__.py", "pyproject.toml", "frontend/package.json"]'
+    if files:
+        files_block = f"[\n    {files},\n]"
+    elif found.from_git_tag:
+        files_block = "[]  # nothing to bump: the version comes from the git tag (see above)"
+    else:
+        files_block = '[]  # e.g. ["myapp/__init__.py", "pyproject.toml", "frontend/package.json"]'
+    tag_comment = "".join(
+        f"# {name}: the version comes from the git tag; the release's annotated tag sets it.\n"
+        for name in found.from_git_tag
     )
     return f"""# iact-release.toml — how iact-tui releases this repository.
 # Reference: the README's "Configuration" section. Secrets never go in this file:
@@ -151,7 +250,7 @@ main_branch = {json.dumps(found.main_branch)}      # branch releases are cut fro
 remote = {json.dumps(found.remote)}
 tag_prefix = {json.dumps(found.tag_prefix)}              # "" for bare versions (1.4.0)
 changelog = {json.dumps(found.changelog)}  # Keep a Changelog 1.1.0
-version_files = {files_block}
+{tag_comment}version_files = {files_block}
 
 [checks]
 tests = "pytest -q"                 # "" disables the check
