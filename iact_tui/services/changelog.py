@@ -60,7 +60,9 @@ _HEADER_RE = re.compile(
     r":[ \t]+(?P<desc>\S.*)$"
 )
 # §12-§13: a BREAKING CHANGE (or BREAKING-CHANGE) footer, upper case only (§15).
-_BREAKING_RE = re.compile(r"^BREAKING[ -]CHANGE:", re.MULTILINE)
+_BREAKING_RE = re.compile(r"^BREAKING[ -]CHANGE:[ \t]*(?P<text>.*)$", re.MULTILINE)
+# §8-§10: a footer is "Token: value" or "Token #value"; a value runs until the next one.
+_FOOTER_TOKEN_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|BREAKING CHANGE)(?:: | #)")
 # Release bookkeeping commits that are not changes: "chore(release): 1.2.0",
 # "chore: prepare release 1.2.0", "Release v1.2.0", "Bump version to 1.2.0".
 _RELEASE_RE = re.compile(
@@ -107,6 +109,23 @@ def _capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _breaking_note(body: str) -> str:
+    """The text of a ``BREAKING CHANGE:`` footer, on one line (``""`` when there is none).
+
+    The value runs from the token to the next footer token or blank line (Conventional
+    Commits 1.0.0 §8-§10); its lines are joined with single spaces.
+    """
+    match = _BREAKING_RE.search(body)
+    if match is None:
+        return ""
+    parts = [match["text"].strip()]
+    for line in body[match.end() :].split("\n")[1:]:
+        if not line.strip() or _FOOTER_TOKEN_RE.match(line):
+            break
+        parts.append(line.strip())
+    return " ".join(p for p in parts if p)
+
+
 def is_skipped(commit: Commit) -> bool:
     """Whether ``commit`` is a merge or release-bookkeeping commit (never an entry).
 
@@ -144,7 +163,10 @@ def classify(commit: Commit) -> tuple[str, str] | None:
     Entry text: the description with its first letter capitalised; a scope is kept as
     ``"**scope:** Text"``; breaking commits (``type!:`` or a ``BREAKING CHANGE:`` /
     ``BREAKING-CHANGE:`` footer, Conventional Commits 1.0.0 §12-§13, §16) are prefixed
-    ``"**BREAKING:** "``.
+    ``"**BREAKING:** "``, and the footer's text, joined into one line, follows the
+    description after ``" — "`` (``refactor: drop legacy API`` with ``BREAKING CHANGE:
+    the v1 endpoints are gone`` gives ``"**BREAKING:** Drop legacy API — the v1 endpoints
+    are gone"``); a footer repeating the description is not added again.
 
     Args:
         commit: The commit.
@@ -163,6 +185,7 @@ def classify(commit: Commit) -> tuple[str, str] | None:
     if match is None or (kind not in _TYPE_SECTION and kind not in _INTERNAL_TYPES):
         breaking = breaking or bool(match and match["bang"])
         section = "Removed" if _GIT_REVERT_RE.match(subject) else "Changed"
+        described = subject
         text = _capitalise(subject)
     else:
         breaking = breaking or bool(match["bang"])
@@ -172,11 +195,15 @@ def classify(commit: Commit) -> tuple[str, str] | None:
             section = "Changed"
         else:
             section = _TYPE_SECTION[kind]
-        text = _capitalise(match["desc"].strip())
+        described = match["desc"].strip()
+        text = _capitalise(described)
         scope = (match["scope"] or "").strip()
         if scope:
             text = f"**{scope}:** {text}"
     if breaking:
+        note = _breaking_note(commit.body)
+        if note and _dedupe_key(note) != _dedupe_key(described):
+            text = f"{text} — {note}"
         text = f"**BREAKING:** {text}"
     return section, text
 
@@ -480,6 +507,31 @@ def render_groups(groups: Mapping[str, Sequence[str]]) -> str:
     return "\n".join(blocks)
 
 
+def drop_empty_groups(body: str) -> str:
+    """``body`` without the ``###`` group headings that have nothing under them.
+
+    Keep a Changelog 1.1.0 lists only the types of change a release has, so an edited
+    section's ``### Security`` with no entry below it (before the next ``###`` heading or
+    the end) is left out, with the blank lines that followed it. Headings inside code
+    fences are text, not groups. Line endings become LF.
+
+    Args:
+        body: A section body (``### Added`` ... groups), e.g. as edited by the operator.
+
+    Returns:
+        The body without its empty groups; everything else unchanged.
+    """
+    lines = body.replace("\r\n", "\n").split("\n")
+    fenced = _fenced(lines)
+    heads = [i for i, line in enumerate(lines) if not fenced[i] and _HEADING3_RE.match(line)]
+    dropped: set[int] = set()
+    for n, head in enumerate(heads):
+        end = heads[n + 1] if n + 1 < len(heads) else len(lines)
+        if not any(line.strip() for line in lines[head + 1 : end]):
+            dropped.update(range(head, end))
+    return "\n".join(line for i, line in enumerate(lines) if i not in dropped)
+
+
 def _dedupe_key(entry: str) -> str:
     """Entries that differ only in case, whitespace or a final full stop are the same."""
     return " ".join(entry.split()).rstrip(".").casefold()
@@ -552,6 +604,9 @@ def insert_release(
       after the existing text (a header), or after the standard header when ``text`` is
       empty or blank.
 
+    ``body`` is written as given except for its empty ``###`` groups, which are left out
+    (:func:`drop_empty_groups`).
+
     Links (Keep a Changelog 1.1.0 puts compare links at the bottom): when the file already
     has link reference definitions, or ``repo_url`` is given, ``[Unreleased]`` is made to
     compare the new tag with ``HEAD`` and ``[version]: BASE/compare/PREV...TAG`` is added
@@ -598,7 +653,7 @@ def insert_release(
         )
     tag = f"{tag_prefix}{version}"
     unreleased = doc.unreleased()
-    body_lines = _trim(body.replace("\r\n", "\n").split("\n"))
+    body_lines = _trim(drop_empty_groups(body).split("\n"))
     new_section = [f"## [{version}] - {date}", ""] + ([*body_lines, ""] if body_lines else [])
 
     if unreleased is not None:

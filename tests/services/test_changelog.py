@@ -15,6 +15,7 @@ from iact_tui.services.changelog import (
     Commit,
     classify,
     draft_section_body,
+    drop_empty_groups,
     group_commits,
     insert_release,
     layout_warning,
@@ -48,9 +49,24 @@ from iact_tui.services.changelog import (
             "feat: new config",
             "Details.\n\nBREAKING CHANGE: keys renamed",
             1,
-            ("Added", "**BREAKING:** New config"),
+            ("Added", "**BREAKING:** New config — keys renamed"),
         ),
-        ("fix: x", "BREAKING-CHANGE: y", 1, ("Fixed", "**BREAKING:** X")),
+        ("fix: x", "BREAKING-CHANGE: y", 1, ("Fixed", "**BREAKING:** X — y")),
+        # the footer's text is kept, on one line, up to the next footer
+        (
+            "refactor: drop legacy API",
+            "BREAKING CHANGE: the v1 endpoints are gone",
+            1,
+            ("Changed", "**BREAKING:** Drop legacy API — the v1 endpoints are gone"),
+        ),
+        (
+            "feat(api)!: paginate lists",
+            "Why.\n\nBREAKING CHANGE: list endpoints return\n  at most 100 items\nRefs: #12\nReviewed-by: Ann",
+            1,
+            ("Added", "**BREAKING:** **api:** Paginate lists — list endpoints return at most 100 items"),
+        ),
+        ("fix: drop v1", "BREAKING CHANGE: Drop v1.", 1, ("Fixed", "**BREAKING:** Drop v1")),
+        ("feat: x", "BREAKING CHANGE:\nRefs #3", 1, ("Added", "**BREAKING:** X")),
         ("fix: x", "mentions breaking change: lowercase", 1, ("Fixed", "X")),
         ("docs: fix typo", "", 1, None),
         ("test: cover bumps", "", 1, None),
@@ -402,3 +418,14 @@ def test_suggest_bump_sees_a_breaking_change_footer() -> None:
     commit = Commit("1", "fix: token lifetime", "BREAKING CHANGE: tokens expire after 1 h\n")
     assert suggest_bump([commit], 3).breaking == ("fix: token lifetime",)
     assert suggest_bump([commit], 3).level == "major"
+
+
+def test_an_edited_section_loses_its_empty_groups() -> None:
+    # Keep a Changelog 1.1.0 lists only the types of change a release has.
+    edited = "### Added\n\n- Login page\n\n### Security\n\n### Fixed\n\n- Crash\n\n### Deprecated\n"
+    text = insert_release("# Changelog\n\n## [Unreleased]\n", "1.1.0", "2024-05-01", edited)
+    assert release_section(text, "1.1.0") == "### Added\n\n- Login page\n\n### Fixed\n\n- Crash\n"
+    assert "### Security" not in text and "### Deprecated" not in text
+    # prose is content; a heading inside a code fence is not a group
+    kept = "### Changed\n\nSee the migration guide.\n\n### Added\n\n- X\n\n  ```\n  ### not a group\n  ```\n"
+    assert drop_empty_groups(kept) == kept
