@@ -58,6 +58,8 @@ class VersionScreen(WizardScreen):
         super().__init__()
         self.loaded = False
         self.load_error: tuple[str, str] | None = None
+        # Keys typed on the bump list are going to the version field, whose focus is pending.
+        self._typing_version = False
         self.suggestion: Any = None
         self.warned_for = ""
 
@@ -229,16 +231,31 @@ class VersionScreen(WizardScreen):
     def on_key(self, event: events.Key) -> None:
         """Typing a version while the bump list has focus goes to the version field.
 
-        A version starts with a digit (or ``v``); other keys keep their bindings (``q``).
+        A version starts with a digit (or ``v``); ``.``, ``-`` and ``+`` go to the field
+        too. Moving the focus takes effect only after the keys already queued, so a fast
+        ``2.0.0-rc.1`` arrives here whole: until the field has the focus, every character a
+        version can hold (letters of a pre-release or build part included) follows the
+        first. Other keys keep their bindings (``q`` quits when no version is being typed).
         """
         field = self.query_one("#custom-version", Input)
         char = event.character
-        if field.has_focus or field.disabled or not char or not (char.isdigit() or char == "v"):
+        if field.has_focus or field.disabled or not char or not char.isprintable():
+            return
+        starts = char.isdigit() or char == "v" or char in ".-+"
+        continues = self._typing_version and char.isascii() and char.isalnum()
+        if not (starts or continues):
             return
         event.stop()
         event.prevent_default()
-        field.focus()
+        if not self._typing_version:
+            self._typing_version = True
+            field.focus()
         field.insert_text_at_cursor(char)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The version field has the focus: it takes the keys itself from now on."""
+        if event.widget.id == "custom-version":
+            self._typing_version = False
 
     @on(Input.Changed, "#custom-version")
     def _clear_error(self) -> None:

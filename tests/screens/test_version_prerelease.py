@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.widgets import Input, OptionList
 from ui_helpers import settle
 
@@ -111,3 +112,41 @@ async def test_commits_suggest_a_bump_and_a_smaller_one_is_confirmed_by_choosing
         await settle(tiny_app, pilot)
         assert isinstance(tiny_app.screen, ChecklistScreen)
         assert tiny_app.release_run.state.version == "0.1.1"
+
+
+def _type_at_once(app: IactApp, text: str) -> None:
+    """Queue one key event per character with no pause, as a terminal delivers fast typing.
+
+    ``pilot.press`` waits for the app to go idle after every key, so the focus has
+    always moved before the next key; a real burst arrives before it has.
+    """
+    driver = app._driver
+    assert driver is not None
+    for char in text:
+        key = {".": "full_stop", "-": "minus", "+": "plus"}.get(char, char)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)
+
+
+async def test_a_version_typed_fast_on_the_list_keeps_its_dots(tiny_app: IactApp) -> None:
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_version(tiny_app, pilot)
+        field = screen.query_one("#custom-version", Input)
+        assert screen.query_one("#bump-choice", OptionList).has_focus
+        await pilot.press("2", ".", "0", ".", "0")
+        await pilot.pause()
+        assert field.has_focus and field.value == "2.0.0"
+
+
+async def test_a_burst_of_keys_on_the_list_keeps_every_version_character(tiny_app: IactApp) -> None:
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_version(tiny_app, pilot)
+        field = screen.query_one("#custom-version", Input)
+        assert screen.query_one("#bump-choice", OptionList).has_focus
+        # The dots, the pre-release's letters and the build part all arrive before the
+        # focus has moved to the field.
+        _type_at_once(tiny_app, "2.0.0-rc.1+b7")
+        await pilot.pause()
+        assert field.has_focus and field.value == "2.0.0-rc.1+b7"
+        assert tiny_app.screen is screen
