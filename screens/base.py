@@ -25,7 +25,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from iact_tui.engine.events import CheckUpdate, Event, OutputLine, Progress, StepFinished, StepStarted
+from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, Progress, StepFinished, StepStarted
 from iact_tui.errors import IactError
 from iact_tui.screens.stages import STAGE_STEPS, STAGES, stage_number, stage_states
 from iact_tui.widgets import CheckTable, CommandLog, StepList
@@ -294,6 +294,8 @@ class StepScreen(WizardScreen):
             self.on_progress(event)
         elif isinstance(event, CheckUpdate):
             self.on_check(event)
+        elif isinstance(event, CommandUpdate):
+            self.on_command(event)
         elif isinstance(event, StepFinished):
             self.step_status[event.step_id] = event.status
             self.last_message = event.message
@@ -331,6 +333,9 @@ class StepScreen(WizardScreen):
             log = self.query_one(CommandLog)
             for i, line in enumerate(self.iact.mask(event.detail).splitlines() or [""]):
                 log.append_output(f"✘ {event.label}: {line}" if i == 0 else f"  {line}", "info")
+
+    def on_command(self, event: CommandUpdate) -> None:
+        """A deploy command on a host changed state (the deploy screen shows a table)."""
 
     def check_detail(self, event: CheckUpdate) -> str:
         """The detail column for a check (subclasses add figures)."""

@@ -1,16 +1,46 @@
-"""Stages 6 and 8: deploy to an environment, with live output and progress."""
+"""Stages 6 and 8: deploy to an environment, with live output and progress.
+
+The screen shows every command of the recipe on every host (:class:`DeployTable`), a
+progress bar over the recipe with the current command ("3/9 run migrations on web1"),
+and the output in a bounded, searchable :class:`CommandLog` (the journal keeps all of it).
+
+Output arrives one engine event per line, possibly hundreds of thousands of them. So
+that a stream never floods the screen's message queue, consecutive output lines are
+delivered together in one :class:`OutputBatch` message per turn of the event loop
+(see :meth:`DeployScreen.post_message`); every other event is routed as usual, in order.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
+from textual import events, on
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
-from iact_tui.engine.events import Progress, StepFinished
-from iact_tui.screens.base import StepScreen
-from iact_tui.widgets import ConfirmModal
+from iact_tui.engine.events import CommandUpdate, OutputLine, Progress, StepFinished
+from iact_tui.screens.base import EngineEvent, StepScreen
+from iact_tui.widgets import CommandLog, ConfirmModal, DeployTable, format_output
+
+
+class OutputBatch(Message):
+    """Output lines of the running step, delivered together, as the log shows them.
+
+    The screen keeps adding lines to the batch it posted last until the batch is
+    handled (``sealed``) or another engine event is posted, so output and the other
+    events keep their order. Lines are kept as formatted strings: strings are not
+    tracked by Python's garbage collector, so thousands of lines waiting here do not
+    set off the full collections (50-100 ms pauses) that held events would.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.sealed = False
 
 
 class DeployScreen(StepScreen):
@@ -23,10 +53,24 @@ class DeployScreen(StepScreen):
     TITLE_TEXT = "Deploy"
     ALLOW_BACK = False
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search"),
+        Binding("ctrl+f", "search", "Search", show=False),
+        Binding("n", "next_match", "Next match", show=False),
+        Binding("N", "previous_match", "Previous match", show=False),
+        Binding("end", "follow", "Follow output", show=False),
+    ]
+
     def __init__(self, env: str = "staging") -> None:
         super().__init__()
         self.env = env
         self.awaiting_confirmation = False
+        self._batch: OutputBatch | None = None
+        self._progress_text = ""
+        self._refreshing_state = False
+        self._bindings_shown: tuple[object, ...] = ()
+        #: Output lines delivered to the log (for tests and the benchmark).
+        self.output_lines = 0
 
     @property
     def stage(self) -> str:
@@ -43,6 +87,72 @@ class DeployScreen(StepScreen):
         with Horizontal(id="deploy-progress"):
             yield Label("Waiting…", id="progress-label")
             yield ProgressBar(total=None, show_eta=False, id="progress-bar")
+        yield DeployTable(id="deploy-table", title="Commands")
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Give the table at most about half of the height left for the step (at least
+        three rows), so the log stays readable on a short terminal."""
+        for table in self.query(DeployTable):
+            table.styles.max_height = max(6, min(14, (event.size.height - 12) // 2))
+
+    @property
+    def table(self) -> DeployTable:
+        """The per host, per command table."""
+        return self.query_one("#deploy-table", DeployTable)
+
+    @property
+    def output_log(self) -> CommandLog:
+        """The output pane."""
+        return self.query_one("#command-log", CommandLog)
+
+    def start_steps(self) -> None:
+        # A retry announces its commands again: the table shows this attempt only.
+        for table in self.query(DeployTable):
+            table.reset()
+        self._progress_text = ""
+        super().start_steps()
+
+    # -- output batching ---------------------------------------------------------------
+
+    def post_message(self, message: Message) -> bool:
+        """Post a message; consecutive output lines share one :class:`OutputBatch`.
+
+        One message per line costs the screen tens of microseconds each (queue, dispatch,
+        state refresh), too much for a deploy printing tens of thousands of lines a second;
+        a batch costs that once per turn of the event loop.
+        """
+        if isinstance(message, EngineEvent):
+            event = message.event
+            if isinstance(event, OutputLine):
+                line = format_output(self.iact.mask(event.text), event.stream, event.host)
+                batch = self._batch
+                if batch is not None and not batch.sealed:
+                    batch.lines.append(line)
+                    return True
+                batch = self._batch = OutputBatch()
+                batch.lines.append(line)
+                return super().post_message(batch)
+            self._batch = None  # lines after this event go in a new batch, after it
+        return super().post_message(message)
+
+    @on(OutputBatch)
+    def _output_batch(self, message: OutputBatch) -> None:
+        message.stop()
+        message.sealed = True
+        if self.SHOW_LOG:
+            self.output_log.extend(message.lines)
+        self.output_lines += len(message.lines)
+
+    def on_output(self, event: OutputLine) -> None:
+        """A single line (output normally arrives in batches, see :meth:`post_message`)."""
+        super().on_output(event)
+        self.output_lines += 1
+
+    # -- events ------------------------------------------------------------------------
+
+    def on_command(self, event: CommandUpdate) -> None:
+        """A command on a host changed state: update its row."""
+        self.table.update_command(event)
 
     def begin(self) -> None:
         step_id = self.step_ids[0]
@@ -94,11 +204,69 @@ class DeployScreen(StepScreen):
             return f"Waiting for the operator to confirm the {self.env} deploy…", "-running"
         return super().status_text()
 
+    # -- bindings ------------------------------------------------------------------------
+
+    def refresh_state(self) -> None:
+        self._refreshing_state = True
+        try:
+            super().refresh_state()
+        finally:
+            self._refreshing_state = False
+
+    def refresh_bindings(self) -> None:
+        """Refresh the footer, but not for a state refresh that changed no binding.
+
+        Every engine event refreshes the screen's state, and each footer refresh
+        recomposes the footer (tens of milliseconds, run before the screen handles its
+        next message): a burst of command updates (10 hosts × 12 commands announced at
+        once) would otherwise hold the screen, and the operator's keys, for seconds.
+        """
+        if self._refreshing_state:
+            shown = self._binding_state()
+            if shown == self._bindings_shown:
+                return
+            self._bindings_shown = shown
+        super().refresh_bindings()
+
+    def _binding_state(self) -> tuple[object, ...]:
+        """What the footer depends on (see :meth:`check_action`)."""
+        return (
+            self.can_retry(),
+            self.is_ready(),
+            self.can_go_back(),
+            any(log.search_term for log in self.query(CommandLog)),
+            self.focused,
+        )
+
+    # -- search and follow ---------------------------------------------------------------
+
+    def action_search(self) -> None:
+        """Open the output search bar."""
+        self.output_log.open_search()
+
+    def action_next_match(self) -> None:
+        """Go to the next (newer) match of the search."""
+        self.output_log.next_match()
+
+    def action_previous_match(self) -> None:
+        """Go to the previous (older) match of the search."""
+        self.output_log.previous_match()
+
+    def action_follow(self) -> None:
+        """Jump to the newest output line and follow the tail again."""
+        self.output_log.scroll_to_end()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("next_match", "previous_match"):
+            return any(log.search_term for log in self.query(CommandLog))
+        return super().check_action(action, parameters)
+
     def on_progress(self, event: Progress) -> None:
         super().on_progress(event)
         label = f"{event.done}/{event.total}"
         if event.label:
-            label += f"  {event.label}"
+            label += f" {event.label}"
+        self._progress_text = label
         self.query_one("#progress-label", Label).update(label)
 
     def on_step_finished(self, event: StepFinished) -> None:
@@ -108,4 +276,6 @@ class DeployScreen(StepScreen):
         # A finished step never leaves the bar indeterminate (it animates).
         total = bar.total or 1
         bar.update(total=total, progress=total if event.status == "ok" else bar.progress)
+        if event.status in ("failed", "cancelled") and self._progress_text:
+            text += f" at {self._progress_text}"  # where it stopped, for the operator
         self.query_one("#progress-label", Label).update(text)

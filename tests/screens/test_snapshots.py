@@ -138,3 +138,19 @@ def test_production_confirmation_refuses_a_wrong_version(snap_compare: Any, snap
         await pilot.pause()
 
     assert snap_compare(snap_app_with_production, terminal_size=SIZE, run_before=_walk(extra=wrong_version))
+
+
+def test_deploy_failed_on_two_hosts(snap_compare: Any, snap_app: IactApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two hosts: web1's migrations failed (the rest of its steps skipped, post and unlock
+    ran), web2 skipped; the table scrolls to the failure, the log shows the error."""
+    from test_deploy_screen import failing_deploy
+
+    from iact_tui.screens import DeployScreen
+
+    monkeypatch.setattr(snap_app.release_run, "run_step", failing_deploy())
+
+    async def deploy(app: IactApp, pilot: Pilot[Any]) -> None:
+        app.push_screen(DeployScreen(env="staging"))
+        await settle(app, pilot)
+
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=deploy))
