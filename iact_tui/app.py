@@ -37,6 +37,7 @@ STYLE_FILES: tuple[str, ...] = (
     "release.tcss",
     "deploy.tcss",
     "smoke.tcss",
+    "prep.tcss",
     "verify.tcss",
     "announcement.tcss",
 )

@@ -72,7 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--version-override", dest="version_text", metavar="X.Y.Z", help="release this exact version instead of a bump"
     )
     run.add_argument(
-        "--yes", action="store_true", help="tick the manual checklist items and confirm production (required)"
+        "--yes",
+        action="store_true",
+        help="tick the manual checklist items, acknowledge the rollback plan and confirm production (required)",
+    )
+    run.add_argument(
+        "--skip-backup",
+        metavar="REASON",
+        default="",
+        help="go on without the production database backup, for this reason (journaled)",
+    )
+    run.add_argument(
+        "--skip-notice",
+        metavar="REASON",
+        default="",
+        help="go on without posting the maintenance notice, for this reason (journaled)",
     )
     run.add_argument(
         "--until",
@@ -259,7 +273,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from iact_tui.headless import run_release
 
     return asyncio.run(
-        run_release(config, bump=args.bump, version_text=args.version_text, until=args.until, out=sys.stdout)
+        run_release(
+            config,
+            bump=args.bump,
+            version_text=args.version_text,
+            until=args.until,
+            out=sys.stdout,
+            skip={"backup": args.skip_backup, "notice": args.skip_notice},
+        )
     )
 
 

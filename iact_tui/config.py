@@ -194,6 +194,9 @@ class EnvironmentConfig(_Model):
     backup: BackupConfig | None = None
     """``[environments.<name>.backup]``: the database backup before the deploy; absent:
     the production prep says there is none and asks for a typed reason to go on."""
+    backup_skip_reason: str = ""
+    """Why this environment has no database backup before its deploy (recorded in the
+    journal), e.g. ``"SQLite file, copied by the deploy"``; empty: the operator is asked."""
     lock_path: str = ""
     """The deploy lock file on each host; empty: ``{app_dir}/.iact-deploy.lock``."""
     lock_stale_after: float = Field(default=3600.0, gt=0)
@@ -319,6 +322,9 @@ class NotifyConfig(_Model):
     the operator confirms the notice was sent another way or gives a reason."""
     window_minutes: int = Field(default=30, ge=1, le=24 * 60)
     """How long the announced maintenance window is, in minutes."""
+    skip_reason: str = ""
+    """Why no notice is posted (recorded in the journal), when there is no webhook;
+    empty: the operator is asked for a reason."""
 
 
 class TimeoutsConfig(_Model):

@@ -50,7 +50,13 @@ async def _say_bump_advice(run: ReleaseRun, out: TextIO) -> None:
 
 
 async def run_release(
-    config: Config, *, bump: str | None, version_text: str | None, until: str | None, out: TextIO
+    config: Config,
+    *,
+    bump: str | None,
+    version_text: str | None,
+    until: str | None,
+    out: TextIO,
+    skip: dict[str, str] | None = None,
 ) -> int:
     """Run the release flow headless.
 
@@ -60,6 +66,8 @@ async def run_release(
         version_text: An exact version to release instead of a bump.
         until: Stop after this step id (``None``: the whole flow).
         out: Where to print.
+        skip: Production prep item (``backup``, ``notice``) → the operator's reason to go
+            on without it; empty reasons are ignored.
 
     Returns:
         0 when every step run passed or was skipped, 1 when one failed, 2 when
@@ -79,7 +87,14 @@ async def run_release(
         for check_id, _label in run.manual_checks():
             run.tick(check_id, True)
         run.confirm("deploy-production", run.state.version)
-        mismatches = await run.version_mismatches()
+        # --yes: the rollback plan is printed by the prep step and acknowledged in advance.
+        run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])
+        for item, reason in (skip or {}).items():
+            if reason.strip():
+                run.skip_prep_item("production", item, reason)
+        on_main = await run.ctx.git.current_branch() == config.project.main_branch
+        # Off main (a leftover release branch), the files hold the release's version: no news.
+        mismatches = await run.version_mismatches() if on_main else []
         for held in mismatches:
             _say(
                 out,
@@ -132,6 +147,9 @@ async def run_release(
         if cancelled:
             stopped = next((sid for sid, rec in run.records.items() if rec.status in {"cancelled", "running"}), "?")
             _say(out, f"cancelled at {stopped}")
+            branch = await run.ctx.git.current_branch()
+            if branch and branch != config.project.main_branch:
+                _say(out, f"the clone is left on {branch}; `git checkout {config.project.main_branch}` to go back")
             return 130
         if failed is not None:
             _say(out, f"failed at {failed.step_id}: {failed.message}")
@@ -162,6 +180,12 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
             return 1
         _say(out, f"plan for release {run.ctx.tag} ({chosen}) in {config.root}")
         await _say_bump_advice(run, out)
+        for held in await run.version_mismatches():
+            _say(
+                out,
+                f"! {held.path} holds {held.version}, not {run.state.previous_version} (the current release): "
+                "the checklist asks whether to bump it anyway",
+            )
         for i, (step, actions) in enumerate(run.plan(), 1):
             _say(out, f"{i:>2}. {step.title} [{step.id}]")
             for action in actions:

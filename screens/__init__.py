@@ -5,6 +5,7 @@ from iact_tui.screens.base import EngineEvent, StepScreen, WizardScreen
 from iact_tui.screens.changelog import ChangelogScreen
 from iact_tui.screens.checklist import ChecklistScreen
 from iact_tui.screens.deploy import DeployScreen
+from iact_tui.screens.prep import PrepScreen
 from iact_tui.screens.release import ReleaseScreen
 from iact_tui.screens.smoke import SmokeScreen
 from iact_tui.screens.stages import STAGES, make_stage_screen, next_stage
@@ -19,6 +20,7 @@ __all__ = [
     "ChecklistScreen",
     "DeployScreen",
     "EngineEvent",
+    "PrepScreen",
     "ReleaseScreen",
     "SmokeScreen",
     "StepScreen",

@@ -17,6 +17,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("release", "Branch & tag"),
     ("deploy-staging", "Deploy staging"),
     ("smoke-staging", "Smoke tests"),
+    ("prep-production", "Production prep"),
     ("deploy-production", "Deploy production"),
     ("verify", "Verify production"),
     ("announce", "Announcement"),
@@ -28,6 +29,7 @@ STAGE_STEPS: dict[str, tuple[str, ...]] = {
     "release": ("branch", "bump", "changelog", "commit", "push", "merge", "tag"),
     "deploy-staging": ("deploy-staging",),
     "smoke-staging": ("smoke-staging",),
+    "prep-production": ("prep-production",),
     "deploy-production": ("deploy-production",),
     "verify": ("verify",),
     "announce": ("announce",),
@@ -78,6 +80,7 @@ def make_stage_screen(key: str) -> WizardScreen:
     from iact_tui.screens.changelog import ChangelogScreen
     from iact_tui.screens.checklist import ChecklistScreen
     from iact_tui.screens.deploy import DeployScreen
+    from iact_tui.screens.prep import PrepScreen
     from iact_tui.screens.release import ReleaseScreen
     from iact_tui.screens.smoke import SmokeScreen
     from iact_tui.screens.verify import VerifyScreen
@@ -91,6 +94,7 @@ def make_stage_screen(key: str) -> WizardScreen:
         "changelog": ChangelogScreen,
         "release": ReleaseScreen,
         "smoke-staging": SmokeScreen,
+        "prep-production": PrepScreen,
         "verify": VerifyScreen,
         "announce": AnnouncementScreen,
     }

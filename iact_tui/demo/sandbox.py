@@ -237,6 +237,16 @@ def render_config(root: Path, ports: Mapping[str, int], python: str = sys.execut
             f"    {_cmd('restart the app server', restart)},",
             "]",
             f"post = [{_cmd('maintenance mode off', '{python} manage.py maintenance off')}]",
+            *(
+                [
+                    "# The sample keeps its data in SQLite inside the checkout, so there is no",
+                    "# PostgreSQL to pg_dump before the deploy; a real site sets",
+                    "# [environments.production.backup] instead (see the README).",
+                    'backup_skip_reason = "demo: the sample site uses SQLite, no PostgreSQL to back up"',
+                ]
+                if env == "production"
+                else []
+            ),
             "",
             "# Smoke tests right after the deploy. The password is read by a command at the",
             "# point of use, never written here.",
@@ -254,6 +264,11 @@ def render_config(root: Path, ports: Mapping[str, int], python: str = sys.execut
         "[verify]",
         "requests = 5",
         "max_response_ms = 2000",
+        "",
+        "# Stakeholders are told of the production maintenance window through a webhook",
+        "# whose URL is read from an environment variable (webhook_env); the sandbox has none.",
+        "[notify]",
+        'skip_reason = "demo: no stakeholders to tell"',
         "",
         "# The release announcement's signature.",
         "[announce]",

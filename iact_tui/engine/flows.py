@@ -2,8 +2,8 @@
 
 The release flow's step ids, in order, are the ``--until`` ids of the headless runner:
 ``preflight``, ``branch``, ``bump``, ``changelog``, ``commit``, ``push``, ``merge``,
-``tag``, ``deploy-staging``, ``smoke-staging``, ``deploy-production``, ``verify``,
-``announce``.
+``tag``, ``deploy-staging``, ``smoke-staging``, ``prep-production``,
+``deploy-production``, ``verify``, ``announce``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from iact_tui.engine.steps.announce import AnnounceStep
 from iact_tui.engine.steps.checks import SmokeStep, VerifyStep
 from iact_tui.engine.steps.deploy import DeployStep
 from iact_tui.engine.steps.preflight import PreflightStep
+from iact_tui.engine.steps.prep import PrepStep
 from iact_tui.engine.steps.release_git import (
     BranchStep,
     BumpStep,
@@ -35,6 +36,7 @@ RELEASE_STEP_IDS: tuple[str, ...] = (
     "tag",
     "deploy-staging",
     "smoke-staging",
+    "prep-production",
     "deploy-production",
     "verify",
     "announce",
@@ -56,6 +58,7 @@ def release_flow(config: Config) -> list[Step]:
         TagStep(),
         DeployStep("staging"),
         SmokeStep("staging"),
+        PrepStep("production"),
         DeployStep("production"),
         VerifyStep("production"),
         AnnounceStep(),
@@ -66,7 +69,7 @@ def release_flow(config: Config) -> list[Step]:
 
 def env_of(step_id: str) -> str | None:
     """The environment a step targets (``deploy-production`` → ``production``), if any."""
-    for prefix in ("deploy-", "smoke-"):
+    for prefix in ("deploy-", "smoke-", "prep-"):
         if step_id.startswith(prefix):
             return step_id[len(prefix) :]
     if step_id == "verify":

@@ -22,7 +22,7 @@ from iact_tui.engine.events import Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.journal import Journal, new_run_dir
 from iact_tui.engine.state import MANUAL_CHECKS, RunContext, RunState
 from iact_tui.engine.step import Action, Step, StepRecord
-from iact_tui.engine.steps import preflight
+from iact_tui.engine.steps import preflight, prep
 from iact_tui.errors import (
     ChangelogError,
     ChecklistError,
@@ -522,6 +522,29 @@ class ReleaseRun:
         )
         # Build metadata (SemVer 2.0.0 §10) is not part of the version a file holds.
         return [f for f in held if f.version != self.state.previous_version.split("+")[0]]
+
+    async def rollback_plan(self, env: str = "production") -> prep.RollbackPlan:
+        """The rollback plan for deploying this release to ``env`` (read-only; see
+        :func:`~iact_tui.engine.steps.prep.rollback_plan`)."""
+        return await prep.rollback_plan(self.ctx, env)
+
+    def acknowledge_rollback_plan(self, env: str, lines: list[str]) -> None:
+        """The operator read and acknowledged the rollback plan (journaled with its text)."""
+        self.state.prep[f"{env}:rollback-ack"] = "yes"
+        self.journal.write("rollback_plan_acknowledged", env=env, plan=lines)
+
+    def skip_prep_item(self, env: str, item: str, reason: str) -> None:
+        """Skip the prep's ``backup`` or ``notice`` with the operator's reason (journaled).
+
+        Raises:
+            ConfirmationError: ``item`` is not skippable, or ``reason`` is blank.
+        """
+        if item not in {"backup", "notice"}:
+            raise ConfirmationError(f"{item!r} cannot be skipped", "only the backup and the notice can be skipped")
+        if not reason.strip():
+            raise ConfirmationError(f"skipping the {item} needs a reason", "type why it is safe to go on without it")
+        self.state.prep[f"{env}:{item}-skip"] = reason.strip()
+        self.journal.write("prep_skip_requested", env=env, item=item, reason=reason.strip())
 
     def accept_version_mismatch(self, accept: bool) -> None:
         """The operator's choice: bump disagreeing version files anyway (journaled)."""

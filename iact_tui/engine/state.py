@@ -47,6 +47,8 @@ class RunState:
         keep_maintenance: Environment → leave maintenance mode on when a deploy command
             fails (the ``post`` commands are then not run); unset: the environment's
             ``keep_maintenance_on_failure``.
+        prep: The production prep's operator inputs: ``"<env>:backup-skip"`` /
+            ``"<env>:notice-skip"`` → the typed reason, ``"<env>:rollback-ack"`` → ``"yes"``.
         unreleased_locks: ``env/host`` → this run's deploy lock whose release failed
             (connection lost); a retry releases it first. Not journaled.
         results: Step id → that step's result data (commit, branch, URLs, figures...).
@@ -62,6 +64,7 @@ class RunState:
     confirmations: dict[str, str] = field(default_factory=dict)
     accept_version_mismatch: bool = False
     keep_maintenance: dict[str, bool] = field(default_factory=dict)
+    prep: dict[str, str] = field(default_factory=dict)
     unreleased_locks: dict[str, Any] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 

@@ -769,3 +769,24 @@ def release_section(text: str, version: str) -> str | None:
         return None
     body = _trim(doc.lines[heading + 1 : doc.section_end(heading)])
     return "\n".join(body) + "\n" if body else ""
+
+
+def newest_release(text: str, prefixes: Sequence[str] = ("v",)) -> str | None:
+    """The highest version (SemVer 2.0.0 precedence) among the ``## [X.Y.Z]`` headings.
+
+    Args:
+        text: The changelog.
+        prefixes: Tag prefixes a heading may carry (``## [v1.2.0]``).
+
+    Returns:
+        The version text, or ``None`` when no heading names a SemVer version.
+    """
+    import semver
+
+    doc = _Doc.parse(text.removeprefix("\ufeff"))
+    found: list[semver.Version] = []
+    for h in doc.headings:
+        name = _heading_version(doc.lines[h], prefixes)
+        if name is not None and semver.Version.is_valid(name):
+            found.append(semver.Version.parse(name))
+    return str(max(found)) if found else None

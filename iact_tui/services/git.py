@@ -436,6 +436,37 @@ class GitService:
 
         return await self._call(f"log {rev_range}", read)
 
+    async def added_paths(self, old: str, new: str, pattern: str) -> list[str]:
+        """Files added between two commits whose path matches a git pathspec glob, sorted.
+
+        Args:
+            old: The older commit-ish (e.g. ``v1.3.2``).
+            new: The newer one (e.g. ``v1.4.0``).
+            pattern: A glob pathspec, e.g. ``*/migrations/0*.py``.
+
+        Raises:
+            GitError: Either revision is unknown.
+        """
+
+        def read() -> list[str]:
+            out = str(self._repo.git.diff("--name-only", "--diff-filter=A", old, new, "--", f":(glob){pattern}"))
+            return sorted(line for line in out.splitlines() if line)
+
+        return await self._call(f"diff {old} {new}", read)
+
+    async def list_paths(self, ref: str, pattern: str) -> list[str]:
+        """Files at ``ref`` whose path matches a git pathspec glob, sorted.
+
+        Raises:
+            GitError: ``ref`` is unknown.
+        """
+
+        def read() -> list[str]:
+            out = str(self._repo.git.ls_tree("-r", "--name-only", ref, "--", f":(glob){pattern}"))
+            return sorted(line for line in out.splitlines() if line)
+
+        return await self._call(f"ls-tree {ref}", read)
+
     async def head_subject(self) -> str:
         """The subject line of HEAD's commit."""
         return await self._call("log -1", lambda: str(self._repo.head.commit.summary))

@@ -413,3 +413,19 @@ def bump_level(previous: str, new: str) -> str:
     if now.major == old.major and now.minor > old.minor:
         return "minor"
     return "patch"
+
+
+def is_lower(version: str, other: str) -> bool:
+    """Whether ``version`` has lower SemVer 2.0.0 precedence than ``other`` (§11).
+
+    Args:
+        version: A version; a leading ``v`` is allowed.
+        other: Another; a text that is not SemVer gives ``False`` (nothing to compare).
+
+    Returns:
+        ``True`` only when both parse and ``version < other``.
+    """
+    try:
+        return semver.Version.parse(version.removeprefix("v")) < semver.Version.parse(other.removeprefix("v"))
+    except ValueError:
+        return False

@@ -110,6 +110,13 @@ def test_walk_a_whole_release_in_the_real_terminal(demo_dir: Path, tmp_path: Pat
         screen = term.wait_for("every smoke test passed on staging", timeout=60)
         term.keys("Enter")
 
+        # Production prep: the rollback plan is read from production and must be acknowledged.
+        screen = term.wait_for("production runs v1.3.2 now; this deploy replaces it with v1.4.0", timeout=60)
+        assert "press a to acknowledge" in screen.replace("\n", " ") or "a to acknowledge" in screen
+        term.keys("a")
+        term.wait_for("production is ready to deploy", timeout=60)
+        term.keys("Enter")
+
         term.wait_for("Type the version 1.4.0 to deploy to production")
         term.type("1.3.9")
         term.keys("Enter")

@@ -17,7 +17,7 @@ from ui_helpers import settle, walk_to_release
 
 from iact_tui.app import IactApp
 from iact_tui.engine.events import Event, StepStarted
-from iact_tui.screens import AnnouncementScreen, DeployScreen, ReleaseScreen, SmokeScreen, VerifyScreen
+from iact_tui.screens import AnnouncementScreen, DeployScreen, PrepScreen, ReleaseScreen, SmokeScreen, VerifyScreen
 from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, QuitModal
 
 RELEASE_STEPS = ("branch", "bump", "changelog", "commit", "push", "merge", "tag")
@@ -49,6 +49,11 @@ async def test_release_runs_every_git_step_then_the_rest_skips(tiny_app: IactApp
         await settle(tiny_app, pilot)
         assert isinstance(tiny_app.screen, SmokeScreen)
         assert tiny_app.screen.step_status == {"smoke-staging": "skipped"}
+
+        await pilot.press("enter")
+        await settle(tiny_app, pilot)
+        assert isinstance(tiny_app.screen, PrepScreen)
+        assert tiny_app.screen.step_status == {"prep-production": "skipped"}  # no production: nothing to prepare
 
         await pilot.press("enter")
         await settle(tiny_app, pilot)

@@ -105,13 +105,18 @@ def test_smoke_skipped(snap_compare: Any, snap_app: IactApp) -> None:
     assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release("enter", "enter")))
 
 
+def test_prep_skipped(snap_compare: Any, snap_app: IactApp) -> None:
+    steps = ("enter", "enter", "enter")
+    assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release(*steps)))
+
+
 def test_verify_skipped(snap_compare: Any, snap_app: IactApp) -> None:
-    steps = ("enter", "enter", "enter", "enter")
+    steps = ("enter", "enter", "enter", "enter", "enter")
     assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release(*steps)))
 
 
 def test_announcement(snap_compare: Any, snap_app: IactApp) -> None:
-    steps = ("enter", "enter", "enter", "enter", "enter")
+    steps = ("enter", "enter", "enter", "enter", "enter", "enter")
     assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=_to_release(*steps)))
 
 
@@ -122,7 +127,10 @@ def snap_app_with_production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     path = build_tiny_repo(tmp_path / "tiny")
     # Committed, so the tree stays clean; the modal shows before anything runs there.
     with path.open("a", encoding="utf-8") as fh:
-        fh.write('\n[environments.production]\napp_dir = "."\nhealth_url = "http://127.0.0.1:9/api/health"\n')
+        fh.write(
+            '\n[environments.production]\napp_dir = "."\nhealth_url = "http://127.0.0.1:9/api/health"\n'
+            'backup_skip_reason = "snapshot: no database"\n\n[notify]\nskip_reason = "snapshot: nobody to tell"\n'
+        )
     repo = path.parent
     from ui_helpers import git
 
@@ -131,9 +139,15 @@ def snap_app_with_production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     return make_app(load_config(path), state_dir=tmp_path / "state", snapshot_mode=True)
 
 
+def test_production_prep_waits_for_the_acknowledged_plan(snap_compare: Any, snap_app_with_production: IactApp) -> None:
+    assert snap_compare(
+        snap_app_with_production, terminal_size=SIZE, run_before=_walk(extra=_to_release("enter", "enter", "enter"))
+    )
+
+
 def test_production_confirmation_refuses_a_wrong_version(snap_compare: Any, snap_app_with_production: IactApp) -> None:
     async def wrong_version(app: IactApp, pilot: Pilot[Any]) -> None:
-        await _to_release("enter", "enter", "enter")(app, pilot)
+        await _to_release("enter", "enter", "enter", "a", "enter")(app, pilot)
         await pilot.press(*"1.9.9", "enter")
         await pilot.pause()
 

@@ -10,7 +10,7 @@ from ui_helpers import settle, walk_to_release
 from iact_tui import demo
 from iact_tui.app import make_app
 from iact_tui.config import load_config
-from iact_tui.screens import AnnouncementScreen, DeployScreen, SmokeScreen, VerifyScreen
+from iact_tui.screens import AnnouncementScreen, DeployScreen, PrepScreen, SmokeScreen, VerifyScreen
 from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal
 
 
@@ -34,6 +34,19 @@ async def test_full_release_walk_on_the_sandbox(sandbox: demo.Sandbox, tmp_path:
         assert isinstance(smoke, SmokeScreen)
         assert smoke.step_status == {"smoke-staging": "ok"}, smoke.describe()
         assert smoke.query_one(CheckTable).status_of("health") == "passed"
+
+        await pilot.press("enter")
+        await settle(app, pilot)
+        prep = app.screen
+        assert isinstance(prep, PrepScreen)
+        assert prep.plan_lines and prep.plan_lines[0].startswith("1. production runs v1.3.2 now")
+        assert prep.step_status.get("prep-production") is None  # nothing runs before the plan is acknowledged
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert prep.step_status == {"prep-production": "ok"}, prep.describe()
+        items = prep.query_one(CheckTable)
+        assert items.status_of("backup") == items.status_of("notice") == "skipped"  # the sandbox's recorded reasons
+        assert items.status_of("rollback-plan") == "passed"
 
         await pilot.press("enter")
         await pilot.pause()

@@ -122,6 +122,8 @@ class SshSite:
         known_hosts: Path | None = None,
         port: int | None = None,
         extra: str = "",
+        env: str = "staging",
+        top: str = "",
     ) -> Path:
         """Write the repo's ``iact-release.toml``: staging over SSH, no production, no tests.
 
@@ -131,7 +133,9 @@ class SshSite:
             post: ``(name, run)`` pairs; default: maintenance mode off.
             known_hosts: Default: the fixture's good known_hosts.
             port: Default: the sshd's port.
-            extra: More TOML lines for ``[environments.staging]``.
+            extra: More TOML lines for the environment's table.
+            env: The environment's name (``production`` needs the typed confirmation).
+            top: More top-level TOML tables, after the environment (e.g. ``[notify]``).
 
         Returns:
             The config's path.
@@ -171,7 +175,7 @@ version_files = ["iact/__init__.py", "pyproject.toml", "frontend/package.json"]
 tests = ""
 coverage_report = ""
 
-[environments.staging]
+[environments.{env}]
 transport = "ssh"
 hosts = ["127.0.0.1"]
 user = "{self.sshd.user}"
@@ -186,6 +190,8 @@ pre = {cmds(pre)}
 steps = {cmds(steps)}
 post = {cmds(post)}
 {extra}
+
+{top}
 """
         path = self.box.config_path
         path.write_text(text, encoding="utf-8")

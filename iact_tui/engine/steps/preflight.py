@@ -26,7 +26,7 @@ from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
 from iact_tui.errors import IactError, VersionError
-from iact_tui.services import changelog, version_files
+from iact_tui.services import changelog, version_files, versioning
 from iact_tui.services.git import GitService
 from iact_tui.services.remote import CommandResult, LocalHost
 
@@ -257,7 +257,9 @@ class GitChecks:
                     f"an earlier run's push of {p.main_branch} was refused or stopped",
                     f"once {p.remote} accepts it, push it (`git push {p.remote} {p.main_branch}`) and tag it "
                     f"(`git tag -a {tag} -m 'Release {tag}' {sha[:10]} && git push {p.remote} {tag}`); or drop "
-                    f"the local merge (`git reset --hard {where}`) and release again",
+                    f"the local merge and the release branch (`git reset --hard {where} && git branch -D "
+                    f"{p.release_branch_prefix}{tag} && git push {p.remote} --delete {p.release_branch_prefix}{tag}`) "
+                    "and release again",
                 )
             raise CheckFailed(
                 f"{p.main_branch} has {ab.ahead} commit(s) not on {where}",
@@ -484,6 +486,15 @@ class PreflightStep:
                     "; ".join(e.what for e in errors), " ".join(dict.fromkeys(e.fix for e in errors if e.fix))
                 )
             previous = ctx.state.previous_version.split("+")[0]
+            above = [f for f in held if versioning.is_lower(ctx.state.version, f.version)]
+            if above:
+                listing = ", ".join(f"{f.path} holds {f.version}" for f in above)
+                raise CheckFailed(
+                    f"the new version {ctx.state.version} is below what the files hold ({listing}): "
+                    "the release would downgrade them",
+                    "choose a higher version; if earlier releases were never tagged here, tag the current one "
+                    f"(`git tag -a {ctx.config.project.tag_prefix}{above[0].version} -m ...`) or type the version",
+                )
             shown = ", ".join(f"{f.path}{f' (via {f.via})' if f.via else ''} {f.version}" for f in held)
             disagree = [f for f in held if previous and f.version != previous]
             if disagree:
@@ -491,6 +502,24 @@ class PreflightStep:
             return shown
 
         async def changelog_has_content() -> str:
+            path = ctx.config.root / ctx.config.project.changelog
+            text = await asyncio.to_thread(lambda: path.read_bytes().decode("utf-8-sig") if path.exists() else "")
+            merged = await ctx.git.log_grep("HEAD", f"chore: prepare release {ctx.tag}")
+            if changelog.release_section(text, ctx.state.version) is not None and merged:
+                raise _Skipped(f"{ctx.tag}'s release commit is already on this branch (see the tag check)")
+            if changelog.release_section(text, ctx.state.version) is not None:
+                raise CheckFailed(
+                    f"{ctx.config.project.changelog} already has a [{ctx.state.version}] section, written before "
+                    "the release: the release would leave it as it is (no date, no links, no new entries)",
+                    "move its entries under ## [Unreleased] and delete that heading, then commit; or choose "
+                    "another version",
+                )
+            newer = changelog.newest_release(text)
+            if newer is not None and versioning.is_lower(ctx.state.version, newer):
+                raise CheckFailed(
+                    f"{ctx.config.project.changelog} already describes {newer}, above the new {ctx.state.version}",
+                    "choose a version above it (were its tags never pushed? `git ls-remote --tags`), or fix the file",
+                )
             body = await ctx.draft_changelog()
             entries = changelog.count_entries(body)
             if not entries:

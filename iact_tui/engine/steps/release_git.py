@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from iact_tui.engine.events import Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
-from iact_tui.errors import ChangelogError, GitError, VersionError, VersionFileError
+from iact_tui.errors import ChangelogError, GitError, IactError, VersionError, VersionFileError
 from iact_tui.services import changelog, version_files
 from iact_tui.services.forge import LocalForge
 
@@ -51,6 +51,14 @@ async def _read_version_files(ctx: RunContext) -> list[version_files.FileVersion
 def _file_label(f: version_files.FileVersion | version_files.VersionSource) -> str:
     """``pkg/__init__.py (version of pyproject.toml)`` for a followed file, else its path."""
     return f"{f.path} (version of {f.via})" if f.via else str(f.path)
+
+
+async def _file_at(ctx: RunContext, ref: str, path: str) -> str:
+    """The text of ``path`` at ``ref`` (``""`` when it is not there)."""
+    try:
+        return (await ctx.git.show_file(ref, path)).removeprefix("\ufeff")
+    except IactError:
+        return ""
 
 
 async def _preconditions(ctx: RunContext) -> None:
@@ -182,12 +190,28 @@ class ChangelogStep:
         raw = await asyncio.to_thread(lambda: path.read_bytes() if path.exists() else b"")
         bom = raw.startswith(b"\xef\xbb\xbf")
         text = raw.decode("utf-8-sig")
-        if changelog.release_section(text, ctx.state.version) is not None:
-            yield StepFinished(
-                self.id, "ok", f"{p.changelog} already has [{ctx.state.version}]", data={"file": p.changelog}
-            )
-            return
         body = await ctx.draft_changelog()
+        existing = changelog.release_section(text, ctx.state.version)
+        if existing is not None:
+            # Written by an earlier attempt of this run (on the release branch), or by hand
+            # before the release (then it is also on main, and is not this run's to keep).
+            on_main = await _file_at(ctx, p.main_branch, p.changelog)
+            merged = await ctx.git.log_grep(p.main_branch, release_message(ctx))
+            if changelog.release_section(on_main, ctx.state.version) is not None and not merged:
+                raise ChangelogError(
+                    f"{p.changelog} already has a [{ctx.state.version}] section written before this release",
+                    "move its entries under ## [Unreleased], delete that heading, commit, and run the release "
+                    "again (the release writes the section with its date and links), or choose another version",
+                )
+            committed = await _file_at(ctx, "HEAD", p.changelog)
+            if changelog.release_section(committed, ctx.state.version) is not None or existing == body:
+                yield StepFinished(
+                    self.id, "ok", f"{p.changelog} already has [{ctx.state.version}]", data={"file": p.changelog}
+                )
+                return
+            # An uncommitted section from an earlier attempt, with other text: write it again.
+            text = committed
+            yield OutputLine(self.id, f"replacing the uncommitted [{ctx.state.version}] section of an earlier attempt")
         if not body.strip():
             raise ChangelogError(
                 "the new changelog section is empty", "write at least one entry in the changelog editor"

@@ -1,0 +1,191 @@
+"""Production prep, before the production deploy: backup, stakeholder notice, rollback plan.
+
+The rollback plan is read first and shown; the operator acknowledges it with ``a``, which
+records it and runs the prep (the backup, the notice). An item that cannot be done (no
+backup configured, no webhook) is skipped only with a typed reason (``b``, ``n``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Static
+
+from iact_tui.engine.events import CheckUpdate
+from iact_tui.engine.steps.prep import ITEMS as PREP_ITEMS
+from iact_tui.errors import IactError
+from iact_tui.screens.base import StepScreen
+from iact_tui.widgets import CheckTable
+
+_SKIPPABLE = {"backup": "the database backup", "notice": "the stakeholder notice"}
+
+
+class ReasonModal(ModalScreen[str | None]):
+    """Ask why it is safe to go on without an item; dismisses with the reason or ``None``.
+
+    Args:
+        what: What is being skipped, e.g. ``"the database backup"``.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="reason-dialog"):
+            yield Label(f"Skip {escape(self.what)}?", classes="reason--title")
+            yield Static("Type why it is safe to deploy without it. The reason is recorded in the journal.")
+            yield Input(placeholder="reason", id="reason-input")
+            yield Static("", id="reason-error")
+            with Horizontal(id="reason-buttons"):
+                yield Button("Cancel", id="reason-cancel")
+                yield Button("Skip it", id="reason-ok", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#reason-ok")
+    def _ok(self) -> None:
+        reason = self.query_one(Input).value.strip()
+        if not reason:
+            self.query_one("#reason-error", Static).update("[red]Type a reason, or press Escape to cancel.[/]")
+            return
+        self.dismiss(reason)
+
+    @on(Button.Pressed, "#reason-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PrepScreen(StepScreen):
+    """Runs ``prep-{env}`` once the operator has acknowledged the rollback plan.
+
+    Args:
+        env: The environment about to be deployed (``production``).
+    """
+
+    TITLE_TEXT = "Production prep"
+    ALLOW_BACK = False
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "acknowledge", "Acknowledge plan"),
+        Binding("b", "skip('backup')", "Skip backup"),
+        Binding("n", "skip('notice')", "Skip notice"),
+    ]
+
+    def __init__(self, env: str = "production") -> None:
+        super().__init__()
+        self.env = env
+        self.plan_lines: list[str] = []
+        self.item_status: dict[str, str] = {}
+
+    @property
+    def stage(self) -> str:
+        return f"prep-{self.env}"
+
+    @property
+    def step_ids(self) -> tuple[str, ...]:
+        return (f"prep-{self.env}",)
+
+    @property
+    def acknowledged(self) -> bool:
+        """Whether the operator has acknowledged the rollback plan in this run."""
+        return self.run.state.prep.get(f"{self.env}:rollback-ack") == "yes"
+
+    def compose_step(self) -> Iterable[Widget]:
+        with Vertical(id="rollback-panel", classes="panel"):
+            yield Label("Rollback plan", classes="panel--title")
+            yield Static("Reading what production runs…", id="rollback-plan")
+        yield CheckTable(id="prep-items", title="Before the production deploy")
+
+    def begin(self) -> None:
+        """Show the plan; run the prep once it is acknowledged (at once when it already is).
+
+        Without the environment in the config the step runs at once and skips itself.
+        """
+        if self.env not in self.run.config.environments:
+            self.query_one("#rollback-plan", Static).update(f"No [environments.{self.env}] in the config.")
+            self.start_steps()
+            return
+        table = self.query_one("#prep-items", CheckTable)
+        for item, label in PREP_ITEMS:
+            table.update_check(item, label, self.item_status.get(item, "pending"), "")
+        self.load_plan()
+        if self.acknowledged and self.step_status.get(self.step_ids[0]) not in {"ok", "skipped"}:
+            self.start_steps()
+
+    @work(exclusive=True, exit_on_error=False, group="plan")
+    async def load_plan(self) -> None:
+        """Work out the rollback plan (reads the host and the repository, off the UI)."""
+        plan = await self.run.rollback_plan(self.env)
+        self.plan_lines = list(plan.lines)
+        text = "\n".join(escape(line) for line in plan.lines)
+        if plan.note:
+            text += f"\n[yellow]⚠ {escape(plan.note)}[/]"
+        self.query_one("#rollback-plan", Static).update(self.iact.mask(text))
+        self.refresh_state()
+
+    def on_check(self, event: CheckUpdate) -> None:
+        self.item_status[event.check_id] = event.status
+        super().on_check(event)
+
+    def status_text(self) -> tuple[str, str]:
+        waiting = self.env in self.run.config.environments and not self.is_ready()
+        if waiting and not self.acknowledged and not self.running and self.failure is None:
+            if not self.plan_lines:
+                return "◌ Reading the rollback plan…", "-running"
+            return "Read the rollback plan above, then press [b]a[/b] to acknowledge it and run the prep.", ""
+        return super().status_text()
+
+    def blocked_hint(self) -> str:
+        skips = [f"{key} to skip {what}" for key, what in (("b", "the backup"), ("n", "the notice"))]
+        if self.failure and any(self.item_status.get(i) == "failed" for i in _SKIPPABLE):
+            return "Press r to retry, or " + ", ".join(skips) + " with a reason."
+        return super().blocked_hint()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "acknowledge":
+            return None if self.acknowledged or not self.plan_lines or self.running else True
+        if action == "skip":
+            item = str(parameters[0]) if parameters else ""
+            return True if self.item_status.get(item) == "failed" and not self.running else None
+        return super().check_action(action, parameters)
+
+    def action_acknowledge(self) -> None:
+        """Record the acknowledged plan, then run the prep."""
+        if self.acknowledged or not self.plan_lines or self.running:
+            return
+        self.run.acknowledge_rollback_plan(self.env, self.plan_lines)
+        self.start_steps()
+
+    def action_skip(self, item: str) -> None:
+        """Ask for a reason to go on without ``item``; then run the prep again."""
+        if item not in _SKIPPABLE or self.running:
+            return
+
+        def answered(reason: str | None) -> None:
+            if not reason:
+                return
+            try:
+                self.run.skip_prep_item(self.env, item, reason)
+            except IactError as exc:
+                self.failure = (exc.what, exc.fix)
+                self.refresh_state()
+                return
+            self.start_steps()
+
+        self.app.push_screen(ReasonModal(_SKIPPABLE[item]), answered)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "acknowledged": self.acknowledged, "items": dict(self.item_status)}

@@ -1,0 +1,57 @@
+"""Production prep screen: nothing runs before the plan is acknowledged; skips need a typed reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ui_helpers import build_tiny_repo, git, settle, walk_to_release
+
+from iact_tui.app import make_app
+from iact_tui.config import load_config
+from iact_tui.screens import PrepScreen
+from iact_tui.screens.prep import ReasonModal
+from iact_tui.widgets import CheckTable
+
+
+async def test_acknowledge_then_skip_each_missing_item_with_a_reason(tmp_path: Path) -> None:
+    path = build_tiny_repo(tmp_path / "tiny")
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('\n[environments.production]\napp_dir = "."\nhealth_url = "http://127.0.0.1:9/api/health"\n')
+    git(path.parent, "commit", "-q", "-am", "chore: add production")
+    git(path.parent, "push", "-q", "origin", "main")
+    app = make_app(load_config(path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await walk_to_release(app, pilot)
+        for _ in range(3):  # deploy staging, smoke (both skipped), then the prep
+            await pilot.press("enter")
+            await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, PrepScreen)
+        assert app.release_run.records["prep-production"].status == "pending"
+        await pilot.press("b")  # nothing to skip yet: the binding is not active
+        await settle(app, pilot)
+        assert app.screen is screen
+        await pilot.press("a")
+        await settle(app, pilot)
+        table = screen.query_one(CheckTable)
+        assert screen.step_status == {"prep-production": "failed"}
+        assert table.status_of("backup") == table.status_of("notice") == "failed"
+        assert table.status_of("rollback-plan") == "passed"
+        await pilot.press("b")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ReasonModal)
+        await pilot.press("enter")  # a blank reason is refused, the dialog stays
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonModal)
+        await pilot.press(*"snapshot at 02:00", "enter")
+        await settle(app, pilot)
+        assert app.screen is screen
+        assert table.status_of("backup") == "skipped" and table.status_of("notice") == "failed"
+        await pilot.press("n")
+        await settle(app, pilot)
+        await pilot.press(*"told them on the phone", "enter")
+        await settle(app, pilot)
+        assert screen.step_status == {"prep-production": "ok"}, screen.describe()
+        assert app.release_run.state.prep["production:backup-skip"] == "snapshot at 02:00"
+        journal = app.release_run.journal_path.read_text()
+        assert '"reason": "told them on the phone"' in journal and "rollback_plan_acknowledged" in journal
