@@ -12,17 +12,20 @@ delivered together in one :class:`OutputBatch` message per turn of the event loo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import ClassVar
 
 from textual import events, on
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Label, ProgressBar
+from textual.widgets import Input, Label, ProgressBar, Static
 
 from iact_tui.engine.events import CommandUpdate, OutputLine, Progress, StepFinished
+from iact_tui.errors import IactError
 from iact_tui.screens.base import EngineEvent, StepScreen
 from iact_tui.widgets import CommandLog, ConfirmModal, DeployTable, format_output
 
@@ -43,6 +46,48 @@ class OutputBatch(Message):
         self.sealed = False
 
 
+class BreakLockModal(ModalScreen[bool]):
+    """Type a host's name to break the deploy lock someone else holds there.
+
+    Args:
+        host: The host's name, which must be typed exactly.
+        holder: Who holds the lock and since when, for the prompt.
+        check: Breaks the lock; returns ``None`` when done, else why not (shown).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, host: str, holder: str, check: Callable[[str], Awaitable[str | None]]) -> None:
+        super().__init__()
+        self.host = host
+        self.holder = holder
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="break-lock-dialog"):
+            yield Label(f"Break the deploy lock on {self.host}?", classes="break-lock--title")
+            yield Static(
+                f"It is held by {self.holder}. Break it only if that deploy is not running any more. "
+                f"Type the host name [b]{self.host}[/b] to break it."
+            )
+            yield Input(placeholder=self.host, id="break-lock-input")
+            yield Static("", id="break-lock-error")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    async def _submitted(self, event: Input.Submitted) -> None:
+        problem = await self.check(event.value.strip())
+        if problem is None:
+            self.dismiss(True)
+        else:
+            self.query_one("#break-lock-error", Static).update(f"[red]{problem}[/]")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
 class DeployScreen(StepScreen):
     """Runs ``deploy-{env}``; production asks for the typed version first.
 
@@ -59,6 +104,8 @@ class DeployScreen(StepScreen):
         Binding("n", "next_match", "Next match", show=False),
         Binding("N", "previous_match", "Previous match", show=False),
         Binding("end", "follow", "Follow output", show=False),
+        Binding("m", "toggle_maintenance", "Keep maintenance on failure"),
+        Binding("u", "break_lock", "Break lock"),
     ]
 
     def __init__(self, env: str = "staging") -> None:
@@ -259,7 +306,52 @@ class DeployScreen(StepScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("next_match", "previous_match"):
             return any(log.search_term for log in self.query(CommandLog))
+        if action == "toggle_maintenance":
+            return (self.env in self.run.config.environments and not self.running) or None
+        if action == "break_lock":
+            return (bool(self.run.held_locks(self.env)) and not self.running) or None
         return super().check_action(action, parameters)
+
+    # -- maintenance choice and lock ---------------------------------------------------
+
+    def action_toggle_maintenance(self) -> None:
+        """Choose whether a failed command leaves maintenance mode on (recorded in the journal)."""
+        if self.running or self.env not in self.run.config.environments:
+            return
+        keep = not self.run.keeps_maintenance(self.env)
+        self.run.set_keep_maintenance(self.env, keep)
+        if keep:
+            self.notify(
+                f"If a command fails, {self.env} stays in maintenance mode (the post commands do not run).",
+                title="Maintenance kept on failure",
+                severity="warning",
+            )
+        else:
+            self.notify("If a command fails, the post commands still run (maintenance off).", title="Maintenance")
+        self.refresh_bindings()
+
+    def action_break_lock(self) -> None:
+        """Break another deploy's lock after the operator types the host's name."""
+        held = self.run.held_locks(self.env)
+        if self.running or not held:
+            return
+        host, info = next(iter(held.items()))
+        holder = f"{info.get('owner', '?')} since {info.get('since') or '?'}"
+
+        async def check(typed: str) -> str | None:
+            try:
+                message = await self.run.break_deploy_lock(self.env, host, typed)
+            except IactError as exc:
+                return f"{exc.what}; {exc.fix}" if exc.fix else exc.what
+            self.notify(message, title="Deploy lock broken")
+            return None
+
+        def answered(done: bool | None) -> None:
+            if done:
+                self.failure = (f"the deploy lock on {host} was broken", "press r to retry the deploy")
+                self.refresh_state()
+
+        self.app.push_screen(BreakLockModal(host, holder, check), answered)
 
     def on_progress(self, event: Progress) -> None:
         super().on_progress(event)

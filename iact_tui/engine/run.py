@@ -546,6 +546,60 @@ class ReleaseRun:
         self.state.prep[f"{env}:{item}-skip"] = reason.strip()
         self.journal.write("prep_skip_requested", env=env, item=item, reason=reason.strip())
 
+    def held_locks(self, env: str) -> dict[str, dict[str, str]]:
+        """Host → another deploy's lock that stopped the last ``deploy-{env}`` (``path``,
+        ``owner``, ``since``, ``token``); empty when none did."""
+        hosts = self.records[f"deploy-{env}"].data.get("hosts")
+        if not isinstance(hosts, dict):
+            return {}
+        return {name: dict(h["lock_held"]) for name, h in hosts.items() if isinstance(h, dict) and h.get("lock_held")}
+
+    async def break_deploy_lock(self, env: str, host_name: str, typed: str) -> str:
+        """Break the lock that stopped the deploy on ``host_name``, once the operator typed the host's name.
+
+        Only the very lock that was shown is removed (its token); one taken since by
+        someone else is left alone. The break is journaled.
+
+        Args:
+            env: The environment.
+            host_name: The host whose lock is broken.
+            typed: What the operator typed; must equal ``host_name``.
+
+        Returns:
+            One sentence saying whose lock was removed.
+
+        Raises:
+            ConfirmationError: ``typed`` is not the host's name.
+            LockError: The lock changed since (someone else holds it now), or it could
+                not be removed.
+            KeyError: No held lock is known for that host.
+        """
+        from iact_tui.services import deploy_lock
+        from iact_tui.services.remote import make_hosts
+
+        held = self.held_locks(env)[host_name]
+        cfg = self.config.environments[env]
+        host = next(h for h in make_hosts(env, cfg, root=self.config.root) if h.name == host_name)
+        try:
+            removed = await deploy_lock.break_lock(host, held["path"], typed, token=held.get("token") or None)
+        finally:
+            await host.close()
+        self.journal.write(
+            "deploy_lock_broken", env=env, host=host_name, owner=held.get("owner"), since=held.get("since")
+        )
+        who = getattr(removed, "owner", held.get("owner", "someone"))
+        return f"{host_name}: the deploy lock of {who} was removed; retry the deploy"
+
+    def set_keep_maintenance(self, env: str, keep: bool) -> None:
+        """The operator's choice: leave maintenance mode on when a deploy command fails (journaled)."""
+        self.state.keep_maintenance[env] = keep
+        self.journal.write("maintenance_choice", env=env, keep_on_failure=keep)
+
+    def keeps_maintenance(self, env: str) -> bool:
+        """Whether a failed deploy to ``env`` leaves maintenance mode on (the choice, else the config)."""
+        cfg = self.config.environments.get(env)
+        return self.state.keep_maintenance.get(env, bool(cfg and cfg.keep_maintenance_on_failure))
+
     def accept_version_mismatch(self, accept: bool) -> None:
         """The operator's choice: bump disagreeing version files anyway (journaled)."""
         self.state.accept_version_mismatch = accept

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from iact_tui.errors import ConfirmationError, IactError, LockError
-from iact_tui.services.remote import CommandResult, Host
+from iact_tui.services.remote import CommandResult, Host, run_collect
 
 LOCK_NAME = ".iact-deploy.lock"
 """The lock file's name inside the app directory (see :func:`lock_path`)."""
@@ -603,17 +603,8 @@ async def _cleanup(host: Host, path: str, token: str, timeout: float) -> None:
 
 
 async def _run(host: Host, script: str, timeout: float) -> tuple[CommandResult, list[str]]:
-    """Run ``script``; returns its result and the first stdout lines (all of them, unlike the
-    result's 20-line tail)."""
-    out: list[str] = []
-    result: CommandResult | None = None
-    async for item in host.stream(script, timeout=timeout):
-        if isinstance(item, CommandResult):
-            result = item
-        elif item.stream == "stdout" and len(out) < _MAX_LINES:
-            out.append(item.text)
-    assert result is not None
-    return result, out
+    """Run ``script``; its result and first stdout lines (see :func:`run_collect`)."""
+    return await run_collect(host, script, timeout=timeout, max_lines=_MAX_LINES)
 
 
 def _status(out: list[str], host: Host, path: str, stale_after: float) -> LockStatus:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iact_tui.errors import DeployStateError
-from iact_tui.services.remote import CommandResult, Host
+from iact_tui.services.remote import CommandResult, Host, run_collect
 
 FORMAT = "iact-deployed-state/1"
 """The ``format`` field of :meth:`DeployedState.to_json` records."""
@@ -276,16 +276,8 @@ async def read_deployed_state(
 
 
 async def _run(host: Host, script: str, timeout: float) -> tuple[CommandResult, list[str]]:
-    """Run ``script``; returns its result and every stdout line (the result keeps only 20)."""
-    out: list[str] = []
-    result: CommandResult | None = None
-    async for item in host.stream(script, timeout=timeout):
-        if isinstance(item, CommandResult):
-            result = item
-        elif item.stream == "stdout" and len(out) < _MAX_LINES:
-            out.append(item.text)
-    assert result is not None
-    return result, out
+    """Run ``script``; its result and first stdout lines (see :func:`run_collect`)."""
+    return await run_collect(host, script, timeout=timeout, max_lines=_MAX_LINES)
 
 
 def _stderr(result: CommandResult, count: int) -> str:

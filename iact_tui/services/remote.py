@@ -142,31 +142,19 @@ class LocalHost:
                 f"{self.name}: cannot start {command!r}: {exc}", "check the command in iact-release.toml"
             ) from None
         queue: asyncio.Queue[Line | None] = asyncio.Queue(maxsize=10_000)
-        tails: dict[StreamName, deque[str]] = {"stdout": deque(maxlen=TAIL_LINES), "stderr": deque(maxlen=TAIL_LINES)}
         assert proc.stdout is not None and proc.stderr is not None
         readers = [
             asyncio.create_task(pump_lines(proc.stdout, "stdout", queue)),
             asyncio.create_task(pump_lines(proc.stderr, "stderr", queue)),
         ]
         deadline = started + timeout
-        open_streams = 2
+        drain = LineDrain(queue, deadline)
+        tails = drain.tails
         timed_out = False
         try:
-            while open_streams:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
-                    break
-                try:
-                    item = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError:
-                    timed_out = True
-                    break
-                if item is None:
-                    open_streams -= 1
-                    continue
-                tails[item.stream].append(item.text)
+            async for item in drain:
                 yield item
+            timed_out = drain.timed_out
             if timed_out:
                 await _stop(proc)
             else:
@@ -253,6 +241,77 @@ async def run_capture(host: Host, command: str, *, cwd: str | None = None, timeo
             result = item
     assert result is not None
     return result
+
+
+async def run_collect(
+    host: Host, command: str, *, timeout: float = 60.0, max_lines: int = 100_000
+) -> tuple[CommandResult, list[str]]:
+    """Run a command to the end; its result and its first stdout lines (the result keeps only 20).
+
+    Args:
+        host: Where to run it.
+        command: The shell command (values in it already validated and quoted).
+        timeout: Seconds before it is stopped (see :meth:`Host.stream`).
+        max_lines: Most stdout lines kept (later ones are read and dropped).
+
+    Raises:
+        CommandError: The command could not be started.
+    """
+    out: list[str] = []
+    result: CommandResult | None = None
+    async for item in host.stream(command, timeout=timeout):
+        if isinstance(item, CommandResult):
+            result = item
+        elif item.stream == "stdout" and len(out) < max_lines:
+            out.append(item.text)
+    assert result is not None
+    return result, out
+
+
+class LineDrain:
+    """Output lines from a queue fed by :func:`pump_lines` (one producer per stream),
+    until every stream has ended or the deadline passes.
+
+    Iterate it for the lines; afterwards :attr:`timed_out` says whether the deadline
+    ended it, and :attr:`tails` holds each stream's last lines.
+
+    Args:
+        queue: Where the producers put ``Line``s and, when a stream ends, ``None``.
+        deadline: ``time.monotonic()`` value after which the command has timed out.
+        streams: How many producers feed the queue.
+    """
+
+    def __init__(self, queue: asyncio.Queue[Line | None], deadline: float, streams: int = 2) -> None:
+        self.queue = queue
+        self.deadline = deadline
+        self.open_streams = streams
+        self.timed_out = False
+        self.tails: dict[StreamName, deque[str]] = {
+            "stdout": deque(maxlen=TAIL_LINES),
+            "stderr": deque(maxlen=TAIL_LINES),
+        }
+
+    async def __aiter__(self) -> AsyncIterator[Line]:
+        while self.open_streams:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.timed_out = True
+                return
+            try:
+                # get_nowait when lines wait: a wait_for per line would cost a task each
+                item = (
+                    self.queue.get_nowait()
+                    if not self.queue.empty()
+                    else await asyncio.wait_for(self.queue.get(), remaining)
+                )
+            except TimeoutError:
+                self.timed_out = True
+                return
+            if item is None:
+                self.open_streams -= 1
+                continue
+            self.tails[item.stream].append(item.text)
+            yield item
 
 
 def make_hosts(env_name: str, env: EnvironmentConfig, *, root: Path | None = None) -> list[Host]:

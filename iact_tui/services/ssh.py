@@ -45,7 +45,6 @@ import shlex
 import signal
 import socket
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,10 +53,9 @@ import asyncssh
 
 from iact_tui.errors import CommandError, SshError
 from iact_tui.services.remote import (
-    TAIL_LINES,
     CommandResult,
     Line,
-    StreamName,
+    LineDrain,
     pump_lines,
 )
 
@@ -358,31 +356,13 @@ class SshHost:
                 asyncio.create_task(pump_lines(stdout, "stdout", queue)),
                 asyncio.create_task(pump_lines(process.stderr, "stderr", queue)),
             ]
-            tails: dict[StreamName, deque[str]] = {
-                "stdout": deque(maxlen=TAIL_LINES),
-                "stderr": deque(maxlen=TAIL_LINES),
-            }
+            drain = LineDrain(queue, deadline)
+            tails = drain.tails
             timed_out = finished = False
-            open_streams = 2
             try:
-                while open_streams:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        timed_out = True
-                        break
-                    try:
-                        # get_nowait when lines wait: a wait_for per line would cost a task each
-                        item = (
-                            queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), remaining)
-                        )
-                    except TimeoutError:
-                        timed_out = True
-                        break
-                    if item is None:
-                        open_streams -= 1
-                        continue
-                    tails[item.stream].append(item.text)
+                async for item in drain:
                     yield item
+                timed_out = drain.timed_out
                 if not timed_out:
                     try:
                         await asyncio.wait_for(process.wait_closed(), max(deadline - time.monotonic(), 0.1))

@@ -23,6 +23,7 @@ from support.sshsite import SshSite, as_test_user
 from iact_tui.config import load_config
 from iact_tui.engine.events import CommandUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.run import ReleaseRun
+from iact_tui.errors import ConfirmationError
 from iact_tui.services import deploy_lock
 from iact_tui.services.deploy_state import DeployedState, migrations_to_reverse
 from iact_tui.services.ssh import SshHost
@@ -236,10 +237,20 @@ async def test_a_lock_held_by_someone_else_stops_the_deploy_until_broken(ssh_sit
         )
         assert set(statuses(events).values()) == {"failed", "skipped"}
         assert not site.in_maintenance()
-        with pytest.raises(Exception, match=r"127\.0\.0\.1"):
-            await deploy_lock.break_lock(host, path, "web1")  # the wrong host name: refused
-        broken = await deploy_lock.break_lock(host, path, "127.0.0.1")
-        assert broken == theirs.info
+        assert run.held_locks("staging") == {
+            "127.0.0.1": {
+                "path": path,
+                "owner": "alice@laptop",
+                "since": theirs.info.since_text,
+                "token": theirs.info.token,
+            }
+        }
+        with pytest.raises(ConfirmationError):
+            await run.break_deploy_lock("staging", "127.0.0.1", "web1")  # the wrong host name: refused
+        assert (site.app_dir / deploy_lock.LOCK_NAME).exists()
+        message = await run.break_deploy_lock("staging", "127.0.0.1", "127.0.0.1")
+        assert message == "127.0.0.1: the deploy lock of alice@laptop was removed; retry the deploy"
+        assert '"kind": "deploy_lock_broken"' in run.journal_path.read_text()
         _, again = await deploy(run)
         assert again.status == "ok", again
     finally:
@@ -299,3 +310,23 @@ async def test_cancel_during_a_remote_command_stops_it_and_runs_the_post_command
     assert found["release the deploy lock"] == "ok"
     assert not site.in_maintenance() and not (site.app_dir / deploy_lock.LOCK_NAME).exists()
     assert not Path(f"/proc/{pid_file.read_text().strip()}").exists()
+
+
+async def test_keeping_maintenance_on_after_a_failure_is_the_operators_recorded_choice(
+    ssh_site: SshSite, tmp_path: Path
+) -> None:
+    site = ssh_site
+    config = site.write_config(steps=[("run migrations", "echo 'relation exists' >&2; exit 1", 10.0)])
+    run = await cleared(config, tmp_path / "state")
+    assert run.keeps_maintenance("staging") is False
+    run.set_keep_maintenance("staging", True)
+    events, last = await deploy(run)
+    assert last.status == "failed"
+    found = statuses(events)
+    assert found["run migrations"] == "failed" and found["maintenance mode off"] == "skipped"
+    assert found["release the deploy lock"] == "ok"
+    assert site.in_maintenance()  # as chosen: the site stays in maintenance for the operator to look
+    assert any("maintenance mode is left ON on 127.0.0.1" in e.text for e in events if isinstance(e, OutputLine))
+    kinds = [json.loads(line)["kind"] for line in run.journal_path.read_text().splitlines()]
+    assert "maintenance_choice" in kinds and "maintenance_kept" in kinds
+    assert run.records["deploy-staging"].data["hosts"]["127.0.0.1"]["maintenance_kept"] is True

@@ -84,6 +84,9 @@ class HostOutcome:
         previous: What it ran before (``DeployedState.to_json()``), once recorded.
         failure: ``(what, fix)`` of its first failure.
         maintenance_kept: The post commands were not run after a failure, as chosen.
+        lock_note: What went wrong releasing this run's lock, or ``""``.
+        lock_held: Another deploy's lock that stopped this host: ``path``, ``owner``,
+            ``since``, ``token`` (to break exactly that lock), or ``None``.
     """
 
     host: str
@@ -92,6 +95,7 @@ class HostOutcome:
     failure: tuple[str, str] | None = None
     maintenance_kept: bool = False
     lock_note: str = ""
+    lock_held: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for the step's result data and the journal."""
@@ -100,6 +104,7 @@ class HostOutcome:
             "previous": self.previous,
             "failure": list(self.failure) if self.failure else None,
             "maintenance_kept": self.maintenance_kept,
+            "lock_held": self.lock_held,
         }
 
 
@@ -175,6 +180,13 @@ class _HostRun:
                 stale_after=cfg.lock_stale_after,
             )
         except IactError as exc:
+            if isinstance(exc, deploy_lock.LockHeld):
+                holder = exc.status.holder
+                self.outcome.lock_held = {"path": exc.path, "token": getattr(holder, "token", "")} | (
+                    {"owner": holder.owner, "since": holder.since_text}
+                    if isinstance(holder, deploy_lock.LockInfo)
+                    else {"owner": "unknown (garbled lock file)", "since": ""}
+                )
             await self.update(lock_row, "failed", time.monotonic() - started, exc.what)
             await self.skip_from(1)
             self.outcome.status, self.outcome.failure = "failed", (exc.what, exc.fix)

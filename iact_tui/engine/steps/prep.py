@@ -116,7 +116,7 @@ async def rollback_plan(ctx: RunContext, env: str) -> RollbackPlan:
     )
     if cfg.backup is not None:
         lines.append(f"If data must be restored: pg_restore --clean --dbname={cfg.backup.database} <the backup below>.")
-    lines.append("iact-tui's rollback flow runs these steps from this run's journal.")
+    lines.append("What each host runs before the deploy is recorded in this run's journal.")
     return RollbackPlan(
         env, running, back_to, names, targets, [f"{i}. {line}" for i, line in enumerate(lines, 1)], note
     )
