@@ -330,3 +330,46 @@ async def test_keeping_maintenance_on_after_a_failure_is_the_operators_recorded_
     kinds = [json.loads(line)["kind"] for line in run.journal_path.read_text().splitlines()]
     assert "maintenance_choice" in kinds and "maintenance_kept" in kinds
     assert run.records["deploy-staging"].data["hosts"]["127.0.0.1"]["maintenance_kept"] is True
+
+
+async def test_hosts_one_after_another_keep_partial_results_and_stop_at_a_failure(
+    ssh_site: SshSite, tmp_path: Path
+) -> None:
+    """Three ssh config aliases of the one sshd; the recipe fails the second time it runs."""
+    site = ssh_site
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(
+        "".join(
+            f"Host {alias}\n  HostName 127.0.0.1\n  Port {site.sshd.port}\n  User {site.sshd.user}\n"
+            f"  IdentityFile {site.sshd.client_key}\n"
+            for alias in ("web1", "web2", "web3")
+        )
+    )
+    marker = site.app_dir / "ran-once"
+    config = site.write_config(
+        hosts=("web1", "web2", "web3"),
+        steps=[("deploy step", f"if [ -f {marker} ]; then echo 'disk full' >&2; exit 1; fi; touch {marker}", 10.0)],
+        extra=f"ssh_config = {json.dumps(str(ssh_config))}",
+    )
+    run = await cleared(config, tmp_path / "state")
+    events, last = await deploy(run)
+    assert last.status == "failed"
+    assert last.message == ("staging: 'deploy step' exited 1 on web2: disk full (deployed: web1; not started: web3)")
+    per_host: dict[str, dict[str, str]] = {}
+    for event in events:
+        if isinstance(event, CommandUpdate):
+            per_host.setdefault(event.host, {})[event.name] = event.status
+    assert per_host["web1"] == {
+        "take the deploy lock": "ok",
+        "record what runs now": "ok",
+        "maintenance mode on": "ok",
+        "deploy step": "ok",
+        "maintenance mode off": "ok",
+        "release the deploy lock": "ok",
+    }
+    assert per_host["web2"]["deploy step"] == "failed" and per_host["web2"]["maintenance mode off"] == "ok"
+    assert set(per_host["web3"].values()) == {"skipped"}
+    hosts = last.data["hosts"]
+    assert {name: h["status"] for name, h in hosts.items()} == {"web1": "ok", "web2": "failed", "web3": "skipped"}
+    assert [s.host for s in recorded_states(run)] == ["web1", "web2"]
+    assert not site.in_maintenance()

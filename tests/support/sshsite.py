@@ -124,6 +124,7 @@ class SshSite:
         extra: str = "",
         env: str = "staging",
         top: str = "",
+        hosts: tuple[str, ...] = ("127.0.0.1",),
     ) -> Path:
         """Write the repo's ``iact-release.toml``: staging over SSH, no production, no tests.
 
@@ -136,6 +137,7 @@ class SshSite:
             extra: More TOML lines for the environment's table.
             env: The environment's name (``production`` needs the typed confirmation).
             top: More top-level TOML tables, after the environment (e.g. ``[notify]``).
+            hosts: The environment's hosts (aliases need ``ssh_config = ...`` in ``extra``).
 
         Returns:
             The config's path.
@@ -177,7 +179,7 @@ coverage_report = ""
 
 [environments.{env}]
 transport = "ssh"
-hosts = ["127.0.0.1"]
+hosts = {json.dumps(list(hosts))}
 user = "{self.sshd.user}"
 port = {port or self.sshd.port}
 identity_file = {toml(str(self.sshd.client_key))}
