@@ -182,7 +182,8 @@ def _after_wizard(run: ReleaseRun) -> int:
     """Say where the run ended and where its files are, once the terminal is back.
 
     Returns:
-        0 when nothing failed, 1 when a step failed, 130 when a step was cancelled.
+        0 when nothing ran or every step passed or was skipped; 1 when a step failed or
+        the operator quit with steps still to run; 130 when a step was cancelled.
     """
     statuses = {step.id: run.records[step.id].status for step in run.steps}
     ran = [sid for sid, status in statuses.items() if status != "pending"]
@@ -196,13 +197,14 @@ def _after_wizard(run: ReleaseRun) -> int:
         record = run.records[last]
         print(f"stopped at {last}: {record.status}" + (f" — {record.message}" if record.message else ""))
         if statuses.get("tag") == "ok":
-            unfinished = [sid for sid in ran if statuses[sid] not in {"ok", "skipped"}]
-            print(
-                f"  {tag} is tagged on {run.config.project.remote}; {', '.join(unfinished)} did not finish. "
-                "A deploy that stopped part-way may leave that environment between releases: check its "
-                "health URL, and finish its commands by hand (`iact-tui plan release` lists them) until "
-                "resume comes in a later version."
-            )
+            unfinished = [sid for sid, status in statuses.items() if status not in {"ok", "skipped"}]
+            print(f"  {tag} is tagged on {run.config.project.remote}; not done yet: {', '.join(unfinished)}.")
+            broken = [sid for sid in unfinished if sid.startswith("deploy-") and statuses[sid] != "pending"]
+            if broken:
+                print(
+                    f"  {', '.join(broken)} stopped part-way: that environment may be between releases. "
+                    "Check its health URL and finish its commands by hand (`iact-tui plan release` lists them)."
+                )
     if run.announcement_path:
         print(f"announcement: {run.announcement_path}")
     print(f"journal: {run.journal_path}")
@@ -210,6 +212,8 @@ def _after_wizard(run: ReleaseRun) -> int:
         return EXIT_FAILED
     if "cancelled" in statuses.values():
         return 130
+    if ran and "pending" in statuses.values():
+        return EXIT_FAILED  # quit before the end: the release is not finished
     return EXIT_OK
 
 

@@ -237,7 +237,8 @@ class EnvironmentConfig(_Model):
         else:
             given = [name for name in ssh_only if name in self.model_fields_set]
             if given:
-                raise ValueError(f'{", ".join(given)} only apply to transport = "ssh" (this environment is local)')
+                verb = "applies" if len(given) == 1 else "apply"
+                raise ValueError(f'{", ".join(given)} only {verb} to transport = "ssh" (this environment is local)')
         return self
 
 
@@ -445,7 +446,7 @@ def _explain(path: Path, text: str, exc: ValidationError) -> str:
         key = ".".join(loc) or "(top level)"
         line = _line_of(text, loc)
         where = f"{path}:{line}" if line else str(path)
-        msg = err["msg"]
+        msg = str(err["msg"]).removeprefix("Value error, ")  # pydantic's prefix for our own checks
         if err["type"] == "extra_forbidden" and _SECRETISH.search(loc[-1]):
             msg = (
                 "secrets never go in this file; name an environment variable (password_env) "
@@ -492,6 +493,11 @@ def _line_of(text: str, loc: list[str]) -> int | None:
     if not loc:
         return None
     src = text.splitlines()
+    # A whole table (a check across its keys, e.g. [environments.production]): its header.
+    whole = re.compile(r"^\s*\[\s*" + re.escape(".".join(loc)) + r"\s*\]\s*(#.*)?$")
+    for i, line in enumerate(src):
+        if whole.match(line):
+            return i + 1
     key = loc[-1]
     # Look inside the deepest table header that matches the path, else anywhere.
     table_parts = [p for p in loc[:-1] if not p.isdigit()]

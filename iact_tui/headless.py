@@ -7,6 +7,9 @@ streamed and indented, check results, and a final summary with the journal path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import os
 from typing import TextIO
 
 from iact_tui.config import Config
@@ -19,8 +22,20 @@ _CHECK_MARK = {"passed": "✔", "failed": "✘", "skipped": "–"}
 
 
 def _say(out: TextIO, text: str) -> None:
-    out.write(text + "\n")
-    out.flush()
+    """Print one line; a reader that went away never stops the run.
+
+    ``iact-tui run ... | tee log`` and Ctrl+C: the same SIGINT ends ``tee``, and every later
+    write would raise. The run must still stop its command and run the post commands
+    (maintenance mode off), so output goes to ``/dev/null`` from then on.
+    """
+    try:
+        out.write(text + "\n")
+        out.flush()
+    except (BrokenPipeError, ValueError):
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, out.fileno())
+            os.close(null)
 
 
 async def _prepare(run: ReleaseRun, bump: str | None, version_text: str | None) -> str:
@@ -71,7 +86,9 @@ async def run_release(
 
     Returns:
         0 when every step run passed or was skipped, 1 when one failed, 2 when
-        ``version_text`` is refused, 130 when cancelled (Ctrl+C).
+        ``version_text`` is refused or the production prep would need an answer nobody
+        can give (no backup or notice configured and no reason to skip it; nothing is
+        changed then), 130 when cancelled (Ctrl+C).
     """
     run = ReleaseRun(config)
     try:
@@ -92,6 +109,16 @@ async def run_release(
         for item, reason in (skip or {}).items():
             if reason.strip():
                 run.skip_prep_item("production", item, reason)
+        order = [s.id for s in run.steps]
+        reaches_prep = until is None or order.index(until) >= order.index("prep-production")
+        gaps = run.prep_gaps("production") if reaches_prep else []
+        if gaps:
+            # Nobody can answer the prep's questions headless: refuse before anything changes.
+            for gap in gaps:
+                _say(out, f"✘ {gap.what}")
+                _say(out, f"  → {gap.fix}")
+            _say(out, "nothing was changed")
+            return 2
         on_main = await run.ctx.git.current_branch() == config.project.main_branch
         # Off main (a leftover release branch), the files hold the release's version: no news.
         mismatches = await run.version_mismatches() if on_main else []
@@ -191,7 +218,7 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
             for action in actions:
                 where = f" @{action.target}" if action.target != "local" else ""
                 _say(out, f"      - {action.kind}{where}: {action.description}")
-        setup = await run.check_setup()
+        setup = [*await run.check_setup(), *run.prep_gaps("production")]
         checks = await run.check_repository()
         _say(out, "")
         _say(out, "repository checks (the checklist runs these again, with the tests and coverage):")

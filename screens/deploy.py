@@ -114,6 +114,7 @@ class DeployScreen(StepScreen):
         self.awaiting_confirmation = False
         self._batch: OutputBatch | None = None
         self._progress_text = ""
+        self._stopped_at = ""
         self._refreshing_state = False
         self._bindings_shown: tuple[object, ...] = ()
         #: Output lines delivered to the log (for tests and the benchmark).
@@ -157,6 +158,7 @@ class DeployScreen(StepScreen):
         for table in self.query(DeployTable):
             table.reset()
         self._progress_text = ""
+        self._stopped_at = ""
         super().start_steps()
 
     # -- output batching ---------------------------------------------------------------
@@ -198,8 +200,11 @@ class DeployScreen(StepScreen):
     # -- events ------------------------------------------------------------------------
 
     def on_command(self, event: CommandUpdate) -> None:
-        """A command on a host changed state: update its row."""
+        """A command on a host changed state: update its row; remember where it first stopped."""
         self.table.update_command(event)
+        if event.status in ("failed", "timed-out", "cancelled") and not self._stopped_at:
+            where = f"{event.name} on {event.host}"
+            self._stopped_at = self._progress_text if self._progress_text.endswith(where) else where
 
     def begin(self) -> None:
         step_id = self.step_ids[0]
@@ -309,7 +314,8 @@ class DeployScreen(StepScreen):
         if action == "toggle_maintenance":
             return (self.env in self.run.config.environments and not self.running) or None
         if action == "break_lock":
-            return (bool(self.run.held_locks(self.env)) and not self.running) or None
+            # Hidden unless another deploy's lock stopped this one.
+            return bool(self.run.held_locks(self.env)) and not self.running
         return super().check_action(action, parameters)
 
     # -- maintenance choice and lock ---------------------------------------------------
@@ -368,6 +374,7 @@ class DeployScreen(StepScreen):
         # A finished step never leaves the bar indeterminate (it animates).
         total = bar.total or 1
         bar.update(total=total, progress=total if event.status == "ok" else bar.progress)
-        if event.status in ("failed", "cancelled") and self._progress_text:
-            text += f" at {self._progress_text}"  # where it stopped, for the operator
+        if event.status in ("failed", "cancelled") and (self._stopped_at or self._progress_text):
+            # Where it stopped, for the operator: the command that failed, not the unlock after it.
+            text += f" at {self._stopped_at or self._progress_text}"
         self.query_one("#progress-label", Label).update(text)

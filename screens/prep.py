@@ -130,9 +130,7 @@ class PrepScreen(StepScreen):
         """Work out the rollback plan (reads the host and the repository, off the UI)."""
         plan = await self.run.rollback_plan(self.env)
         self.plan_lines = list(plan.lines)
-        text = "\n".join(escape(line) for line in plan.lines)
-        if plan.note:
-            text += f"\n[yellow]⚠ {escape(plan.note)}[/]"
+        text = "\n".join(f"[yellow]{escape(line)}[/]" if line.startswith("⚠") else escape(line) for line in plan.lines)
         self.query_one("#rollback-plan", Static).update(self.iact.mask(text))
         self.refresh_state()
 

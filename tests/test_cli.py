@@ -7,8 +7,11 @@ import sys
 import tomllib
 from pathlib import Path
 
-from iact_tui import __version__
+import pytest
+
+from iact_tui import __version__, cli
 from iact_tui.config import load_config
+from iact_tui.engine.run import ReleaseRun
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -59,3 +62,39 @@ def test_init_detects_the_repository_and_never_overwrites(tmp_path: Path) -> Non
     again = run("init", cwd=repo)
     assert again.returncode == 1 and "already exists" in again.stderr
     assert (repo / "iact-release.toml").read_text() == text
+
+
+def _wizard_run(tmp_path: Path) -> ReleaseRun:
+    repo = tmp_path / "wizard-repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "iact-release.toml").write_text('[project]\nmain_branch = "main"\n')
+    run = ReleaseRun(load_config(repo / "iact-release.toml"), state_dir=tmp_path / "state")
+    run.state.version = "1.4.0"
+    return run
+
+
+def test_after_the_wizard_a_quit_before_the_end_is_not_success(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _wizard_run(tmp_path)
+    for step_id in ("preflight", "branch", "bump", "changelog", "commit", "push", "merge", "tag", "deploy-staging",
+                    "smoke-staging", "prep-production"):  # fmt: skip
+        run.records[step_id].status = "ok"
+    run.records["prep-production"].message = "production is ready to deploy"
+    assert cli._after_wizard(run) == 1
+    out = capsys.readouterr().out
+    assert "stopped at prep-production: ok — production is ready to deploy" in out
+    assert "v1.4.0 is tagged on origin; not done yet: deploy-production, verify, announce." in out
+    assert "stopped part-way" not in out  # no deploy had started
+
+
+def test_after_the_wizard_a_cancelled_deploy_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _wizard_run(tmp_path)
+    for step_id in ("preflight", "branch", "bump", "changelog", "commit", "push", "merge", "tag"):
+        run.records[step_id].status = "ok"
+    run.records["deploy-staging"].status = "cancelled"
+    run.records["deploy-staging"].message = "Deploy to staging: cancelled by the operator"
+    assert cli._after_wizard(run) == 130
+    out = capsys.readouterr().out
+    assert "stopped at deploy-staging: cancelled — Deploy to staging: cancelled by the operator" in out
+    assert "deploy-staging stopped part-way" in out

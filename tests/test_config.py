@@ -185,7 +185,7 @@ def test_ssh_options_load(tmp_path: Path) -> None:
         # There is no switch for host key checking, under any name.
         (SSH + "strict_host_key_checking = false\n", ["strict_host_key_checking", "unknown key"]),
         (SSH + "insecure = true\n", ["environments.production.insecure", "unknown key"]),
-        (GOOD + 'hosts = ["web1"]\n', ['hosts only apply to transport = "ssh"']),
+        (GOOD + 'hosts = ["web1"]\n', ['hosts only applies to transport = "ssh"']),
         (GOOD + 'user = "deploy"\nport = 22\n', ['user, port only apply to transport = "ssh"']),
     ],
 )
@@ -197,3 +197,15 @@ def test_ssh_options_are_validated(tmp_path: Path, text: str, expected: list[str
     assert str(path) in message
     for fragment in expected:
         assert fragment in message, message
+
+
+def test_a_check_across_a_tables_keys_names_the_tables_line(tmp_path: Path) -> None:
+    path = tmp_path / "iact-release.toml"
+    path.write_text(
+        '[project]\nmain_branch = "main"\n\n[environments.production]\ntransport = "ssh"\n'
+        'app_dir = "srv/iact"\nhosts = ["web1"]\nhealth_url = "http://127.0.0.1:9/h"\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f'{path}:4: environments.production: transport = "ssh" needs an absolute app_dir' in err.value.what
+    assert "Value error" not in err.value.what

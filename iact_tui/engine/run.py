@@ -470,6 +470,7 @@ class ReleaseRun:
             finished = StepFinished(step_id, "failed", exc.what, exc.fix)
         except asyncio.CancelledError:
             record.status = "cancelled"
+            record.message, record.fix = f"{step.title}: cancelled by the operator", ""
             self.journal.event(StepFinished(step_id, "cancelled", f"{step.title}: cancelled by the operator"))
             raise
         elapsed = time.monotonic() - started
@@ -589,6 +590,37 @@ class ReleaseRun:
         )
         who = getattr(removed, "owner", held.get("owner", "someone"))
         return f"{host_name}: the deploy lock of {who} was removed; retry the deploy"
+
+    def prep_gaps(self, env: str = "production") -> list[ConfigError]:
+        """What the ``prep-{env}`` step would have to ask the operator for: a backup or a
+        notice that is neither configured nor skipped with a reason (from the config or
+        :meth:`skip_prep_item`). Empty when the environment is not configured.
+
+        Headless runs check this before the first step, since nobody can answer then.
+        """
+        cfg = self.config.environments.get(env)
+        if cfg is None:
+            return []
+        gaps: list[ConfigError] = []
+        if cfg.backup is None and not (cfg.backup_skip_reason or self.state.prep.get(f"{env}:backup-skip")):
+            gaps.append(
+                ConfigError(
+                    f"[environments.{env}] has no database backup ([environments.{env}.backup]) and no reason to go "
+                    "without one",
+                    f"configure pg_dump in [environments.{env}.backup], set backup_skip_reason, or pass "
+                    "--skip-backup REASON",
+                )
+            )
+        notify = self.config.notify
+        if not notify.webhook_env and not (notify.skip_reason or self.state.prep.get(f"{env}:notice-skip")):
+            gaps.append(
+                ConfigError(
+                    "no stakeholder notice is configured ([notify] webhook_env) and there is no reason to go without one",
+                    "set [notify] webhook_env (and export that variable), set [notify] skip_reason, or pass "
+                    "--skip-notice REASON",
+                )
+            )
+        return gaps
 
     def set_keep_maintenance(self, env: str, keep: bool) -> None:
         """The operator's choice: leave maintenance mode on when a deploy command fails (journaled)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import re
 import sys
 import threading
@@ -55,6 +56,15 @@ def check_ref_name(name: str) -> str:
     if not name or _REF_BAD.search(name) or any(part.startswith(".") for part in name.split("/")):
         raise GitError(f"{name!r} is not a valid git ref name", "see `git help check-ref-format` for the rules")
     return name
+
+
+def _matching(paths: list[str], pattern: str) -> list[str]:
+    """``paths`` matching an fnmatch ``pattern`` (``*`` crosses ``/``; ``**/`` = any folder), sorted."""
+    glob = pattern.removeprefix("**/")
+    anywhere = glob != pattern
+    return sorted(
+        p for p in paths if p and (fnmatch.fnmatchcase(p, glob) or (anywhere and fnmatch.fnmatchcase(p, "*/" + glob)))
+    )
 
 
 @dataclass(frozen=True)
@@ -437,33 +447,35 @@ class GitService:
         return await self._call(f"log {rev_range}", read)
 
     async def added_paths(self, old: str, new: str, pattern: str) -> list[str]:
-        """Files added between two commits whose path matches a git pathspec glob, sorted.
+        """Files added between two commits whose path matches ``pattern``, sorted.
 
         Args:
             old: The older commit-ish (e.g. ``v1.3.2``).
             new: The newer one (e.g. ``v1.4.0``).
-            pattern: A glob pathspec, e.g. ``*/migrations/0*.py``.
+            pattern: An :mod:`fnmatch` pattern over the whole path, where ``*`` also
+                crosses ``/`` and a leading ``**/`` means any folder, e.g.
+                ``**/migrations/[0-9]*.py``.
 
         Raises:
             GitError: Either revision is unknown.
         """
 
         def read() -> list[str]:
-            out = str(self._repo.git.diff("--name-only", "--diff-filter=A", old, new, "--", f":(glob){pattern}"))
-            return sorted(line for line in out.splitlines() if line)
+            out = str(self._repo.git.diff("--name-only", "--diff-filter=A", old, new))
+            return _matching(out.splitlines(), pattern)
 
         return await self._call(f"diff {old} {new}", read)
 
     async def list_paths(self, ref: str, pattern: str) -> list[str]:
-        """Files at ``ref`` whose path matches a git pathspec glob, sorted.
+        """Files at ``ref`` whose path matches ``pattern`` (as in :meth:`added_paths`), sorted.
 
         Raises:
             GitError: ``ref`` is unknown.
         """
 
         def read() -> list[str]:
-            out = str(self._repo.git.ls_tree("-r", "--name-only", ref, "--", f":(glob){pattern}"))
-            return sorted(line for line in out.splitlines() if line)
+            out = str(self._repo.git.ls_tree("-r", "--name-only", ref))
+            return _matching(out.splitlines(), pattern)
 
         return await self._call(f"ls-tree {ref}", read)
 

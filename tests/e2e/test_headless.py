@@ -196,3 +196,58 @@ def test_ctrl_c_during_a_deploy_runs_the_post_commands_and_exits_130(built: Path
     assert "cancelled at deploy-staging" in output
     assert "Traceback" not in output
     assert health(config["environments"]["staging"]["health_url"])["status"] == "ok"  # not 503
+
+
+def test_ctrl_c_with_the_output_reader_gone_still_runs_the_post_commands(built: Path) -> None:
+    """`iact-tui run ... | tee log` and Ctrl+C: tee dies with the same SIGINT; the run must not."""
+    repo = built / "repo"
+    path = repo / "iact-release.toml"
+    text = path.read_text()
+    path.write_text(
+        text.replace(
+            '{ name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+            '{ name = "slow step", run = "echo started-slow; sleep 30.0831" },\n'
+            '    { name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+            1,
+        )
+    )
+    git(repo, "commit", "-qam", "chore: a slow staging step")
+    git(repo, "push", "-q", "origin", "main")
+    config = tomllib.loads(path.read_text())
+    proc = subprocess.Popen(
+        [*CLI, "run", "release", "--bump", "minor", "--yes"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "started-slow" in line:
+            break
+    proc.stdout.close()  # the reader goes away first, as tee does
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert health(config["environments"]["staging"]["health_url"])["status"] == "ok"  # maintenance is off
+    assert subprocess.run(["pgrep", "-f", "sleep 30.0831"], capture_output=True).returncode == 1
+
+
+def test_a_prep_nobody_can_answer_is_refused_before_anything_changes(built: Path) -> None:
+    repo = built / "repo"
+    path = repo / "iact-release.toml"
+    text = path.read_text()
+    text = "\n".join(line for line in text.splitlines() if "skip_reason" not in line) + "\n"
+    path.write_text(text)
+    git(repo, "commit", "-qam", "chore: no recorded reasons")
+    git(repo, "push", "-q", "origin", "main")
+    before = git(repo, "for-each-ref")
+    done = subprocess.run(
+        [*CLI, "run", "release", "--bump", "minor", "--yes"], cwd=repo, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "✘ [environments.production] has no database backup" in done.stdout
+    assert "--skip-backup REASON" in done.stdout and "--skip-notice REASON" in done.stdout
+    assert "nothing was changed" in done.stdout
+    assert git(repo, "for-each-ref") == before
+    planned = subprocess.run([*CLI, "plan", "release", "--bump", "minor"], cwd=repo, capture_output=True, text=True)
+    assert planned.returncode == 1 and "has no database backup" in planned.stdout

@@ -84,6 +84,11 @@ async def test_backup_over_ssh_notice_and_acknowledged_plan(
     plan = await run.rollback_plan("production")
     assert plan.running == "v1.3.2" and plan.back_to == "v1.3.2"
     assert plan.lines[0] == "1. production runs v1.3.2 now; this deploy replaces it with v1.4.0."
+    assert plan.lines[1] == (
+        "2. Reverse the new migrations (core.0003_project_archived) with v1.4.0's code: "
+        "manage.py migrate core 0002_project_description."
+    )
+    assert plan.targets == {"core": "0002_project_description"} and plan.note == ""
     checks, last = await prep(run)
     assert last.status == "failed"  # the plan is not acknowledged yet
     assert checks["backup"].status == "passed", checks["backup"].detail

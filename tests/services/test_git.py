@@ -193,3 +193,26 @@ async def test_a_hung_git_call_reports_at_once_and_frees_the_repo(
     # blocked for ever would also keep the process from exiting).
     service.timeout = 30
     assert await asyncio.wait_for(service.tags(), 10) == ["v1.0.0"]
+
+
+async def test_added_and_listed_paths_match_a_glob_on_any_git(tmp_path: Path) -> None:
+    """git 2.39's ls-tree refuses ':(glob)' pathspecs: the matching is done here."""
+    repo = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    for name in ("core/migrations/0001_initial.py", "core/migrations/__init__.py", "web/app.py"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("# x\n")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "one"], cwd=repo, check=True)
+    subprocess.run(["git", "tag", "v1"], cwd=repo, check=True)
+    for name in ("core/migrations/0002_more.py", "shop/migrations/0001_initial.py", "docs/migrations.md"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("# y\n")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "two"], cwd=repo, check=True)
+    git = GitService(repo)
+    assert await git.added_paths("v1", "HEAD", "**/migrations/[0-9]*.py") == [
+        "core/migrations/0002_more.py",
+        "shop/migrations/0001_initial.py",
+    ]
+    assert await git.list_paths("v1", "core/migrations/[0-9]*.py") == ["core/migrations/0001_initial.py"]

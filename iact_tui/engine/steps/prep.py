@@ -94,6 +94,7 @@ async def rollback_plan(ctx: RunContext, env: str) -> RollbackPlan:
     new_tag = ctx.tag if await ctx.git.rev(f"refs/tags/{ctx.tag}") else "HEAD"
     added: list[str] = []
     targets: dict[str, str] = {}
+    compare_error = ""
     if back_to:
         try:
             added = await ctx.git.added_paths(back_to, new_tag, _MIGRATIONS)
@@ -103,10 +104,15 @@ async def rollback_plan(ctx: RunContext, env: str) -> RollbackPlan:
                 old = await ctx.git.list_paths(back_to, f"{folder}/[0-9]*.py")
                 targets[app] = PurePosixPath(old[-1]).stem if old else deploy_state.ZERO
         except IactError as exc:
-            note = (note + "; " if note else "") + f"the migrations could not be compared ({exc.what})"
+            compare_error = exc.what
     names = [f"{PurePosixPath(p).parent.parent.name}.{PurePosixPath(p).stem}" for p in added]
     lines = [f"{env} runs {running or 'an unknown release'} now; this deploy replaces it with {ctx.tag}."]
-    if targets:
+    if compare_error:
+        lines.append(
+            f"The migrations {ctx.tag} adds could not be read ({compare_error}); look before deploying: "
+            f"git diff --name-only {back_to} {new_tag} -- '*/migrations/*'."
+        )
+    elif targets:
         migrate = "; ".join(f"manage.py migrate {app} {target}" for app, target in targets.items())
         lines.append(f"Reverse the new migrations ({', '.join(names)}) with {ctx.tag}'s code: {migrate}.")
     else:
