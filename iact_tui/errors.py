@@ -87,3 +87,8 @@ class DeployStateError(IactError):
 
 class NotifyError(IactError):
     """A stakeholder notice could not be sent (webhook unreachable, refused or misconfigured)."""
+
+
+class ForgeError(IactError):
+    """The forge (GitHub) refused or failed a request: bad token or scope, unknown repository,
+    rate limit beyond the wait allowed, a failing check, a pull request that cannot be merged."""
