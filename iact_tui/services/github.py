@@ -336,7 +336,7 @@ async def github_token(*, api_url: str = DEFAULT_API_URL, gh: str = "gh", timeou
     if proc.returncode != 0:
         lines = err.decode("utf-8", "replace").strip().splitlines()
         reason = Secret(value, "gh").redact(lines[-1]) if lines else "no message"
-        raise SecretError(f"`{' '.join(args[1:])}` exited {proc.returncode}: {reason}", fix)
+        raise SecretError(f"`gh {' '.join(args[1:])}` exited {proc.returncode}: {reason}", fix)
     if not value:
         raise SecretError("`gh auth token` printed no token", fix)
     return Secret(value, "gh auth token")

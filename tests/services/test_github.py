@@ -319,6 +319,22 @@ async def test_a_pr_that_cannot_become_mergeable(
     assert err.value.what == f"{what}: https://github.test/acme/shop/pull/1"
 
 
+async def test_branch_protection_blocking_is_waited_for(
+    github: GitHubFake, forge: GitHubForge, fake_time: FakeTime
+) -> None:
+    item = github.add_pr(BRANCH, mergeable_state="blocked")
+    github.add_check_run(item.head_sha, "ci / test")
+    seen: list[MergeWait] = []
+
+    def progress(wait: MergeWait) -> None:
+        seen.append(wait)
+        item.mergeable_state = "clean"  # a reviewer approved
+
+    pr, _checks = await forge.wait_until_mergeable(1, deadline=60, poll_interval=5, progress=progress)
+    assert pr.mergeable_state == "clean"
+    assert [w.waiting_for for w in seen] == [("branch protection (a required review or check)",)]
+
+
 # ----------------------------------------------------------------------------- merge
 
 
@@ -467,6 +483,15 @@ async def test_404_says_the_repository_or_token_is_wrong(github: GitHubFake, mak
 async def test_a_missing_pr_number_is_not_blamed_on_the_repository(forge: GitHubForge) -> None:
     with pytest.raises(ForgeError, match=r"404 for pull request #42 .*\(pull request #42 or acme/shop does not exist"):
         await forge.get_pr(42)
+
+
+async def test_an_api_url_without_the_enterprise_prefix_is_a_404(github: GitHubFake, make_forge: MakeForge) -> None:
+    root = github.api_url.removesuffix("/api/v3")
+    forge = make_forge(api_url=root)
+    with pytest.raises(ForgeError) as err:
+        await forge.ci_status("main")
+    assert err.value.what.startswith(f"GitHub answered 404 for commit main at {root} ")
+    assert github.requests[0].path == "/repos/acme/shop/commits/main/check-runs"  # outside /api/v3
 
 
 def test_bad_repository_or_api_url_is_refused_up_front() -> None:
@@ -671,7 +696,7 @@ async def test_no_token_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     _fake_gh(tmp_path / "empty", "echo gho_leaked0123456789\necho 'not logged in to github.com' >&2\nexit 1\n")
     with pytest.raises(SecretError) as err:
         await github_token()
-    assert err.value.what == "`auth token` exited 1: not logged in to github.com"
+    assert err.value.what == "`gh auth token` exited 1: not logged in to github.com"
     assert "gho_leaked" not in str(err.value)
 
 

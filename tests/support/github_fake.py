@@ -729,6 +729,8 @@ def _handler(fake: GitHubFake) -> type[BaseHTTPRequestHandler]:
                     except HttpAnswer as answer:
                         status, payload = answer.status, answer.body
                         headers.update(answer.headers)
+                    except Exception as exc:  # a bug in the stand-in: make it visible in the test
+                        status, payload = 500, {"message": f"github_fake crashed: {exc!r}", "documentation_url": DOCS}
             data = json.dumps(payload).encode() if payload is not None else b""
             try:
                 self.send_response(status)
