@@ -213,7 +213,9 @@ def main() -> int:
     parser.add_argument("--press-every", type=float, default=0.05, help="seconds between keypresses")
     parser.add_argument("--baseline", type=int, default=5_000, help="lines written one by one into a plain Log")
     parser.add_argument(
-        "--gc-freeze", action="store_true", help="gc.freeze() again once the app is up (the app itself freezes at mount)"
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() again once the app is up (the app itself freezes at mount)",
     )
     args = parser.parse_args()
 

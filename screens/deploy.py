@@ -288,6 +288,8 @@ class DeployScreen(StepScreen):
             self.can_go_back(),
             any(log.search_term for log in self.query(CommandLog)),
             self.focused,
+            self.running,
+            bool(self.run.held_locks(self.env)),
         )
 
     # -- search and follow ---------------------------------------------------------------
