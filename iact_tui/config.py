@@ -290,8 +290,35 @@ class ChecksConfig(_Model):
 class ForgeConfig(_Model):
     """Where the release branch is merged."""
 
-    kind: Literal["local"] = "local"
-    """``"local"``: merge the release branch into main locally and push (``"github"`` later)."""
+    kind: Literal["local", "github"] = "local"
+    """``"local"``: merge the release branch into main locally and push; ``"github"``: open
+    (or reuse) a release pull request on GitHub, wait for its checks, merge it there."""
+    repository: str = Field(default="", pattern=r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?$")
+    """``github``: the repository as ``owner/name``."""
+    api_url: str = "https://api.github.com"
+    """``github``: the REST API's root; GitHub Enterprise Server: ``https://HOST/api/v3``.
+    The token comes from ``GITHUB_TOKEN``, ``GH_TOKEN`` or ``gh auth token``, never this file."""
+    merge_method: Literal["merge", "squash", "rebase"] = "merge"
+    """``github``: how the pull request is merged (the procedure merges)."""
+    release_label: str = "release"
+    """``github``: label put on the release pull request."""
+    labels: list[str] = Field(default_factory=list)
+    """``github``: more labels for the release pull request."""
+    required_checks: list[str] = Field(default_factory=list)
+    """``github``: check names that must pass before merging; empty: every check reported
+    on the head commit."""
+    checks_deadline: float = Field(default=1800.0, gt=0)
+    """``github``: seconds to wait for the checks and for GitHub's mergeability."""
+    poll_interval: float = Field(default=15.0, gt=0)
+    """``github``: seconds between polls while waiting."""
+    timeout: float = Field(default=30.0, gt=0)
+    """``github``: seconds per API request."""
+
+    @model_validator(mode="after")
+    def _github_needs_a_repository(self) -> ForgeConfig:
+        if self.kind == "github" and not self.repository:
+            raise ValueError('kind = "github" needs repository = "owner/name"')
+        return self
 
 
 class VerifyConfig(_Model):

@@ -296,8 +296,20 @@ class MergeStep:
     title = "Merge into main"
 
     def plan(self, ctx: RunContext) -> list[Action]:
-        """Fetch, merge --no-ff, push main."""
-        p = ctx.config.project
+        """Fetch, merge --no-ff, push main; or the pull request on GitHub."""
+        p, f = ctx.config.project, ctx.config.forge
+        if f.kind == "github":
+            labels = ", ".join([f.release_label, *f.labels] if f.release_label else f.labels) or "none"
+            return [
+                Action(
+                    "http",
+                    f"open (or reuse) the pull request 'Release {ctx.tag}' {ctx.release_branch} → {p.main_branch} "
+                    f"on {f.repository} (labels: {labels})",
+                ),
+                Action("http", f"wait up to {f.checks_deadline:g} s for its checks and mergeability"),
+                Action("http", f"merge it ({f.merge_method})"),
+                Action("git", f"git fetch {p.remote}; fast-forward {p.main_branch} to the merge commit"),
+            ]
         return [
             Action("git", f"git checkout {p.main_branch} && git merge --ff-only {p.remote}/{p.main_branch}"),
             Action("git", f"git merge --no-ff {ctx.release_branch}"),
@@ -307,6 +319,10 @@ class MergeStep:
     async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
         """Merge (idempotent: an already-merged branch is only pushed)."""
         _need_version(ctx)
+        if ctx.config.forge.kind == "github":
+            async for event in _merge_on_github(self.id, ctx):
+                yield event
+            return
         p = ctx.config.project
         forge = LocalForge(ctx.git, p.remote, p.main_branch)
         lines: list[str] = []
@@ -314,6 +330,85 @@ class MergeStep:
         for line in lines:
             yield OutputLine(self.id, line)
         yield StepFinished(self.id, "ok", f"{p.main_branch} at {result.commit[:10]}", data={"commit": result.commit})
+
+
+def release_pr_body(ctx: RunContext) -> str:
+    """The release pull request's description: summary, testing, rollback plan, changelog.
+
+    The testing section reports this run's real results (the checklist's checks); the
+    rollback plan names the release being replaced.
+    """
+    checks = ctx.state.results.get("preflight", {}).get("checks", {})
+    testing = "\n".join(f"- {name}: {status}" for name, status in checks.items()) or "- (the checklist has not run)"
+    previous = ctx.state.previous_tag or "the previous release"
+    return (
+        f"## Summary\n\nRelease {ctx.tag} ({ctx.state.previous_version or 'first release'} → {ctx.state.version}), "
+        f"prepared by iact-tui.\n\n## Testing\n\n{testing}\n\n## Rollback plan\n\n"
+        f"Deploy {previous} again and reverse the migrations this release adds (the production prep lists them).\n\n"
+        f"## Changelog\n\n{(ctx.state.changelog_body or '').strip()}\n"
+    )
+
+
+async def _merge_on_github(step_id: str, ctx: RunContext) -> AsyncIterator[Event]:
+    """Open (or reuse) the release PR, wait for its checks and mergeability, merge it, and
+    bring the local main branch to the merge commit (the tag goes on it)."""
+    from iact_tui.services.github import GitHubForge, github_token  # httpx only when used
+
+    f, p = ctx.config.forge, ctx.config.project
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    def say(text: str) -> None:
+        queue.put_nowait(OutputLine(step_id, text))
+
+    async def work() -> str:
+        token = await github_token(api_url=f.api_url)
+        async with GitHubForge(
+            f.repository, token, api_url=f.api_url, timeout=f.timeout, on_wait=lambda w: say(w.line)
+        ) as forge:
+            pr = await forge.find_or_create_pr(
+                version=ctx.state.version,
+                head=ctx.release_branch,
+                base=p.main_branch,
+                body=release_pr_body(ctx),
+                labels=(f.release_label, *f.labels) if f.release_label else tuple(f.labels),
+                progress=say,
+            )
+            say(f"pull request #{pr.number}: {pr.url} ({'opened' if pr.created else 'reused'})")
+            pr, checks = await forge.wait_until_mergeable(
+                pr.number,
+                deadline=f.checks_deadline,
+                poll_interval=f.poll_interval,
+                required=f.required_checks,
+                progress=lambda w: say(w.line),
+            )
+            say(f"checks: {checks.line}")
+            result = await forge.merge(pr.number, method=f.merge_method, sha=pr.head_sha)
+            say(
+                f"merged #{pr.number} ({f.merge_method}): {result.commit[:10]}"
+                + (" (already)" if result.already else "")
+            )
+        return result.commit
+
+    task = asyncio.ensure_future(work())
+    task.add_done_callback(lambda _t: queue.put_nowait(None))
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+    finally:
+        if not task.done():
+            task.cancel()
+    commit = task.result()  # raises the ForgeError/SecretError: the step fails with it
+    await ctx.git.fetch(p.remote)
+    await ctx.git.checkout(p.main_branch)
+    await ctx.git.fast_forward(p.remote, p.main_branch)
+    head = await ctx.git.rev(p.main_branch)
+    if head != commit:
+        raise GitError(
+            f"{p.main_branch} is at {str(head)[:10]} after the fetch, not at GitHub's merge commit {commit[:10]}",
+            f"check `git log {p.remote}/{p.main_branch}`; the tag must go on the merge commit",
+        )
+    yield OutputLine(step_id, f"{p.main_branch} fast-forwarded to the merge commit {commit[:10]}")
+    yield StepFinished(step_id, "ok", f"{p.main_branch} at {commit[:10]} (merged on GitHub)", data={"commit": commit})
 
 
 class TagStep:
