@@ -313,6 +313,13 @@ class ForgeConfig(_Model):
     """``github``: seconds between polls while waiting."""
     timeout: float = Field(default=30.0, gt=0)
     """``github``: seconds per API request."""
+    critical_label: str = "critical"
+    """``github``: open issues with this label stop the checklist ("no critical issues open")."""
+    blocking_pr_label: str = ""
+    """``github``: open pull requests with this label stop the checklist ("release PRs merged");
+    empty: not checked by label."""
+    milestone: str = ""
+    """``github``: open pull requests in this milestone stop the checklist; empty: not checked."""
 
     @model_validator(mode="after")
     def _github_needs_a_repository(self) -> ForgeConfig:

@@ -266,19 +266,21 @@ class ReleaseRun:
             raise RuntimeError("load_versions() must be awaited first")
         return self.ctx.versions
 
-    @staticmethod
-    def automatic_checks() -> tuple[tuple[str, str], ...]:
-        """The ``preflight`` step's checks as ``(id, label)`` pairs, in report order."""
-        return preflight.CHECKS
+    def automatic_checks(self) -> tuple[tuple[str, str], ...]:
+        """The ``preflight`` step's checks as ``(id, label)`` pairs, in report order (with the
+        GitHub-backed ones when ``[forge] kind = "github"``)."""
+        return preflight.checks_for(self.config)
 
-    @staticmethod
-    def manual_checks() -> tuple[tuple[str, str], ...]:
-        """The manual checklist items as ``(id, label)`` pairs."""
+    def manual_checks(self) -> tuple[tuple[str, str], ...]:
+        """The manual checklist items as ``(id, label)`` pairs (those the forge checks
+        answer are left out)."""
+        if self.config.forge.kind == "github":
+            return tuple(c for c in MANUAL_CHECKS if c[0] not in preflight.COVERED_MANUAL)
         return MANUAL_CHECKS
 
     def tick(self, check_id: str, ticked: bool) -> None:
         """Tick or untick a manual checklist item (journaled)."""
-        if check_id not in {c for c, _ in MANUAL_CHECKS}:
+        if check_id not in {c for c, _ in self.manual_checks()}:
             raise KeyError(check_id)
         if ticked:
             self.state.ticks.add(check_id)
@@ -288,7 +290,7 @@ class ReleaseRun:
 
     def checklist_complete(self) -> bool:
         """True when ``preflight`` passed for the chosen version and every manual item is ticked."""
-        manual_ok = all(c in self.state.ticks for c, _ in MANUAL_CHECKS)
+        manual_ok = all(c in self.state.ticks for c, _ in self.manual_checks())
         preflight = self.records["preflight"]
         return manual_ok and preflight.status == "ok" and preflight.data.get("version") == self.state.version
 

@@ -152,3 +152,43 @@ async def test_a_failing_check_stops_the_merge_with_its_name(
     assert "ci / lint" in last.message
     assert github.requests_to("PUT", r"/pulls/\d+/merge") == []  # nothing merged
     assert git(tmp_path / "origin.git", "rev-parse", "main") == git(repo, "rev-parse", "origin/main")
+
+
+async def test_checklist_asks_github_about_prs_issues_and_ci(
+    github: GitHubFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    repo = make_repo(tmp_path, github.api_url)
+    config = repo / "iact-release.toml"
+    config.write_text(config.read_text() + 'blocking_pr_label = "release-1.1"\n')
+    git(repo, "commit", "-qam", "chore: block on labelled PRs")
+    git(repo, "push", "-q", "origin", "main")
+    pr = github.add_pr("feature/export", title="Export to CSV", labels=["release-1.1"])
+    issue = github.add_issue("Login broken on Safari", labels=["critical"])
+    main_sha = github.branches["main"]
+    github.add_check_run(main_sha, "ci / test", status="completed", conclusion="failure")
+    run = ReleaseRun(load_config(config), state_dir=tmp_path / "state")
+    await run.load_versions()
+    run.choose_bump("minor")
+    assert [c for c, _ in run.manual_checks()] == ["docs-updated"]  # GitHub answers the other two
+    run.tick("docs-updated", True)
+    from iact_tui.engine.events import CheckUpdate
+
+    found: dict[str, CheckUpdate] = {}
+    async for event in run.run_step("preflight"):
+        if isinstance(event, CheckUpdate):
+            found[event.check_id] = event
+    assert found["forge-prs"].status == "failed"
+    assert found["forge-prs"].detail.startswith("1 open pull request(s) labelled 'release-1.1': ")
+    assert f"#{pr.number} Export to CSV" in found["forge-prs"].detail
+    assert found["forge-issues"].status == "failed" and "Login broken on Safari" in found["forge-issues"].detail
+    assert found["forge-ci"].status == "failed" and "ci / test" in found["forge-ci"].detail
+    assert not run.checklist_complete()
+    pr.state, issue.state = "closed", "closed"
+    github.set_check_run(main_sha, "ci / test", "completed", "success")
+    async for event in run.run_step("preflight"):
+        if isinstance(event, CheckUpdate):
+            found[event.check_id] = event
+    assert {found[c].status for c in ("forge-prs", "forge-issues", "forge-ci")} == {"passed"}
+    assert run.checklist_complete()
+    assert all(r.authorization == f"Bearer {TOKEN}" for r in github.requests)

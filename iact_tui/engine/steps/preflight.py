@@ -21,7 +21,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from iact_tui.config import Config
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
@@ -29,6 +31,9 @@ from iact_tui.errors import IactError, VersionError
 from iact_tui.services import changelog, version_files, versioning
 from iact_tui.services.git import GitService
 from iact_tui.services.remote import CommandResult, LocalHost
+
+if TYPE_CHECKING:
+    from iact_tui.services.github import GitHubForge
 
 STEP_ID = "preflight"
 
@@ -42,7 +47,23 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("coverage", "Coverage meets the threshold"),
     ("changelog", "Changelog has content"),
 )
-_LABELS = dict(CHECKS)
+FORGE_CHECKS: tuple[tuple[str, str], ...] = (
+    ("forge-prs", "Release pull requests are merged"),
+    ("forge-issues", "No critical issues are open"),
+    ("forge-ci", "CI is green on the main branch"),
+)
+"""Checks backed by the GitHub API, run when ``[forge] kind = "github"``; they replace the
+manual ticks for merged PRs and open critical issues."""
+COVERED_MANUAL: frozenset[str] = frozenset({"prs-merged", "no-critical-issues"})
+"""Manual items the forge checks answer instead of the operator."""
+_LABELS = dict(CHECKS) | dict(FORGE_CHECKS)
+
+
+def checks_for(config: Config) -> tuple[tuple[str, str], ...]:
+    """The checklist's automatic checks for this config, ``(id, label)`` in report order."""
+    return CHECKS + FORGE_CHECKS if config.forge.kind == "github" else CHECKS
+
+
 GIT_CHECKS: tuple[str, ...] = ("clean-tree", "main-branch", "up-to-date", "tag-free")
 """The read-only repository checks ``plan`` runs as well (ids, in report order)."""
 
@@ -342,6 +363,90 @@ class GitChecks:
         return f"{tag} and {branch} are free"
 
 
+class ForgeChecks:
+    """The checklist's checks backed by the GitHub API (one client, opened on first use).
+
+    Args:
+        ctx: The run's context (``[forge]`` with ``kind = "github"``).
+    """
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self._forge: GitHubForge | None = None
+        self._opening: asyncio.Lock = asyncio.Lock()
+
+    def bodies(self) -> dict[str, Callable[[], Awaitable[str]]]:
+        """Check id → its check, for the ids in :data:`FORGE_CHECKS`."""
+        return {"forge-prs": self.prs_merged, "forge-issues": self.no_critical_issues, "forge-ci": self.ci_green}
+
+    async def forge(self) -> GitHubForge:
+        """The API client, opened on first use (the token is read then)."""
+        from iact_tui.services.github import GitHubForge, github_token  # httpx only when used
+
+        async with self._opening:
+            if self._forge is None:
+                f = self.ctx.config.forge
+                token = await github_token(api_url=f.api_url)
+                self._forge = GitHubForge(f.repository, token, api_url=f.api_url, timeout=f.timeout)
+            return self._forge
+
+    async def close(self) -> None:
+        """Close the client, if one was opened."""
+        if self._forge is not None:
+            await self._forge.aclose()
+
+    async def prs_merged(self) -> str:
+        f = self.ctx.config.forge
+        if not f.blocking_pr_label and not f.milestone:
+            raise _Skipped("set [forge] blocking_pr_label or milestone to check it")
+        forge = await self.forge()
+        items = []
+        if f.blocking_pr_label:
+            items += await forge.open_prs_with_label(f.blocking_pr_label)
+        if f.milestone:
+            items += [
+                i for i in await forge.open_prs_in_milestone(f.milestone) if i.number not in {x.number for x in items}
+            ]
+        where = " and ".join(
+            part
+            for part in (
+                f"labelled {f.blocking_pr_label!r}" if f.blocking_pr_label else "",
+                f"in milestone {f.milestone!r}" if f.milestone else "",
+            )
+            if part
+        )
+        if items:
+            raise CheckFailed(
+                f"{len(items)} open pull request(s) {where}: " + "; ".join(i.line for i in items[:5]),
+                "merge them or move them out of this release, then run the checks again",
+            )
+        return f"no open pull request {where}"
+
+    async def no_critical_issues(self) -> str:
+        label = self.ctx.config.forge.critical_label
+        if not label:
+            raise _Skipped("set [forge] critical_label to check it")
+        items = await (await self.forge()).open_issues_with_label(label)
+        if items:
+            raise CheckFailed(
+                f"{len(items)} open issue(s) labelled {label!r}: " + "; ".join(i.line for i in items[:5]),
+                "fix or triage them (remove the label if they do not block the release), then run the checks again",
+            )
+        return f"no open issue labelled {label!r}"
+
+    async def ci_green(self) -> str:
+        main = self.ctx.config.project.main_branch
+        summary = await (await self.forge()).ci_status(main, required=self.ctx.config.forge.required_checks)
+        if summary.state == "failure":
+            names = ", ".join(f"{c.name} ({c.url})" if c.url else c.name for c in summary.failing)
+            raise CheckFailed(f"CI failed on {main}: {names}", "fix the failing checks on the main branch first")
+        if summary.state == "pending":
+            raise CheckFailed(
+                f"CI is still running on {main}: {', '.join(summary.pending)}", "wait for it, then run the checks again"
+            )
+        return str(summary.line)
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """One check's outcome: ``status`` is ``passed``, ``failed`` or ``skipped``; ``error`` set when failed."""
@@ -529,16 +634,19 @@ class PreflightStep:
                 )
             return f"{entries} entr{'y' if entries == 1 else 'ies'} for {ctx.tag}"
 
+        forge = ForgeChecks(ctx) if ctx.config.forge.kind == "github" else None
         bodies: dict[str, Callable[[], Awaitable[str]]] = {
+            **(forge.bodies() if forge is not None else {}),
             **git_checks.bodies(),
             "version-files": version_files_ok,
             "tests": tests,
             "coverage": coverage,
             "changelog": changelog_has_content,
         }
-        for check_id, label in CHECKS:
+        checks = checks_for(ctx.config)
+        for check_id, label in checks:
             yield CheckUpdate(STEP_ID, check_id, label, "pending")
-        tasks = [asyncio.create_task(guard(cid, bodies[cid])) for cid, _ in CHECKS]
+        tasks = [asyncio.create_task(guard(cid, bodies[cid])) for cid, _ in checks]
 
         async def close_when_done() -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -553,7 +661,9 @@ class PreflightStep:
                 task.cancel()
             git_checks.cancel()
             await asyncio.gather(*tasks, closer, return_exceptions=True)
-        failed = [cid for cid, _ in CHECKS if results.get(cid) == "failed"]
+            if forge is not None:
+                await forge.close()
+        failed = [cid for cid, _ in checks if results.get(cid) == "failed"]
         if failed:
             yield StepFinished(
                 STEP_ID,
