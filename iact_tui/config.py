@@ -96,8 +96,46 @@ class LoginCheck(_Model):
     """HTTP status a successful login answers with."""
 
 
+class HttpCheckSpec(_Model):
+    """One HTTP smoke check (``[[environments.<name>.smoke.checks]]``).
+
+    Header values and strings in ``json`` may name secrets as ``$env:NAME`` (read from this
+    machine's environment when the check runs; ``$$env:`` for the literal text); they are
+    masked in every result. The URL and the expectations are never substituted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    """Shown in the check list, e.g. ``"search API"``."""
+    url: str
+    """Full http(s) URL; ``{version}`` is replaced by the version just deployed."""
+    method: str = "GET"
+    """HTTP method."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Request headers, e.g. ``{ Authorization = "Bearer $env:IACT_API_TOKEN" }``."""
+    json_body: dict[str, object] | list[object] | None = Field(default=None, alias="json")
+    """JSON body (``json = { ... }`` in the file)."""
+    expect_status: int = Field(default=200, ge=100, le=599)
+    """The status the answer must have."""
+    expect_json: dict[str, object] = Field(default_factory=dict)
+    """JSON path → value the answer must hold, e.g. ``{ "data.user.id" = 7, status = "ok" }``;
+    a string value ``"{version}"`` is the version just deployed."""
+    expect_text: str = ""
+    """Text the body must contain; empty: not checked."""
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds for one attempt."""
+
+
 class SmokeConfig(_Model):
     """Smoke tests run against an environment right after its deploy."""
+
+    checks: list[HttpCheckSpec] = Field(default_factory=list)
+    """More HTTP checks (the health GET and the login POST below always run when set)."""
+    settle_seconds: float = Field(default=0.0, ge=0)
+    """After a restart the service may need time: each HTTP check is retried with backoff
+    (0.2 s doubling, at most 2 s) for up to this many seconds, then fails with the last
+    answer shown."""
 
     login: LoginCheck | None = None
     """The login POST; absent means no login check."""

@@ -9,15 +9,16 @@ Verification: ``health``, ``response-time`` (slowest of N requests against
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
-from iact_tui.config import EnvironmentConfig
+from iact_tui.config import EnvironmentConfig, HttpCheckSpec
 from iact_tui.engine.commands import placeholder_values, render
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
 from iact_tui.engine.steps.deploy import error_summary
 from iact_tui.errors import IactError
-from iact_tui.services import http_checks
+from iact_tui.services import http_checks, smoke
 from iact_tui.services.remote import CommandResult, make_hosts
 from iact_tui.services.secrets import read_secret
 
@@ -52,6 +53,11 @@ class SmokeStep:
                     self.env,
                 )
             )
+        settle = f", settling up to {env.smoke.settle_seconds:g} s" if env.smoke.settle_seconds else ""
+        actions += [
+            Action("http", f"{check.name}: {check.method} {check.url} → {check.expect_status}{settle}", self.env)
+            for check in env.smoke.checks
+        ]
         if env.smoke.commands:
             values = placeholder_values(ctx.config, self.env, ctx.state.version or "0.0.0", ctx.tag)
             for spec in env.smoke.commands:
@@ -106,6 +112,16 @@ class SmokeStep:
                 failed.append("login")
             yield CheckUpdate(self.id, "login", label, "passed" if ok else "failed", detail)
 
+        for http_spec in env.smoke.checks:
+            check_id = f"http:{http_spec.name}"
+            label = f"{http_spec.method} {http_spec.url}"
+            yield CheckUpdate(self.id, check_id, label, "running")
+            ok, detail, data = await _run_http_check(ctx, http_spec, env.smoke.settle_seconds)
+            figures[check_id] = data
+            if not ok:
+                failed.append(check_id)
+            yield CheckUpdate(self.id, check_id, label, "passed" if ok else "failed", detail, data)
+
         if env.smoke.commands:
             # Smoke commands run once, on the environment's first host.
             host = make_hosts(self.env, env, root=ctx.config.root)[0]
@@ -147,6 +163,33 @@ class SmokeStep:
             )
         else:
             yield StepFinished(self.id, "ok", f"every smoke test passed on {self.env}", data={"figures": figures})
+
+
+async def _run_http_check(
+    ctx: RunContext, spec: HttpCheckSpec, settle_seconds: float
+) -> tuple[bool, str, dict[str, Any]]:
+    """Run one configured HTTP check with the settling window; ``(ok, detail, figures)``, redacted."""
+    version = ctx.state.version
+
+    def fill(value: object) -> object:
+        return version if value == "{version}" else value
+
+    try:
+        check = smoke.SmokeCheck(
+            name=spec.name,
+            url=spec.url.replace("{version}", version),
+            method=spec.method.upper(),
+            headers=dict(spec.headers),
+            json_body=spec.json_body,
+            expect_status=spec.expect_status,
+            expect_json={path: fill(value) for path, value in spec.expect_json.items()},
+            expect_text=spec.expect_text or None,
+            timeout=spec.timeout,
+        )
+        result = await smoke.run_check(check, settle_seconds=settle_seconds)
+    except IactError as exc:
+        return False, f"{exc.what}; {exc.fix}" if exc.fix else exc.what, {}
+    return result.ok, result.detail, result.figures()
 
 
 class VerifyStep:
