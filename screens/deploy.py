@@ -117,6 +117,7 @@ class DeployScreen(StepScreen):
         self._stopped_at = ""
         self._refreshing_state = False
         self._bindings_shown: tuple[object, ...] = ()
+        self._bindings_refresh_pending = False
         #: Output lines delivered to the log (for tests and the benchmark).
         self.output_lines = 0
 
@@ -266,22 +267,41 @@ class DeployScreen(StepScreen):
             self._refreshing_state = False
 
     def refresh_bindings(self) -> None:
-        """Refresh the footer, but not for a state refresh that changed no binding.
+        """Refresh the footer once after the next refresh, and only if what it shows changed.
 
-        Every engine event refreshes the screen's state, and each footer refresh
-        recomposes the footer (tens of milliseconds, run before the screen handles its
-        next message): a burst of command updates (10 hosts × 12 commands announced at
-        once) would otherwise hold the screen, and the operator's keys, for seconds.
+        Each footer refresh recomposes the footer (20-40 ms here, more under load), and
+        this screen awaits it among its after-refresh callbacks, before it handles its next
+        message (keys included). Textual's Footer does not merge requests: each one queues
+        one more recompose. Every engine event refreshes the screen's state, and the
+        screen's first frames request several more (focus, twice; resume; the worker
+        starting): five recomposes in a row held the first keypress of a deploy for
+        100-180 ms (benchmarks/deploy_stream.py). So requests made before the next refresh
+        share one check, and the footer is told only when :meth:`_binding_state` changed.
         """
-        if self._refreshing_state:
-            shown = self._binding_state()
-            if shown == self._bindings_shown:
-                return
-            self._bindings_shown = shown
+        if self._bindings_refresh_pending:
+            return
+        if self._refreshing_state and self._binding_state() == self._bindings_shown:
+            return  # the common case: an engine event that changed no binding
+        self._bindings_refresh_pending = True
+        self.call_after_refresh(self._publish_bindings)
+
+    def on_mount(self) -> None:
+        # Textual's Footer shows nothing until told the bindings changed: tell it once the
+        # deploy has started (after every on_mount), so its one recompose lands before the
+        # output does instead of a refresh later, and ``running`` needs no second one.
+        self.call_next(self._publish_bindings)
+
+    def _publish_bindings(self) -> None:
+        """Tell the footer the bindings changed, if what it shows did."""
+        self._bindings_refresh_pending = False
+        shown = self._binding_state()
+        if shown == self._bindings_shown:
+            return
+        self._bindings_shown = shown
         super().refresh_bindings()
 
     def _binding_state(self) -> tuple[object, ...]:
-        """What the footer depends on (see :meth:`check_action`)."""
+        """What the footer shows depends on (see :meth:`check_action`)."""
         return (
             self.can_retry(),
             self.is_ready(),
@@ -290,6 +310,9 @@ class DeployScreen(StepScreen):
             self.focused,
             self.running,
             bool(self.run.held_locks(self.env)),
+            self.env in self.run.config.environments,
+            self.app.app_focus,  # the footer ignores requests while the app is blurred
+            self.is_current,
         )
 
     # -- search and follow ---------------------------------------------------------------
