@@ -106,6 +106,7 @@ class Stream:
         self.started = 0.0
         self.checkpoints: list[tuple[int, float, float, float]] = []  # lines, seconds, rss, peak
         self.yielded = 0
+        self.pressed: list[float] = []  # perf_counter() of each keypress
 
     async def run_step(self, step_id: str) -> AsyncIterator[Event]:
         yield StepStarted(step_id, "Deploy to staging")
@@ -125,12 +126,15 @@ class Stream:
         yield StepFinished(step_id, "ok", "deployed to staging")
 
 
-async def press_keys(app: BenchApp, every: float, stop: asyncio.Event, latencies: list[float]) -> None:
-    """Press f9 every ``every`` seconds until ``stop``; record each key's latency in ms."""
+async def press_keys(
+    app: BenchApp, every: float, stop: asyncio.Event, latencies: list[float], pressed: list[float]
+) -> None:
+    """Press f9 every ``every`` seconds until ``stop``; record each key's latency in ms and when it was pressed."""
     while not stop.is_set():
         await asyncio.sleep(every)
         app.marked.clear()
         sent = time.perf_counter()
+        pressed.append(sent)
         app.simulate_key("f9")
         await app.marked.wait()
         latencies.append((app.marked_at - sent) * 1000)
@@ -158,7 +162,7 @@ async def deploy_screen(lines: int, chunk: int, every: float) -> tuple[float, li
                     continue
                 log = screen.output_log
                 if presser is None:  # the stream is on screen: press keys during it
-                    presser = asyncio.create_task(press_keys(app, every, stop, latencies))
+                    presser = asyncio.create_task(press_keys(app, every, stop, latencies, stream.pressed))
                 while screen.output_lines >= next_checkpoint and next_checkpoint <= lines:
                     elapsed = time.perf_counter() - stream.started
                     stream.checkpoints.append((next_checkpoint, elapsed, rss_mib(), peak_rss_mib()))
@@ -215,7 +219,7 @@ def main() -> int:
     parser.add_argument(
         "--gc-freeze",
         action="store_true",
-        help="gc.freeze() again once the app is up (the app itself freezes at mount)",
+        help="gc.freeze() again once the app is up (the app freezes at mount, and the deploy screen at its mount)",
     )
     args = parser.parse_args()
 
@@ -228,6 +232,11 @@ def main() -> int:
     print(f"deploy screen: {args.lines:,} lines in {args.lines / rate:.2f} s = {rate:,.0f} lines/s")
     print(
         f"  keypresses: {len(latencies)}, worst {max(latencies):.1f} ms, median {statistics.median(latencies):.1f} ms"
+    )
+    worst = latencies.index(max(latencies))
+    print(
+        f"  worst key pressed {stream.pressed[worst] - stream.started:.2f} s after the first line; "
+        f"each key (ms): {', '.join(f'{ms:.0f}' for ms in latencies)}"
     )
     full = [ms for generation, ms in pauses.pauses if generation == 2]
     print(

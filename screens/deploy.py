@@ -12,6 +12,7 @@ delivered together in one :class:`OutputBatch` message per turn of the event loo
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Callable, Iterable
 from typing import ClassVar
 
@@ -286,6 +287,10 @@ class DeployScreen(StepScreen):
         self.call_after_refresh(self._publish_bindings)
 
     def on_mount(self) -> None:
+        # The screen's widgets live as long as the run: out of the collector's generations
+        # with the app's (see IactApp.on_mount). Built after the app froze its own, they
+        # set off a full collection (10-30 ms here) in the stream's first frames.
+        gc.freeze()
         # Textual's Footer shows nothing until told the bindings changed: tell it once the
         # deploy has started (after every on_mount), so its one recompose lands before the
         # output does instead of a refresh later, and ``running`` needs no second one.
