@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Label, ProgressBar, Static
+from textual.widgets import Footer, Input, Label, ProgressBar, Static
+from textual.widgets._footer import FooterKey
 from ui_helpers import settle
 
 from iact_tui.app import IactApp
@@ -304,3 +305,41 @@ async def test_narrow_terminal_keeps_table_log_and_footer(tiny_app: IactApp, mon
         assert top <= MIGRATIONS < top + 3  # the failed row was scrolled into view
         assert table.virtual_size.width <= table.scrollable_content_region.width  # no sideways scrolling
         assert screen.query_one("#continue").region.bottom <= 23
+
+
+async def test_footer_shows_the_bindings_of_the_moment_with_one_recompose_per_change(
+    tiny_app: IactApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests to refresh the footer are merged: an engine event that changes no binding
+    costs no recompose, and the footer still ends up showing the current bindings."""
+    gates = Gates("migrating", "late")
+    monkeypatch.setattr(tiny_app.release_run, "run_step", ok_deploy(gates))
+    recomposes = 0
+    recompose = Footer.recompose
+
+    async def counted(self: Footer) -> None:
+        nonlocal recomposes
+        if isinstance(self.screen, DeployScreen):
+            recomposes += 1
+        await recompose(self)
+
+    monkeypatch.setattr(Footer, "recompose", counted)
+
+    def shown(screen: DeployScreen) -> dict[str, bool]:
+        """Footer key → enabled."""
+        return {key.key: not key.has_class("-disabled") for key in screen.query_one(Footer).query(FooterKey)}
+
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        screen = await open_deploy(tiny_app, pilot)
+        await gates.wait("migrating", pilot)
+        await pilot.pause()
+        mid = shown(screen)
+        assert mid["slash"] and not mid["enter"], mid  # search works; Continue waits for the deploy
+        at_migrations = recomposes
+        assert at_migrations <= 2, "the footer was recomposed for events that changed no binding"
+        for name in ("migrating", "late"):
+            gates.release(name)
+        await settle(tiny_app, pilot)
+        await pilot.pause()
+        assert shown(screen)["enter"], "Continue is shown enabled once the deploy is done"
+        assert recomposes - at_migrations <= 2  # dozens of engine events, one binding change
