@@ -292,8 +292,8 @@ class DeployScreen(StepScreen):
         # set off a full collection (10-30 ms here) in the stream's first frames.
         gc.freeze()
         # Textual's Footer shows nothing until told the bindings changed: tell it once the
-        # deploy has started (after every on_mount), so its one recompose lands before the
-        # output does instead of a refresh later, and ``running`` needs no second one.
+        # deploy has started (after every on_mount), so its first recompose already shows
+        # ``running`` and no second one follows in the stream's first frames.
         self.call_next(self._publish_bindings)
 
     def _publish_bindings(self) -> None:
