@@ -36,7 +36,7 @@ import httpx
 from iact_tui import __version__
 from iact_tui.errors import ForgeError, SecretError
 from iact_tui.services.forge import MergeResult
-from iact_tui.services.secrets import Secret
+from iact_tui.services.secrets import Secret, run_secret_command
 
 DEFAULT_API_URL = "https://api.github.com"
 """github.com's REST API; GitHub Enterprise Server's is ``https://HOST/api/v3``."""
@@ -320,23 +320,12 @@ async def github_token(*, api_url: str = DEFAULT_API_URL, gh: str = "gh", timeou
     host = urllib.parse.urlsplit(api_url).hostname or ""
     if host and host not in {"api.github.com", "github.com"}:
         args += ["--hostname", host]
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise SecretError(f"`gh auth token` took longer than {timeout:g} s", fix) from None
-    value = out.decode("utf-8", "replace").strip()
-    if proc.returncode != 0:
-        lines = err.decode("utf-8", "replace").strip().splitlines()
-        reason = Secret(value, "gh").redact(lines[-1]) if lines else "no message"
-        raise SecretError(f"`gh {' '.join(args[1:])}` exited {proc.returncode}: {reason}", fix)
+    run = await run_secret_command(args, timeout=timeout)
+    if run.timed_out:
+        raise SecretError(f"`gh auth token` took longer than {timeout:g} s", fix)
+    value = run.stdout.strip()
+    if run.returncode != 0:
+        raise SecretError(f"`gh {' '.join(args[1:])}` exited {run.returncode}: {run.reason}", fix)
     if not value:
         raise SecretError("`gh auth token` printed no token", fix)
     return Secret(value, "gh auth token")

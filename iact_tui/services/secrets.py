@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from iact_tui.errors import SecretError
@@ -43,6 +44,61 @@ class Secret:
     __str__ = __repr__
 
 
+@dataclass(frozen=True)
+class SecretCommandRun:
+    """How a command that prints a secret ended.
+
+    Attributes:
+        returncode: Its exit status; ``None`` when it was killed for its timeout.
+        stdout: What it printed (the secret; never show it).
+        reason: The last line of its stderr with the secret masked, or ``"no message"``.
+    """
+
+    returncode: int | None
+    stdout: str
+    reason: str
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether it was killed for passing its timeout."""
+        return self.returncode is None
+
+
+async def run_secret_command(argv: list[str], *, cwd: Path | None = None, timeout: float = 30.0) -> SecretCommandRun:
+    """Run a command that prints a secret on stdout; stdin closed, killed after ``timeout`` seconds.
+
+    Args:
+        argv: The program and its arguments (``["/bin/sh", "-c", "pass show x"]``).
+        cwd: Working directory.
+        timeout: Seconds it may take.
+
+    Returns:
+        The :class:`SecretCommandRun`; its ``reason`` never contains what stdout held.
+
+    Raises:
+        OSError: The program cannot be started.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return SecretCommandRun(None, "", "timed out")
+    value = out.decode("utf-8", "replace")
+    lines = err.decode("utf-8", "replace").strip().splitlines()
+    reason = (
+        Secret(value.strip(), "stdout").redact(lines[-1]) if lines and value.strip() else (lines or ["no message"])[-1]
+    )
+    return SecretCommandRun(proc.returncode, value, reason)
+
+
 async def read_secret(
     *, env: str = "", command: str = "", cwd: Path | None = None, timeout: float = 30.0, what: str = "secret"
 ) -> Secret:
@@ -65,29 +121,17 @@ async def read_secret(
     if env and os.environ.get(env):
         return Secret(os.environ[env], f"env {env}")
     if command:
-        proc = await asyncio.create_subprocess_exec(
-            "/bin/sh",
-            "-c",
-            command,
-            cwd=cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        run = await run_secret_command(["/bin/sh", "-c", command], cwd=cwd, timeout=timeout)
+        if run.timed_out:
             raise SecretError(
                 f"the {what} command took longer than {timeout:g} s: {command}", "check the secret command"
-            ) from None
-        if proc.returncode != 0:
-            reason = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
-            raise SecretError(
-                f"the {what} command exited {proc.returncode}: {reason[0]}", f"check the command: {command}"
             )
-        value = out.decode("utf-8", "replace").rstrip("\r\n")
+        if run.returncode != 0:
+            raise SecretError(
+                f"the {what} command exited {run.returncode}: {run.reason}", f"check the command: {command}"
+            )
+        out = run.stdout
+        value = out.rstrip("\r\n")
         if value:
             return Secret(value, f"command {command}")
         raise SecretError(f"the {what} command printed nothing: {command}", "make it print the secret on stdout")

@@ -33,3 +33,9 @@ async def test_failures_name_the_source(tmp_path: Path) -> None:
     assert "sekrit-out" not in str(info.value)
     with pytest.raises(SecretError, match="printed nothing"):
         await read_secret(command="true", cwd=tmp_path)
+
+
+async def test_a_failing_secret_command_never_shows_what_it_printed(tmp_path: Path) -> None:
+    with pytest.raises(SecretError) as err:
+        await read_secret(command="echo hunter2-canary; echo 'bad value hunter2-canary' >&2; exit 3", what="password")
+    assert err.value.what == "the password command exited 3: bad value ••••••"
