@@ -146,6 +146,47 @@ class SmokeConfig(_Model):
 _ENV_NAME = r"^([A-Za-z_][A-Za-z0-9_]*)?$"
 
 
+#: Error-level records of Python's logging and most frameworks, tracebacks, and 5xx
+#: answers in nginx/apache "combined" access logs (``"GET / HTTP/1.1" 502 157``).
+DEFAULT_LOG_PATTERNS: tuple[str, ...] = (r"\bERROR\b", r"\bCRITICAL\b", r"Traceback", r'" 5\d\d ')
+
+
+class LogScanConfig(_Model):
+    """Logs on each host of an environment, scanned after its deploy for lines written
+    since the deploy started (sizes are recorded before the first command)."""
+
+    paths: list[str] = Field(default_factory=list)
+    """Absolute paths or globs on the hosts (``~/`` is the remote home), e.g.
+    ``["/srv/iact/logs/app.log", "/var/log/nginx/access.log"]``; empty: no scan."""
+    patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_LOG_PATTERNS))
+    """Python regular expressions; a line matching any counts. Default: ``ERROR``,
+    ``CRITICAL``, ``Traceback`` and a 5xx status in a combined access log."""
+    max_matches: int = Field(default=0, ge=0)
+    """The scan passes with at most this many matching lines on each host."""
+    require_files: bool = False
+    """Fail the scan when a path matches no readable file (otherwise it is reported)."""
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not (path.startswith("/") or path.startswith("~/")) or "\n" in path or "\x00" in path:
+                raise ValueError(f"{path!r} is not an absolute path or glob (start it with / or ~/)")
+        return value
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("give at least one pattern, or leave patterns out for the defaults")
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+        return value
+
+
 class BackupConfig(_Model):
     """The database backup taken before this environment's deploy (PostgreSQL ``pg_dump``).
 
@@ -240,6 +281,9 @@ class EnvironmentConfig(_Model):
     lock_stale_after: float = Field(default=3600.0, gt=0)
     """Seconds after which another operator's lock is called stale (breaking it still
     needs the host's name typed)."""
+    logs: LogScanConfig = Field(default_factory=lambda: LogScanConfig())
+    """``[environments.<name>.logs]``: the log files scanned after the deploy (and tailed
+    by the monitor); no paths: no log scan."""
     keep_maintenance_on_failure: bool = False
     """Leave the site in maintenance mode when a deploy command fails (the ``post``
     commands are not run); by default they run so the site comes back."""
@@ -351,6 +395,10 @@ class ForgeConfig(_Model):
     """``github``: seconds between polls while waiting."""
     timeout: float = Field(default=30.0, gt=0)
     """``github``: seconds per API request."""
+    pr_template: str = ""
+    """``github``: a Markdown file (relative to the config file) for the release pull
+    request's body, with ``{summary}``, ``{changes}``, ``{testing}``, ``{migrations}``,
+    ``{rollback}`` and ``{changelog}`` where each section goes; empty: the built-in one."""
     critical_label: str = "critical"
     """``github``: open issues with this label stop the checklist ("no critical issues open")."""
     blocking_pr_label: str = ""
@@ -367,14 +415,19 @@ class ForgeConfig(_Model):
 
 
 class VerifyConfig(_Model):
-    """Post-deploy verification against production."""
+    """Post-deploy verification against production (health and smoke again, response
+    time, error rate, the logs since the deploy, and two checks done by hand)."""
 
-    requests: int = Field(default=5, ge=1, le=1000)
-    """How many health requests to time."""
-    max_response_ms: float = Field(default=1000.0, gt=0)
-    """Slowest acceptable response, in milliseconds."""
+    requests: int = Field(default=20, ge=1, le=1000)
+    """How many health requests to time, one after another."""
+    interval_seconds: float = Field(default=0.0, ge=0, le=60)
+    """Seconds between two timed requests (0: back to back)."""
+    max_p95_ms: float = Field(default=1000.0, gt=0)
+    """Highest acceptable 95th-percentile response time, in milliseconds (nearest rank)."""
+    max_response_ms: float | None = Field(default=None, gt=0)
+    """Highest acceptable slowest response, in milliseconds; unset: only p95 is judged."""
     max_error_rate: float = Field(default=0.0, ge=0, le=1)
-    """Highest acceptable share of failed requests (0.0–1.0)."""
+    """Highest acceptable share of failed requests (0.0–1.0; a request fails without a 2xx answer)."""
 
 
 class AnnounceConfig(_Model):

@@ -103,6 +103,8 @@ async def run_release(
         await _say_bump_advice(run, out)
         for check_id, _label in run.manual_checks():
             run.tick(check_id, True)
+        for check_id, _label in run.verify_manual_checks():
+            run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
         run.confirm("deploy-production", run.state.version)
         # --yes: the rollback plan is printed by the prep step and acknowledged in advance.
         run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])

@@ -20,7 +20,7 @@ from iact_tui.config import Config, load_config
 from iact_tui.engine import flows
 from iact_tui.engine.events import Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.journal import Journal, new_run_dir
-from iact_tui.engine.state import MANUAL_CHECKS, RunContext, RunState
+from iact_tui.engine.state import MANUAL_CHECKS, VERIFY_MANUAL, RunContext, RunState
 from iact_tui.engine.step import Action, Step, StepRecord
 from iact_tui.engine.steps import preflight, prep
 from iact_tui.errors import (
@@ -294,6 +294,62 @@ class ReleaseRun:
         preflight = self.records["preflight"]
         return manual_ok and preflight.status == "ok" and preflight.data.get("version") == self.state.version
 
+    def verify_manual_checks(self) -> tuple[tuple[str, str], ...]:
+        """The verification items done by hand as ``(id, label)`` pairs (``VERIFY_MANUAL``)."""
+        return VERIFY_MANUAL
+
+    def tick_verify(self, check_id: str, ticked: bool, note: str = "") -> None:
+        """Tick or untick a verification item done by hand, with the operator's note
+        (journaled with the note).
+
+        Raises:
+            KeyError: ``check_id`` is not one of :meth:`verify_manual_checks`.
+        """
+        if check_id not in {c for c, _ in VERIFY_MANUAL}:
+            raise KeyError(check_id)
+        note = note.strip()
+        if ticked:
+            self.state.verify_ticks[check_id] = note
+        else:
+            self.state.verify_ticks.pop(check_id, None)
+        self.journal.write("verify_tick", check=check_id, ticked=ticked, note=note)
+
+    def verification_complete(self) -> bool:
+        """True when ``verify`` passed (or was skipped: no production configured) and, when
+        it ran, every item done by hand is ticked; the announcement waits for this."""
+        if "verify" not in self.records:
+            return True
+        status = self.records["verify"].status
+        if status == "skipped":
+            return True
+        return status == "ok" and all(c in self.state.verify_ticks for c, _ in VERIFY_MANUAL)
+
+    def verification_summary(self) -> dict[str, Any]:
+        """Every verification figure and the ticks done by hand with their notes, as
+        journaled and as the announcement and the report read them.
+
+        Returns:
+            ``{"status": ..., "checks": {...step data...}, "manual": {id: {"label", "ticked", "note"}}}``;
+            ``{"status": "not run"}`` before ``verify`` ran.
+        """
+        record = self.records.get("verify")
+        if record is None or record.status in ("pending", "running"):
+            return {"status": "not run"}
+        return {
+            "status": record.status,
+            "checks": dict(record.data),
+            "manual": {
+                c: {"label": label, "ticked": c in self.state.verify_ticks, "note": self.state.verify_ticks.get(c, "")}
+                for c, label in VERIFY_MANUAL
+            },
+        }
+
+    def set_pr_body(self, body: str | None) -> None:
+        """Keep the operator's edited release pull request body (``None``: back to the
+        template); journaled with its length (the text is in the PR itself)."""
+        self.state.pr_body = body
+        self.journal.write("pr_body_edited", chars=len(body) if body is not None else None)
+
     def reset_checklist(self) -> None:
         """Forget the checklist's result so it runs again (before the release has started)."""
         if not self.release_started():
@@ -454,6 +510,11 @@ class ReleaseRun:
                 raise ChecklistError(
                     f"the pre-release checklist has not passed for {self.ctx.tag}",
                     "run the checklist for this version and tick every manual item first",
+                )
+            if step_id == "announce" and not self.verification_complete():
+                raise ChecklistError(
+                    "production verification is not complete: it has not passed, or an item done by hand is not ticked",
+                    "finish the verification screen (tick what you verified by hand), or pass --yes to the headless runner",
                 )
             if self.needs_confirmation(step_id) and step_id not in self.state.confirmations:
                 raise ConfirmationError(

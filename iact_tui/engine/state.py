@@ -23,6 +23,13 @@ MANUAL_CHECKS: tuple[tuple[str, str], ...] = (
     ("docs-updated", "Documentation is updated"),
 )
 
+#: Verification done by hand after the production deploy: (id, label). The operator
+#: ticks them, optionally with a note; ``--yes`` ticks both. The announcement waits for them.
+VERIFY_MANUAL: tuple[tuple[str, str], ...] = (
+    ("verified-by-hand", "Critical functionality verified by hand"),
+    ("metrics-normal", "Metrics normal (dashboards, error tracker)"),
+)
+
 
 @dataclass
 class RunState:
@@ -49,6 +56,13 @@ class RunState:
             ``keep_maintenance_on_failure``.
         prep: The production prep's operator inputs: ``"<env>:backup-skip"`` /
             ``"<env>:notice-skip"`` → the typed reason, ``"<env>:rollback-ack"`` → ``"yes"``.
+        log_marks: Environment → host → the log sizes recorded before its deploy
+            (:meth:`~iact_tui.services.log_scan.LogMarks.to_json`), for the verification's
+            log scan.
+        verify_ticks: Verification item ticked by hand (``VERIFY_MANUAL`` id) → the
+            operator's note (``""`` for none).
+        pr_body: The release pull request's body as the operator edited it in the
+            preview; ``None``: rendered from the template when the PR is opened.
         unreleased_locks: ``env/host`` → this run's deploy lock whose release failed
             (connection lost); a retry releases it first. Not journaled.
         results: Step id → that step's result data (commit, branch, URLs, figures...).
@@ -65,6 +79,9 @@ class RunState:
     accept_version_mismatch: bool = False
     keep_maintenance: dict[str, bool] = field(default_factory=dict)
     prep: dict[str, str] = field(default_factory=dict)
+    log_marks: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    verify_ticks: dict[str, str] = field(default_factory=dict)
+    pr_body: str | None = None
     unreleased_locks: dict[str, Any] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 

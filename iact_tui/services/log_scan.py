@@ -41,12 +41,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from iact_tui.config import DEFAULT_LOG_PATTERNS
 from iact_tui.errors import CommandError, ConfigError, IactError
 from iact_tui.services.remote import CommandResult, Host
 
-#: Error-level records of Python's logging and most frameworks, tracebacks, and 5xx
-#: answers in nginx/apache "combined" access logs (``"GET / HTTP/1.1" 502 157``).
-DEFAULT_PATTERNS: tuple[str, ...] = (r"\bERROR\b", r"\bCRITICAL\b", r"Traceback", r'" 5\d\d ')
+#: The default patterns (see :data:`iact_tui.config.DEFAULT_LOG_PATTERNS`).
+DEFAULT_PATTERNS: tuple[str, ...] = DEFAULT_LOG_PATTERNS
 MAX_LINE_CHARS = 500  # of a matching line, kept in a result
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024  # read per file per scan
 

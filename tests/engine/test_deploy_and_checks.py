@@ -78,6 +78,10 @@ async def test_deploy_smoke_verify_announce(sandbox: demo.Sandbox, tmp_path: Pat
     assert isinstance(timing, dict) and timing["requests"] == 5 and timing["errors"] == 0
 
     _, done = await run_step(run, "announce")
+    assert done.status == "failed" and "verification is not complete" in done.message
+    for check_id, _label in run.verify_manual_checks():
+        run.tick_verify(check_id, True, "looked at the dashboards")
+    _, done = await run_step(run, "announce")
     assert done.status == "ok"
     path = Path(str(done.data["path"]))
     text = path.read_text()
