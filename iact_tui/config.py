@@ -165,6 +165,17 @@ class LogScanConfig(_Model):
     """The scan passes with at most this many matching lines on each host."""
     require_files: bool = False
     """Fail the scan when a path matches no readable file (otherwise it is reported)."""
+    units: list[str] = Field(default_factory=list)
+    """systemd units whose journal the monitor follows (``journalctl -fu UNIT``) besides
+    ``paths``, e.g. ``["iact.service", "nginx.service"]``."""
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, value: list[str]) -> list[str]:
+        for unit in value:
+            if not re.fullmatch(r"[A-Za-z0-9@_.:\\-]+", unit) or unit.startswith("-"):
+                raise ValueError(f"{unit!r} is not a systemd unit name")
+        return value
 
     @field_validator("paths")
     @classmethod
@@ -430,6 +441,17 @@ class VerifyConfig(_Model):
     """Highest acceptable share of failed requests (0.0–1.0; a request fails without a 2xx answer)."""
 
 
+class MonitorConfig(_Model):
+    """``iact-tui monitor`` and the monitor offered after a deploy."""
+
+    health_interval_seconds: float = Field(default=10.0, ge=1, le=3600)
+    """Seconds between two health requests."""
+    host_interval_seconds: float = Field(default=15.0, ge=1, le=3600)
+    """Seconds between two readings of each host's load average and memory."""
+    max_lines: int = Field(default=20000, ge=100, le=1_000_000)
+    """Lines the log pane keeps (older ones are dropped from view but still counted)."""
+
+
 class AnnounceConfig(_Model):
     """The release announcement."""
 
@@ -471,6 +493,7 @@ class Config(_Model):
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     announce: AnnounceConfig = Field(default_factory=AnnounceConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     path: Path = Path(CONFIG_NAME)
