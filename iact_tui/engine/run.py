@@ -22,7 +22,7 @@ from iact_tui.engine.events import Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.journal import Journal, new_run_dir
 from iact_tui.engine.state import MANUAL_CHECKS, VERIFY_MANUAL, RunContext, RunState
 from iact_tui.engine.step import Action, Step, StepRecord
-from iact_tui.engine.steps import preflight, prep
+from iact_tui.engine.steps import preflight, prep, release_git
 from iact_tui.errors import (
     ChangelogError,
     ChecklistError,
@@ -343,6 +343,16 @@ class ReleaseRun:
                 for c, label in VERIFY_MANUAL
             },
         }
+
+    async def pr_preview(self) -> release_git.PrPreview:
+        """The release pull request as the ``merge`` step would open it (GitHub forge):
+        title, branches, body (the edited one when there is one, and the template's), and
+        an open PR that would be reused as it is; see :func:`~iact_tui.engine.steps.release_git.pr_preview`.
+
+        Raises:
+            ConfigError: ``[forge] pr_template`` is missing or has an unknown placeholder.
+        """
+        return await release_git.pr_preview(self.ctx)
 
     def set_pr_body(self, body: str | None) -> None:
         """Keep the operator's edited release pull request body (``None``: back to the

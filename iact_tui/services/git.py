@@ -446,6 +446,43 @@ class GitService:
 
         return await self._call(f"log {rev_range}", read)
 
+    async def mainline_commits(self, old: str | None, new: str, limit: int = 1000) -> list[Commit]:
+        """The commits on ``new``'s first-parent line that ``old`` lacks, oldest first.
+
+        On a main branch these are the merges of pull requests, squash merges and commits
+        made (or rebased) onto it directly; the commits inside a merged branch are not
+        listed (``git log --first-parent old..new``).
+
+        Args:
+            old: The previous release tag; ``None`` for the whole history.
+            new: The release branch (or any commit-ish).
+            limit: At most this many, the newest ones.
+
+        Raises:
+            GitError: A revision is unknown.
+        """
+        rev = f"{old}..{new}" if old else new
+
+        def read() -> list[Commit]:
+            raw = self._repo.git.log(
+                rev,
+                "--first-parent",
+                "-n",
+                str(limit),
+                "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e",
+                stdout_as_string=False,
+            )
+            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+            commits = []
+            for rec in text.split("\x1e"):
+                rec = rec.strip("\n")
+                if rec:
+                    sha, parents, author, subject, body = [*rec.split("\x1f"), "", "", "", ""][:5]
+                    commits.append(Commit(sha, subject, body.strip(), author, len(parents.split())))
+            return commits[::-1]
+
+        return await self._call(f"log --first-parent {rev}", read)
+
     async def added_paths(self, old: str, new: str, pattern: str) -> list[str]:
         """Files added between two commits whose path matches ``pattern``, sorted.
 

@@ -91,6 +91,8 @@ class PullRequest:
         merge_commit_sha: The merge commit once merged (a test merge commit before).
         body: Its description (Markdown).
         created: ``True`` when this call opened it, ``False`` when an open one was reused.
+        author: Its author's login (``user.login``).
+        merged_at: When it was merged (ISO 8601), ``""`` when it was not.
     """
 
     number: int
@@ -108,6 +110,8 @@ class PullRequest:
     merge_commit_sha: str | None = None
     body: str = ""
     created: bool = False
+    author: str = ""
+    merged_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -430,6 +434,38 @@ class GitHubForge:
         need = _Need(f"read pull request #{number}", "Pull requests: read", not_found=f"pull request #{number}")
         return _pull_request(await self._json("GET", f"{self._repo}/pulls/{number}", need=need))
 
+    async def find_pull(self, number: int) -> PullRequest | None:
+        """``GET /repos/{o}/{r}/pulls/{number}``, or ``None`` when GitHub answers 404 (the
+        number is an issue's, or the PR is gone): for release notes, where a number in a
+        commit subject may not be a pull request.
+
+        Raises:
+            ForgeError: Any other refusal, or GitHub unreachable after the retries.
+        """
+        need = _Need(f"read pull request #{number}", "Pull requests: read", not_found=f"pull request #{number}")
+        response = await self._request("GET", f"{self._repo}/pulls/{number}", need=need, allow=(404,))
+        if response.status_code == 404:
+            return None
+        return _pull_request(_object(response, need))
+
+    async def pulls_of_commit(self, sha: str) -> list[PullRequest]:
+        """``GET /repos/{o}/{r}/commits/{sha}/pulls``: the pull requests associated with a
+        commit (all pages). For a commit on the default branch GitHub lists the merged PR
+        that brought it in, which finds rebase-merged PRs whose commits carry no number.
+
+        Returns:
+            The PRs as GitHub lists them; empty when GitHub does not know the commit
+            (422 "No commit found", 404).
+
+        Raises:
+            ForgeError: Any other refusal, or GitHub unreachable after the retries.
+        """
+        need = _Need(f"list the pull requests of commit {sha[:10]}", "Pull requests: read and Contents: read")
+        found = await self._list(
+            f"{self._repo}/commits/{urllib.parse.quote(sha, safe='')}/pulls", need=need, allow=(404, 422)
+        )
+        return [_pull_request(data) for data in found if isinstance(data, dict)]
+
     async def find_open_pr(self, head: str, base: str, *, scan: bool = False) -> PullRequest | None:
         """The open PR from branch ``head`` (of this repository) into ``base``, if any.
 
@@ -465,12 +501,15 @@ class GitHubForge:
         body: str,
         labels: Sequence[str] = ("release",),
         progress: Callable[[str], None] | None = None,
+        update_existing: bool = False,
     ) -> PullRequest:
         """The release PR ``Release v{version}`` from ``head`` into ``base``: reused when open, else opened.
 
-        Re-running never opens a second one: an open PR for the same head and base is reused
-        (its title and body brought up to date), and GitHub's 422 "A pull request already
-        exists for owner:branch" leads to the existing one. Missing ``labels`` are added.
+        Re-running never opens a second one: an open PR for the same head and base is reused,
+        and GitHub's 422 "A pull request already exists for owner:branch" leads to the
+        existing one. A reused PR keeps its title and description unless
+        ``update_existing``: people may have edited them on GitHub since it was opened.
+        Missing ``labels`` are added.
 
         Args:
             version: The version without ``v``, e.g. ``"1.2.0"``.
@@ -479,6 +518,8 @@ class GitHubForge:
             body: The PR description (Markdown; typically the changelog section).
             labels: Labels the PR must carry; GitHub creates unknown ones.
             progress: Receives one line per action taken.
+            update_existing: Bring a reused PR's title and description to ``title`` and
+                ``body`` (a ``PATCH``); otherwise they are left as GitHub has them.
 
         Returns:
             The PR with ``created`` telling whether this call opened it, and its labels.
@@ -492,7 +533,9 @@ class GitHubForge:
         pr = await self.find_open_pr(head, base)
         if pr is not None:
             say(f"reusing open pull request #{pr.number}: {pr.url}")
-            if pr.title != title or pr.body != body:
+            if (pr.title != title or pr.body != body) and not update_existing:
+                say(f"#{pr.number} keeps its title and description as they are on GitHub (not overwritten)")
+            elif pr.title != title or pr.body != body:
                 need = _Need(f"update pull request #{pr.number}", "Pull requests: write")
                 data = await self._json(
                     "PATCH", f"{self._repo}/pulls/{pr.number}", json={"title": title, "body": body}, need=need
@@ -603,6 +646,7 @@ class GitHubForge:
         poll_interval: float = 10.0,
         required: Sequence[str] = (),
         progress: Callable[[MergeWait], None] | None = None,
+        observe: Callable[[PullRequest, CheckSummary], None] | None = None,
     ) -> tuple[PullRequest, CheckSummary]:
         """Poll PR ``number`` until its head's checks pass and GitHub says it can be merged.
 
@@ -618,6 +662,8 @@ class GitHubForge:
             poll_interval: Seconds between polls.
             required: Check names that must pass; empty: every check on the head must.
             progress: Told each poll that still waits, before sleeping.
+            observe: Told every poll's reading (the PR and its head's checks) before it is
+                judged, so a live view shows a failing check before the error is raised.
 
         Returns:
             The PR and its checks when ready; an already merged PR is returned at once.
@@ -634,6 +680,8 @@ class GitHubForge:
                 return pr, CheckSummary(ref=pr.head_sha, sha=pr.head_sha, checks=())
             self._check_open(pr)
             checks = await self.ci_status(pr.head_sha, required=required)
+            if observe is not None:
+                observe(pr, checks)
             if checks.failing:
                 first = checks.failing[0]
                 others = f" (and {len(checks.failing) - 1} more)" if len(checks.failing) > 1 else ""
@@ -850,16 +898,25 @@ class GitHubForge:
         return _object(await self._request(method, path, params=params, json=json, need=need), need)
 
     async def _list(
-        self, path: str, *, need: _Need, params: dict[str, str] | None = None, key: str | None = None
+        self,
+        path: str,
+        *,
+        need: _Need,
+        params: dict[str, str] | None = None,
+        key: str | None = None,
+        allow: tuple[int, ...] = (),
     ) -> list[Any]:
-        """Every item of a listing, following ``Link: rel="next"`` (at most 100 pages)."""
+        """Every item of a listing, following ``Link: rel="next"`` (at most 100 pages); a
+        status in ``allow`` ends the listing with what was read (nothing, on the first page)."""
         items: list[Any] = []
         url: str | None = path
         query: dict[str, str] | None = {**(params or {}), "per_page": "100"}
         for _page in range(100):
             if url is None:
                 break
-            response = await self._request("GET", url, params=query, need=need)
+            response = await self._request("GET", url, params=query, need=need, allow=allow)
+            if response.status_code in allow:
+                break
             data = _body(response)
             page = data.get(key) if key and isinstance(data, dict) else data
             if not isinstance(page, list):
@@ -1085,6 +1142,8 @@ def _pull_request(data: dict[str, Any]) -> PullRequest:
         mergeable_state=str(data.get("mergeable_state") or "unknown"),
         merge_commit_sha=data.get("merge_commit_sha") or None,
         body=str(data.get("body") or ""),
+        author=str((data.get("user") or {}).get("login") or ""),
+        merged_at=str(data.get("merged_at") or ""),
     )
 
 

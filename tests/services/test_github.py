@@ -115,7 +115,7 @@ async def test_opens_the_release_pr_with_its_label(github: GitHubFake, forge: Gi
     assert lines == ["opened pull request #1: https://github.test/acme/shop/pull/1", "labelled #1: release"]
 
 
-async def test_a_rerun_reuses_the_open_pr_and_updates_its_description(github: GitHubFake, forge: GitHubForge) -> None:
+async def test_a_rerun_reuses_the_open_pr_as_it_is_on_github(github: GitHubFake, forge: GitHubForge) -> None:
     github.add_branch(BRANCH)
     first = await forge.find_or_create_pr(version="1.2.0", head=BRANCH, base="main", body=BODY)
     github.requests.clear()
@@ -124,21 +124,33 @@ async def test_a_rerun_reuses_the_open_pr_and_updates_its_description(github: Gi
     assert (again.number, again.created, again.labels) == (first.number, False, ("release",))
     assert [(r.method, r.path) for r in github.requests] == [("GET", "/repos/acme/shop/pulls")]
 
+    # Someone edited the description on GitHub: a rerun with another body leaves it alone.
+    github.items[1].body = BODY + "\n\nReviewed by Dana: ship it."
     github.requests.clear()
     lines: list[str] = []
-    edited = await forge.find_or_create_pr(
+    kept = await forge.find_or_create_pr(
         version="1.2.0", head=BRANCH, base="main", body=BODY + "\n- Fixed totals", progress=lines.append
     )
-    assert edited.number == first.number and not edited.created
-    assert [(r.method, r.path, r.json) for r in github.requests] == [
-        ("GET", "/repos/acme/shop/pulls", None),
-        ("PATCH", "/repos/acme/shop/pulls/1", {"title": "Release v1.2.0", "body": BODY + "\n- Fixed totals"}),
-    ]
+    assert kept.number == first.number and not kept.created
+    assert [(r.method, r.path) for r in github.requests] == [("GET", "/repos/acme/shop/pulls")]
+    assert github.items[1].body == BODY + "\n\nReviewed by Dana: ship it."
     assert lines == [
         "reusing open pull request #1: https://github.test/acme/shop/pull/1",
-        "updated the title and description of #1",
+        "#1 keeps its title and description as they are on GitHub (not overwritten)",
     ]
     assert len([i for i in github.items.values() if i.is_pr]) == 1
+
+
+async def test_a_reused_pr_is_updated_only_when_asked(github: GitHubFake, forge: GitHubForge) -> None:
+    github.add_pr(BRANCH, title="WIP release", body="draft", labels=["release"])
+    lines: list[str] = []
+    edited = await forge.find_or_create_pr(
+        version="1.2.0", head=BRANCH, base="main", body=BODY, progress=lines.append, update_existing=True
+    )
+    assert (edited.number, edited.title, edited.body) == (1, "Release v1.2.0", BODY)
+    [patch] = github.requests_to("PATCH", "/pulls/1")
+    assert patch.json == {"title": "Release v1.2.0", "body": BODY}
+    assert lines[-1] == "updated the title and description of #1"
 
 
 async def test_github_422_already_exists_leads_to_the_open_pr(github: GitHubFake, forge: GitHubForge) -> None:
@@ -662,6 +674,61 @@ def _fake_gh(folder: Path, script: str) -> None:
     gh = folder / "gh"
     gh.write_text("#!/bin/sh\n" + script)
     gh.chmod(0o755)
+
+
+async def test_find_pull_gives_title_author_and_page_and_none_for_a_404(github: GitHubFake, forge: GitHubForge) -> None:
+    item = github.add_pr("feature/export", title="Export to CSV", author="alice", state="closed", merged=True)
+    issue = github.add_issue("Crash on login")
+    pr = await forge.find_pull(item.number)
+    assert pr is not None
+    assert (pr.number, pr.title, pr.author, pr.url) == (1, "Export to CSV", "alice", github.html("pull", 1))
+    assert pr.merged and pr.merged_at == "2024-05-01T10:00:00Z"
+    assert await forge.find_pull(issue.number) is None  # an issue's number: GitHub's 404
+    assert await forge.find_pull(99) is None
+    assert [r.path for r in github.requests] == [f"/repos/acme/shop/pulls/{n}" for n in (1, 2, 99)]
+
+
+async def test_pulls_of_a_commit_follow_the_pages(github: GitHubFake, forge: GitHubForge) -> None:
+    sha = fake_sha("rebased")
+    first = github.add_pr("feature/a", title="Search by tag", author="bob", state="closed", merged=True)
+    second = github.add_pr("feature/b", title="Backport search", author="carol")
+    github.associate(sha, first.number)
+    github.associate(sha, second.number)
+    github.max_per_page = 1
+    found = await forge.pulls_of_commit(sha)
+    assert [(p.number, p.title, p.author) for p in found] == [
+        (1, "Search by tag", "bob"),
+        (2, "Backport search", "carol"),
+    ]
+    calls = github.requests_to("GET", f"/commits/{sha}/pulls")
+    assert len(calls) == 2 and calls[0].query == {"per_page": "100"} and calls[1].query["page"] == "2"
+    assert await forge.pulls_of_commit(fake_sha("nobody")) == []
+
+
+async def test_pulls_of_a_commit_github_does_not_know_is_empty(github: GitHubFake, forge: GitHubForge) -> None:
+    assert await forge.pulls_of_commit("not-a-commit") == []  # GitHub: 422 No commit found for SHA
+    [call] = github.requests
+    assert call.path == "/repos/acme/shop/commits/not-a-commit/pulls"
+
+
+async def test_pulls_of_a_commit_refused_is_an_error(github: GitHubFake, forge: GitHubForge) -> None:
+    github.token_kind = "fine-grained"
+    github.permissions.pop("pull_requests")
+    with pytest.raises(ForgeError) as err:
+        await forge.pulls_of_commit(fake_sha("x"))
+    assert "Pull requests: read" in err.value.what
+
+
+async def test_every_poll_is_observed_before_it_is_judged(github: GitHubFake, forge: GitHubForge) -> None:
+    item = github.add_pr(BRANCH)
+    item.unknown_polls = 1
+    github.add_check_run(item.head_sha, "ci / test", conclusion="failure")
+    seen: list[tuple[bool | None, str]] = []
+    with pytest.raises(ForgeError):
+        await forge.wait_until_mergeable(
+            1, deadline=60, observe=lambda pr, checks: seen.append((pr.mergeable, checks.line))
+        )
+    assert seen == [(None, "1 checks: 0 passed, 1 failed (ci / test)")]
 
 
 async def test_token_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

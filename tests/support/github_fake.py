@@ -2,8 +2,8 @@
 
 It serves one repository under a GitHub Enterprise Server style prefix (``/api/v3``):
 pull requests (create, list filtered by ``head``/``base``/``state``, get, update, merge),
-labels, issues (pull requests mixed in, as GitHub does), milestones, check runs and the
-combined commit status. Answers carry GitHub's headers (``X-RateLimit-*``,
+labels, issues (pull requests mixed in, as GitHub does), milestones, check runs, the
+combined commit status and the pull requests associated with a commit. Answers carry GitHub's headers (``X-RateLimit-*``,
 ``X-OAuth-Scopes``/``X-Accepted-OAuth-Scopes`` for classic tokens,
 ``X-Accepted-GitHub-Permissions`` for fine-grained ones, ``Link`` for pages) and its error
 bodies ``{"message", "documentation_url", "errors", "status"}``.
@@ -20,7 +20,9 @@ Every request is recorded (:attr:`GitHubFake.requests`). Knobs, settable at any 
   next matching requests; :meth:`GitHubFake.rate_limit_next` builds the rate-limit ones;
 * per PR: ``mergeable``, ``mergeable_state``, ``unknown_polls`` (GETs answering
   ``mergeable: null`` first);
-* :meth:`GitHubFake.add_check_run`, :meth:`GitHubFake.set_status`, :meth:`GitHubFake.push`.
+* :meth:`GitHubFake.add_check_run`, :meth:`GitHubFake.set_status`, :meth:`GitHubFake.push`;
+* :meth:`GitHubFake.associate` — a commit that belongs to a pull request (a rebase merge's
+  commits); a PR's head and merge commits are associated with it anyway.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,6 +49,73 @@ TOKEN = "ghp_fakeT0KEN0123456789abcdefSECRET"
 def fake_sha(seed: str) -> str:
     """A stable 40-hex-digit sha for ``seed``."""
     return hashlib.sha1(seed.encode()).hexdigest()
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _add(repo: Path, path: str, text: str = "") -> None:
+    file = repo / path
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(text or f"# {path}\n")
+    _git(repo, "add", path)
+
+
+def add_django_app(repo: Path) -> None:
+    """An app ``shop`` with its first migration (commit it with the release it belongs to)."""
+    _add(repo, "shop/migrations/__init__.py", "\n")
+    _add(repo, "shop/migrations/0001_initial.py")
+
+
+def github_history(repo: Path) -> dict[str, str]:
+    """Commit on ``main`` what GitHub leaves behind after four pull requests and one direct commit.
+
+    * #12 merged with a merge commit (``Merge pull request #12 from acme/feature/export``,
+      the title in its body), adding ``shop/migrations/0002_order_export.py``;
+    * #13 squash-merged (``Fix totals rounding (#13)``), adding the new app ``accounts``'s
+      ``0001_initial.py``;
+    * #15 rebase-merged: two commits with no number (associate them with :meth:`GitHubFake.associate`);
+    * a direct commit ``docs: fix a typo in the README``.
+
+    The repository must have ``shop/migrations/0001_initial.py`` (:func:`add_django_app`)
+    and be on ``main``.
+
+    Returns:
+        Commit shas by name: ``merge``, ``inside`` (the commit inside #12's branch),
+        ``squash``, ``rebase1``, ``rebase2``, ``direct``.
+    """
+    shas: dict[str, str] = {}
+    _git(repo, "checkout", "-q", "-b", "feature/export")
+    _add(repo, "shop/migrations/0002_order_export.py")
+    _git(repo, "commit", "-qm", "feat: export orders to CSV")
+    shas["inside"] = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "checkout", "-q", "main")
+    _git(
+        repo,
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge pull request #12 from acme/feature/export",
+        "-m",
+        "Export orders to CSV",
+        "feature/export",
+    )
+    _git(repo, "branch", "-q", "-D", "feature/export")
+    shas["merge"] = _git(repo, "rev-parse", "HEAD")
+    _add(repo, "accounts/migrations/__init__.py", "\n")
+    _add(repo, "accounts/migrations/0001_initial.py")
+    _git(repo, "commit", "-qm", "Fix totals rounding (#13)")
+    shas["squash"] = _git(repo, "rev-parse", "HEAD")
+    for n, subject in ((1, "perf: index the search"), (2, "perf: cache search results")):
+        _add(repo, f"search_{n}.py")
+        _git(repo, "commit", "-qm", subject)
+        shas[f"rebase{n}"] = _git(repo, "rev-parse", "HEAD")
+    _add(repo, "README.md", "# Shop\n")
+    _git(repo, "commit", "-qm", "docs: fix a typo in the README")
+    shas["direct"] = _git(repo, "rev-parse", "HEAD")
+    return shas
 
 
 @dataclass(frozen=True)
@@ -89,6 +160,8 @@ class FakeItem:
     unknown_polls: int = 0
     merge_commit_sha: str | None = None
     head_owner: str = ""
+    author: str = ""
+    """The ``user.login``; empty: the repository's owner."""
 
 
 @dataclass
@@ -118,6 +191,7 @@ _ROUTES: list[tuple[str, str, str, str]] = [
     ("GET", r"/milestones", "issues=read", "list_milestones"),
     ("GET", r"/commits/(?P<ref>[^/]+)/check-runs", "checks=read", "check_runs"),
     ("GET", r"/commits/(?P<ref>[^/]+)/status", "statuses=read", "combined_status"),
+    ("GET", r"/commits/(?P<ref>[^/]+)/pulls", "pull_requests=read", "commit_pulls"),
 ]
 
 
@@ -165,6 +239,7 @@ class GitHubFake:
         self.milestones: list[dict[str, Any]] = []
         self.check_runs: dict[str, list[dict[str, Any]]] = {}
         self.statuses: dict[str, list[dict[str, Any]]] = {}
+        self.commit_pulls: dict[str, list[int]] = {}
         self.rate_remaining = 5000
         self._next_number = 1
         self._next_id = 1000
@@ -266,6 +341,11 @@ class GitHubFake:
             )
             self.statuses[sha] = statuses
 
+    def associate(self, sha: str, number: int) -> None:
+        """Commit ``sha`` belongs to pull request ``number`` (e.g. rebased onto main by its merge)."""
+        with self.lock:
+            self.commit_pulls.setdefault(sha, []).append(number)
+
     def fail_next(
         self,
         status: int | None,
@@ -319,7 +399,9 @@ class GitHubFake:
     def _label(self, name: str) -> dict[str, Any]:
         return {"id": abs(hash(name)) % 10**6, "name": name, "color": "ededed", "default": False}
 
-    def _user(self) -> dict[str, Any]:
+    def _user(self, login: str = "") -> dict[str, Any]:
+        if login:
+            return {"login": login, "id": 2 + abs(hash(login)) % 10**6, "type": "User"}
         return {"login": self.owner, "id": 1, "type": "Organization"}
 
     def pull_json(self, item: FakeItem, *, full: bool, poll: bool = False) -> dict[str, Any]:
@@ -334,7 +416,7 @@ class GitHubFake:
             "state": item.state,
             "title": item.title,
             "body": item.body,
-            "user": self._user(),
+            "user": self._user(item.author),
             "draft": item.draft,
             "labels": [self._label(n) for n in item.labels],
             "milestone": self._milestone(item.milestone),
@@ -378,7 +460,7 @@ class GitHubFake:
             "state": item.state,
             "title": item.title,
             "body": item.body,
-            "user": self._user(),
+            "user": self._user(item.author),
             "labels": [self._label(n) for n in item.labels],
             "milestone": self._milestone(item.milestone),
         }
@@ -592,6 +674,20 @@ class GitHubFake:
             {},
         )
 
+    def _commit_pulls(self, query: dict[str, str], body: Any, ref: str) -> tuple[int, Any, dict[str, str]]:
+        """GitHub's "list pull requests associated with a commit": PRs whose head or merge
+        commit it is, or that it was associated with; paginated; 422 for an unknown ref."""
+        sha = self._resolve(ref)
+        numbers = list(self.commit_pulls.get(sha, []))
+        numbers += [
+            i.number
+            for i in self.items.values()
+            if i.is_pr and sha in (i.head_sha, i.merge_commit_sha) and i.number not in numbers
+        ]
+        pulls = [self.items[n] for n in numbers if n in self.items and self.items[n].is_pr]
+        chunk, headers = self._page(pulls, query, f"/commits/{urllib.parse.quote(ref, safe='')}/pulls")
+        return 200, [self.pull_json(p, full=False) for p in chunk], headers
+
     # ----------------------------------------------------------------- auth
 
     def authorise(self, method: str, path: str, authorization: str | None) -> dict[str, str]:
@@ -744,6 +840,27 @@ def _handler(fake: GitHubFake) -> type[BaseHTTPRequestHandler]:
                 pass  # the client gave up (a timeout test)
 
     return Handler
+
+
+def merge_for_real(github: GitHubFake, origin: Path, work_root: Path) -> None:
+    """Make the stand-in's merges real merge commits in the bare ``origin``, as GitHub merges
+    on its side (``Merge pull request #N from owner/branch``); the answer's ``sha`` is it."""
+    original = github._merge_pull
+
+    def merge(query: dict[str, str], body: Any, n: str) -> tuple[int, Any, dict[str, str]]:
+        status, answer, headers = original(query, body, n)
+        item = github.items[int(n)]
+        work = work_root / f"github-merge-{n}"
+        _git(work_root, "clone", "-q", str(origin), str(work))
+        message = f"Merge pull request #{n} from {github.owner}/{item.head}"
+        _git(work, "merge", "-q", "--no-ff", "-m", message, "-m", item.title, f"origin/{item.head}")
+        _git(work, "push", "-q", "origin", "main")
+        sha = _git(work, "rev-parse", "HEAD")
+        item.merge_commit_sha = sha
+        github.branches[item.base] = sha
+        return status, {**answer, "sha": sha}, headers
+
+    github._merge_pull = merge  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -519,6 +519,8 @@ class PreflightStep:
             raise VersionError("no version chosen yet", "choose MAJOR, MINOR or PATCH first")
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         results: dict[str, str] = {}
+        # Each check's figure or reason, for the release pull request's Testing section.
+        details: dict[str, str] = {}
         tests_done = asyncio.Event()
 
         async def guard(check_id: str, body: Callable[[], Awaitable[str]]) -> None:
@@ -526,13 +528,13 @@ class PreflightStep:
             await queue.put(CheckUpdate(STEP_ID, check_id, label, "running"))
             try:
                 detail = await body()
-                results[check_id] = "passed"
+                results[check_id], details[check_id] = "passed", detail
                 await queue.put(CheckUpdate(STEP_ID, check_id, label, "passed", detail))
             except _Skipped as exc:
-                results[check_id] = "skipped"
+                results[check_id], details[check_id] = "skipped", exc.detail
                 await queue.put(CheckUpdate(STEP_ID, check_id, label, "skipped", exc.detail))
             except IactError as exc:
-                results[check_id] = "failed"
+                results[check_id], details[check_id] = "failed", detail_of(exc)
                 await queue.put(CheckUpdate(STEP_ID, check_id, label, "failed", detail_of(exc)))
             finally:
                 if check_id == "tests":
@@ -670,9 +672,12 @@ class PreflightStep:
                 "failed",
                 f"{len(failed)} check(s) failed: {', '.join(failed)}",
                 "fix what each failed check says, then run the checklist again",
-                {"checks": results, "version": ctx.state.version},
+                {"checks": results, "details": details, "version": ctx.state.version},
             )
         else:
             yield StepFinished(
-                STEP_ID, "ok", "every automatic check passed", data={"checks": results, "version": ctx.state.version}
+                STEP_ID,
+                "ok",
+                "every automatic check passed",
+                data={"checks": results, "details": details, "version": ctx.state.version},
             )

@@ -21,13 +21,12 @@ import datetime as dt
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
 from iact_tui.errors import IactError, NotifyError, VersionError
-from iact_tui.services import backup, deploy_state, notify
+from iact_tui.services import backup, deploy_state, migrations, notify
 from iact_tui.services.backup import BackupResult, BackupSpec
 from iact_tui.services.remote import Line, make_hosts
 from iact_tui.services.secrets import Secret
@@ -38,7 +37,6 @@ ITEMS: tuple[tuple[str, str], ...] = (
     ("rollback-plan", "Rollback plan acknowledged"),
 )
 _LABELS = dict(ITEMS)
-_MIGRATIONS = "**/migrations/[0-9]*.py"
 
 
 @dataclass(frozen=True)
@@ -92,20 +90,15 @@ async def rollback_plan(ctx: RunContext, env: str) -> RollbackPlan:
     finally:
         await host.close()
     new_tag = ctx.tag if await ctx.git.rev(f"refs/tags/{ctx.tag}") else "HEAD"
-    added: list[str] = []
+    names: list[str] = []
     targets: dict[str, str] = {}
     compare_error = ""
     if back_to:
         try:
-            added = await ctx.git.added_paths(back_to, new_tag, _MIGRATIONS)
-            apps = sorted({PurePosixPath(p).parent.parent.name for p in added})
-            for app in apps:
-                folder = next(str(PurePosixPath(p).parent) for p in added if PurePosixPath(p).parent.parent.name == app)
-                old = await ctx.git.list_paths(back_to, f"{folder}/[0-9]*.py")
-                targets[app] = PurePosixPath(old[-1]).stem if old else deploy_state.ZERO
+            added = await migrations.added_migrations(ctx.git, back_to, new_tag)
+            names, targets = added.names, added.targets
         except IactError as exc:
             compare_error = exc.what
-    names = [f"{PurePosixPath(p).parent.parent.name}.{PurePosixPath(p).stem}" for p in added]
     lines = [f"{env} runs {running or 'an unknown release'} now; this deploy replaces it with {ctx.tag}."]
     if compare_error:
         lines.append(

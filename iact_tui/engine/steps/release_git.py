@@ -3,20 +3,35 @@
 Each step checks before acting, so a retry after a failure (or a rerun) is safe: a
 release branch or tag already at the right commit is reused, one elsewhere is an error
 naming both commits.
+
+With ``[forge] kind = "github"`` the merge goes through the release pull request, whose
+body this module renders (:func:`render_pr_body`: summary, the pull requests merged since
+the previous tag, this run's checks, new migrations, the rollback plan, the changelog
+section; ``[forge] pr_template`` places them) and previews (:func:`pr_preview`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+import difflib
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from iact_tui.engine.events import Event, OutputLine, StepFinished
-from iact_tui.engine.state import RunContext
+from iact_tui.engine.events import CheckStatus, CheckUpdate, Event, OutputLine, StepFinished
+from iact_tui.engine.state import MANUAL_CHECKS, RunContext
 from iact_tui.engine.step import Action
-from iact_tui.errors import ChangelogError, GitError, IactError, VersionError, VersionFileError
-from iact_tui.services import changelog, version_files
+from iact_tui.engine.steps import preflight
+from iact_tui.errors import ChangelogError, ConfigError, GitError, IactError, VersionError, VersionFileError
+from iact_tui.services import changelog, migrations, release_notes, version_files
 from iact_tui.services.forge import LocalForge
+
+if TYPE_CHECKING:
+    from iact_tui.services.github import CheckSummary, GitHubForge, PullRequest, RetryWait
+    from iact_tui.services.secrets import Secret
 
 
 def _need_version(ctx: RunContext) -> None:
@@ -300,11 +315,17 @@ class MergeStep:
         p, f = ctx.config.project, ctx.config.forge
         if f.kind == "github":
             labels = ", ".join([f.release_label, *f.labels] if f.release_label else f.labels) or "none"
+            template = f.pr_template or "the built-in template"
             return [
                 Action(
+                    "git",
+                    f"body from {template}: the pull requests merged since {ctx.state.previous_tag or 'the start'} "
+                    "(details from GitHub), this run's checks, new migrations, rollback plan, changelog",
+                ),
+                Action(
                     "http",
-                    f"open (or reuse) the pull request 'Release {ctx.tag}' {ctx.release_branch} → {p.main_branch} "
-                    f"on {f.repository} (labels: {labels})",
+                    f"open (or reuse as it is) the pull request '{pr_title(ctx)}' {ctx.release_branch} → "
+                    f"{p.main_branch} on {f.repository} (labels: {labels})",
                 ),
                 Action("http", f"wait up to {f.checks_deadline:g} s for its checks and mergeability"),
                 Action("http", f"merge it ({f.merge_method})"),
@@ -332,60 +353,494 @@ class MergeStep:
         yield StepFinished(self.id, "ok", f"{p.main_branch} at {result.commit[:10]}", data={"commit": result.commit})
 
 
-def release_pr_body(ctx: RunContext) -> str:
-    """The release pull request's description: summary, testing, rollback plan, changelog.
+PR_PLACEHOLDERS: tuple[str, ...] = ("summary", "changes", "testing", "migrations", "rollback", "changelog")
+"""The sections a ``[forge] pr_template`` may place, as ``{name}``."""
 
-    The testing section reports this run's real results (the checklist's checks); the
-    rollback plan names the release being replaced.
+DEFAULT_PR_TEMPLATE = """\
+## Summary
+
+{summary}
+
+## Changes included
+
+{changes}
+
+## Testing
+
+{testing}
+
+## Migration notes
+
+{migrations}
+
+## Rollback plan
+
+{rollback}
+
+## Changelog
+
+{changelog}
+"""
+"""The built-in release pull request body (``pr_template = ""``)."""
+
+PR_ROWS: tuple[tuple[str, str], ...] = (("pr", "Pull request"), ("mergeable", "Mergeable"), ("merged", "Merged"))
+"""The merge step's own rows in the release PR's live status, ``(check_id, label)``; each
+check run or commit status of the PR's head is a row ``check:<name>`` as well."""
+
+ENV_VARS_PLACEHOLDER = (
+    "New environment variables: none "
+    "<!-- does the release need new settings? list them here: `NAME`: what it is, required or its default -->"
+)
+"""The Migration notes' line the operator completes in the preview."""
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_CHECK_WORD = {"passed": "passed", "failed": "FAILED", "skipped": "skipped"}
+_CHECK_STATUS: dict[str, CheckStatus] = {"success": "passed", "failure": "failed"}
+
+
+@dataclass(frozen=True)
+class PrPreview:
+    """The release pull request as it would be opened, for the preview.
+
+    Attributes:
+        title: ``Release vX.Y.Z``.
+        head: The release branch.
+        base: The main branch.
+        repository: ``owner/name``.
+        body: What would be sent: the operator's edited body, else ``rendered``; for an
+            existing PR, its description on GitHub (kept as it is).
+        rendered: The body from the template (what "reset to the template" restores).
+        edited: Whether ``body`` is the operator's edit.
+        existing: ``"#7 https://…"`` when an open PR for the head exists: it is reused as
+            it is on GitHub (its description is not overwritten); ``""`` otherwise.
+        notes: What the preview could not find out (no token, GitHub unreachable...).
     """
-    checks = ctx.state.results.get("preflight", {}).get("checks", {})
-    testing = "\n".join(f"- {name}: {status}" for name, status in checks.items()) or "- (the checklist has not run)"
-    previous = ctx.state.previous_tag or "the previous release"
-    return (
-        f"## Summary\n\nRelease {ctx.tag} ({ctx.state.previous_version or 'first release'} → {ctx.state.version}), "
-        f"prepared by iact-tui.\n\n## Testing\n\n{testing}\n\n## Rollback plan\n\n"
-        f"Deploy {previous} again and reverse the migrations this release adds (the production prep lists them).\n\n"
-        f"## Changelog\n\n{(ctx.state.changelog_body or '').strip()}\n"
+
+    title: str
+    head: str
+    base: str
+    repository: str
+    body: str
+    rendered: str
+    edited: bool = False
+    existing: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def pr_title(ctx: RunContext) -> str:
+    """The release pull request's title, ``Release vX.Y.Z`` (as GitHubForge opens it)."""
+    return f"Release v{ctx.state.version}"
+
+
+def fill_pr_template(template: str, sections: Mapping[str, str], *, source: str = "the built-in template") -> str:
+    """Put the sections into ``template``.
+
+    ``{name}`` is a section (see :data:`PR_PLACEHOLDERS`); ``{{`` and ``}}`` are literal
+    braces; any other brace (``{"a": 1}`` in a code block) is left as it is.
+
+    Args:
+        template: The Markdown template.
+        sections: Section name → its Markdown.
+        source: The template's file, named in errors.
+
+    Raises:
+        ConfigError: An unknown ``{name}`` (its line, the allowed names, a close match).
+    """
+
+    def put(match: re.Match[str]) -> str:
+        token, name = match[0], match[1]
+        if name is None:
+            return token[0]
+        if name in sections:
+            return sections[name]
+        line = template.count("\n", 0, match.start()) + 1
+        close = difflib.get_close_matches(name, PR_PLACEHOLDERS, n=1)
+        hint = f"; did you mean {{{close[0]}}}?" if close else ""
+        allowed = ", ".join(f"{{{p}}}" for p in PR_PLACEHOLDERS)
+        raise ConfigError(
+            f"{source}:{line}: unknown placeholder {{{name}}} in the pull request template{hint}",
+            f"use {allowed}; write a literal brace as {{{{ or }}}} ([forge] pr_template)",
+        )
+
+    return _PLACEHOLDER.sub(put, template)
+
+
+async def pr_template(ctx: RunContext) -> tuple[str, str]:
+    """The release pull request template and where it came from.
+
+    Returns:
+        ``(text, source)``: ``[forge] pr_template`` read (relative to the config file), or
+        the built-in :data:`DEFAULT_PR_TEMPLATE` when it is empty.
+
+    Raises:
+        ConfigError: The file is missing or unreadable.
+    """
+    name = ctx.config.forge.pr_template
+    if not name:
+        return DEFAULT_PR_TEMPLATE, "the built-in template"
+    path = Path(name) if Path(name).is_absolute() else ctx.config.root / name
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"[forge] pr_template: {path} does not exist (paths are relative to {ctx.config.path.name})",
+            'create it, fix the path in iact-release.toml, or set pr_template = "" for the built-in template',
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"[forge] pr_template: cannot read {path}: {exc}", "check the file's permissions and encoding (UTF-8)"
+        ) from None
+    return text.removeprefix("\ufeff"), str(path)
+
+
+async def _release_ref(ctx: RunContext) -> str:
+    """The release branch when it exists (it does from the branch step on), else ``HEAD``."""
+    return ctx.release_branch if await ctx.git.rev(f"refs/heads/{ctx.release_branch}") else "HEAD"
+
+
+async def release_changes(ctx: RunContext, forge: GitHubForge | None = None) -> release_notes.Changes:
+    """The pull requests and commits since the previous tag, from git, with each PR's details
+    from GitHub when ``forge`` is given (see :mod:`~iact_tui.services.release_notes`).
+
+    Never raises: what cannot be read is said in :attr:`~release_notes.Changes.note`.
+    """
+    since = ctx.state.previous_tag
+    try:
+        commits = await ctx.git.mainline_commits(since or None, await _release_ref(ctx))
+    except IactError as exc:
+        return release_notes.Changes(
+            since, note=f"git could not list the commits since {since or 'the start'}: {exc.what}"
+        )
+    exclude = {release_message(ctx)}
+    if forge is None:
+        return release_notes.from_git(commits, since, exclude=exclude)
+    return await release_notes.from_forge(
+        commits, since, get_pull=forge.find_pull, pulls_of_commit=forge.pulls_of_commit, exclude=exclude
     )
+
+
+def _testing_section(ctx: RunContext) -> str:
+    """This run's results: every checklist check with its figure, the ticks, the staging smoke."""
+    preflight_data = ctx.state.results.get("preflight", {})
+    results: dict[str, str] = preflight_data.get("checks", {})
+    details: dict[str, str] = preflight_data.get("details", {})
+    labels = dict(preflight.checks_for(ctx.config))
+    lines = [f"This run's pre-release checklist ({ctx.tag}):", ""] if results else []
+    ordered = [c for c in labels if c in results] + [c for c in results if c not in labels]
+    for check_id in ordered:
+        status = results[check_id]
+        detail = details.get(check_id, "")
+        figure = f" — {detail.splitlines()[0]}" if detail else ""
+        lines.append(f"- {labels.get(check_id, check_id)}: **{_CHECK_WORD.get(status, status)}**{figure}")
+    if not results:
+        lines.append("The checklist has not run in this run.")
+    ticked = [label for check_id, label in MANUAL_CHECKS if check_id in ctx.state.ticks]
+    if ticked:
+        lines.append(f"- Confirmed by the operator: {'; '.join(ticked)}")
+    lines.append("")
+    env = "staging"
+    smoke = ctx.state.results.get(f"smoke-{env}")
+    if env not in ctx.config.environments:
+        lines.append(f"Smoke tests: no `{env}` environment is configured.")
+    elif smoke is None:
+        lines.append(f"Smoke tests on {env}: not run yet (they run against {env} after this merge, on {ctx.tag}).")
+    else:
+        lines += [f"Smoke tests on {env}:", ""]
+        figures: dict[str, dict[str, Any]] = smoke.get("figures", {})
+        for check_id, data in figures.items():
+            lines.append(f"- {check_id}: **passed**{_figures(data)}")
+        if not figures:
+            lines.append("- **passed**")
+    return "\n".join(lines).rstrip()
+
+
+def _figures(data: Mapping[str, Any]) -> str:
+    parts = []
+    if "status" in data:
+        parts.append(f"HTTP {data['status']}")
+    if "elapsed_ms" in data:
+        parts.append(f"{data['elapsed_ms']} ms")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _migration_sections(ctx: RunContext, added: migrations.AddedMigrations | None, error: str) -> tuple[str, str]:
+    """The Migration notes and the Rollback plan."""
+    since = ctx.state.previous_tag or "the first commit"
+    previous = ctx.state.previous_tag
+    if added is None:
+        notes = (
+            f"The migrations added since {since} could not be read from git ({error}); look before merging: "
+            f"`git diff --name-only --diff-filter=A {previous or ''}..{ctx.release_branch} -- '*/migrations/*'`."
+        )
+        reverse = "Reverse this release's migrations (they could not be read from git: see the migration notes)."
+    elif added.paths:
+        count = len(added.paths)
+        listing = [f"- `{app}`: {', '.join(names)}" for app, names in added.by_app.items()]
+        notes = "\n".join([f"**{count} new Django migration{'s' if count > 1 else ''}** since {since}:", "", *listing])
+        commands = ", ".join(f"`{c}`" for c in added.migrate_commands())
+        reverse = f"Reverse the new migrations with {ctx.tag}'s code still deployed: {commands}."
+    else:
+        notes = f"New Django migrations since {since}: none."
+        reverse = f"{ctx.tag} adds no migrations: nothing to reverse in the database."
+    notes += f"\n\n{ENV_VARS_PLACEHOLDER}"
+    back = (
+        f"Deploy **{previous}** again: check out the tag, collect static files, restart the app and web server."
+        if previous
+        else "There is no earlier release to go back to: stop the app instead."
+    )
+    steps = [reverse, back]
+    production = ctx.config.environments.get("production")
+    if production is not None and production.backup is not None:
+        steps.append(
+            "If data must be restored: the production prep takes a `pg_dump` backup before the deploy; "
+            f"`pg_restore --clean --dbname={production.backup.database}` it."
+        )
+    elif production is not None:
+        steps.append("No database backup is configured for production: reversing the migrations is the way back.")
+    return notes, "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
+
+
+async def pr_sections(
+    ctx: RunContext, forge: GitHubForge | None = None
+) -> tuple[dict[str, str], release_notes.Changes]:
+    """Every section of the release pull request's body (see :data:`PR_PLACEHOLDERS`).
+
+    Args:
+        ctx: The run (version chosen; the checklist's results in ``state.results``).
+        forge: GitHub, to enrich the changes; ``None``: git only.
+
+    Returns:
+        Section name → Markdown, and the changes found (for the step's output).
+    """
+    changes = await release_changes(ctx, forge)
+    added: migrations.AddedMigrations | None = None
+    error = ""
+    try:
+        added = await migrations.added_migrations(ctx.git, ctx.state.previous_tag, await _release_ref(ctx))
+    except IactError as exc:
+        error = exc.what
+    notes, rollback = _migration_sections(ctx, added, error)
+    previous = ctx.state.previous_version or "first release"
+    bump = f", {ctx.state.bump}" if ctx.state.bump in ("major", "minor", "patch") else ""
+    count = len(added.paths) if added is not None else -1
+    new_migrations = {-1: "migrations unknown", 0: "no new migrations", 1: "1 new migration"}.get(
+        count, f"{count} new migrations"
+    )
+    summary = (
+        f"Release **{ctx.tag}** ({previous} → {ctx.state.version}{bump}): {changes.line}; {new_migrations}.\n\n"
+        f"Merges `{ctx.release_branch}` (version files and changelog) into `{ctx.config.project.main_branch}`; "
+        f"the tag {ctx.tag} goes on the merge commit. Prepared with iact-tui."
+    )
+    body = (await ctx.draft_changelog()).strip() or "(no changelog entries)"
+    sections = {
+        "summary": summary,
+        "changes": changes.markdown(),
+        "testing": _testing_section(ctx),
+        "migrations": notes,
+        "rollback": rollback,
+        "changelog": body,
+    }
+    return sections, changes
+
+
+async def render_pr_body(ctx: RunContext, forge: GitHubForge | None = None) -> tuple[str, release_notes.Changes]:
+    """The release pull request's body from the template (``[forge] pr_template`` or the
+    built-in one) and the changes it lists.
+
+    Raises:
+        ConfigError: The template file is missing or has an unknown placeholder.
+    """
+    template, source = await pr_template(ctx)
+    fill_pr_template(template, dict.fromkeys(PR_PLACEHOLDERS, ""), source=source)  # fail before the lookups
+    sections, changes = await pr_sections(ctx, forge)
+    return fill_pr_template(template, sections, source=source).rstrip() + "\n", changes
+
+
+def _github(
+    ctx: RunContext, token: Secret, *, retries: int = 3, on_wait: Callable[[RetryWait], None] | None = None
+) -> GitHubForge:
+    from iact_tui.services.github import GitHubForge  # httpx only when used
+
+    f = ctx.config.forge
+    return GitHubForge(f.repository, token, api_url=f.api_url, timeout=f.timeout, retries=retries, on_wait=on_wait)
+
+
+async def pr_preview(ctx: RunContext) -> PrPreview:
+    """The release pull request as the merge step would open it, for the operator to read
+    and edit first: title, branches, the body (the operator's edit when there is one), and
+    whether an open PR for the branch exists already (then it is reused as it is).
+
+    GitHub is asked for the changes' details and the open PR; when it cannot be (no token,
+    unreachable), the body is rendered from git and :attr:`PrPreview.notes` says why.
+
+    Raises:
+        ConfigError: The template file is missing or has an unknown placeholder.
+    """
+    from iact_tui.services.github import github_token  # httpx only when used
+
+    f, p = ctx.config.forge, ctx.config.project
+    notes: list[str] = []
+    existing, kept = "", ""
+    forge: GitHubForge | None = None
+    try:
+        token = await github_token(api_url=f.api_url)
+        forge = _github(ctx, token, retries=1)
+    except IactError as exc:
+        notes.append(f"GitHub cannot be asked ({exc.what}): the changes are listed from git only; {exc.fix}")
+    try:
+        rendered, changes = await render_pr_body(ctx, forge)
+        if changes.note:
+            notes.append(changes.note)
+        if forge is not None:
+            try:
+                open_pr = await forge.find_open_pr(ctx.release_branch, p.main_branch)
+            except IactError as exc:
+                notes.append(f"whether a pull request is open for {ctx.release_branch} could not be read: {exc.what}")
+            else:
+                if open_pr is not None:
+                    existing, kept = f"#{open_pr.number} {open_pr.url}", open_pr.body
+    finally:
+        if forge is not None:
+            await forge.aclose()
+    edited = ctx.state.pr_body is not None
+    body = ctx.state.pr_body if ctx.state.pr_body is not None else rendered
+    return PrPreview(
+        title=pr_title(ctx),
+        head=ctx.release_branch,
+        base=p.main_branch,
+        repository=f.repository,
+        body=kept if existing else body,
+        rendered=rendered,
+        edited=edited,
+        existing=existing,
+        notes=tuple(notes),
+    )
+
+
+class _PrRows:
+    """The release PR's live rows: a row's update is sent only when its status or detail changed."""
+
+    def __init__(self, step_id: str, say: Callable[[Event], None]) -> None:
+        self.step_id = step_id
+        self._say = say
+        self.shown: dict[str, tuple[str, str, str]] = {}
+
+    def update(self, check_id: str, label: str, status: CheckStatus, detail: str = "", **data: Any) -> None:
+        if self.shown.get(check_id) == (label, status, detail):
+            return
+        self.shown[check_id] = (label, status, detail)
+        self._say(CheckUpdate(self.step_id, check_id, label, status, detail, data))
+
+    def running(self) -> list[tuple[str, str]]:
+        """``(check_id, label)`` of the rows still running or pending."""
+        return [(cid, label) for cid, (label, status, _) in self.shown.items() if status in ("running", "pending")]
+
+    def observe(self, pr: PullRequest, checks: CheckSummary) -> None:
+        """One poll's reading: every check of the head, then the mergeability."""
+        for check in checks.checks:
+            status = _CHECK_STATUS.get(check.state, "running")
+            required = not checks.required or check.name in checks.required
+            detail = check.detail + ("" if required else " (not required)")
+            if check.url:
+                detail += f" — {check.url}"
+            self.update(f"check:{check.name}", check.name, status, detail, source=check.source, url=check.url)
+        for name in checks.missing:
+            self.update(f"check:{name}", name, "pending", "required; not reported on the head commit yet")
+        label = dict(PR_ROWS)["mergeable"]
+        word = pr.mergeable_state
+        if pr.mergeable is None:
+            self.update("mergeable", label, "running", "GitHub is computing mergeability", state=word)
+        elif not pr.mergeable or word == "dirty":
+            self.update("mergeable", label, "failed", f"dirty: merge conflicts with {pr.base}", state=word)
+        elif word == "behind":
+            self.update(
+                "mergeable", label, "failed", f"behind {pr.base} (branch protection wants it up to date)", state=word
+            )
+        elif word == "blocked":
+            self.update(
+                "mergeable", label, "running", "blocked: branch protection (a review or a required check)", state=word
+            )
+        else:
+            self.update("mergeable", label, "passed", word, state=word)
 
 
 async def _merge_on_github(step_id: str, ctx: RunContext) -> AsyncIterator[Event]:
     """Open (or reuse) the release PR, wait for its checks and mergeability, merge it, and
-    bring the local main branch to the merge commit (the tag goes on it)."""
-    from iact_tui.services.github import GitHubForge, github_token  # httpx only when used
+    bring the local main branch to the merge commit (the tag goes on it).
+
+    Besides output lines, the PR's live state is sent as ``CheckUpdate`` rows (see
+    :data:`PR_ROWS`): ``pr``, one ``check:<name>`` per check run or commit status, then
+    ``mergeable`` and ``merged``. A reused PR keeps its title and description as they are
+    on GitHub; the body sent is the operator's edit from the preview when there is one,
+    else the template's (printed first, as there was no preview).
+    """
+    from iact_tui.services.github import github_token  # httpx only when used
 
     f, p = ctx.config.forge, ctx.config.project
     queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    rows = _PrRows(step_id, queue.put_nowait)
+    labels = dict(PR_ROWS)
 
     def say(text: str) -> None:
         queue.put_nowait(OutputLine(step_id, text))
 
     async def work() -> str:
+        rows.update("pr", labels["pr"], "running", f"{pr_title(ctx)}: {ctx.release_branch} → {p.main_branch}")
         token = await github_token(api_url=f.api_url)
-        async with GitHubForge(
-            f.repository, token, api_url=f.api_url, timeout=f.timeout, on_wait=lambda w: say(w.line)
-        ) as forge:
+        if ctx.state.pr_body is not None:
+            body = ctx.state.pr_body
+            say(f"pull request body: as shown in the preview ({len(body.splitlines())} lines)")
+        else:
+            # Notes only: one retry, so an unwell GitHub delays the release little.
+            async with _github(ctx, token, retries=1, on_wait=lambda w: say(w.line)) as notes_forge:
+                body, changes = await render_pr_body(ctx, notes_forge)
+            say(f"changes: {changes.line}")
+            if changes.note:
+                say(changes.note)
+            say("pull request body:")
+            for line in body.splitlines():
+                say(f"  | {line}")
+        async with _github(ctx, token, on_wait=lambda w: say(w.line)) as forge:
             pr = await forge.find_or_create_pr(
                 version=ctx.state.version,
                 head=ctx.release_branch,
                 base=p.main_branch,
-                body=release_pr_body(ctx),
+                body=body,
                 labels=(f.release_label, *f.labels) if f.release_label else tuple(f.labels),
                 progress=say,
             )
-            say(f"pull request #{pr.number}: {pr.url} ({'opened' if pr.created else 'reused'})")
+            how = "opened" if pr.created else "reused as it is on GitHub"
+            say(f"pull request #{pr.number}: {pr.url} ({how})")
+            rows.update(
+                "pr",
+                labels["pr"],
+                "passed",
+                f"#{pr.number} {how}: {pr.url}",
+                number=pr.number,
+                url=pr.url,
+                created=pr.created,
+            )
             pr, checks = await forge.wait_until_mergeable(
                 pr.number,
                 deadline=f.checks_deadline,
                 poll_interval=f.poll_interval,
                 required=f.required_checks,
                 progress=lambda w: say(w.line),
+                observe=rows.observe,
             )
             say(f"checks: {checks.line}")
             result = await forge.merge(pr.number, method=f.merge_method, sha=pr.head_sha)
             say(
                 f"merged #{pr.number} ({f.merge_method}): {result.commit[:10]}"
                 + (" (already)" if result.already else "")
+            )
+            rows.update(
+                "merged",
+                labels["merged"],
+                "passed",
+                f"#{pr.number} {f.merge_method}: {result.commit[:10]}"
+                + (" (already merged)" if result.already else ""),
+                commit=result.commit,
             )
         return result.commit
 
@@ -397,6 +852,12 @@ async def _merge_on_github(step_id: str, ctx: RunContext) -> AsyncIterator[Event
     finally:
         if not task.done():
             task.cancel()
+    error = None if task.cancelled() else task.exception()
+    if isinstance(error, IactError):
+        # The row that was waiting shows why it stopped (a failed check row already does).
+        for check_id, label in rows.running():
+            if check_id in labels:
+                yield CheckUpdate(step_id, check_id, label, "failed", error.what)
     commit = task.result()  # raises the ForgeError/SecretError: the step fails with it
     await ctx.git.fetch(p.remote)
     await ctx.git.checkout(p.main_branch)
