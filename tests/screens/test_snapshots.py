@@ -168,3 +168,20 @@ def test_deploy_failed_on_two_hosts(snap_compare: Any, snap_app: IactApp, monkey
         await settle(app, pilot)
 
     assert snap_compare(snap_app, terminal_size=SIZE, run_before=_walk(extra=deploy))
+
+
+@pytest.fixture
+def snap_app_with_github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github: Any) -> IactApp:
+    from support.github_fake import TOKEN
+    from test_release_pr import github_config
+
+    for key in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        monkeypatch.setenv(key, FIXED_DATE)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    path = github_config(tmp_path / "tiny", github)
+    return make_app(load_config(path), state_dir=tmp_path / "state", snapshot_mode=True)
+
+
+def test_release_pr_preview(snap_compare: Any, snap_app_with_github: IactApp) -> None:
+    """GitHub forge: the steps stop before the merge; the pull request's body in the editor."""
+    assert snap_compare(snap_app_with_github, terminal_size=SIZE, run_before=_walk(extra=_to_release()))
