@@ -248,11 +248,18 @@ class StepScreen(WizardScreen):
         self._worker = self._run_steps()
         self.refresh_state()
 
+    def before_step(self, step_id: str) -> bool:
+        """Called before ``step_id`` runs (it is not ``ok`` or ``skipped``); ``False`` stops
+        the screen's steps there, to wait for the operator (the release PR preview)."""
+        return True
+
     @work(exclusive=True, exit_on_error=False, group="step")
     async def _run_steps(self) -> None:
         for sid in self.step_ids:
             if self.run.records[sid].status in PASSABLE:
                 continue
+            if not self.before_step(sid):
+                return
             await self.hold.wait()
             async for event in self.run.run_step(sid):
                 self.post_message(EngineEvent(event))

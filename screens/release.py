@@ -22,7 +22,7 @@ from textual.widgets import Button, Label, Static, TextArea
 from iact_tui.engine.events import CheckUpdate, StepFinished
 from iact_tui.engine.steps.release_git import PR_ROWS, PrPreview
 from iact_tui.errors import IactError
-from iact_tui.screens.base import PASSABLE, EngineEvent, StepScreen
+from iact_tui.screens.base import StepScreen
 from iact_tui.widgets import CheckTable, CommandLog
 
 #: The step the preview comes before.
@@ -104,22 +104,14 @@ class ReleaseScreen(StepScreen):
             and self.run.records[MERGE].status in ("pending", "cancelled")
         )
 
-    @work(exclusive=True, exit_on_error=False, group="step")
-    async def _run_steps(self) -> None:
-        # StepScreen's loop, with one stop: before the merge, for the pull request preview.
-        for sid in self.step_ids:
-            if self.run.records[sid].status in PASSABLE:
-                continue
-            if self._needs_preview(sid):
-                self.awaiting_pr = True
-                if self.preview is None:
-                    self.load_preview()
-                return
-            await self.hold.wait()
-            async for event in self.run.run_step(sid):
-                self.post_message(EngineEvent(event))
-                if isinstance(event, StepFinished) and event.status not in PASSABLE:
-                    return
+    def before_step(self, step_id: str) -> bool:
+        # One stop: before the merge, for the pull request preview.
+        if not self._needs_preview(step_id):
+            return True
+        self.awaiting_pr = True
+        if self.preview is None:
+            self.load_preview()
+        return False
 
     @work(exclusive=True, exit_on_error=False, group="pr-preview")
     async def load_preview(self) -> None:
