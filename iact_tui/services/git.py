@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fnmatch
 import re
 import sys
@@ -359,10 +360,7 @@ class GitService:
         def read() -> list[Commit]:
             if not self._repo.head.is_valid():
                 return []  # no commit yet: nothing to draft from
-            raw = self._repo.git.log(
-                rev, "--reverse", "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e", stdout_as_string=False
-            )
-            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+            commits = self._log(rev, "--reverse")
             added: dict[str, tuple[str, ...]] = {}
             if changelog:
                 # Per commit, the bullet lines it added to the changelog (``-U0`` diffs).
@@ -378,23 +376,7 @@ class GitService:
                     )
                     if head.strip():
                         added[head.strip()] = bullets
-            commits = []
-            for rec in text.split("\x1e"):
-                rec = rec.strip("\n")
-                if not rec:
-                    continue
-                sha, parents, author, subject, body = [*rec.split("\x1f"), "", "", "", ""][:5]
-                commits.append(
-                    Commit(
-                        sha=sha,
-                        subject=subject,
-                        body=body.strip(),
-                        author=author,
-                        parents=len(parents.split()),
-                        changelog_added=added.get(sha, ()),
-                    )
-                )
-            return commits
+            return [dataclasses.replace(c, changelog_added=added[c.sha]) if c.sha in added else c for c in commits]
 
         return await self._call(f"log {rev}", read)
 
@@ -464,24 +446,22 @@ class GitService:
         rev = f"{old}..{new}" if old else new
 
         def read() -> list[Commit]:
-            raw = self._repo.git.log(
-                rev,
-                "--first-parent",
-                "-n",
-                str(limit),
-                "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e",
-                stdout_as_string=False,
-            )
-            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-            commits = []
-            for rec in text.split("\x1e"):
-                rec = rec.strip("\n")
-                if rec:
-                    sha, parents, author, subject, body = [*rec.split("\x1f"), "", "", "", ""][:5]
-                    commits.append(Commit(sha, subject, body.strip(), author, len(parents.split())))
-            return commits[::-1]
+            return self._log(rev, "--first-parent", "-n", str(limit))[::-1]
 
         return await self._call(f"log --first-parent {rev}", read)
+
+    def _log(self, rev: str, *options: str) -> list[Commit]:
+        """``git log`` of ``rev`` parsed into :class:`Commit` values, in git's order (in a
+        worker thread; text decoded as UTF-8 with replacement)."""
+        raw = self._repo.git.log(rev, *options, "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e", stdout_as_string=False)
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+        commits = []
+        for rec in text.split("\x1e"):
+            rec = rec.strip("\n")
+            if rec:
+                sha, parents, author, subject, body = [*rec.split("\x1f"), "", "", "", ""][:5]
+                commits.append(Commit(sha, subject, body.strip(), author, len(parents.split())))
+        return commits
 
     async def added_paths(self, old: str, new: str, pattern: str) -> list[str]:
         """Files added between two commits whose path matches ``pattern``, sorted.
