@@ -277,8 +277,21 @@ kind = "local"                      # merge the release branch into main locally
 #
 # [environments.production]
 # ... as staging; deploying to production always asks for the version to be typed.
+#
+# The logs scanned after the production deploy, on each host: sizes are marked before
+# its first command and only the lines written since are matched.
+# [environments.production.logs]
+# paths = ["/srv/iact/logs/app.log", "/var/log/nginx/access.log"]  # absolute, globs, ~/
+# patterns = ['\\bERROR\\b', '\\bCRITICAL\\b', 'Traceback', '" 5\\d\\d ']  # the default
+# max_matches = 0                  # matching lines allowed on each host
+# require_files = false            # true: a path matching no readable file fails the scan
 
+# Verification of production after its deploy: health and smoke again, timed requests
+# to health_url, the logs above, and two checks done by hand.
 [verify]
-requests = 5
-max_response_ms = 1000
+requests = 20                       # timed health requests
+interval_seconds = 0.0              # seconds between two of them
+max_p95_ms = 1000                   # 95th percentile (nearest rank), milliseconds
+# max_response_ms = 2000            # the slowest one; unset: not judged
+max_error_rate = 0.0                # 0.0-1.0; a request without a 2xx answer fails
 """

@@ -1,16 +1,16 @@
-"""HTTP checks for smoke tests and post-deploy verification (httpx, async).
+"""The health GET and the login POST of smoke tests and post-deploy verification (httpx, async).
 
 Each check returns a value object with the evidence (status code, elapsed
 milliseconds, the reason for a failure) instead of raising, so the engine can show every
-result; only a malformed URL raises.
+result; only a malformed URL raises. Timed requests are :mod:`iact_tui.services.timing`'s,
+configured HTTP checks :mod:`iact_tui.services.smoke`'s.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -39,40 +39,17 @@ class HttpResult:
     body: Any = None
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Figures from several requests (milliseconds; ``error_rate`` in 0.0–1.0)."""
-
-    samples_ms: list[float] = field(default_factory=list)
-    errors: int = 0
-
-    @property
-    def count(self) -> int:
-        """Requests made."""
-        return len(self.samples_ms) + self.errors
-
-    @property
-    def median_ms(self) -> float:
-        """Median response time of the successful requests (0 when none)."""
-        return statistics.median(self.samples_ms) if self.samples_ms else 0.0
-
-    @property
-    def max_ms(self) -> float:
-        """Slowest successful response (0 when none)."""
-        return max(self.samples_ms) if self.samples_ms else 0.0
-
-    @property
-    def error_rate(self) -> float:
-        """Share of requests that failed."""
-        return self.errors / self.count if self.count else 0.0
-
-
 def _client(timeout: float) -> httpx.AsyncClient:
     # trust_env=False: never route checks through a proxy from the environment.
     return httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False)
 
 
-def _check_url(url: str) -> None:
+def check_url(url: str) -> None:
+    """Refuse anything but an ``http(s)`` URL with a host.
+
+    Raises:
+        CheckError: Naming the URL, with the fix.
+    """
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -82,19 +59,28 @@ def _check_url(url: str) -> None:
 
 
 async def _request(
-    client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+    client: httpx.AsyncClient, method: str, url: str, timeout: float, **kwargs: Any
 ) -> tuple[httpx.Response | None, float, str]:
     started = time.perf_counter()
+
+    def ms() -> float:
+        return (time.perf_counter() - started) * 1000
+
     try:
         response = await client.request(method, url, **kwargs)
-        elapsed = (time.perf_counter() - started) * 1000
-        return response, elapsed, ""
+        return response, ms(), ""
     except httpx.TimeoutException:
-        return None, (time.perf_counter() - started) * 1000, "timed out"
+        return None, ms(), f"no answer: timed out after {timeout:g} s"
     except httpx.ConnectError:
-        return None, (time.perf_counter() - started) * 1000, "no response: cannot connect (is the app running?)"
+        return None, ms(), "no response: cannot connect (is the app running?)"
     except httpx.HTTPError as exc:
-        return None, (time.perf_counter() - started) * 1000, f"no response: {exc.__class__.__name__}: {exc}"
+        return None, ms(), f"no response: {exc.__class__.__name__}: {exc}"
+
+
+def _excerpt(response: httpx.Response, limit: int = 120) -> str:
+    """The body's start on one line, for a failure's detail (``""`` when empty)."""
+    text = " ".join(response.text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _json(response: httpx.Response) -> Any:
@@ -116,18 +102,19 @@ async def check_health(url: str, *, expect_version: str | None, timeout: float =
     Raises:
         CheckError: Only for a malformed URL; failures are in the result.
     """
-    _check_url(url)
+    check_url(url)
     async with _client(timeout) as client:
-        response, elapsed, error = await _request(client, "GET", url)
+        response, elapsed, error = await _request(client, "GET", url, timeout)
     if response is None:
         return HttpResult(url, False, None, elapsed, error)
     body = _json(response)
     if response.status_code != 200:
-        return HttpResult(
-            url, False, response.status_code, elapsed, f"answered {response.status_code} (expected 200)", body
-        )
+        shown = _excerpt(response)
+        detail = f"answered {response.status_code} (expected 200)" + (f": {shown}" if shown else "")
+        return HttpResult(url, False, response.status_code, elapsed, detail, body)
     if not isinstance(body, dict):
-        return HttpResult(url, False, 200, elapsed, "answered 200 but the body is not a JSON object", body)
+        shown = _excerpt(response) or "(empty)"
+        return HttpResult(url, False, 200, elapsed, f"answered 200 but the body is not a JSON object: {shown}", body)
     version = body.get("version")
     if expect_version is not None and version != expect_version:
         return HttpResult(
@@ -146,10 +133,10 @@ async def check_login(
     Raises:
         CheckError: Only for a malformed URL.
     """
-    _check_url(url)
+    check_url(url)
     async with _client(timeout) as client:
         response, elapsed, error = await _request(
-            client, "POST", url, json={"username": username, "password": password}
+            client, "POST", url, timeout, json={"username": username, "password": password}
         )
     if response is None:
         return HttpResult(url, False, None, elapsed, error)
@@ -171,23 +158,3 @@ async def check_login(
         f"login as {username!r}: {response.status_code} in {elapsed:.0f} ms",
         body,
     )
-
-
-async def time_requests(url: str, count: int, *, timeout: float = 10.0) -> Timing:
-    """``GET url`` ``count`` times one after another over one connection.
-
-    Returns:
-        :class:`Timing` with each successful (2xx) response time in milliseconds and the
-        number of failures (no response or a non-2xx status).
-    """
-    _check_url(url)
-    samples: list[float] = []
-    errors = 0
-    async with _client(timeout) as client:
-        for _ in range(count):
-            response, elapsed, _error = await _request(client, "GET", url)
-            if response is not None and 200 <= response.status_code < 300:
-                samples.append(round(elapsed, 2))
-            else:
-                errors += 1
-    return Timing(samples, errors)

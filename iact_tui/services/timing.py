@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from iact_tui.errors import CheckError
+from iact_tui.services.http_checks import check_url
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 SPARK_ERROR = "×"  # a request without a 2xx answer
@@ -259,15 +260,6 @@ def judge(report: TimingReport, thresholds: Thresholds) -> Verdict:
     return Verdict(rt_ok and er_ok, rt_ok, er_ok, rt_detail, er_detail, tuple(failures))
 
 
-def _check_url(url: str) -> None:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise CheckError(f"{url!r} is not a valid URL: {exc}", "fix the URL in iact-release.toml") from None
-    if parsed.scheme not in {"http", "https"} or not parsed.host:
-        raise CheckError(f"{url!r} is not an http(s) URL", "fix the URL in iact-release.toml")
-
-
 async def _one(client: httpx.AsyncClient, method: str, url: str, timeout: float) -> Sample:
     started = time.perf_counter()
     try:
@@ -309,7 +301,7 @@ async def time_requests(
     Raises:
         CheckError: A malformed URL, or ``count`` below 1.
     """
-    _check_url(url)
+    check_url(url)
     if count < 1:
         raise CheckError(f"cannot time {count} requests", "set [verify] requests to 1 or more")
     samples: list[Sample] = []

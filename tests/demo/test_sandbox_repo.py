@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from iact_tui.config import load_config
+from iact_tui.config import DEFAULT_LOG_PATTERNS, load_config
 from iact_tui.demo import Sandbox, build_sandbox, describe
 from iact_tui.demo.history import CONFIG_COMMIT, HISTORY, trees
 from iact_tui.errors import IactError
@@ -64,7 +64,9 @@ def test_config_loads_and_matches_the_sandbox(offline_sandbox: Sandbox) -> None:
     assert config.checks.coverage_min == 80 and config.checks.coverage_report == "coverage.xml"
     assert config.forge.kind == "local"
     assert list(config.environments) == ["staging", "production"]
-    assert config.verify.requests == 5 and config.verify.max_response_ms == 2000
+    verify = config.verify
+    assert (verify.requests, verify.interval_seconds, verify.max_p95_ms) == (20, 0.05, 1000)
+    assert (verify.max_response_ms, verify.max_error_rate) == (2000, 0.0)
     assert config.announce.team == "The IACT team"
     ports = set()
     for name, env in config.environments.items():
@@ -78,6 +80,9 @@ def test_config_loads_and_matches_the_sandbox(offline_sandbox: Sandbox) -> None:
         assert "iact_tui.demo.appctl restart" in env.steps[-1].run
         assert env.smoke.login is not None and env.smoke.login.username == "demo"
         assert env.smoke.login.password_command.startswith("cat ")
+        # The server's own log (appctl writes runserver's output there), scanned after the deploy.
+        assert env.logs.paths == [str(offline_sandbox.run_dir / f"{name}.log")]
+        assert env.logs.max_matches == 0 and env.logs.patterns == list(DEFAULT_LOG_PATTERNS)
     assert len(ports) == 2
     assert config.needs_confirmation("production")
     # The committed file is the one on disk, with its comments.

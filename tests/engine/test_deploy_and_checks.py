@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,6 +16,8 @@ from iact_tui import demo
 from iact_tui.config import load_config
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, Progress, StepFinished
 from iact_tui.engine.run import ReleaseRun
+from iact_tui.errors import CommandError
+from iact_tui.services import log_scan
 
 
 def get(url: str) -> tuple[int, dict[str, object]]:
@@ -69,24 +72,79 @@ async def test_deploy_smoke_verify_announce(sandbox: demo.Sandbox, tmp_path: Pat
     password = (sandbox.root / "secrets" / "smoke-password").read_text().strip()
     assert password not in run.journal_path.read_text()
 
+    log_file = sandbox.run_dir / "production.log"
+    size_before = log_file.stat().st_size
     run.confirm("deploy-production", "1.4.0")
-    _, done = await run_step(run, "deploy-production")
+    events, done = await run_step(run, "deploy-production")
     assert done.status == "ok", done
+    assert any(
+        e.text == f"log marks: 1 file(s): {log_file} at {size_before} bytes"
+        for e in events
+        if isinstance(e, OutputLine)
+    )
     events, done = await run_step(run, "verify")
     assert done.status == "ok", done
-    timing = done.data["timing"]
-    assert isinstance(timing, dict) and timing["requests"] == 5 and timing["errors"] == 0
+    assert done.message.startswith("production healthy on v1.4.0: health 200; 2 smoke check(s) passed; p95 ")
+    finals = [e.check_id for e in events if isinstance(e, CheckUpdate) and e.status != "running"]
+    assert finals == [
+        "health",
+        "smoke:login",
+        "smoke:cmd:Django system check",
+        "response-time",
+        "error-rate",
+        "logs:production",
+    ]
+    data = done.data
+    timing = data["timing"]
+    assert timing["requests"] == 20 and timing["errors"] == 0 and timing["error_rate"] == 0.0
+    assert len(timing["samples_ms"]) == len(timing["sparkline"]) == 20
+    assert 0 < timing["p50_ms"] <= timing["p95_ms"] <= timing["max_ms"] <= 2000
+    assert data["thresholds"] == {"max_p95_ms": 1000.0, "max_response_ms": 2000.0, "max_error_rate": 0.0}
+    assert data["health"]["status"] == 200 and data["health"]["version"] == "1.4.0"
+    assert set(data["smoke"]) == {"smoke:login", "smoke:cmd:Django system check"} and data["failed"] == []
+    [scanned] = data["logs"]["production"]["files"]
+    # Only what the deploy and the checks wrote: the restart's banner and the requests, no error.
+    assert scanned["path"] == str(log_file) and scanned["from_offset"] == size_before and scanned["bytes_read"] > 0
+    assert data["logs"]["production"]["total_matches"] == 0
+    assert '" 503 ' not in log_file.read_text()[size_before:]  # the restart's probe is not answered 503
+
+    # Every figure is in the journal: the marks at once, the verification's whole result.
+    records = [json.loads(line) for line in run.journal_path.read_text().splitlines()]
+    marks = [r for r in records if r["kind"] == "log_marks"]
+    assert [(r["env"], r["host"]) for r in marks] == [("staging", "staging"), ("production", "production")]
+    assert marks[1]["marks"]["files"][str(log_file)]["size"] == size_before
+    [journaled] = [r for r in records if r["kind"] == "step_finished" and r["step_id"] == "verify"]
+    assert journaled["data"] == json.loads(json.dumps(data))
 
     _, done = await run_step(run, "announce")
     assert done.status == "failed" and "verification is not complete" in done.message
-    for check_id, _label in run.verify_manual_checks():
-        run.tick_verify(check_id, True, "looked at the dashboards")
+    run.tick_verify("verified-by-hand", True, "created and archived a project")
+    _, done = await run_step(run, "announce")
+    assert done.status == "failed" and "verification is not complete" in done.message
+    run.tick_verify("metrics-normal", True)
     _, done = await run_step(run, "announce")
     assert done.status == "ok"
     path = Path(str(done.data["path"]))
     text = path.read_text()
     assert text.startswith("# Release v1.4.0") and "## What's new" in text and "v1.3.2" in text
     assert path.parent == run.run_dir
+
+    def ms(value: float) -> str:
+        return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+    health = data["health"]
+    assert f"- Health: HTTP 200 in {ms(health['elapsed_ms'])} ms, version 1.4.0." in text
+    assert "- Smoke checks on production: 2 of 2 passed." in text
+    assert (
+        f"- Response time over 20 requests: p50 {ms(timing['p50_ms'])} ms, p95 {ms(timing['p95_ms'])} ms, "
+        f"max {ms(timing['max_ms'])} ms (limits: p95 ≤ 1000 ms, slowest ≤ 2000 ms)." in text
+    )
+    assert "- Error rate: 0% (0 of 20 requests failed; limit 0%)." in text
+    assert "- Logs on production since the deploy: 0 matching line(s) (limit 0) in 1 file(s)." in text
+    assert "- Critical functionality verified by hand: ticked — created and archived a project." in text
+    assert "- Metrics normal (dashboards, error tracker): ticked." in text
+    assert "- Smoke tests passed on staging." in text
+    assert password not in text and str(log_file) not in text
 
 
 async def test_failed_deploy_command_leaves_maintenance_off_and_is_retryable(
@@ -108,12 +166,56 @@ async def test_failed_deploy_command_leaves_maintenance_off_and_is_retryable(
     assert any("maintenance" in t and "post" in t for t in texts)
     status, body = get(sandbox.environments["staging"])
     assert status == 200, body  # maintenance mode switched off again
+    first_marks = run.state.log_marks["staging"]["staging"]
+    log_file = str(sandbox.run_dir / "staging.log")
+    assert first_marks["files"][log_file]["size"] < (sandbox.run_dir / "staging.log").stat().st_size
     # Fix the cause; the same run re-reads the config on retry and succeeds.
     path.write_text(text)
     run.reload_config()
-    _, done = await run_step(run, "deploy-staging")
+    events, done = await run_step(run, "deploy-staging")
     assert done.status == "ok", done
+    # The first attempt's marks are kept: they cover everything written since the deploy began.
+    assert "log marks: kept from this run's first deploy attempt" in [
+        e.text for e in events if isinstance(e, OutputLine)
+    ]
+    assert run.state.log_marks["staging"]["staging"] is first_marks
+    records = [json.loads(line) for line in run.journal_path.read_text().splitlines()]
+    assert [r["env"] for r in records if r["kind"] == "log_marks"] == ["staging"]
     assert get(sandbox.environments["staging"])[1]["version"] == "1.4.0"
+
+
+async def test_log_marks_that_fail_do_not_stop_the_deploy_and_the_scan_reads_what_changed_since(
+    sandbox: demo.Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = await released(sandbox, tmp_path)
+
+    async def unreachable(host: object, paths: object) -> None:
+        raise CommandError("production: listing the log files exited 255: Connection reset", "check the host")
+
+    monkeypatch.setattr(log_scan, "record_offsets", unreachable)  # the one fault injected: the rest is real
+    run.confirm("deploy-production", "1.4.0")
+    started = time.time()
+    events, done = await run_step(run, "deploy-production")
+    assert done.status == "ok", done
+    [warning] = [e for e in events if isinstance(e, OutputLine) and "log marks could not be recorded" in e.text]
+    assert warning.stream == "stderr" and warning.host == "production"
+    assert "(listing the log files exited 255: Connection reset)" in warning.text and "check the host" in warning.text
+    saved = run.state.log_marks["production"]["production"]
+    assert saved["files"] == {} and saved["error"].endswith("Connection reset")
+    assert started <= saved["taken_at"] <= time.time()
+    records = [json.loads(line) for line in run.journal_path.read_text().splitlines()]
+    [failed] = [r for r in records if r["kind"] == "log_marks_failed"]
+    assert (failed["env"], failed["host"], failed["since"]) == ("production", "production", saved["taken_at"])
+
+    # The production log changed since the deploy began: it is read from its start (no error in it).
+    events, done = await run_step(run, "verify")
+    assert done.status == "ok", done
+    [logs] = [
+        e for e in events if isinstance(e, CheckUpdate) and e.check_id == "logs:production" and e.status == "passed"
+    ]
+    assert "the marks failed at the deploy: files modified since" in logs.detail
+    [scanned] = logs.data["files"]
+    assert scanned["from_offset"] == 0 and scanned["bytes_read"] == (sandbox.run_dir / "production.log").stat().st_size
 
 
 async def test_smoke_reports_each_failure(sandbox: demo.Sandbox, tmp_path: Path) -> None:

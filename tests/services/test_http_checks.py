@@ -1,9 +1,10 @@
-"""HTTP checks against a real HTTP server on 127.0.0.1."""
+"""The health and login checks against a real HTTP server on 127.0.0.1 (timed requests: test_timing)."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,8 +15,6 @@ from iact_tui.services import http_checks
 
 
 class _Handler(BaseHTTPRequestHandler):
-    flaky = {"n": 0}
-
     def log_message(self, *args: object) -> None:
         pass
 
@@ -32,9 +31,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"status": "ok", "version": "1.4.0"})
         elif self.path == "/notjson":
             self._send(200, b"<html>")
-        elif self.path == "/flaky":
-            self.flaky["n"] += 1
-            self._send(500 if self.flaky["n"] % 2 else 200, {"version": "1.4.0"})
+        elif self.path == "/slow":
+            time.sleep(0.6)
+            self._send(200, {"version": "1.4.0"})
+        elif self.path == "/broken":
+            self._send(500, {"error": "database is gone"})
         else:
             self._send(404, {"error": "nope"})
 
@@ -83,11 +84,15 @@ async def test_login_never_shows_the_password(server: str) -> None:
     assert "wrong-pass" not in bad.detail and "s3cret" not in good.detail
 
 
-async def test_timing_counts_errors(server: str) -> None:
-    timing = await http_checks.time_requests(f"{server}/flaky", 6)
-    assert timing.count == 6 and timing.errors == 3 and len(timing.samples_ms) == 3
-    assert timing.error_rate == pytest.approx(0.5)
-    assert timing.max_ms >= timing.median_ms > 0
+async def test_a_slow_answer_times_out_and_a_500_shows_its_body(server: str) -> None:
+    slow = await http_checks.check_health(f"{server}/slow", expect_version=None, timeout=0.2)
+    assert not slow.ok and slow.status_code is None
+    assert slow.detail == "no answer: timed out after 0.2 s" and 200 <= slow.elapsed_ms < 600
+    broken = await http_checks.check_health(f"{server}/broken", expect_version=None)
+    assert not broken.ok and broken.status_code == 500
+    assert broken.detail == 'answered 500 (expected 200): {"error": "database is gone"}'
+    html = await http_checks.check_health(f"{server}/notjson", expect_version=None)
+    assert html.detail == "answered 200 but the body is not a JSON object: <html>"
 
 
 async def test_malformed_url_raises() -> None:

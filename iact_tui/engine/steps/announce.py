@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui.engine.events import Event, OutputLine, StepFinished
-from iact_tui.engine.state import RunContext
+from iact_tui.engine.state import VERIFY_MANUAL, RunContext
 from iact_tui.engine.step import Action
 from iact_tui.errors import IactError, VersionError
 from iact_tui.services import changelog
@@ -44,13 +44,10 @@ def render_announcement(ctx: RunContext, section: str, now: dt.datetime) -> str:
         section.strip() or "_No user-facing changes._",
         "",
     ]
-    timing = results.get("verify", {}).get("timing")
     lines += ["## Verification", ""]
-    if timing:
-        lines.append(
-            f"- Health check passed; response time median {timing['median_ms']:.0f} ms, slowest {timing['max_ms']:.0f} ms "
-            f"over {timing['requests']} requests; error rate {timing['error_rate']:.0%}."
-        )
+    verify = results.get("verify")
+    if verify:
+        lines += _verification_lines(ctx, verify)
     else:
         lines.append("- Production verification did not run in this release.")
     if "smoke-staging" in results:
@@ -60,6 +57,62 @@ def render_announcement(ctx: RunContext, section: str, now: dt.datetime) -> str:
         lines += ["## Rollback", "", f"If needed, production can be rolled back to {ctx.state.previous_tag}.", ""]
     lines += [f"— {ctx.config.announce.team}", ""]
     return "\n".join(lines)
+
+
+def _ms(value: Any) -> str:
+    """Milliseconds as the announcement shows them: whole above 10, one decimal below."""
+    if not isinstance(value, int | float):
+        return "?"
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def _pct(value: Any) -> str:
+    """A 0.0–1.0 share as a percentage without trailing zeros (``0.05`` → ``5%``)."""
+    return f"{float(value) * 100:g}%" if isinstance(value, int | float) else "?"
+
+
+def _verification_lines(ctx: RunContext, verify: dict[str, Any]) -> list[str]:
+    """Every figure of the ``verify`` step's result and the checks done by hand."""
+    lines: list[str] = []
+    health = verify.get("health") or {}
+    if health:
+        version = f", version {health['version']}" if health.get("version") else ""
+        lines.append(f"- Health: HTTP {health.get('status')} in {_ms(health.get('elapsed_ms'))} ms{version}.")
+    failed = set(verify.get("failed") or [])
+    smoke_checks = verify.get("smoke") or {}
+    if smoke_checks:
+        passed = sum(1 for check_id in smoke_checks if check_id not in failed)
+        lines.append(f"- Smoke checks on production: {passed} of {len(smoke_checks)} passed.")
+    timing = verify.get("timing") or {}
+    limits = verify.get("thresholds") or {}
+    if "p95_ms" in timing:
+        limit = f"limits: p95 ≤ {_ms(limits.get('max_p95_ms'))} ms"
+        if limits.get("max_response_ms") is not None:
+            limit += f", slowest ≤ {_ms(limits['max_response_ms'])} ms"
+        lines.append(
+            f"- Response time over {timing.get('requests')} requests: p50 {_ms(timing.get('p50_ms'))} ms, "
+            f"p95 {_ms(timing.get('p95_ms'))} ms, max {_ms(timing.get('max_ms'))} ms ({limit})."
+        )
+        lines.append(
+            f"- Error rate: {_pct(timing.get('error_rate'))} ({timing.get('errors')} of {timing.get('requests')} "
+            f"requests failed; limit {_pct(limits.get('max_error_rate'))})."
+        )
+    for host, scan in (verify.get("logs") or {}).items():
+        if "error" in scan:
+            lines.append(f"- Logs on {host} since the deploy: not scanned ({scan['error']}).")
+            continue
+        scanned = sum(1 for f in scan.get("files", []) if f.get("status") == "scanned")
+        lines.append(
+            f"- Logs on {host} since the deploy: {scan.get('total_matches')} matching line(s) "
+            f"(limit {scan.get('max_matches')}) in {scanned} file(s)."
+        )
+    for check_id, label in VERIFY_MANUAL:
+        if check_id in ctx.state.verify_ticks:
+            note = ctx.state.verify_ticks[check_id]
+            lines.append(f"- {label}: ticked" + (f" — {note}" if note else "") + ".")
+        else:
+            lines.append(f"- {label}: not ticked.")
+    return lines
 
 
 def _deployed_line(ctx: RunContext, now: dt.datetime) -> str:

@@ -7,7 +7,12 @@ On each host, in order:
 2. record what the host runs before anything changes (commit, tag, each Django app's
    applied migrations, :mod:`~iact_tui.services.deploy_state`), written to the journal
    at once: the rollback reads it;
-3. the ``pre`` commands (maintenance mode on), the ``steps`` (the deploy), the ``post``
+3. when the environment has ``[logs] paths``, mark each log file's size
+   (:func:`~iact_tui.services.log_scan.record_offsets`), journaled at once and kept in
+   ``RunState.log_marks``: the verification scans only what was written after. A host
+   whose marks fail is deployed anyway (the scan then reads the files modified since the
+   deploy began); a retried deploy keeps the first attempt's marks;
+4. the ``pre`` commands (maintenance mode on), the ``steps`` (the deploy), the ``post``
    commands (maintenance mode off). The first failure stops the host; the ``post``
    commands still run so the site is not left in maintenance mode, unless the operator
    chose to keep it on (recorded). A cancel stops the running command and also runs the
@@ -36,7 +41,7 @@ from iact_tui.engine.events import CommandStatus, CommandUpdate, Event, OutputLi
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
 from iact_tui.errors import IactError, VersionError
-from iact_tui.services import deploy_lock, deploy_state
+from iact_tui.services import deploy_lock, deploy_state, log_scan
 from iact_tui.services.remote import CommandResult, Host, make_hosts
 
 _POST_NOTICE = "running the post commands so the site is not left in maintenance mode"
@@ -195,6 +200,7 @@ class _HostRun:
         try:
             await self._record(record_row, app_dir, cfg.python)
             if self.outcome.failure is None:
+                await self._mark_logs(cfg.logs.paths)
                 await self._recipe(commands)
         finally:
             await self._unlock(unlock_row, lock)
@@ -225,6 +231,47 @@ class _HostRun:
             f"{applied} migration(s) applied in {len(state.migrations)} app(s)"
         )
         await self.update(row, "ok", time.monotonic() - started)
+
+    async def _mark_logs(self, paths: list[str]) -> None:
+        """Record each log file's size before the first command (for the verification's scan).
+
+        A failure does not stop the deploy: it is said, and the host's entry in
+        ``RunState.log_marks`` then holds no files and this machine's clock as
+        ``taken_at``, so the scan reads the files modified since (whole).
+        """
+        if not paths:
+            return
+        env, name = self.step.env, self.host.name
+        kept = self.ctx.state.log_marks.setdefault(env, {})
+        if name in kept:
+            # A retry: the first attempt's marks cover everything written since the deploy began.
+            failed = " (they could not be recorded then: the scan reads the files modified since)"
+            await self.say(
+                "log marks: kept from this run's first deploy attempt" + (failed if "error" in kept[name] else "")
+            )
+            return
+        since = time.time()
+        try:
+            marks = await log_scan.record_offsets(self.host, paths)
+        except IactError as exc:
+            kept[name] = {"host": name, "taken_at": since, "files": {}, "missing": [], "error": exc.what}
+            self.ctx.note("log_marks_failed", step=self.step.id, env=env, host=name, error=exc.what, since=since)
+            reason = exc.what.removeprefix(f"{name}: ")
+            await self.say(
+                f"⚠ {name}: the log marks could not be recorded ({reason}); the deploy goes on, and the "
+                "verification will scan every log file modified since the deploy began from its start, "
+                f"so older lines may be reported too. To fix it for the next release: {exc.fix or 'check the log paths'}",
+                "stderr",
+            )
+            return
+        kept[name] = marks.to_json()
+        # Written at once, like the deployed state: a retried verification needs them.
+        self.ctx.note("log_marks", step=self.step.id, env=env, host=name, marks=marks.to_json())
+        files = ", ".join(f"{path} at {mark.size} bytes" for path, mark in marks.files.items())
+        text = f"log marks: {len(marks.files)} file(s)" + (f": {files}" if files else "")
+        if marks.missing:
+            text += f"; nothing there yet for {', '.join(marks.missing)}"
+        await self.say(text)
 
     async def _recipe(self, commands: list[_Row]) -> None:
         env = self.step.env
@@ -401,6 +448,12 @@ class DeployStep:
             Action("lock", f"take the deploy lock ({env.lock_path or '{app_dir}/' + deploy_lock.LOCK_NAME})", self.env),
             Action("record", "record the commit, tag and applied migrations the host runs now", self.env),
         ]
+        if env.logs.paths:
+            actions.append(
+                Action(
+                    "record", f"mark the log files' sizes for the verification: {', '.join(env.logs.paths)}", self.env
+                )
+            )
         actions += [
             Action("command", f"{c.name}: {c.run}  (in {c.cwd}, timeout {c.timeout:g} s)", self.env)
             for _, c in self._commands(ctx)
