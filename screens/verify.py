@@ -1,27 +1,301 @@
-"""Stage 9: verify production: health, response time and error rate."""
+"""Stage 10: verify production after its deploy, by the wizard and by hand.
+
+``verify`` checks health, runs production's smoke checks again, times requests (p50,
+p95, slowest, error rate against ``[verify]``) and scans each host's logs for lines
+written since the deploy. The screen shows every check with its figures, the timed
+requests as a live chart, and the matching log lines by host. Two items are done by
+hand (``ReleaseRun.verify_manual_checks``), each ticked with an optional note; the
+operator goes on to the announcement only when the step passed and both are ticked.
+``r`` re-runs a failed verification; the ticks and notes are kept.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from textual import on
+from textual.containers import Vertical
 from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input
 
-from iact_tui.engine.events import CheckUpdate
+from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
 from iact_tui.screens.base import StepScreen
-from iact_tui.screens.smoke import figures
-from iact_tui.widgets import CheckTable
+from iact_tui.widgets import LogMatchesPanel, TickBox, TimingPanel, WrappedCheckTable
+
+#: The environment verified (the step's own).
+ENV = "production"
+
+
+def _num(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def verify_figures(check_id: str, data: Mapping[str, Any], expected: int = 0, *, running: bool = False) -> str:
+    """Short text for a verification check's figures, or ``""`` (never a raw dict).
+
+    Args:
+        check_id: ``health``, ``smoke:…``, ``response-time``, ``error-rate``, ``logs:<host>``.
+        data: The check's data.
+        expected: Requests the timing will make.
+        running: The check is running: the response time also counts the requests made
+            and the failures so far (the error rate's own row says them at the end).
+    """
+    if isinstance(data.get("error"), str):
+        return ""
+    if check_id.startswith("logs:"):
+        total, limit = data.get("total_matches"), data.get("max_matches")
+        if not isinstance(total, int):
+            return ""
+        text = f"{total} matching line{'s' if total != 1 else ''}"
+        return f"{text} (limit {limit})" if isinstance(limit, int) else text
+    requests, errors, rate = data.get("requests"), data.get("errors"), _num(data, "error_rate")
+    if check_id == "error-rate":
+        if isinstance(requests, int) and isinstance(errors, int) and rate is not None:
+            return f"{errors} of {requests} failed ({rate:.0%})"
+        return ""
+    if check_id == "response-time":
+        parts: list[str] = []
+        if running and isinstance(requests, int):
+            parts.append(f"{requests} of {expected} requests" if expected else f"{requests} requests")
+        for key, name in (("p50_ms", "p50"), ("p95_ms", "p95"), ("max_ms", "max")):
+            value = _num(data, key)
+            if value is not None:
+                parts.append(f"{name} {value:.0f} ms")
+        if running and isinstance(errors, int) and errors:
+            parts.append(f"{errors} failed")
+        return " · ".join(parts)
+    parts = []
+    status = data.get("status_code", data.get("status"))
+    if isinstance(status, int) and not isinstance(status, bool):
+        parts.append(f"HTTP {status}")
+    version = data.get("version")
+    if isinstance(version, str) and version:
+        parts.append(f"version {version}")
+    elapsed = _num(data, "elapsed_ms")
+    if elapsed is not None:
+        parts.append(f"{elapsed:.0f} ms")
+    attempts = data.get("attempts")
+    if isinstance(attempts, int) and attempts > 1:
+        parts.append(f"{attempts} attempts")
+    exit_status = data.get("exit_status")
+    if isinstance(exit_status, int):
+        parts.append(f"exit {exit_status}")
+    return " · ".join(parts)
+
+
+def _said(part: str, detail: str) -> bool:
+    """Whether ``detail`` already gives the figure ``part`` (its values: ``200`` of ``HTTP 200``)."""
+    values = [word for word in part.split() if any(ch.isdigit() for ch in word)]
+    return bool(values) and all(re.search(rf"(?<![\w.]){re.escape(v)}(?![\w.])", detail) for v in values)
 
 
 class VerifyScreen(StepScreen):
-    """Runs ``verify`` and shows each check with its figures (median, max, error rate)."""
+    """Runs ``verify``: checks with their figures, the response-time chart, log matches
+    by host, and the two items verified by hand (ticks with notes) that gate Continue."""
 
     STAGE = "verify"
     TITLE_TEXT = "Verify production"
     ALLOW_BACK = False
 
+    # -- layout ------------------------------------------------------------------------
+
+    @property
+    def configured(self) -> bool:
+        """Whether there is a production environment to verify (otherwise the step skips)."""
+        return ENV in self.run.config.environments
+
     def compose_step(self) -> Iterable[Widget]:
-        yield CheckTable(id="verify-checks", title="Verification")
+        yield WrappedCheckTable(id="verify-checks", title="Verification")
+        yield TimingPanel(id="verify-timing", mask=self.iact.mask)
+        yield LogMatchesPanel(id="verify-logs", mask=self.iact.mask)
+        ticks = self.run.state.verify_ticks
+        with Vertical(id="verify-manual", classes="panel"):
+            for check_id, label in self.run.verify_manual_checks():
+                yield TickBox(label, value=check_id in ticks, id=f"verify-tick-{check_id}")
+                yield Input(
+                    ticks.get(check_id, ""),
+                    placeholder="note (optional): what you checked, where",
+                    id=f"verify-note-{check_id}",
+                    classes="verify-note",
+                )
+
+    def on_mount(self) -> None:
+        manual = self.query_one("#verify-manual")
+        manual.border_title = "Verified by hand · space ticks, a note is optional"
+        v = self.run.config.verify
+        self.timing.expect(
+            v.requests,
+            {"max_p95_ms": v.max_p95_ms, "max_error_rate": v.max_error_rate, "max_response_ms": v.max_response_ms},
+        )
+        self.logs.display = False  # shown once a host reports its scan
+        # Without production the step skips at once: the output pane says why.
+        self.checks.display = self.timing.display = manual.display = self.configured
+        super().on_mount()
+        record = self.run.records.get("verify")
+        if record is not None and record.status == "ok":
+            self._show_result(dict(record.data))
+            self.call_after_refresh(self._focus_next_tick)
+
+    @property
+    def timing(self) -> TimingPanel:
+        """The response-time panel."""
+        return self.query_one(TimingPanel)
+
+    @property
+    def checks(self) -> WrappedCheckTable:
+        """The table of checks."""
+        return self.query_one(WrappedCheckTable)
+
+    @property
+    def logs(self) -> LogMatchesPanel:
+        """The log matches panel."""
+        return self.query_one(LogMatchesPanel)
+
+    # -- events ------------------------------------------------------------------------
+
+    def on_step_started(self, event: StepStarted) -> None:
+        super().on_step_started(event)
+        # A retry starts a new series and a new scan (the check rows update in place).
+        self.timing.reset()
+        self.logs.reset()
+
+    def on_check(self, event: CheckUpdate) -> None:
+        if event.check_id == "response-time":
+            self.timing.show(event.data, event.status)
+        elif event.check_id.startswith("logs:"):
+            self.logs.display = True
+            host = event.data.get("host")
+            name = host if isinstance(host, str) else event.check_id.removeprefix("logs:")
+            self.logs.show_host(name, event.status, event.data)
+        detail = self.iact.mask(self.check_detail(event))
+        self.checks.update_check(event.check_id, self.iact.mask(event.label), event.status, detail)
+        super().on_check(event)  # a failure's whole reason also goes to the output pane
 
     def check_detail(self, event: CheckUpdate) -> str:
-        extra = figures(event.data)
-        return f"{event.detail}  ({extra})" if extra and event.detail else extra or event.detail
+        """The check's detail with its figures: for the timing and log checks, the figures
+        alone unless they failed (their panels below show the rest); for the others, the
+        engine's detail followed by whatever figures it does not already say."""
+        expected = self.run.config.verify.requests
+        extra = verify_figures(event.check_id, event.data, expected, running=event.status == "running")
+        if event.check_id in ("response-time", "error-rate") or event.check_id.startswith("logs:"):
+            if event.status == "failed":
+                return event.detail or extra
+            return extra or event.detail
+        missing = [part for part in extra.split(" · ") if part and not _said(part, event.detail)]
+        if not missing:
+            return event.detail
+        return f"{event.detail} ({' · '.join(missing)})" if event.detail else " · ".join(missing)
+
+    def on_step_finished(self, event: StepFinished) -> None:
+        super().on_step_finished(event)
+        if event.status == "ok":
+            self._show_result(dict(event.data))
+            self.call_after_refresh(self._focus_next_tick)
+
+    def _show_result(self, data: dict[str, Any]) -> None:
+        """Fill the panels from a passed step's result when no live update did (the screen
+        was opened again after the step ran)."""
+        timing = data.get("timing")
+        if isinstance(timing, Mapping) and not self.timing.data:
+            merged = {**timing}
+            if isinstance(data.get("thresholds"), Mapping):
+                merged.setdefault("thresholds", data["thresholds"])
+            self.timing.show(merged, "passed")
+        logs = data.get("logs")
+        if isinstance(logs, Mapping) and not self.logs.hosts:
+            for host, figures in logs.items():
+                if isinstance(figures, Mapping):
+                    self.logs.show_host(str(host), "passed", figures)
+            self.logs.display = bool(self.logs.hosts)
+
+    def _focus_next_tick(self) -> None:
+        """Once verification passed: focus the first item not ticked yet, else Continue."""
+        for check_id, _ in self.run.verify_manual_checks():
+            if check_id not in self.run.state.verify_ticks:
+                self.query_one(f"#verify-tick-{check_id}", TickBox).focus()
+                # The whole panel, so the other item and the notes are in view too.
+                self.call_after_refresh(self.query_one("#verify-manual").scroll_visible, animate=False)
+                return
+        if self.is_ready():
+            self.query_one("#continue", Button).focus()
+
+    # -- ticks and notes ---------------------------------------------------------------
+
+    def _ids(self) -> list[str]:
+        return [check_id for check_id, _ in self.run.verify_manual_checks()]
+
+    def note(self, check_id: str) -> str:
+        """The note typed for ``check_id`` (stripped)."""
+        return self.query_one(f"#verify-note-{check_id}", Input).value.strip()
+
+    @on(Checkbox.Changed)
+    def _ticked(self, event: Checkbox.Changed) -> None:
+        check_id = (event.checkbox.id or "").removeprefix("verify-tick-")
+        if check_id not in self._ids():
+            return
+        event.stop()
+        if event.value != (check_id in self.run.state.verify_ticks):
+            self.run.tick_verify(check_id, event.value, self.note(check_id))
+        self.refresh_state()
+        if self.is_ready():
+            self.query_one("#continue", Button).focus()
+
+    def save_note(self, check_id: str) -> None:
+        """Record the note of a ticked item when it changed (journaled with the tick)."""
+        ticks = self.run.state.verify_ticks
+        if check_id in ticks and ticks[check_id] != self.note(check_id):
+            self.run.tick_verify(check_id, True, self.note(check_id))
+
+    @on(Input.Submitted, ".verify-note")
+    def _note_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.save_note((event.input.id or "").removeprefix("verify-note-"))
+        # Enter in a note moves on to the first item not ticked yet (its own tick, typically),
+        # or to Continue; it never leaves the screen by itself.
+        self._focus_next_tick()
+
+    @on(Input.Blurred, ".verify-note")
+    def _note_left(self, event: Input.Blurred) -> None:
+        self.save_note((event.input.id or "").removeprefix("verify-note-"))
+
+    def go_next(self) -> None:
+        for check_id in self._ids():
+            self.save_note(check_id)
+        super().go_next()
+
+    # -- state -------------------------------------------------------------------------
+
+    def unticked(self) -> list[tuple[str, str]]:
+        """The items done by hand that are not ticked yet, as ``(id, label)``."""
+        return [(c, label) for c, label in self.run.verify_manual_checks() if c not in self.run.state.verify_ticks]
+
+    def is_ready(self) -> bool:
+        """The step passed (or skipped: nothing to verify) and every item done by hand is ticked."""
+        return super().is_ready() and self.run.verification_complete()
+
+    def status_text(self) -> tuple[str, str]:
+        passed = self.step_status.get("verify") == "ok"
+        if passed and self.failure is None and not self.running and self.unticked():
+            # Short: the figures are above, the step's whole message is in the output pane.
+            return "✔ Verification passed. Now tick what you verified by hand below.", "-ok"
+        return super().status_text()
+
+    def blocked_hint(self) -> str:
+        if self.failure:
+            return "Your ticks and notes are kept for the retry."
+        missing = self.unticked()
+        if self.step_status.get("verify") == "ok" and missing:
+            if len(missing) == 1:
+                return f"Tick “{missing[0][1]}” to continue (space)."
+            return "Tick both items you verified by hand to continue (space)."
+        return super().blocked_hint()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "ticks": dict(self.run.state.verify_ticks),
+            "complete": self.run.verification_complete(),
+        }

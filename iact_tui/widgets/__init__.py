@@ -1,19 +1,26 @@
-"""Reusable Textual widgets: StepList, CommandLog, CheckTable, DeployTable, TickBox and the modals."""
+"""Reusable Textual widgets: StepList, CommandLog, CheckTable, DeployTable, TickBox, TimingPanel,
+LogMatchesPanel, WrappedCheckTable and the modals."""
 
 from iact_tui.widgets.check_table import CheckTable
 from iact_tui.widgets.command_log import CommandLog, format_output
 from iact_tui.widgets.confirm import ConfirmModal, QuitModal
 from iact_tui.widgets.deploy_table import DeployTable
+from iact_tui.widgets.log_matches import LogMatchesPanel
 from iact_tui.widgets.step_list import StepList
 from iact_tui.widgets.tick_box import TickBox
+from iact_tui.widgets.timing_panel import TimingPanel
+from iact_tui.widgets.wrapped_check_table import WrappedCheckTable
 
 __all__ = [
     "CheckTable",
     "CommandLog",
     "ConfirmModal",
     "DeployTable",
+    "LogMatchesPanel",
     "QuitModal",
     "StepList",
     "TickBox",
+    "TimingPanel",
+    "WrappedCheckTable",
     "format_output",
 ]

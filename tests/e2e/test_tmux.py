@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +59,17 @@ class Tmux:
                 return screen
             time.sleep(0.2)
         raise AssertionError(f"{text!r} did not appear within {timeout:g} s; the screen shows:\n{screen}")
+
+    def wait_until(self, ok: Callable[[str], bool], what: str, timeout: float = 30.0) -> str:
+        """Poll the screen until ``ok(screen)``; ``what`` names the wait in the failure."""
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if ok(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"waited {timeout:g} s for {what}; the screen shows:\n{screen}")
 
     def kill(self) -> None:
         self._tmux("kill-server")
@@ -127,7 +138,24 @@ def test_walk_a_whole_release_in_the_real_terminal(demo_dir: Path, tmp_path: Pat
         term.wait_for("v1.4.0 deployed to production", timeout=120)
         term.keys("Enter")
 
-        screen = term.wait_for("production healthy on v1.4.0", timeout=60)
+        # Verification: the figures, then the two items checked by hand (the first is focused).
+        screen = term.wait_for("Verification passed. Now tick what you verified by hand", timeout=60)
+        assert "Response time · GET http://127.0.0.1:" in screen
+        term.keys("Enter")  # refused until both are ticked, and it says so
+        term.wait_for("Tick both items you verified by hand to continue")
+        # One key at a time, each waited for on the screen: Textual routes a key to the widget
+        # focused when it arrives, so a key sent before a Tab took effect goes to the old one.
+        term.keys("Space")
+        term.wait_for("▐✔▌ Critical functionality verified by hand")
+        term.keys("Tab")  # to the first note: the footer drops its keys while a text field has the focus
+        term.wait_until(lambda screen: "q Quit" not in screen, "the note to take the focus")
+        term.type("logged in, opened a project")
+        term.wait_for("logged in, opened a project")
+        term.keys("Tab")
+        term.wait_for("q Quit")
+        term.keys("Space")  # the second tick; Continue gets the focus
+        term.wait_for("▐✔▌ Metrics normal")
+        term.wait_for("production healthy on v1.4.0")
         term.keys("Enter")
         term.wait_for("Announcement written")
         screen = term.wait_for("What's new")  # the Markdown view renders after the step

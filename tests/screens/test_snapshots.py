@@ -185,3 +185,36 @@ def snap_app_with_github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github
 def test_release_pr_preview(snap_compare: Any, snap_app_with_github: IactApp) -> None:
     """GitHub forge: the steps stop before the merge; the pull request's body in the editor."""
     assert snap_compare(snap_app_with_github, terminal_size=SIZE, run_before=_walk(extra=_to_release()))
+
+
+def test_verify_passed_one_item_ticked_with_a_note(
+    snap_compare: Any, snap_app_with_production: IactApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A passed verification (a scripted VerifyStep: fixed timings, one failed request, log
+    lines on one host), the first item ticked with a note; Continue waits for the second."""
+    from test_verify_screen import LOG_LINES, scripted_verify, verify_events
+
+    from iact_tui.screens import VerifyScreen
+    from iact_tui.widgets import TickBox
+
+    async def verified(app: IactApp, pilot: Pilot[Any]) -> None:
+        await walk_to_release(app, pilot)
+        run = app.release_run
+        for step_id, status in (
+            ("deploy-staging", "skipped"),
+            ("smoke-staging", "skipped"),
+            ("prep-production", "ok"),
+            ("deploy-production", "ok"),
+        ):
+            run.records[step_id].status = status
+        web1 = {"host": "web1", "total_matches": 2, "max_matches": 5, "matches": LOG_LINES, "files": []}
+        monkeypatch.setattr(run, "run_step", scripted_verify(run, verify_events(web1=web1)))
+        app.push_screen(VerifyScreen())
+        await settle(app, pilot)
+        app.screen.query_one("#verify-note-verified-by-hand").focus()
+        await pilot.press(*"logged in, opened a project")
+        app.screen.query_one("#verify-tick-verified-by-hand", TickBox).focus()
+        await pilot.press("space")
+        await settle(app, pilot)
+
+    assert snap_compare(snap_app_with_production, terminal_size=SIZE, run_before=_walk(extra=verified))

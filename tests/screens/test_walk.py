@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Markdown, Static
-from ui_helpers import settle, walk_to_release
+from ui_helpers import settle, tick_verification, walk_to_release
 
 from iact_tui import demo
 from iact_tui.app import make_app
 from iact_tui.config import load_config
 from iact_tui.screens import AnnouncementScreen, DeployScreen, PrepScreen, SmokeScreen, VerifyScreen
-from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal
+from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, WrappedCheckTable
 
 
 async def test_full_release_walk_on_the_sandbox(sandbox: demo.Sandbox, tmp_path: Path) -> None:
@@ -66,7 +66,11 @@ async def test_full_release_walk_on_the_sandbox(sandbox: demo.Sandbox, tmp_path:
         verify = app.screen
         assert isinstance(verify, VerifyScreen)
         assert verify.step_status == {"verify": "ok"}, verify.describe()
-        assert verify.query_one(CheckTable).status_of("health") == "passed"
+        assert verify.query_one(WrappedCheckTable).status_of("health") == "passed"
+        await pilot.press("enter")  # the items verified by hand are not ticked yet
+        await settle(app, pilot)
+        assert app.screen is verify
+        await tick_verification(app, pilot, {"verified-by-hand": "logged in, opened a project"})
 
         await pilot.press("enter")
         await settle(app, pilot)
@@ -77,3 +81,7 @@ async def test_full_release_walk_on_the_sandbox(sandbox: demo.Sandbox, tmp_path:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+    assert app.release_run.state.verify_ticks == {
+        "verified-by-hand": "logged in, opened a project",
+        "metrics-normal": "",
+    }

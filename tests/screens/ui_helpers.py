@@ -123,3 +123,20 @@ async def walk_to_release(app: IactApp, pilot: object) -> None:
     await settle(app, pilot)
     await pilot.press("ctrl+s")
     await settle(app, pilot)
+
+
+async def tick_verification(app: IactApp, pilot: object, notes: dict[str, str] | None = None) -> None:
+    """On the verify screen, tick the items done by hand not ticked yet, typing each note
+    given first (keys, as an operator would: focus the note, type, focus the tick, space)."""
+    from textual.pilot import Pilot
+
+    assert isinstance(pilot, Pilot)
+    for check_id, _ in app.release_run.verify_manual_checks():
+        note = (notes or {}).get(check_id, "")
+        if note:
+            app.screen.query_one(f"#verify-note-{check_id}").focus()
+            await pilot.press(*note)
+        if check_id not in app.release_run.state.verify_ticks:
+            app.screen.query_one(f"#verify-tick-{check_id}").focus()
+            await pilot.press("space")
+    await pilot.pause()
