@@ -149,6 +149,9 @@ _ENV_NAME = r"^([A-Za-z_][A-Za-z0-9_]*)?$"
 #: Error-level records of Python's logging and most frameworks, tracebacks, and 5xx
 #: answers in nginx/apache "combined" access logs (``"GET / HTTP/1.1" 502 157``).
 DEFAULT_LOG_PATTERNS: tuple[str, ...] = (r"\bERROR\b", r"\bCRITICAL\b", r"Traceback", r'" 5\d\d ')
+#: What maintenance mode answers, in a "combined" access log (``"GET / HTTP/1.1" 503 …``):
+#: not counted by the verification while it lies inside a deploy's maintenance window.
+DEFAULT_MAINTENANCE_IGNORE: tuple[str, ...] = ('" 503 ',)
 
 
 class LogScanConfig(_Model):
@@ -165,6 +168,12 @@ class LogScanConfig(_Model):
     """The scan passes with at most this many matching lines on each host."""
     require_files: bool = False
     """Fail the scan when a path matches no readable file (otherwise it is reported)."""
+    maintenance_ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_MAINTENANCE_IGNORE))
+    """Python regular expressions: a matching line written during a deploy's maintenance
+    window (between the marks taken before its ``pre`` commands and after its ``post``
+    commands succeeded, per host and file, by byte offset) is not counted, only reported
+    as a figure. Default ``['" 503 ']``: the 503 answers of maintenance mode in an access
+    log. Empty: nothing is ignored."""
     units: list[str] = Field(default_factory=list)
     """systemd units whose journal the monitor follows (``journalctl -fu UNIT``) besides
     ``paths``, e.g. ``["iact.service", "nginx.service"]``."""
@@ -190,12 +199,22 @@ class LogScanConfig(_Model):
     def _patterns(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("give at least one pattern, or leave patterns out for the defaults")
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
-        return value
+        return _regexes(value)
+
+    @field_validator("maintenance_ignore")
+    @classmethod
+    def _maintenance_ignore(cls, value: list[str]) -> list[str]:
+        return _regexes(value)
+
+
+def _regexes(value: list[str]) -> list[str]:
+    """``value`` when every item compiles as a Python regular expression."""
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    return value
 
 
 class BackupConfig(_Model):
@@ -417,6 +436,10 @@ class ForgeConfig(_Model):
     empty: not checked by label."""
     milestone: str = ""
     """``github``: open pull requests in this milestone stop the checklist; empty: not checked."""
+    smoke_comment: bool = True
+    """``github``: after the staging smoke tests (passed or failed), post their results as a
+    comment on the release pull request (opened before the staging deploy, its body cannot
+    hold them); a comment that cannot be posted is reported, never fails the smoke tests."""
 
     @model_validator(mode="after")
     def _github_needs_a_repository(self) -> ForgeConfig:

@@ -259,6 +259,8 @@ coverage_min = 80.0
 
 [forge]
 kind = "local"                      # merge the release branch into main locally and push
+# kind = "github"                   # or: through a release pull request (repository = "owner/name");
+# smoke_comment = true              # then the staging smoke results are commented on that pull request
 
 # Deploy targets. Absent environments are skipped with a notice.
 # [environments.staging]
@@ -285,6 +287,8 @@ kind = "local"                      # merge the release branch into main locally
 # patterns = ['\\bERROR\\b', '\\bCRITICAL\\b', 'Traceback', '" 5\\d\\d ']  # the default
 # max_matches = 0                  # matching lines allowed on each host
 # require_files = false            # true: a path matching no readable file fails the scan
+# maintenance_ignore = ['" 503 ']  # the default: such lines written while the deploy had the site
+#                                  # in maintenance (from pre until post succeeded) are not counted
 
 # Verification of production after its deploy: health and smoke again, timed requests
 # to health_url, the logs above, and two checks done by hand.

@@ -57,8 +57,13 @@ class RunState:
         prep: The production prep's operator inputs: ``"<env>:backup-skip"`` /
             ``"<env>:notice-skip"`` → the typed reason, ``"<env>:rollback-ack"`` → ``"yes"``.
         log_marks: Environment → host → the log sizes recorded before its deploy
-            (:meth:`~iact_tui.services.log_scan.LogMarks.to_json`), for the verification's
-            log scan.
+            (:meth:`~iact_tui.services.log_scan.LogMarks.to_json`, with ``error`` when
+            they could not be taken), for the verification's log scan. Its
+            ``"maintenance"`` key lists the host's maintenance windows in order, each
+            ``{"start": marks, "end": marks or None, "state": "open" | "closed" |
+            "unmarked", "note": why it has no end}``; only a ``closed`` one (marked again
+            after the ``post`` commands succeeded) lets the scan leave its 503 lines
+            uncounted (see :mod:`~iact_tui.engine.steps.deploy`).
         verify_ticks: Verification item ticked by hand (``VERIFY_MANUAL`` id) → the
             operator's note (``""`` for none).
         pr_body: The release pull request's body as the operator edited it in the

@@ -115,6 +115,21 @@ class PullRequest:
 
 
 @dataclass(frozen=True)
+class Comment:
+    """A comment GitHub stored on an issue or pull request.
+
+    Attributes:
+        id: Its id (for ``/issues/comments/{id}``).
+        url: Its page (``html_url``: the pull request's page with ``#issuecomment-{id}``).
+        body: Its text as GitHub stored it (Markdown).
+    """
+
+    id: int
+    url: str
+    body: str
+
+
+@dataclass(frozen=True)
 class Item:
     """An open issue or pull request listed on the checklist.
 
@@ -600,6 +615,31 @@ class GitHubForge:
         if not isinstance(data, list):
             raise self._unexpected(response, need)
         return tuple(str(label.get("name", "")) for label in data if isinstance(label, dict))
+
+    async def comment(self, number: int, body: str) -> Comment:
+        """``POST /repos/{o}/{r}/issues/{number}/comments``: add a comment to issue or pull
+        request ``number`` (pull requests take comments through the issues API).
+
+        Args:
+            number: The issue or pull request.
+            body: The comment (Markdown; GitHub allows 65,536 characters).
+
+        Returns:
+            The :class:`Comment` GitHub created (201).
+
+        Raises:
+            ForgeError: Refused (needs Issues or Pull requests: write), not found, locked
+                (403/422), or GitHub unreachable after the retries.
+        """
+        need = _Need(
+            f"comment on #{number}",
+            "Issues: write or Pull requests: write",
+            not_found=f"issue or pull request #{number}",
+        )
+        data = await self._json("POST", f"{self._repo}/issues/{number}/comments", json={"body": body}, need=need)
+        return Comment(
+            id=int(data.get("id") or 0), url=str(data.get("html_url") or ""), body=str(data.get("body") or "")
+        )
 
     # ------------------------------------------------------------------- checks and merge
 
@@ -1207,6 +1247,7 @@ __all__ = [
     "TOKEN_ENV",
     "Check",
     "CheckSummary",
+    "Comment",
     "GitHubForge",
     "Item",
     "MergeResult",

@@ -11,6 +11,17 @@ This module owns the two halves of a log scan on one :class:`~iact_tui.services.
    the matching lines returned with host and file, and the count judged against a
    threshold.
 
+A scan can be given **windows**: spans of each file between two marks (a deploy's
+maintenance window: marked before its ``pre`` commands and again after its ``post``
+commands succeeded). A line that starts inside a window and matches one of
+``window_ignore`` (``'" 503 '``: answered "service unavailable" while the site was in
+maintenance) is not counted; it is reported as a figure (``ignored``). A line after the
+window, or one matching only the other patterns, is judged as usual. The window is cut
+by byte offset: the read command splits the file at each window's edge, so the edge is
+exact whatever the lines hold (invalid UTF-8, ``\r``). The file must be the same at
+both marks and now (same inode, never shorter): a file rotated, replaced or truncated
+during or since the window gets nothing ignored, and its scan says why.
+
 What "since the mark" means per file:
 
 - same inode, at least as long: the bytes after the recorded offset;
@@ -155,8 +166,12 @@ class FileScan:
         from_offset: Byte offset the reading started at.
         bytes_read: Bytes read (at most the scan's ``max_bytes``).
         unread_bytes: Bytes past ``max_bytes`` left unread (0 when all were read).
-        matches: Matching lines in it.
+        matches: Matching lines in it (counted).
         note: Why it was read as it was (rotation, truncation, no mark), or ``""``.
+        ignored: Matching lines not counted: inside a window and matching
+            ``window_ignore``.
+        window_note: Why a window could not be applied to this file (rotated or
+            truncated between or since the marks), or ``""``.
     """
 
     path: str
@@ -166,6 +181,8 @@ class FileScan:
     unread_bytes: int = 0
     matches: int = 0
     note: str = ""
+    ignored: int = 0
+    window_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +197,9 @@ class LogScanResult:
         max_matches: The threshold.
         matches: The first matching lines (at most the scan's ``keep``).
         files: Each file considered, in order.
+        ignored: Matching lines not counted because they lie inside a window and match
+            ``window_ignore`` (0 without windows).
+        windows: How many windows the scan was given.
     """
 
     host: str
@@ -188,6 +208,8 @@ class LogScanResult:
     max_matches: int
     matches: tuple[LogMatch, ...] = ()
     files: tuple[FileScan, ...] = ()
+    ignored: int = 0
+    windows: int = 0
 
     @property
     def missing(self) -> list[str]:
@@ -229,9 +251,13 @@ class LogScanResult:
                     "unread_bytes": f.unread_bytes,
                     "matches": f.matches,
                     "note": f.note,
+                    "ignored": f.ignored,
+                    "window_note": f.window_note,
                 }
                 for f in self.files
             ],
+            "ignored": self.ignored,
+            "windows": self.windows,
         }
 
 
@@ -346,6 +372,12 @@ class _Plan:
     offset: int
     size: int
     note: str
+    origin: str = ""  # the path its marks are kept under (``<path>`` for a ``<path>.1`` read)
+    inode: int = 0
+    truncated: bool = False  # same file as marked, shorter than its mark: offsets cannot be trusted
+
+    def __post_init__(self) -> None:
+        self.origin = self.origin or self.path
 
 
 def _plan(listed: Sequence[_Listed], marks: LogMarks | None, since: float | None) -> tuple[list[_Plan], list[FileScan]]:
@@ -377,20 +409,36 @@ def _plan(listed: Sequence[_Listed], marks: LogMarks | None, since: float | None
                 reports.append(FileScan(e.path, "unchanged", note="not modified since the deploy started"))
             else:
                 why = "no mark before the deploy" if marks is None else "not there before the deploy"
-                plans.append(_Plan(e.path, 0, e.size, f"{why}: read from its start"))
+                plans.append(_Plan(e.path, 0, e.size, f"{why}: read from its start", inode=e.inode))
         elif e.inode == mark.inode and e.size >= mark.size:
-            plans.append(_Plan(e.path, mark.size, e.size, ""))
+            plans.append(_Plan(e.path, mark.size, e.size, "", inode=e.inode))
         elif e.inode == mark.inode:
             plans.append(
                 _Plan(
-                    e.path, 0, e.size, f"truncated since the mark ({mark.size} → {e.size} bytes): read from its start"
+                    e.path,
+                    0,
+                    e.size,
+                    f"truncated since the mark ({mark.size} → {e.size} bytes): read from its start",
+                    inode=e.inode,
+                    truncated=True,
                 )
             )
         else:
             old = rotated.get(e.path + ".1")
             if old is not None and old.inode == mark.inode:
-                plans.append(_Plan(old.path, mark.size, old.size, f"{e.path} rotated: its old file's tail"))
-                plans.append(_Plan(e.path, 0, e.size, "rotated since the mark: the new file from its start"))
+                plans.append(
+                    _Plan(
+                        old.path,
+                        mark.size,
+                        old.size,
+                        f"{e.path} rotated: its old file's tail",
+                        origin=e.path,
+                        inode=old.inode,
+                    )
+                )
+                plans.append(
+                    _Plan(e.path, 0, e.size, "rotated since the mark: the new file from its start", inode=e.inode)
+                )
             else:
                 plans.append(
                     _Plan(
@@ -399,24 +447,128 @@ def _plan(listed: Sequence[_Listed], marks: LogMarks | None, since: float | None
                         e.size,
                         "replaced since the mark (rotated) and the old file is not at .1: "
                         "read the new file from its start; lines written before the rotation are not scanned",
+                        inode=e.inode,
                     )
                 )
     return plans, reports
 
 
-def _read_script(nonce: str, plans: Sequence[_Plan], max_bytes: int) -> str:
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span of every log file on one host between two marks: a maintenance window.
+
+    Attributes:
+        start: The marks taken when it began (before the deploy's ``pre`` commands).
+        end: The marks taken when it ended (after the ``post`` commands succeeded).
+    """
+
+    start: LogMarks
+    end: LogMarks
+
+
+def _spans(plan: _Plan, windows: Sequence[Window]) -> tuple[list[tuple[int, int]], str]:
+    """The byte ranges ``[lo, hi)`` of ``plan``'s file that lie inside ``windows``, and why
+    a window could not be applied to it (``""`` when none failed).
+
+    A window applies to a file only when the file is the same one (inode) at the window's
+    start, at its end and now, and was never shorter than at an earlier mark; anything else
+    is a rotation or truncation during or since the window, and nothing of that window is
+    ignored in the file. A file missing from the start marks is not assumed created during
+    the window (the log paths may have changed since): nothing of it is ignored either.
+    """
+    spans: list[tuple[int, int]] = []
+    notes: list[str] = []
+    for window in windows:
+        start = window.start.files.get(plan.origin)
+        end = window.end.files.get(plan.origin)
+        own = plan.inode
+        concerned = (start is not None and start.inode == own) or (end is not None and end.inode == own)
+        if plan.truncated:
+            if concerned:
+                notes.append("truncated since the marks")
+            continue
+        if end is None:
+            if start is not None and start.inode == own:
+                notes.append("not found when the window's end was marked")
+            continue  # otherwise: created after the window
+        if end.inode != own:
+            if start is not None and start.inode == own:
+                notes.append("rotated during the window (another file at its end)")
+            continue  # otherwise the window concerned another file (older or newer than this one)
+        if start is None:
+            notes.append("not marked when the window began (created during it, or the log paths changed)")
+            continue
+        if start.inode != own:
+            notes.append("replaced during the window (another file at its start)")
+            continue
+        lo = start.size
+        if end.size < lo:
+            notes.append(f"shorter at the window's end than at its start ({lo} → {end.size} bytes)")
+            continue
+        if plan.size < end.size:
+            notes.append(f"truncated since the window ended ({end.size} → {plan.size} bytes)")
+            continue
+        lo = max(lo, plan.offset)
+        if end.size > lo:
+            spans.append((lo, end.size))
+    note = ""
+    if notes:
+        note = "nothing ignored: " + "; ".join(dict.fromkeys(notes))
+        spans = []  # one doubtful window: the file's offsets are not trusted for any
+    return sorted(spans), note
+
+
+@dataclass(frozen=True)
+class _Segment:
+    start: int  # byte offset in the file
+    length: int  # bytes to read
+    in_window: bool
+
+
+def _segments(plan: _Plan, spans: Sequence[tuple[int, int]], max_bytes: int) -> list[_Segment]:
+    """``plan``'s bytes from its offset cut at each span's edges, at most ``max_bytes`` in all
+    (the last segment reads to the end of the file within that budget)."""
+    cuts: list[tuple[int, int | None, bool]] = []
+    at = plan.offset
+    for lo, hi in spans:
+        if hi <= at:
+            continue
+        if lo > at:
+            cuts.append((at, lo - at, False))
+            at = lo
+        cuts.append((at, hi - at, True))
+        at = hi
+    cuts.append((at, None, False))
+    out: list[_Segment] = []
+    budget = max_bytes
+    for start, length, in_window in cuts:
+        if budget <= 0:
+            break
+        size = budget if length is None else min(length, budget)
+        out.append(_Segment(start, size, in_window))
+        budget -= size
+    return out
+
+
+def _read_script(nonce: str, plans: Sequence[_Plan], segments: Sequence[Sequence[_Segment]]) -> str:
     lines = [f"N={nonce}"]
     for k, plan in enumerate(plans):
-        lines.append(
-            f"printf '%s B %s\\n' \"$N\" {k}; "
-            f"{{ tail -c +{plan.offset + 1} < {shlex.quote(plan.path)} | head -c {max_bytes}; }} 2>/dev/null; "
-            f"printf '\\n%s E %s\\n' \"$N\" {k}"
-        )
+        for j, seg in enumerate(segments[k]):
+            lines.append(
+                f"printf '%s B %s.%s\\n' \"$N\" {k} {j}; "
+                f"{{ tail -c +{seg.start + 1} < {shlex.quote(plan.path)} | head -c {seg.length}; }} 2>/dev/null; "
+                f"printf '\\n%s E %s.%s\\n' \"$N\" {k} {j}"
+            )
     lines.append("exit 0")
     return "\n".join(lines)
 
 
-def _compile(patterns: Sequence[str]) -> list[tuple[str, re.Pattern[str]]]:
+def _compile(
+    patterns: Sequence[str], *, what: str = "log_patterns", allow_empty: bool = False
+) -> list[tuple[str, re.Pattern[str]]]:
     compiled = []
     for pattern in patterns:
         try:
@@ -424,11 +576,17 @@ def _compile(patterns: Sequence[str]) -> list[tuple[str, re.Pattern[str]]]:
         except re.error as exc:
             raise ConfigError(
                 f"log pattern {pattern!r} is not a valid regular expression: {exc}",
-                "fix log_patterns in iact-release.toml (Python regular expressions)",
+                f"fix {what} in iact-release.toml (Python regular expressions)",
             ) from None
-    if not compiled:
+    if not compiled and not allow_empty:
         raise ConfigError("no log patterns to match", "set log_patterns in iact-release.toml or leave it out")
     return compiled
+
+
+def _index(text: str) -> tuple[int, int] | None:
+    """``"3.1"`` → ``(3, 1)``: a read record's file and segment."""
+    k, _, j = text.partition(".")
+    return (int(k), int(j)) if k.isdigit() and j.isdigit() else None
 
 
 async def scan_logs(
@@ -444,6 +602,8 @@ async def scan_logs(
     require_files: bool = False,
     redact: Callable[[str], str] | None = None,
     timeout: float = 120.0,
+    windows: Sequence[Window] = (),
+    window_ignore: Sequence[str] = (),
 ) -> LogScanResult:
     """Match the lines written to ``host``'s logs since ``marks`` (see the module docstring).
 
@@ -463,6 +623,11 @@ async def scan_logs(
             is reported and the scan can pass).
         redact: Applied to every kept line (e.g. a :class:`Secret`'s ``redact``).
         timeout: Seconds for each of the two commands (list, read).
+        windows: Spans between two marks (maintenance windows) where lines matching
+            ``window_ignore`` are not counted.
+        window_ignore: Python regular expressions; a line that matches one of
+            ``patterns``, starts inside a window and matches one of these is counted in
+            ``ignored`` instead. Empty: nothing is ignored.
 
     Returns:
         The :class:`LogScanResult`.
@@ -474,6 +639,9 @@ async def scan_logs(
     """
     _check_paths(paths)
     compiled = _compile(patterns)
+    ignore_rx = [rx for _, rx in _compile(window_ignore, what="maintenance_ignore", allow_empty=True)]
+    if not ignore_rx:
+        windows = ()
     marked = list(marks.files) if marks else []
     _, listed = await _list(host, paths, [p + ".1" for p in marked], timeout)
     # A marked file that no glob lists any more is gone (deleted or rotated away).
@@ -486,18 +654,29 @@ async def scan_logs(
     scans: list[FileScan] = []
     if plans:
         nonce = "@iact-" + secrets.token_hex(8)
+        cut = [_spans(plan, windows) for plan in plans]
+        segments = [_segments(plan, spans, max_bytes) for plan, (spans, _) in zip(plans, cut, strict=True)]
         counts = [0] * len(plans)
+        ignored = [0] * len(plans)
         read = [0] * len(plans)
-        current: int | None = None
+        current: tuple[int, int] | None = None  # (file, segment) being read
+        last_file = -1
         line_no = 0
-        pending: str | None = None
+        pending: str | None = None  # the last line seen, taken once the next one (or the end) shows it whole
+        pending_in = False  # it began inside a window
+        carry: str | None = None  # a line cut by a window's edge, continued in the next segment
+        carry_in = False
+        first = False
 
-        def take(k: int, text: str) -> None:
+        def take(k: int, text: str, in_window: bool) -> None:
             nonlocal total, line_no
             line_no += 1
             read[k] += len(text.encode("utf-8", "replace")) + 1
             for pattern, rx in compiled:
                 if rx.search(text):
+                    if in_window and any(r.search(text) for r in ignore_rx):
+                        ignored[k] += 1
+                        break
                     total += 1
                     counts[k] += 1
                     if len(matches) < keep:
@@ -507,7 +686,7 @@ async def scan_logs(
                     break
 
         result: CommandResult | None = None
-        async for item in host.stream(_read_script(nonce, plans, max_bytes), timeout=timeout):
+        async for item in host.stream(_read_script(nonce, plans, segments), timeout=timeout):
             if isinstance(item, CommandResult):
                 result = item
                 continue
@@ -515,22 +694,33 @@ async def scan_logs(
                 continue
             text = item.text
             if text.startswith(nonce + " "):
-                kind, _, index = text[len(nonce) + 1 :].partition(" ")
-                if kind == "B" and index.isdigit():
-                    current, line_no, pending = int(index), 0, None
+                kind, _, rest = text[len(nonce) + 1 :].partition(" ")
+                index = _index(rest)
+                if kind == "B" and index is not None:
+                    if index[0] != last_file:
+                        line_no, carry, last_file = 0, None, index[0]  # another file
+                    current, pending, first = index, None, True
                     continue
                 if kind == "E" and current is not None:
                     # The E record follows a newline printed after the content: when the
                     # content ended with its own newline, that made one empty line.
-                    if pending:
-                        take(current, pending)
+                    k, j = current
+                    if pending and j + 1 < len(segments[k]):
+                        carry, carry_in = pending, pending_in  # cut at a window's edge: continued next
+                    elif pending:
+                        take(k, pending, pending_in)
                     current, pending = None, None
                     continue
             if current is None:
                 continue
+            k, j = current
+            in_window = segments[k][j].in_window
+            if first and carry is not None:
+                text, in_window, carry = carry + text, carry_in, None  # a line belongs where it starts
+            first = False
             if pending is not None:
-                take(current, pending)
-            pending = text
+                take(k, pending, pending_in)
+            pending, pending_in = text, in_window
         assert result is not None
         if not result.ok:
             raise _failed(host, "reading the log files", result, timeout)
@@ -538,18 +728,31 @@ async def scan_logs(
             # Bytes as counted from the lines (a last line without its newline counts one more).
             unread = max(plan.size - plan.offset - max_bytes, 0)
             scans.append(
-                FileScan(plan.path, "scanned", plan.offset, min(read[k], max_bytes), unread, counts[k], plan.note)
+                FileScan(
+                    plan.path,
+                    "scanned",
+                    plan.offset,
+                    min(read[k], max_bytes),
+                    unread,
+                    counts[k],
+                    plan.note,
+                    ignored[k],
+                    cut[k][1],
+                )
             )
     files = tuple(scans + reports)
     found_all = not any(f.status in ("missing", "unreadable", "not-a-file") for f in files)
     ok = total <= max_matches and (found_all or not require_files)
-    return LogScanResult(host.name, ok, total, max_matches, tuple(matches), files)
+    ignored_total = sum(f.ignored for f in scans)
+    return LogScanResult(host.name, ok, total, max_matches, tuple(matches), files, ignored_total, len(windows))
 
 
 async def scan_hosts(
     hosts: Sequence[Host],
     paths: Sequence[str],
     marks: Mapping[str, LogMarks] | None = None,
+    *,
+    windows: Mapping[str, Sequence[Window]] | None = None,
     **options: Any,
 ) -> dict[str, LogScanResult | IactError]:
     """:func:`scan_logs` on every host at once, keeping each host's result or error.
@@ -558,6 +761,7 @@ async def scan_hosts(
         hosts: The environment's hosts.
         paths: Paths and globs, the same on every host.
         marks: Host name → its marks; a host without marks is scanned as with ``None``.
+        windows: Host name → its windows (see :func:`scan_logs`); none for a host not in it.
         **options: Passed to :func:`scan_logs`.
 
     Returns:
@@ -565,10 +769,11 @@ async def scan_hosts(
         its scan (one unreachable host does not hide the others' results).
     """
     marks = marks or {}
+    windows = windows or {}
 
     async def one(host: Host) -> LogScanResult | IactError:
         try:
-            return await scan_logs(host, paths, marks.get(host.name), **options)
+            return await scan_logs(host, paths, marks.get(host.name), windows=windows.get(host.name, ()), **options)
         except IactError as exc:
             return exc
 

@@ -1,10 +1,17 @@
-"""Engine: deploy, smoke tests, verification and the announcement on the real sample site."""
+"""Engine: deploy, smoke tests, verification and the announcement on the real sample site.
+
+The maintenance window test sends real requests to the sample site while the deploy has
+it in maintenance mode: its runserver logs them answered 503, and the verification does
+not count them once the deploy marked the log again after its post commands.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -107,6 +114,9 @@ async def test_deploy_smoke_verify_announce(sandbox: demo.Sandbox, tmp_path: Pat
     assert scanned["path"] == str(log_file) and scanned["from_offset"] == size_before and scanned["bytes_read"] > 0
     assert data["logs"]["production"]["total_matches"] == 0
     assert '" 503 ' not in log_file.read_text()[size_before:]  # the restart's probe is not answered 503
+    [window] = run.state.log_marks["production"]["production"]["maintenance"]
+    assert window["state"] == "closed" and window["end"]["files"][str(log_file)]["size"] >= size_before
+    assert data["logs"]["production"]["ignored"] == 0 and data["logs"]["production"]["windows"] == 1
 
     # Every figure is in the journal: the marks at once, the verification's whole result.
     records = [json.loads(line) for line in run.journal_path.read_text().splitlines()]
@@ -168,7 +178,10 @@ async def test_failed_deploy_command_leaves_maintenance_off_and_is_retryable(
     assert status == 200, body  # maintenance mode switched off again
     first_marks = run.state.log_marks["staging"]["staging"]
     log_file = str(sandbox.run_dir / "staging.log")
-    assert first_marks["files"][log_file]["size"] < (sandbox.run_dir / "staging.log").stat().st_size
+    assert log_file in first_marks["files"]
+    # The migration failed but the post commands succeeded: maintenance is over, the window closed.
+    [first_window] = first_marks["maintenance"]
+    assert first_window["state"] == "closed" and first_window["start"]["files"] == first_marks["files"]
     # Fix the cause; the same run re-reads the config on retry and succeeds.
     path.write_text(text)
     run.reload_config()
@@ -181,6 +194,16 @@ async def test_failed_deploy_command_leaves_maintenance_off_and_is_retryable(
     assert run.state.log_marks["staging"]["staging"] is first_marks
     records = [json.loads(line) for line in run.journal_path.read_text().splitlines()]
     assert [r["env"] for r in records if r["kind"] == "log_marks"] == ["staging"]
+    # The retry's pre commands put the site in maintenance again: a second window, from new marks.
+    second_window = first_marks["maintenance"][1]
+    assert second_window["state"] == "closed"
+    assert second_window["start"]["taken_at"] >= first_window["end"]["taken_at"]
+    assert [(r["window"], r["state"]) for r in records if r["kind"] == "maintenance_window"] == [
+        (1, "open"),
+        (1, "closed"),
+        (2, "open"),
+        (2, "closed"),
+    ]
     assert get(sandbox.environments["staging"])[1]["version"] == "1.4.0"
 
 
@@ -214,6 +237,10 @@ async def test_log_marks_that_fail_do_not_stop_the_deploy_and_the_scan_reads_wha
         e for e in events if isinstance(e, CheckUpdate) and e.check_id == "logs:production" and e.status == "passed"
     ]
     assert "the marks failed at the deploy: files modified since" in logs.detail
+    assert (
+        "nothing ignored: the maintenance window has no end mark (the marks at its end failed: "
+        "production: listing the log files exited 255: Connection reset), so its 503 answers count" in logs.detail
+    )
     [scanned] = logs.data["files"]
     assert scanned["from_offset"] == 0 and scanned["bytes_read"] == (sandbox.run_dir / "production.log").stat().st_size
 
@@ -266,3 +293,98 @@ async def test_cancelled_deploy_stops_the_command_and_still_leaves_maintenance_o
     assert run.records["deploy-staging"].status == "cancelled"
     assert '"status": "cancelled"' in run.journal_path.read_text()
     assert subprocess.run(["pgrep", "-f", "sleep 30.0417"], capture_output=True).returncode == 1
+
+
+VISITOR = """import sys, urllib.error, urllib.request
+for _ in range(int(sys.argv[2])):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=10)
+        print("answered 200")
+    except urllib.error.HTTPError as exc:
+        print("answered", exc.code)
+"""
+ERROR_LINE = "2026-01-01 10:00:02 ERROR core.tasks: the search index could not be rebuilt"
+
+
+def _cmd(name: str, run: str) -> str:
+    """A command as a TOML inline table (a JSON string is a valid TOML basic string)."""
+    return f"{{ name = {json.dumps(name)}, run = {json.dumps(run)} }}"
+
+
+async def test_503_answers_during_the_maintenance_window_are_not_counted(sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    """Two attempts: the first one's post commands fail (nothing of its window is ignored,
+    the detail says why), the retry's succeed (its 503s are not counted). An ERROR inside a
+    window and a 503 after it are counted."""
+    path = sandbox.config_path
+    text = path.read_text()
+    health = sandbox.environments["production"]
+    log_file = sandbox.run_dir / "production.log"
+    visitor = f"{shlex.quote(sys.executable)} -c {shlex.quote(VISITOR)} {shlex.quote(health)} 2"
+    failing_task = f"echo {shlex.quote(ERROR_LINE)} >> {shlex.quote(str(log_file))}"
+    on = _cmd("maintenance mode on", "{python} manage.py maintenance on")
+    off = _cmd("maintenance mode off", "{python} manage.py maintenance off")
+    at = text.index(on, text.index("[environments.production]"))
+    pre = f"{on}, {_cmd('visitors during maintenance', visitor)}, {_cmd('a task fails', failing_task)}"
+    fixed = text[:at] + pre + text[at + len(on) :]
+    at = fixed.index(off, fixed.index("[environments.production]"))
+    notify = _cmd("tell the on-call channel", "echo the webhook is down >&2; exit 3")
+    broken = fixed[:at] + f"{off}, {notify}" + fixed[at + len(off) :]
+    path.write_text(broken)
+    for args in (["commit", "-qam", "chore: a visitor in maintenance"], ["push", "-q", "origin", "main"]):
+        subprocess.run(["git", *args], cwd=sandbox.repo, check=True)
+    run = await released(sandbox, tmp_path)
+    run.confirm("deploy-production", "1.4.0")
+
+    events, done = await run_step(run, "deploy-production")
+    assert done.status == "failed" and "'tell the on-call channel' exited 3" in done.message, done
+    said = [e.text for e in events if isinstance(e, OutputLine)]
+    assert said.count("answered 503") == 2, said
+    [first] = run.state.log_marks["production"]["production"]["maintenance"]
+    assert (first["state"], first["note"], first["end"]) == ("unmarked", "its post commands did not all succeed", None)
+
+    events, done = await run_step(run, "verify")
+    [logs] = [
+        e for e in events if isinstance(e, CheckUpdate) and e.check_id == "logs:production" and e.status == "failed"
+    ]
+    assert (logs.data["total_matches"], logs.data["ignored"]) == (3, 0)
+    assert (
+        logs.data["maintenance_note"]
+        == "the maintenance window has no end mark (its post commands did not all succeed)"
+    )
+    assert (
+        "; nothing ignored: the maintenance window has no end mark (its post commands did not all succeed), "
+        "so its 503 answers count" in logs.detail
+    )
+
+    path.write_text(fixed)
+    run.reload_config()
+    events, done = await run_step(run, "deploy-production")
+    assert done.status == "ok", done
+    said = [e.text for e in events if isinstance(e, OutputLine)]
+    assert said.count("answered 503") == 2 and any(t.startswith("log marks: maintenance window 2 starts") for t in said)
+    assert [w["state"] for w in run.state.log_marks["production"]["production"]["maintenance"]] == [
+        "unmarked",
+        "closed",
+    ]
+
+    # After the second mark, maintenance on again by hand: this 503 is not the deploy's.
+    manage = [sys.executable, "manage.py", "maintenance"]
+    subprocess.run([*manage, "on"], cwd=sandbox.root / "production", check=True, capture_output=True)
+    assert get(health)[0] == 503
+    subprocess.run([*manage, "off"], cwd=sandbox.root / "production", check=True, capture_output=True)
+
+    events, done = await run_step(run, "verify")
+    assert done.status == "failed" and done.data["failed"] == ["logs:production"], done
+    [logs] = [
+        e for e in events if isinstance(e, CheckUpdate) and e.check_id == "logs:production" and e.status == "failed"
+    ]
+    data = logs.data
+    # Window 1 (no end mark): two 503s and the ERROR; window 2: the ERROR; after it: the 503.
+    assert (data["total_matches"], data["ignored"], data["windows"]) == (5, 2, 1)
+    texts = [m["text"] for m in data["matches"]]
+    assert sum(ERROR_LINE in t for t in texts) == 2 and sum('" 503 ' in t for t in texts) == 3
+    assert "; 2 line(s) answered 503 during the maintenance window, not counted" in logs.detail
+    assert (
+        "; maintenance window 1 has no end mark (its post commands did not all succeed): its 503 answers count"
+        in logs.detail
+    )

@@ -6,10 +6,16 @@ stand-in merges, the merge is made for real in the bare origin (as GitHub merges
 side), so the tag step tags the very commit GitHub reported. The body tests build a real
 history after v1.0.0: a merge commit, a squash merge, a rebase merge, a direct commit, and
 two Django migrations.
+
+After the merge, the staging smoke tests comment their results on the release pull
+request (the stand-in records the comment); a failure to comment (GitHub answering 502,
+no token) is an output line and leaves the smoke step's result as it was; with the local
+forge nothing is posted.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,10 +23,12 @@ from typing import Any
 
 import pytest
 from support.github_fake import TOKEN, GitHubFake, add_django_app, github_history, merge_for_real
+from test_verify import PASSWORD, Site, serving
 
 from iact_tui.config import load_config
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.run import ReleaseRun
+from iact_tui.services.secrets import REDACTED
 
 CONFIG = """[project]
 main_branch = "main"
@@ -429,3 +437,117 @@ async def test_headless_prints_the_body_before_opening_the_pull_request(
     assert text.index(f"        pull request body:\n{printed}\n") < text.index("opened pull request #1")
     assert "      ✔ Pull request: #1 opened: https://github.test/acme/shop/pull/1" in text
     assert "      ✔ Merged: #1 merge: " in text
+
+
+API_TOKEN = "api-t0ken-for-the-search-check"
+
+
+def staging(base: str, *, failing_command: bool) -> str:
+    """A ``staging`` environment on the loopback site: health, login, one HTTP check sending
+    ``$env:IACT_TEST_API_TOKEN``, and a command (failing: it prints that token first)."""
+    command = 'echo "export failed for token $IACT_TEST_API_TOKEN" >&2; exit 2' if failing_command else "echo ok"
+    return (
+        f'\n[environments.staging]\napp_dir = "."\nhealth_url = "{base}/health"\n'
+        f'\n[environments.staging.smoke]\ncommands = [{{ name = "export", run = {json.dumps(command)} }}]\n'
+        f'\n[environments.staging.smoke.login]\nurl = "{base}/login"\nusername = "smoke"\n'
+        'password_env = "IACT_TEST_SMOKE_PASSWORD"\n'
+        f'\n[[environments.staging.smoke.checks]]\nname = "search"\nurl = "{base}/api/search"\n'
+        'headers = { Authorization = "Bearer $env:IACT_TEST_API_TOKEN" }\n'
+        'expect_json = { "items[0].name" = "Export" }\n'
+    )
+
+
+async def merged(
+    tmp_path: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch, site: Site, *, failing_command: bool
+) -> ReleaseRun:
+    """A run whose release PR is merged on the stand-in, with staging on the loopback site."""
+    monkeypatch.setenv("IACT_TEST_SMOKE_PASSWORD", PASSWORD)
+    monkeypatch.setenv("IACT_TEST_API_TOKEN", API_TOKEN)
+    base = f"http://127.0.0.1:{site.port}"
+    run, _repo, _head = await ready_to_merge(
+        tmp_path, github, monkeypatch, extra_config=staging(base, failing_command=failing_command)
+    )
+    _, last = await run_merge(run)
+    assert last.status == "ok", last
+    assert run.state.results["merge"]["pr"] == {"number": 1, "url": github.html("pull", 1)}
+    return run
+
+
+async def smoke(run: ReleaseRun) -> tuple[list[str], StepFinished]:
+    """Run the staging smoke tests: the output lines and the end."""
+    events = [e async for e in run.run_step("smoke-staging")]
+    last = events[-1]
+    assert isinstance(last, StepFinished)
+    return [e.text for e in events if isinstance(e, OutputLine)], last
+
+
+async def test_staging_smoke_results_are_commented_on_the_release_pull_request(
+    github: GitHubFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving(Site()) as httpd:
+        site = Site(port=httpd.server_address[1])
+        run = await merged(tmp_path, github, monkeypatch, site, failing_command=True)
+        lines, last = await smoke(run)
+    assert last.status == "failed" and last.message == "smoke tests failed on staging: cmd:export"
+
+    [request] = github.requests_to("POST", "/issues/1/comments")
+    assert request.authorization == f"Bearer {TOKEN}"
+    [comment] = github.comments[1]
+    body = request.json["body"]
+    assert comment["body"] == body
+    rows = [line for line in body.splitlines() if line.startswith("| `")]
+    assert [row.split(" | ")[0].split("`")[1] for row in rows] == ["health", "login", "http:search", "cmd:export"]
+    assert [row.split(" | ")[1] for row in rows] == ["✅ passed", "✅ passed", "✅ passed", "❌ failed"]
+    figures = last.data["figures"]
+    assert f"HTTP 200, {figures['health']['elapsed_ms']:g} ms, version 1.1.0" in rows[0]
+    assert f"HTTP 200, {figures['http:search']['elapsed_ms']:g} ms" in rows[2]
+    assert "exit 2" in rows[3] and "export failed for token" in rows[3]
+    assert body.startswith("### Smoke tests on staging: failed (1 of 4 checks failed)\n")
+    assert "`v1.1.0` on staging" in body
+    # Masked: the API token the command printed, the login password.
+    assert API_TOKEN not in body and PASSWORD not in body
+    assert rows[3].endswith(f"exited 2: export failed for token {REDACTED} |")
+    assert f"smoke results posted on pull request #1 ({github.html('pull', 1)}): {comment['html_url']}" in lines
+    assert last.data["pr_comment"] == {"number": 1, "url": comment["html_url"], "id": comment["id"]}
+    assert API_TOKEN not in run.journal_path.read_text() and TOKEN not in run.journal_path.read_text()
+
+    # The local forge posts nothing, even with the release pull request known.
+    config = run.config.path
+    config.write_text(config.read_text().replace('kind = "github"', 'kind = "local"'))
+    run.reload_config()
+    before = len(github.requests)
+    with serving(Site(), site.port):
+        lines, last = await smoke(run)
+    assert last.status == "failed" and "pr_comment" not in last.data
+    assert len(github.requests) == before and not any("pull request" in line for line in lines)
+
+
+async def test_a_comment_github_refuses_leaves_the_smoke_result_as_it_was(
+    github: GitHubFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving(Site()) as httpd:
+        site = Site(port=httpd.server_address[1])
+        run = await merged(tmp_path, github, monkeypatch, site, failing_command=False)
+        github.fail_next(502, method="POST", path=r"/issues/\d+/comments", times=2)  # the request and its one retry
+        refused_lines, refused = await smoke(run)
+        assert github.comments == {} and len(github.requests_to("POST", "/issues/1/comments")) == 2
+        _, posted = await smoke(run)  # GitHub is well again
+        assert len(github.comments[1]) == 1
+        monkeypatch.delenv("GITHUB_TOKEN")
+        monkeypatch.setenv("PATH", str(tmp_path / "no-gh"))  # no gh CLI to ask either
+        no_token_lines, no_token = await smoke(run)
+
+    for result in (refused, no_token):
+        assert (result.status, result.message, result.fix) == (posted.status, posted.message, posted.fix)
+        assert result.status == "ok" and result.message == "every smoke test passed on staging"
+        assert result.data["figures"].keys() == posted.data["figures"].keys()
+    [warning] = [line for line in refused_lines if "not posted" in line]
+    assert warning.startswith(
+        f"⚠ the smoke results were not posted on pull request #1 ({github.html('pull', 1)}): "
+        "could not comment on #1 on acme/shop: GitHub answered 502 (POST /api/v3/repos/acme/shop/issues/1/comments, "
+        "2 attempts). check that "
+    )
+    assert warning.endswith("the smoke tests' own result stands; copy the results to the pull request by hand")
+    assert refused.data["pr_comment"]["error"].startswith("could not comment on #1")
+    [warning] = [line for line in no_token_lines if "not posted" in line]
+    assert "no GitHub token: GITHUB_TOKEN and GH_TOKEN are unset" in warning and "export GITHUB_TOKEN" in warning

@@ -6,6 +6,10 @@ traceback, and pass on the retry once the site is fixed. The verification's timi
 judged on its own: a p95 over the limit with no error, an error rate over the limit with
 quick answers. The steps run through ``ReleaseRun.run_step`` (journal, gates) on a small
 real repository whose checklist really passed.
+
+The log scan's maintenance window on this machine (LocalHost, real files): a deploy whose
+site stays in maintenance after a failure (as chosen) keeps its window open; the retry's
+post commands close it, and the 503 lines of the whole window are not counted.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import shlex
 import socket
 import threading
 import time
@@ -383,10 +388,17 @@ async def test_the_plan_lists_every_request_the_thresholds_and_the_log_scan(quie
         (
             "logs",
             f"scan {log} on production for lines written since the deploy began matching the default patterns "
-            "(ERROR, CRITICAL, a traceback's first line, a 5xx in an access log): at most 0 allowed",
+            "(ERROR, CRITICAL, a traceback's first line, a 5xx in an access log): at most 0 allowed; "
+            "lines matching '\" 503 ' written during the maintenance window (from before the pre commands "
+            "until the post commands succeeded) are not counted",
         ),
     ]
-    assert ("record", f"mark the log files' sizes for the verification: {log}") in plans["deploy-production"]
+    deploy = plans["deploy-production"]
+    assert ("record", f"mark the log files' sizes for the verification: {log}") in deploy
+    # The second mark comes after the post commands (maintenance off), before the lock is released.
+    assert [kind for kind, _ in deploy[-3:]] == ["command", "record", "lock"]
+    assert deploy[-3][1].startswith("maintenance mode off: ")
+    assert deploy[-2][1].startswith("once the post commands succeeded, mark the log files' sizes again")
 
 
 async def test_without_marks_from_a_deploy_the_log_scan_reads_the_files_whole(
@@ -408,3 +420,62 @@ async def test_without_marks_from_a_deploy_the_log_scan_reads_the_files_whole(
         ("production", "stderr", f"{log}:+2: ERROR written before any deploy of this run"),
     ]
     assert last.data["logs"]["production"]["files"][0]["note"] == "no mark before the deploy: read from its start"
+
+
+ACCESS_503 = '127.0.0.1 - - [01/Jan/2026:10:00:00 +0000] "GET /api/projects HTTP/1.1" 503 19 "-" "Mozilla/5.0"'
+
+
+async def test_maintenance_kept_on_after_a_failure_keeps_the_window_open_until_the_retry(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "access.log"
+    log.write_text('127.0.0.1 - - [01/Jan/2026:09:00:00 +0000] "GET / HTTP/1.1" 503 19 "-" "-"\n')  # before
+    broken = tmp_path / "migrations-broken"
+    broken.touch()
+    python = tmp_path / "python"  # the app's Python, as far as the deploy asks it: showmigrations
+    python.write_text('#!/bin/sh\necho "[X]  core.0001_initial"\n')
+    python.chmod(0o755)
+    visitor = f"printf '%s\\n' {shlex.quote(ACCESS_503)} >> {shlex.quote(str(log))}"
+    environment = (
+        f"python = {json.dumps(str(python))}\n"
+        "keep_maintenance_on_failure = true\n"
+        f"logs = {{ paths = [{json.dumps(str(log))}] }}\n"
+        f'pre = [{{ name = "maintenance mode on", run = {json.dumps(visitor)} }}]\n'
+        f'steps = [{{ name = "migrate", run = {json.dumps(f"if test -e {broken}; then echo cannot migrate >&2; exit 1; fi")} }}]\n'
+        'post = [{ name = "maintenance mode off", run = "true" }]\n'
+    )
+    run = await cleared_run(tmp_path, f"http://127.0.0.1:{site.port}", monkeypatch, environment)
+    assert run.confirm("deploy-production", "1.1.0")
+    _, last, _ = await step(run, "deploy-production")
+    assert last.status == "failed" and "'migrate' exited 1" in last.message
+    [window] = run.state.log_marks["production"]["production"]["maintenance"]
+    assert (window["state"], window["note"]) == ("open", "maintenance was kept on after a failure, as chosen")
+
+    _, last, checks = await step(run, "verify")
+    logs = checks["logs:production"]
+    assert (logs.status, logs.data["total_matches"], logs.data["ignored"]) == ("failed", 1, 0)
+    assert (
+        "; nothing ignored: the maintenance window has no end mark (maintenance was kept on after a failure, "
+        "as chosen), so its 503 answers count" in logs.detail
+    )
+
+    with log.open("a") as f:
+        f.write(ACCESS_503 + "\n")  # still in maintenance between the attempts
+    broken.unlink()
+    events, last, _ = await step(run, "deploy-production")
+    assert last.status == "ok", last
+    said = [e.text for e in events if isinstance(e, OutputLine)]
+    assert (
+        "maintenance window 1 is still open from the previous attempt (maintenance was kept on after a failure, "
+        "as chosen): it ends when this attempt's post commands succeed" in said
+    )
+    [window] = run.state.log_marks["production"]["production"]["maintenance"]
+    assert window["state"] == "closed" and window["end"]["files"][str(log)]["size"] == log.stat().st_size
+
+    with log.open("a") as f:
+        f.write(ACCESS_503 + "\n")  # maintenance is over: a real error
+    _, last, checks = await step(run, "verify")
+    logs = checks["logs:production"]
+    assert (logs.data["total_matches"], logs.data["ignored"]) == (1, 3), logs.detail
+    assert "; 3 line(s) answered 503 during the maintenance window, not counted" in logs.detail
+    assert [m["line"] for m in logs.data["matches"]] == [4]

@@ -480,6 +480,39 @@ async def test_labels_need_issues_or_pull_requests_write(github: GitHubFake, for
     assert "needs Issues: write or Pull requests: write" in err.value.what
 
 
+async def test_a_comment_on_a_pull_request_is_created_as_github_documents(
+    github: GitHubFake, forge: GitHubForge
+) -> None:
+    github.add_pr(BRANCH)
+    text = "### Smoke tests on staging: passed\n\n| Check | Result |\n| --- | --- |\n| `health` | ✅ passed |\n"
+    comment = await forge.comment(1, text)
+    [request] = github.requests
+    assert (request.method, request.path, request.json) == (
+        "POST",
+        "/repos/acme/shop/issues/1/comments",
+        {"body": text},
+    )
+    assert request.authorization == f"Bearer {TOKEN}"
+    [stored] = github.comments[1]
+    assert (comment.id, comment.url, comment.body) == (stored["id"], stored["html_url"], text)
+    assert comment.url == f"https://github.test/acme/shop/pull/1#issuecomment-{comment.id}"
+
+
+async def test_a_comment_refused_or_on_a_missing_number_is_explained(github: GitHubFake, forge: GitHubForge) -> None:
+    with pytest.raises(ForgeError) as err:
+        await forge.comment(7, "results")
+    assert err.value.what.startswith("GitHub answered 404 for issue or pull request #7 at ")
+    github.add_pr(BRANCH)
+    github.token_kind = "fine-grained"
+    github.permissions.update(issues="read", pull_requests="read")
+    with pytest.raises(ForgeError) as err:
+        await forge.comment(1, "results")
+    assert "may not comment on #1 on acme/shop: a fine-grained token needs Issues: write or Pull requests: write" in (
+        err.value.what
+    )
+    assert github.comments == {}
+
+
 async def test_404_says_the_repository_or_token_is_wrong(github: GitHubFake, make_forge: MakeForge) -> None:
     forge = make_forge(repository="acme/shopp")
     with pytest.raises(ForgeError) as err:

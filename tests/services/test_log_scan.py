@@ -1,4 +1,5 @@
-"""Log scans on LocalHost against real temp log files: offsets, rotation, truncation, missing files."""
+"""Log scans on LocalHost against real temp log files: offsets, rotation, truncation, missing
+files, and the maintenance window (503 lines between two marks not counted)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from support.sshd import Sshd
 
+from iact_tui.config import LogScanConfig
 from iact_tui.errors import ConfigError, SshError
-from iact_tui.services.log_scan import DEFAULT_PATTERNS, LogMarks, record_offsets, scan_hosts, scan_logs
+from iact_tui.services.log_scan import DEFAULT_PATTERNS, LogMarks, Window, record_offsets, scan_hosts, scan_logs
 from iact_tui.services.remote import CommandResult, Line, LocalHost
 from iact_tui.services.secrets import REDACTED, Secret
 from iact_tui.services.ssh import SshHost
 
 ACCESS_OK = '127.0.0.1 - - [01/Jan/2025:10:00:00 +0000] "GET /health HTTP/1.1" 200 32 "-" "curl/8"\n'
 ACCESS_502 = '127.0.0.1 - - [01/Jan/2025:10:00:01 +0000] "GET /api/x HTTP/1.1" 502 157 "-" "curl/8"\n'
+ACCESS_503 = '127.0.0.1 - - [01/Jan/2025:10:00:02 +0000] "GET /api/y HTTP/1.1" 503 19 "-" "curl/8"\n'
+MAINTENANCE = ['" 503 ']
 
 
 def _append(path: Path, text: str) -> None:
@@ -262,3 +267,134 @@ async def test_over_a_real_ssh_host(running_sshd: Sshd) -> None:
             await ssh.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- maintenance window
+
+
+async def test_503_lines_inside_the_window_are_not_counted_other_lines_are(host: LocalHost, logs: Path) -> None:
+    paths = [str(logs / "*.log")]
+    access, app = logs / "access.log", logs / "app.log"
+    before = await record_offsets(host, paths)  # before the pre commands: maintenance on
+    _append(access, ACCESS_503 * 3 + ACCESS_502)
+    _append(app, "ERROR migration 0042 failed halfway\n")
+    after = await record_offsets(host, paths)  # the post commands succeeded: maintenance off
+    _append(access, ACCESS_OK + ACCESS_503)
+    windows = [Window(before, after)]
+
+    result = await scan_logs(host, paths, before, windows=windows, window_ignore=MAINTENANCE)
+    assert result.total_matches == 3 and result.ignored == 3 and result.windows == 1
+    assert sorted((m.path.rsplit("/", 1)[1], m.line_no, m.pattern) for m in result.matches) == [
+        ("access.log", 4, r'" 5\d\d '),  # the 502 inside the window: not what maintenance answers
+        ("access.log", 6, r'" 5\d\d '),  # the 503 after the window
+        ("app.log", 1, r"\bERROR\b"),  # an error inside the window
+    ]
+    by_name = {f.path.rsplit("/", 1)[1]: f for f in result.files}
+    assert (by_name["access.log"].ignored, by_name["access.log"].matches) == (3, 2)
+    assert (by_name["app.log"].ignored, by_name["app.log"].window_note) == (0, "")
+    figures = result.figures()
+    assert figures["ignored"] == 3 and figures["windows"] == 1
+    assert {f["path"].rsplit("/", 1)[1]: f["ignored"] for f in figures["files"]} == {"access.log": 3, "app.log": 0}
+
+    # An empty ignore list, or no window: every line is judged.
+    for options in ({"windows": windows, "window_ignore": []}, {"window_ignore": MAINTENANCE}):
+        plain = await scan_logs(host, paths, before, **options)
+        assert (plain.total_matches, plain.ignored) == (6, 0), options
+
+
+async def test_the_window_edge_is_exact_in_bytes_even_mid_line(host: LocalHost, logs: Path) -> None:
+    """CRLF lines and invalid UTF-8 change a line's length once decoded; the edge is still
+    exact because the read command splits the file there. A line cut by the edge belongs
+    to the window (it started in it)."""
+    access = logs / "access.log"
+    before = await record_offsets(host, [str(access)])
+    with access.open("ab") as f:
+        f.write(b"GET /caf\xe9 \xff\xfe\r\n" * 40)  # shorter once \r is dropped, longer once replaced
+        f.write(ACCESS_503.encode().replace(b"\n", b"\r\n"))
+        f.write(ACCESS_503.encode()[:30])  # half a line when maintenance ends
+    after = await record_offsets(host, [str(access)])
+    with access.open("ab") as f:
+        f.write(ACCESS_503.encode()[30:])  # ...its end, written after
+        f.write(ACCESS_503.encode())  # right after the edge: counted
+    result = await scan_logs(host, [str(access)], before, windows=[Window(before, after)], window_ignore=MAINTENANCE)
+    assert (result.ignored, result.total_matches) == (2, 1)
+    [late] = result.matches
+    assert late.line_no == 43 and late.text == ACCESS_503.strip()
+
+
+async def test_a_file_not_there_when_the_window_began_has_nothing_ignored(host: LocalHost, logs: Path) -> None:
+    """Created during the window, or the log paths changed since: its first bytes may be
+    older than the window, so nothing is assumed."""
+    paths = [str(logs / "*.log")]
+    before = await record_offsets(host, paths)
+    (logs / "nginx-maint.log").write_text(ACCESS_503 * 2)
+    after = await record_offsets(host, paths)
+    _append(logs / "nginx-maint.log", ACCESS_503)
+    (logs / "later.log").write_text(ACCESS_503)  # created after the window: nothing to say
+    result = await scan_logs(host, paths, before, windows=[Window(before, after)], window_ignore=MAINTENANCE)
+    by_name = {f.path.rsplit("/", 1)[1]: f for f in result.files}
+    new = by_name["nginx-maint.log"]
+    assert (new.ignored, new.matches) == (0, 3)
+    assert new.window_note == (
+        "nothing ignored: not marked when the window began (created during it, or the log paths changed)"
+    )
+    assert (by_name["later.log"].matches, by_name["later.log"].window_note) == (1, "")
+
+
+async def test_a_file_rotated_during_the_window_has_nothing_ignored_and_says_so(host: LocalHost, logs: Path) -> None:
+    access = logs / "access.log"
+    before = await record_offsets(host, [str(access)])
+    _append(access, ACCESS_503)
+    access.rename(logs / "access.log.1")
+    access.write_text(ACCESS_503)
+    after = await record_offsets(host, [str(access)])
+    result = await scan_logs(host, [str(access)], before, windows=[Window(before, after)], window_ignore=MAINTENANCE)
+    assert (result.ignored, result.total_matches) == (0, 2)
+    old, new = result.files
+    assert old.path == str(logs / "access.log.1")
+    assert old.window_note == "nothing ignored: rotated during the window (another file at its end)"
+    assert new.window_note == "nothing ignored: replaced during the window (another file at its start)"
+
+
+async def test_a_file_rotated_after_the_window_keeps_its_window(host: LocalHost, logs: Path) -> None:
+    access = logs / "access.log"
+    before = await record_offsets(host, [str(access)])
+    _append(access, ACCESS_503 * 2)
+    after = await record_offsets(host, [str(access)])
+    _append(access, ACCESS_503)
+    access.rename(logs / "access.log.1")
+    access.write_text(ACCESS_503)
+    result = await scan_logs(host, [str(access)], before, windows=[Window(before, after)], window_ignore=MAINTENANCE)
+    assert (result.ignored, result.total_matches) == (2, 2)
+    assert [(f.ignored, f.matches, f.window_note) for f in result.files] == [(2, 1, ""), (0, 1, "")]
+
+
+async def test_a_file_truncated_since_the_window_has_nothing_ignored(host: LocalHost, logs: Path) -> None:
+    access = logs / "access.log"
+    before = await record_offsets(host, [str(access)])
+    _append(access, ACCESS_503 * 2)
+    after = await record_offsets(host, [str(access)])
+    access.write_text(ACCESS_503)  # copytruncate, then one more line: shorter than both marks
+    result = await scan_logs(host, [str(access)], before, windows=[Window(before, after)], window_ignore=MAINTENANCE)
+    assert (result.ignored, result.total_matches) == (0, 1)
+    assert result.files[0].window_note == "nothing ignored: truncated since the marks"
+
+    # Truncated between the marks and grown past the first mark since: offsets mean nothing.
+    before = await record_offsets(host, [str(access)])
+    access.write_text("")
+    after = await record_offsets(host, [str(access)])
+    _append(access, ACCESS_503 * 3)
+    result = await scan_logs(host, [str(access)], before, windows=[Window(before, after)], window_ignore=MAINTENANCE)
+    assert result.ignored == 0 and result.files[0].window_note.startswith("nothing ignored: ")
+
+
+async def test_a_bad_maintenance_pattern_is_a_config_error(host: LocalHost, logs: Path) -> None:
+    with pytest.raises(ConfigError, match="maintenance_ignore"):
+        await scan_logs(host, [str(logs / "app.log")], window_ignore=["(unclosed"])
+
+
+def test_maintenance_ignore_defaults_to_503_accepts_empty_and_refuses_a_bad_regex() -> None:
+    assert LogScanConfig().maintenance_ignore == ['" 503 ']
+    assert LogScanConfig(maintenance_ignore=[]).maintenance_ignore == []
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
+        LogScanConfig(maintenance_ignore=['" 50[3 '])

@@ -2,8 +2,10 @@
 
 It serves one repository under a GitHub Enterprise Server style prefix (``/api/v3``):
 pull requests (create, list filtered by ``head``/``base``/``state``, get, update, merge),
-labels, issues (pull requests mixed in, as GitHub does), milestones, check runs, the
-combined commit status and the pull requests associated with a commit. Answers carry GitHub's headers (``X-RateLimit-*``,
+labels, issues (pull requests mixed in, as GitHub does), comments on issues and pull
+requests (created with GitHub's 201 answer and kept in :attr:`GitHubFake.comments`),
+milestones, check runs, the combined commit status and the pull requests associated
+with a commit. Answers carry GitHub's headers (``X-RateLimit-*``,
 ``X-OAuth-Scopes``/``X-Accepted-OAuth-Scopes`` for classic tokens,
 ``X-Accepted-GitHub-Permissions`` for fine-grained ones, ``Link`` for pages) and its error
 bodies ``{"message", "documentation_url", "errors", "status"}``.
@@ -187,6 +189,7 @@ _ROUTES: list[tuple[str, str, str, str]] = [
     ("PATCH", r"/pulls/(?P<n>\d+)", "pull_requests=write", "update_pull"),
     ("PUT", r"/pulls/(?P<n>\d+)/merge", "contents=write", "merge_pull"),
     ("POST", r"/issues/(?P<n>\d+)/labels", "issues=write; pull_requests=write", "add_labels"),
+    ("POST", r"/issues/(?P<n>\d+)/comments", "issues=write; pull_requests=write", "create_comment"),
     ("GET", r"/issues", "issues=read", "list_issues"),
     ("GET", r"/milestones", "issues=read", "list_milestones"),
     ("GET", r"/commits/(?P<ref>[^/]+)/check-runs", "checks=read", "check_runs"),
@@ -240,6 +243,8 @@ class GitHubFake:
         self.check_runs: dict[str, list[dict[str, Any]]] = {}
         self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.commit_pulls: dict[str, list[int]] = {}
+        self.comments: dict[int, list[dict[str, Any]]] = {}
+        """Issue or pull request number → the comments created on it, as GitHub answered them."""
         self.rate_remaining = 5000
         self._next_number = 1
         self._next_id = 1000
@@ -618,6 +623,34 @@ class GitHubFake:
             if name not in item.labels:
                 item.labels.append(name)
         return 200, [self._label(x) for x in item.labels], {}
+
+    def _create_comment(self, query: dict[str, str], body: Any, n: str) -> tuple[int, Any, dict[str, str]]:
+        """GitHub's "create an issue comment": 201 with the comment, ``Location`` its API URL;
+        422 without a ``body``; 404 for an unknown number."""
+        doc = f"{DOCS}/issues/comments#create-an-issue-comment"
+        item = self.items.get(int(n))
+        if item is None:
+            raise HttpAnswer(404, "Not Found", doc=doc)
+        text = body.get("body") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text:
+            raise HttpAnswer(422, 'Invalid request.\n\n"body" wasn\'t supplied.', doc=doc)
+        self._next_id += 1
+        kind = "pull" if item.is_pr else "issues"
+        url = f"{self.api_url}/repos/{self.repo}/issues/comments/{self._next_id}"
+        comment: dict[str, Any] = {
+            "id": self._next_id,
+            "node_id": f"IC_{self._next_id}",
+            "url": url,
+            "html_url": f"{self.html(kind, item.number)}#issuecomment-{self._next_id}",
+            "issue_url": f"{self.api_url}/repos/{self.repo}/issues/{item.number}",
+            "body": text,
+            "user": self._user("iact-bot"),
+            "created_at": "2024-05-01T10:00:00Z",
+            "updated_at": "2024-05-01T10:00:00Z",
+            "author_association": "MEMBER",
+        }
+        self.comments.setdefault(item.number, []).append(comment)
+        return 201, comment, {"Location": url}
 
     def _list_issues(self, query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
         state = query.get("state", "open")

@@ -2,7 +2,10 @@
 
 Smoke (check ids, in order): ``health`` (GET, 200, version), ``login`` (POST, credentials
 from the environment or a secret command), ``http:<name>`` (configured HTTP checks with a
-settling window), ``cmd:<name>`` (commands on the environment's first host).
+settling window), ``cmd:<name>`` (commands on the environment's first host). With
+``[forge] kind = "github"`` (and ``smoke_comment``), the results are then posted as a
+comment on the release pull request the merge step merged (:func:`smoke_comment_body`);
+a comment that cannot be posted is an output line, never a failed smoke step.
 
 Verification (check ids, in order): ``health``; the smoke checks again, run by the same
 code (:func:`smoke_checks`) with ids ``smoke:login``, ``smoke:http:<name>``,
@@ -11,20 +14,31 @@ requests to the health URL, :mod:`~iact_tui.services.timing`, judged against
 ``max_p95_ms``, ``max_response_ms`` and ``max_error_rate``; live ``running`` updates carry
 the partial figures for the sparkline); ``logs:<host>`` per host when the environment has
 ``[logs] paths`` (the lines written since the marks the deploy took,
-:mod:`~iact_tui.services.log_scan`). Every check runs even after one fails; the step's
-result data holds every figure (see :meth:`VerifyStep.run`).
+:mod:`~iact_tui.services.log_scan`; lines matching ``[logs] maintenance_ignore`` inside
+the deploy's maintenance window, between the marks before its ``pre`` and after its
+``post`` commands, are reported as a figure, not counted). Every check runs even after
+one fails; the step's result data holds every figure (see :meth:`VerifyStep.run`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from iact_tui.config import DEFAULT_LOG_PATTERNS, EnvironmentConfig, HttpCheckSpec, LogScanConfig, VerifyConfig
+from iact_tui import __version__
+from iact_tui.config import (
+    DEFAULT_LOG_PATTERNS,
+    DEFAULT_MAINTENANCE_IGNORE,
+    EnvironmentConfig,
+    HttpCheckSpec,
+    LogScanConfig,
+    VerifyConfig,
+)
 from iact_tui.engine.commands import placeholder_values, render
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
@@ -264,23 +278,43 @@ class SmokeStep:
             return [Action("notice", f"no [environments.{self.env}]: skipped", self.env)]
         env = ctx.config.environments[self.env]
         health = Action("http", f"GET {env.health_url} → 200, version {ctx.state.version}", self.env)
-        return [health, *_smoke_plan(ctx, self.env)]
+        actions = [health, *_smoke_plan(ctx, self.env)]
+        f = ctx.config.forge
+        if f.kind == "github" and f.smoke_comment:
+            actions.append(
+                Action("http", f"comment the results (passed or failed) on the release pull request on {f.repository}")
+            )
+        return actions
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
         """Run each smoke test; the step fails if any does, after all have run.
 
-        ``StepFinished.data``: ``{"figures": {check id: figures}}``.
+        ``StepFinished.data``: ``{"figures": {check id: figures}}``; with the GitHub forge
+        also ``pr_comment``: ``{"number", "url", "id"}`` of the comment posted on the
+        release pull request, or ``{"number", "error"}`` when it could not be (the
+        step's status and message do not change).
         """
         if self.env not in ctx.config.environments:
             yield StepFinished(self.id, "skipped", f"no {self.env} environment configured")
             return
         env = ctx.config.environments[self.env]
         tally = Tally()
-        async for event in health_check(self.id, env, _expect(ctx, env), ctx.config.timeouts.http, tally):
+        finals: dict[str, CheckUpdate] = {}
+        checks = _chain(
+            health_check(self.id, env, _expect(ctx, env), ctx.config.timeouts.http, tally),
+            smoke_checks(ctx, self.id, self.env, tally),
+        )
+        async for event in checks:
+            if isinstance(event, CheckUpdate) and event.status not in ("running", "pending"):
+                finals[event.check_id] = event
             yield event
-        async for event in smoke_checks(ctx, self.id, self.env, tally):
-            yield event
-        data = {"figures": tally.figures}
+        data: dict[str, Any] = {"figures": tally.figures}
+        f = ctx.config.forge
+        if f.kind == "github" and f.smoke_comment:
+            comment: dict[str, Any] = {}
+            async for event in _comment_on_pr(ctx, self.id, self.env, list(finals.values()), tally, comment):
+                yield event
+            data["pr_comment"] = comment
         if tally.failed:
             yield StepFinished(
                 self.id,
@@ -291,6 +325,116 @@ class SmokeStep:
             )
         else:
             yield StepFinished(self.id, "ok", f"every smoke test passed on {self.env}", data=data)
+
+
+async def _chain(*streams: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """The events of ``streams``, one stream after the other."""
+    for stream in streams:
+        async for event in stream:
+            yield event
+
+
+def _figure_text(data: dict[str, Any]) -> str:
+    """A check's figures in words: ``HTTP 200, 12.5 ms, version 1.4.0``; ``exit 0, 1.2 s``."""
+    parts: list[str] = []
+    if "status" in data:
+        parts.append(f"HTTP {data['status']}" if data["status"] is not None else "no answer")
+    if data.get("elapsed_ms") is not None:
+        parts.append(f"{data['elapsed_ms']:g} ms")
+    if data.get("version"):
+        parts.append(f"version {data['version']}")
+    if int(data.get("attempts") or 1) > 1:
+        parts.append(f"{data['attempts']} attempts over {data.get('waited_s', 0):g} s")
+    if "exit_status" in data:
+        parts.append(f"exit {data['exit_status']}" if data["exit_status"] is not None else "no exit status")
+    if data.get("seconds") is not None:
+        parts.append(f"{data['seconds']:g} s")
+    if data.get("timed_out"):
+        parts.append("timed out")
+    if data.get("error"):
+        parts.append(str(data["error"]))
+    return ", ".join(parts)
+
+
+def _cell(text: str) -> str:
+    """``text`` fit for one cell of a Markdown table: one line, pipes escaped, bounded."""
+    text = " ".join(text.split())
+    if len(text) > 300:
+        text = text[:299] + "…"
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def smoke_comment_body(
+    ctx: RunContext, env_name: str, checks: list[CheckUpdate], figures: dict[str, dict[str, Any]], *, now: dt.datetime
+) -> str:
+    """The release pull request's comment with one smoke run's results (Markdown; not yet
+    masked: the caller passes it through the secrets' ``redact``).
+
+    A heading with the verdict, the tag and the time, then a table: each check's id and
+    label, ``passed``/``failed``, and its figures (a failed check's reason after them).
+    """
+    failed = [c for c in checks if c.status == "failed"]
+    verdict = f"failed ({len(failed)} of {len(checks)} checks failed)" if failed else f"passed ({len(checks)} checks)"
+    lines = [
+        f"### Smoke tests on {env_name}: {verdict}",
+        "",
+        f"`{ctx.tag}` on {env_name}, checked by iact-tui {__version__} at {now:%Y-%m-%d %H:%M} UTC "
+        f"(step `smoke-{env_name}`; a retry posts its own comment).",
+        "",
+        "| Check | Result | Figures |",
+        "| --- | --- | --- |",
+    ]
+    for check in checks:
+        figure = _figure_text(figures.get(check.check_id, {}))
+        if check.status == "failed" and check.detail:
+            figure = f"{figure} — {check.detail}" if figure else check.detail
+        word = {"passed": "✅ passed", "failed": "❌ failed"}.get(check.status, check.status)
+        lines.append(f"| `{_cell(check.check_id)}` {_cell(check.label)} | {word} | {_cell(figure) or '—'} |")
+    return "\n".join(lines) + "\n"
+
+
+async def _comment_on_pr(
+    ctx: RunContext, step_id: str, env_name: str, checks: list[CheckUpdate], tally: Tally, out: dict[str, Any]
+) -> AsyncIterator[Event]:
+    """Post the smoke results on the release pull request the merge step recorded; ``out``
+    receives ``number``, ``url`` and ``id``, or ``error``. Never raises an :class:`IactError`:
+    a failure is an output line naming what went wrong and what to do."""
+    from iact_tui.services.github import GitHubForge, github_token  # httpx only when used
+
+    f = ctx.config.forge
+    pr = ctx.state.results.get("merge", {}).get("pr") or {}
+    number = pr.get("number")
+    if not isinstance(number, int) or number <= 0:
+        out.update(number=None, error="no release pull request in this run")
+        yield OutputLine(
+            step_id,
+            "⚠ the smoke results were not posted on GitHub: this run's merge step recorded no release pull request "
+            "(it did not merge one in this run); copy them to the release pull request by hand",
+            "stderr",
+        )
+        return
+    where = f"pull request #{number}" + (f" ({pr['url']})" if pr.get("url") else "")
+    body = tally.redact(smoke_comment_body(ctx, env_name, checks, tally.figures, now=dt.datetime.now(dt.UTC)))
+    try:
+        token = await github_token(api_url=f.api_url)
+        tally.secrets.append(token)
+        # One retry only: an unwell GitHub must not hold the release up for long.
+        async with GitHubForge(f.repository, token, api_url=f.api_url, timeout=f.timeout, retries=1) as forge:
+            comment = await forge.comment(number, body)
+    except IactError as exc:
+        out.update(number=number, error=tally.redact(exc.what))
+        fix = f"{exc.fix}; " if exc.fix else ""
+        yield OutputLine(
+            step_id,
+            tally.redact(
+                f"⚠ the smoke results were not posted on {where}: {exc.what}. {fix}the smoke tests' "
+                "own result stands; copy the results to the pull request by hand"
+            ),
+            "stderr",
+        )
+        return
+    out.update(number=number, url=comment.url, id=comment.id)
+    yield OutputLine(step_id, f"smoke results posted on {where}: {comment.url or 'comment ' + str(comment.id)}")
 
 
 def thresholds_of(verify: VerifyConfig) -> dict[str, float | None]:
@@ -343,13 +487,20 @@ class VerifyStep:
                 patterns = "the default patterns (ERROR, CRITICAL, a traceback's first line, a 5xx in an access log)"
             else:
                 patterns = ", ".join(repr(p) for p in logs.patterns)
+            ignored = ""
+            if logs.maintenance_ignore:
+                ignored = (
+                    f"; lines matching {', '.join(repr(p) for p in logs.maintenance_ignore)} written during the "
+                    "maintenance window (from before the pre commands until the post commands succeeded) are not counted"
+                )
             for name in _host_names(self.env, env):
                 actions.append(
                     Action(
                         "logs",
                         f"scan {', '.join(logs.paths)} on {name} for lines written since the deploy began matching "
                         f"{patterns}: at most {logs.max_matches} allowed"
-                        + ("; every path must match a readable file" if logs.require_files else ""),
+                        + ("; every path must match a readable file" if logs.require_files else "")
+                        + ignored,
                         self.env,
                     )
                 )
@@ -363,8 +514,10 @@ class VerifyStep:
         (:meth:`~iact_tui.services.timing.TimingReport.figures`: ``p50_ms``, ``p95_ms``,
         ``max_ms``, ``error_rate``, ``errors``, ``requests``, ``samples_ms``,
         ``sparkline``, ``url``; or ``{"error": ...}``), ``thresholds``
-        (:func:`thresholds_of`), ``logs`` (host → the scan's figures, or ``{"error": ...}``)
-        and ``failed`` (the failed check ids).
+        (:func:`thresholds_of`), ``logs`` (host → the scan's figures, or ``{"error": ...}``;
+        the figures include ``ignored``, the lines inside the maintenance window matching
+        ``maintenance_ignore``, ``windows``, the usable windows, and ``maintenance_note``,
+        why a window could not be used, or ``""``) and ``failed`` (the failed check ids).
         """
         if self.env not in ctx.config.environments:
             yield StepFinished(self.id, "skipped", f"no {self.env} environment configured")
@@ -398,7 +551,11 @@ class VerifyStep:
             summary.append(f"p95 {timing_data['p95_ms']:g} ms, error rate {timing_data['error_rate'] * 100:g}%")
             if logs:
                 matched = sum(int(f.get("total_matches", 0)) for f in logs.values())
-                summary.append(f"{matched} matching log line(s) on {len(logs)} host(s)")
+                ignored = sum(int(f.get("ignored", 0)) for f in logs.values())
+                summary.append(
+                    f"{matched} matching log line(s) on {len(logs)} host(s)"
+                    + (f" ({ignored} in the maintenance window not counted)" if ignored else "")
+                )
             yield StepFinished(self.id, "ok", f"{self.env} healthy on {ctx.tag}: {'; '.join(summary)}", data=data)
             return
         reasons = "; ".join(f"{check_id}: {tally.why[check_id]}" for check_id in tally.failed)
@@ -510,8 +667,9 @@ class VerifyStep:
         labels = {h.name: f"Logs on {h.name} since the deploy" for h in hosts}
         for host in hosts:
             yield CheckUpdate(self.id, f"logs:{host.name}", labels[host.name], "running")
+        windows = {h.name: _windows(saved.get(h.name)) for h in hosts}
         try:
-            results = await _scan(hosts, saved, cfg, tally.redact)
+            results = await _scan(hosts, saved, {n: w for n, (w, _) in windows.items()}, cfg, tally.redact)
         finally:
             for host in hosts:
                 await host.close()
@@ -519,6 +677,7 @@ class VerifyStep:
             check_id, label = f"logs:{host.name}", labels[host.name]
             found = results[host.name]
             unmarked = _unmarked_note(saved.get(host.name))
+            usable, unusable = windows[host.name]
             if isinstance(found, IactError):
                 out[host.name] = {"error": found.what, "fix": found.fix}
                 detail = f"{found.what}; {found.fix}" if found.fix else found.what
@@ -527,6 +686,8 @@ class VerifyStep:
                 yield CheckUpdate(self.id, check_id, label, "failed", detail, out[host.name])
                 continue
             figures = found.figures()
+            window_text = _window_text(cfg, found, usable, unusable) if saved.get(host.name) is not None else ""
+            figures["maintenance_note"] = unusable
             out[host.name] = figures
             for match in found.matches:
                 # The line number counts from where the scan began (the mark): "+N".
@@ -534,7 +695,7 @@ class VerifyStep:
             if found.total_matches > len(found.matches):
                 more = found.total_matches - len(found.matches)
                 yield OutputLine(self.id, f"… and {more} more matching line(s) not shown", "stderr", host.name)
-            detail = found.detail + unmarked
+            detail = found.detail + unmarked + window_text
             if found.matches:
                 first = found.matches[0]
                 detail += f"; first: {first.path}:+{first.line_no}: {_short(first.text)}"
@@ -548,7 +709,11 @@ class VerifyStep:
 
 
 async def _scan(
-    hosts: list[Host], saved: dict[str, dict[str, Any]], cfg: LogScanConfig, redact: Callable[[str], str]
+    hosts: list[Host],
+    saved: dict[str, dict[str, Any]],
+    windows: dict[str, list[log_scan.Window]],
+    cfg: LogScanConfig,
+    redact: Callable[[str], str],
 ) -> dict[str, log_scan.LogScanResult | IactError]:
     """Scan every host at once from its saved marks (see :meth:`VerifyStep._logs`)."""
     marks: dict[str, log_scan.LogMarks] = {}
@@ -561,11 +726,58 @@ async def _scan(
         hosts,
         cfg.paths,
         marks,
+        windows=windows,
         patterns=cfg.patterns,
         max_matches=cfg.max_matches,
         require_files=cfg.require_files,
         redact=redact,
+        window_ignore=cfg.maintenance_ignore,
     )
+
+
+def _windows(saved: dict[str, Any] | None) -> tuple[list[log_scan.Window], str]:
+    """A host's maintenance windows the scan can use (both marks taken), and why the others
+    cannot be (``""`` when every one can): see :mod:`~iact_tui.engine.steps.deploy`."""
+    if saved is None:
+        return [], ""
+    raw = saved.get("maintenance") or []
+    if not raw:
+        return [], "no maintenance window was marked at the deploy"
+    usable: list[log_scan.Window] = []
+    why: list[str] = []
+    for number, window in enumerate(raw, 1):
+        name = "the maintenance window" if len(raw) == 1 else f"maintenance window {number}"
+        start, end = window.get("start") or {}, window.get("end") or {}
+        if window.get("state") != "closed":
+            why.append(f"{name} has no end mark ({window.get('note') or 'its post commands did not all succeed'})")
+        elif start.get("error"):
+            why.append(f"the marks at the start of {name} failed ({start['error']})")
+        else:
+            try:
+                usable.append(log_scan.Window(log_scan.LogMarks.from_json(start), log_scan.LogMarks.from_json(end)))
+            except (KeyError, TypeError, ValueError):
+                why.append(f"{name}'s marks are unreadable")
+    return usable, "; ".join(why)
+
+
+def _window_text(cfg: LogScanConfig, found: log_scan.LogScanResult, usable: list[log_scan.Window], why: str) -> str:
+    """What the detail says of the maintenance window: lines not counted, or why none were."""
+    if not cfg.maintenance_ignore:
+        return ""
+    if tuple(cfg.maintenance_ignore) == DEFAULT_MAINTENANCE_IGNORE:
+        what, lines = "answered 503", "503 answers"
+    else:
+        what, lines = "matching maintenance_ignore", "lines matching maintenance_ignore"
+    text = ""
+    if found.ignored:
+        during = "the maintenance window" if len(usable) == 1 else "the maintenance windows"
+        text += f"; {found.ignored} line(s) {what} during {during}, not counted"
+    if why:
+        text += f"; nothing ignored: {why}, so its {lines} count" if not usable else f"; {why}: its {lines} count"
+    for f in found.files:
+        if f.window_note:
+            text += f"; {f.path}: {f.window_note}"
+    return text
 
 
 def _unmarked_note(saved: dict[str, Any] | None) -> str:

@@ -17,7 +17,17 @@ On each host, in order:
    commands still run so the site is not left in maintenance mode, unless the operator
    chose to keep it on (recorded). A cancel stops the running command and also runs the
    ``post`` commands; a second cancel stops at once with a loud warning;
-4. release the lock (also after a failure or a cancel).
+5. once every ``post`` command succeeded, mark the log files again: the end of the
+   **maintenance window**. The verification does not count the lines written inside it
+   that match ``[logs] maintenance_ignore`` (the 503 answers of maintenance mode). Each
+   window is kept in ``RunState.log_marks[env][host]["maintenance"]`` and journaled at
+   once (``maintenance_window`` records): ``open`` from before the ``pre`` commands until
+   the ``post`` commands succeed (a retry continues a window left open by maintenance
+   kept on after a failure), ``closed`` with its end marks, or ``unmarked`` (a ``post``
+   command failed, the deploy was cancelled, there are no ``post`` commands, the end
+   marks failed; a retry starts a new window). Nothing of an unmarked or open window is
+   ignored;
+6. release the lock (also after a failure or a cancel).
 
 Hosts run in batches of ``serial`` (Ansible's name), one after another by default; a
 failure on a host stops the batches that follow. Per-host results, partial successes
@@ -128,6 +138,8 @@ class _HostRun:
     outcome: HostOutcome = field(init=False)
     cancelled_in: str = ""
     transport_error: IactError | None = None
+    post_results: list[bool] = field(default_factory=list)
+    fresh_marks: bool = False
 
     def __post_init__(self) -> None:
         self.outcome = HostOutcome(self.host.name)
@@ -201,7 +213,16 @@ class _HostRun:
             await self._record(record_row, app_dir, cfg.python)
             if self.outcome.failure is None:
                 await self._mark_logs(cfg.logs.paths)
-                await self._recipe(commands)
+                window = await self._open_window(cfg.logs.paths)
+                try:
+                    await self._recipe(commands)
+                    if window is not None:
+                        await self._close_window(window, cfg.logs.paths, commands)
+                except asyncio.CancelledError:
+                    if window is not None and window["state"] == "open":
+                        # Stopped at once: whether maintenance ended is unknown, so nothing of it is ignored.
+                        self._end_window(window, "unmarked", "the deploy was cancelled")
+                    raise
         finally:
             await self._unlock(unlock_row, lock)
         return self.outcome
@@ -255,6 +276,7 @@ class _HostRun:
             marks = await log_scan.record_offsets(self.host, paths)
         except IactError as exc:
             kept[name] = {"host": name, "taken_at": since, "files": {}, "missing": [], "error": exc.what}
+            self.fresh_marks = True  # the maintenance window starts from them: unusable, as they failed
             self.ctx.note("log_marks_failed", step=self.step.id, env=env, host=name, error=exc.what, since=since)
             reason = exc.what.removeprefix(f"{name}: ")
             await self.say(
@@ -265,13 +287,94 @@ class _HostRun:
             )
             return
         kept[name] = marks.to_json()
+        self.fresh_marks = True
         # Written at once, like the deployed state: a retried verification needs them.
         self.ctx.note("log_marks", step=self.step.id, env=env, host=name, marks=marks.to_json())
-        files = ", ".join(f"{path} at {mark.size} bytes" for path, mark in marks.files.items())
-        text = f"log marks: {len(marks.files)} file(s)" + (f": {files}" if files else "")
-        if marks.missing:
-            text += f"; nothing there yet for {', '.join(marks.missing)}"
-        await self.say(text)
+        await self.say(f"log marks: {_marks_text(marks.to_json())}")
+
+    def _windows(self) -> list[dict[str, Any]]:
+        windows: list[dict[str, Any]] = self.ctx.state.log_marks[self.step.env][self.host.name].setdefault(
+            "maintenance", []
+        )
+        return windows
+
+    def _journal_window(self, window: dict[str, Any]) -> None:
+        self.ctx.note(
+            "maintenance_window",
+            step=self.step.id,
+            env=self.step.env,
+            host=self.host.name,
+            window=self._windows().index(window) + 1,
+            **window,
+        )
+
+    async def _open_window(self, paths: list[str]) -> dict[str, Any] | None:
+        """Start the maintenance window before the ``pre`` commands (see the module
+        docstring, point 5): the marks just taken, or new ones on a retry; a window left
+        open by the previous attempt goes on. ``None`` without log paths."""
+        if not paths:
+            return None
+        windows = self._windows()
+        if windows and windows[-1]["state"] == "open":
+            await self.say(
+                f"maintenance window {len(windows)} is still open from the previous attempt "
+                f"({windows[-1]['note']}): it ends when this attempt's "
+                "post commands succeed"
+            )
+            return windows[-1]
+        if not windows and self.fresh_marks:
+            start = {
+                k: v for k, v in self.ctx.state.log_marks[self.step.env][self.host.name].items() if k != "maintenance"
+            }
+        else:
+            start = await self._marks_now(paths, "the start of the maintenance window")
+        window: dict[str, Any] = {"start": start, "end": None, "state": "open", "note": ""}
+        windows.append(window)
+        self._journal_window(window)
+        if windows[0] is not window:
+            await self.say(f"log marks: maintenance window {len(windows)} starts ({_marks_text(start)})")
+        return window
+
+    async def _marks_now(self, paths: list[str], what: str) -> dict[str, Any]:
+        """The log marks as JSON now; on a failure ``{"error": ...}`` (said, never raised)."""
+        since = time.time()
+        try:
+            return (await log_scan.record_offsets(self.host, paths)).to_json()
+        except IactError as exc:
+            await self.say(
+                f"⚠ {self.host.name}: the log marks for {what} could not be recorded "
+                f"({exc.what.removeprefix(self.host.name + ': ')}): the verification will count every line "
+                f"written during the maintenance window, 503 answers too. {exc.fix or ''}".rstrip(),
+                "stderr",
+            )
+            return {"host": self.host.name, "taken_at": since, "files": {}, "missing": [], "error": exc.what}
+
+    def _end_window(self, window: dict[str, Any], state: str, note: str) -> None:
+        window["state"], window["note"] = state, note
+        self._journal_window(window)
+
+    async def _close_window(self, window: dict[str, Any], paths: list[str], commands: list[_Row]) -> None:
+        """Mark the logs again right after the ``post`` commands all succeeded (the window's
+        end), or record why the window has no end."""
+        posts = [row for row in commands if row.phase == "post"]
+        if self.cancelled_in:
+            self._end_window(window, "unmarked", "the deploy was cancelled")
+        elif not posts:
+            self._end_window(window, "unmarked", "the environment has no post commands to end maintenance")
+        elif self.outcome.maintenance_kept:
+            window["note"] = "maintenance was kept on after a failure, as chosen"
+            self._journal_window(window)
+        elif len(self.post_results) < len(posts) or not all(self.post_results):
+            # Maintenance may have ended at any point (or not at all): a retry starts a new window.
+            self._end_window(window, "unmarked", "its post commands did not all succeed")
+        else:
+            end = await self._marks_now(paths, "the end of the maintenance window")
+            window["end"] = end
+            if "error" in end:
+                self._end_window(window, "unmarked", f"the marks at its end failed: {end['error']}")
+            else:
+                self._end_window(window, "closed", "")
+                await self.say(f"log marks after the maintenance window: {_marks_text(end)}")
 
     async def _recipe(self, commands: list[_Row]) -> None:
         env = self.step.env
@@ -293,6 +396,8 @@ class _HostRun:
             result = await self._command(row, cmd)
             if result is None:
                 continue
+            if row.phase == "post":
+                self.post_results.append(result.ok)
             if not result.ok and row.phase == "post":
                 unfinished_post.append(cmd)
             if not result.ok and not failed and not self.cancelled_in:
@@ -405,6 +510,15 @@ class _HostRun:
             await self.say(f"⚠ {released.message}", "stderr")
 
 
+def _marks_text(marks: dict[str, Any]) -> str:
+    """``1 file(s): /srv/app.log at 1200 bytes; nothing there yet for /srv/x.log``."""
+    files = ", ".join(f"{path} at {mark['size']} bytes" for path, mark in marks.get("files", {}).items())
+    text = f"{len(marks.get('files', {}))} file(s)" + (f": {files}" if files else "")
+    if marks.get("missing"):
+        text += f"; nothing there yet for {', '.join(marks['missing'])}"
+    return text
+
+
 class DeployStep:
     """Deploy to one environment.
 
@@ -458,6 +572,15 @@ class DeployStep:
             Action("command", f"{c.name}: {c.run}  (in {c.cwd}, timeout {c.timeout:g} s)", self.env)
             for _, c in self._commands(ctx)
         ]
+        if env.logs.paths and env.post:
+            actions.append(
+                Action(
+                    "record",
+                    "once the post commands succeeded, mark the log files' sizes again: the end of the maintenance "
+                    "window, whose lines matching maintenance_ignore the verification does not count",
+                    self.env,
+                )
+            )
         actions.append(Action("lock", "release the deploy lock", self.env))
         return actions
 

@@ -773,6 +773,9 @@ async def _merge_on_github(step_id: str, ctx: RunContext) -> AsyncIterator[Event
     ``mergeable`` and ``merged``. A reused PR keeps its title and description as they are
     on GitHub; the body sent is the operator's edit from the preview when there is one,
     else the template's (printed first, as there was no preview).
+
+    Result data: ``commit`` (GitHub's merge commit) and ``pr`` (``number``, ``url``: the
+    staging smoke step comments its results there).
     """
     from iact_tui.services.github import github_token  # httpx only when used
 
@@ -783,6 +786,8 @@ async def _merge_on_github(step_id: str, ctx: RunContext) -> AsyncIterator[Event
 
     def say(text: str) -> None:
         queue.put_nowait(OutputLine(step_id, text))
+
+    merged_pr: dict[str, Any] = {}  # the result data's "pr": number and page
 
     async def work() -> str:
         rows.update("pr", labels["pr"], "running", f"{pr_title(ctx)}: {ctx.release_branch} → {p.main_branch}")
@@ -810,6 +815,7 @@ async def _merge_on_github(step_id: str, ctx: RunContext) -> AsyncIterator[Event
                 progress=say,
             )
             how = "opened" if pr.created else "reused as it is on GitHub"
+            merged_pr.update(number=pr.number, url=pr.url)
             say(f"pull request #{pr.number}: {pr.url} ({how})")
             rows.update(
                 "pr",
@@ -869,7 +875,9 @@ async def _merge_on_github(step_id: str, ctx: RunContext) -> AsyncIterator[Event
             f"check `git log {p.remote}/{p.main_branch}`; the tag must go on the merge commit",
         )
     yield OutputLine(step_id, f"{p.main_branch} fast-forwarded to the merge commit {commit[:10]}")
-    yield StepFinished(step_id, "ok", f"{p.main_branch} at {commit[:10]} (merged on GitHub)", data={"commit": commit})
+    yield StepFinished(
+        step_id, "ok", f"{p.main_branch} at {commit[:10]} (merged on GitHub)", data={"commit": commit, "pr": merged_pr}
+    )
 
 
 class TagStep:
