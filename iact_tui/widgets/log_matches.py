@@ -106,6 +106,9 @@ class LogMatchesPanel(Static):
             if files:
                 summary += f" in {_plural(len(scanned), 'file')} read"
             text.append(summary, style="red" if status == "failed" else "")
+        ignored = data.get("ignored")
+        if isinstance(ignored, int) and ignored:
+            text.append(f" · {_plural(ignored, 'line')} from the maintenance window not counted", style="dim")
         for f in files:
             if f.get("status") in ("missing", "unreadable", "not-a-file"):
                 text.append(f"\n    {f.get('status')}: {self.mask(str(f.get('path', '')))}", style="yellow")

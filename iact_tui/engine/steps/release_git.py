@@ -543,7 +543,10 @@ def _testing_section(ctx: RunContext) -> str:
     if env not in ctx.config.environments:
         lines.append(f"Smoke tests: no `{env}` environment is configured.")
     elif smoke is None:
-        lines.append(f"Smoke tests on {env}: not run yet (they run against {env} after this merge, on {ctx.tag}).")
+        line = f"Smoke tests on {env}: not run yet (they run against {env} after this merge, on {ctx.tag})."
+        if ctx.config.forge.kind == "github" and ctx.config.forge.smoke_comment:
+            line += " Their results will be posted as a comment on this pull request."
+        lines.append(line)
     else:
         lines += [f"Smoke tests on {env}:", ""]
         figures: dict[str, dict[str, Any]] = smoke.get("figures", {})
