@@ -140,7 +140,13 @@ class SmokeConfig(_Model):
     login: LoginCheck | None = None
     """The login POST; absent means no login check."""
     commands: list[CommandSpec] = Field(default_factory=list)
-    """Commands run on the environment's host (e.g. ``pytest tests/smoke/``)."""
+    """Smoke commands (e.g. ``pytest tests/smoke/``); each passes with exit status 0 and
+    its summary line (the last line it printed) is shown."""
+    commands_on: Literal["host", "local"] = "host"
+    """``"host"``: the commands run on the environment's first host, in ``app_dir``;
+    ``"local"``: on this machine, in the repository (a command's ``cwd`` relative to the
+    config file's folder), with ``IACT_ENV``, ``IACT_VERSION``, ``IACT_TAG`` and
+    ``IACT_HEALTH_URL`` in their environment."""
 
 
 _ENV_NAME = r"^([A-Za-z_][A-Za-z0-9_]*)?$"
@@ -482,6 +488,20 @@ class AnnounceConfig(_Model):
     """Where to save it; empty: ``announcement-{tag}.md`` beside the run's journal."""
     team: str = "The release team"
     """Signature at the end of the announcement."""
+    template: str = ""
+    """A Markdown file (relative to the config file) the announcement is rendered from, with
+    ``{version}``, ``{tag}``, ``{previous_tag}``, ``{deployed}``, ``{deployed_local}``,
+    ``{deployed_utc}``, ``{features}``, ``{fixes}``, ``{changes}``, ``{changelog}``,
+    ``{notes}``, ``{rollback}``, ``{verification}`` and ``{team}`` where each goes (``{{``
+    for a literal brace); empty: the built-in one. An unknown placeholder is an error
+    naming the file and line."""
+    webhook_env: str = Field(default="", pattern=_ENV_NAME)
+    """Name of the environment variable holding the webhook URL the announcement is sent
+    to (the URL is a secret: never in this file); empty: it is only saved (and copied)."""
+    format: Literal["slack", "mattermost", "teams"] = "slack"
+    """The webhook's payload: ``"slack"`` (``text`` and ``blocks`` in Slack's mrkdwn),
+    ``"mattermost"`` (``text`` in Markdown) or ``"teams"`` (an Adaptive Card message, as
+    Microsoft Teams workflows webhooks take)."""
 
 
 class NotifyConfig(_Model):

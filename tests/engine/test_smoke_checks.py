@@ -7,6 +7,7 @@ A real HTTP server on 127.0.0.1 plays the freshly restarted site: the search API
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,3 +135,52 @@ async def test_a_check_that_never_settles_fails_with_the_last_answer(
     ]
     assert search.detail.startswith("answered 503 (expected 200)")
     assert '"starting"' in search.detail
+
+
+async def test_smoke_commands_run_here_with_their_summary_line(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``commands_on = "local"``: the procedure's ``pytest tests/smoke/`` from the repository,
+    told which environment and version to test; its summary line is the check's detail."""
+    repo = make_repo(tmp_path)
+    smoke_dir = repo / "tests" / "smoke"
+    smoke_dir.mkdir(parents=True)
+    (smoke_dir / "test_site.py").write_text(
+        "import json, os, urllib.request\n\n\n"
+        "def test_health_answers_the_new_version():\n"
+        "    assert os.environ['IACT_ENV'] == 'staging' and os.environ['IACT_TAG'] == 'v1.1.0'\n"
+        "    with urllib.request.urlopen(os.environ['IACT_HEALTH_URL']) as answer:\n"
+        "        assert json.load(answer)['version'] == os.environ['IACT_VERSION']\n\n\n"
+        "def test_second():\n    pass\n"
+    )
+    config = repo / "iact-release.toml"
+    python = sys.executable.replace("\\", "/")
+    config.write_text(
+        config.read_text() + f'\n[environments.staging]\napp_dir = "/nonexistent/on/this/machine"\n'
+        f'health_url = "{site.url}/health"\n\n'
+        '[environments.staging.smoke]\ncommands_on = "local"\ncommands = [\n'
+        f'  {{ name = "smoke tests", run = "{python} -m pytest -q -p no:cacheprovider tests/smoke" }},\n'
+        '  { name = "broken", run = "echo half way; echo it broke >&2; exit 3" },\n]\n'
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "chore: smoke tests")
+    git(repo, "push", "-q", "origin", "main")
+    run = ReleaseRun(load_config(config), state_dir=tmp_path / "state")
+    await run.load_versions()
+    run.choose_bump("minor")
+    for check_id, _ in run.manual_checks():
+        run.tick(check_id, True)
+    [_ async for _ in run.run_step("preflight")]
+    plan = [a.description for a in run.step("smoke-staging").plan(run.ctx)]
+    assert any(text.startswith("smoke tests: ") and f"(on this machine in {repo})" in text for text in plan), plan
+    events = [e async for e in run.run_step("smoke-staging")]
+    last = events[-1]
+    checks = {e.check_id: e for e in events if isinstance(e, CheckUpdate) and e.status != "running"}
+    assert isinstance(last, StepFinished) and last.message == "smoke tests failed on staging: cmd:broken"
+    smoke = checks["cmd:smoke tests"]
+    assert smoke.status == "passed", smoke
+    assert smoke.detail.startswith("exited 0 in ") and smoke.detail.endswith(smoke.data["summary"])
+    assert smoke.data["summary"].startswith("2 passed in ") and smoke.data["where"] == "local"
+    broken = checks["cmd:broken"]
+    assert broken.status == "failed" and broken.detail.startswith("exited 3")
+    assert broken.data["exit_status"] == 3 and broken.data["summary"] == "half way"

@@ -46,7 +46,7 @@ from iact_tui.engine.step import Action
 from iact_tui.engine.steps.deploy import error_summary
 from iact_tui.errors import IactError
 from iact_tui.services import http_checks, log_scan, smoke, timing
-from iact_tui.services.remote import CommandResult, Host, make_hosts
+from iact_tui.services.remote import CommandResult, Host, LocalHost, make_hosts
 from iact_tui.services.secrets import Secret, read_secret
 
 #: Seconds between two live ``response-time`` updates while the requests run (at most
@@ -172,17 +172,29 @@ async def smoke_checks(
 
     if not env.smoke.commands:
         return
-    # Smoke commands run once, on the environment's first host.
-    host = make_hosts(env_name, env, root=ctx.config.root)[0]
+    # Smoke commands run once: on the environment's first host, or here in the repository.
+    local = env.smoke.commands_on == "local"
+    host: Host = LocalHost("local") if local else make_hosts(env_name, env, root=ctx.config.root)[0]
+    command_env = (
+        {
+            "IACT_ENV": env_name,
+            "IACT_VERSION": ctx.state.version,
+            "IACT_TAG": ctx.tag,
+            "IACT_HEALTH_URL": env.health_url,
+        }
+        if local
+        else None
+    )
     values = placeholder_values(ctx.config, env_name, ctx.state.version or "0.0.0", ctx.tag)
     try:
         for cmd_spec in env.smoke.commands:
             cmd = render(ctx.config, env_name, cmd_spec.run, cmd_spec.name, cmd_spec.cwd, cmd_spec.timeout, values)
+            cwd = _local_cwd(ctx, cmd_spec.cwd) if local else cmd.cwd
             check_id = f"{prefix}cmd:{cmd_spec.name}"
             yield CheckUpdate(step_id, check_id, cmd_spec.name, "running")
             res: CommandResult | None = None
             try:
-                async for item in host.stream(cmd.run, cwd=cmd.cwd, timeout=cmd.timeout):
+                async for item in host.stream(cmd.run, cwd=cwd, timeout=cmd.timeout, env=command_env):
                     if isinstance(item, CommandResult):
                         res = item
                     else:
@@ -194,10 +206,17 @@ async def smoke_checks(
                 yield CheckUpdate(step_id, check_id, cmd_spec.name, "failed", detail, {"error": exc.what})
                 continue
             assert res is not None
-            data = {"exit_status": res.exit_status, "seconds": round(res.duration, 3), "timed_out": res.timed_out}
+            summary = tally.redact(summary_line(res))
+            data = {
+                "exit_status": res.exit_status,
+                "seconds": round(res.duration, 3),
+                "timed_out": res.timed_out,
+                "summary": summary,
+                "where": host.name,
+            }
             tally.figures[check_id] = data
             if res.ok:
-                detail = f"exited 0 in {res.duration:.1f} s"
+                detail = f"exited 0 in {res.duration:.1f} s" + (f": {summary}" if summary else "")
                 yield CheckUpdate(step_id, check_id, cmd_spec.name, "passed", detail, data)
             else:
                 why = f"timed out after {cmd.timeout:g} s" if res.timed_out else f"exited {res.exit_status}"
@@ -207,6 +226,23 @@ async def smoke_checks(
                 yield CheckUpdate(step_id, check_id, cmd_spec.name, "failed", detail, data)
     finally:
         await host.close()
+
+
+def _local_cwd(ctx: RunContext, cwd: str) -> str:
+    """A ``commands_on = "local"`` smoke command's folder: ``cwd`` relative to the config's."""
+    return os.path.normpath(ctx.config.root / cwd)
+
+
+def summary_line(result: CommandResult, width: int = 160) -> str:
+    """The command's summary: its last non-blank stdout line (else stderr's), without the
+    ``=`` rules pytest draws around it, e.g. ``5 passed in 0.31s``; at most ``width``
+    characters; ``""`` when it printed nothing."""
+    for tail in (result.stdout_tail, result.stderr_tail):
+        for line in reversed(tail):
+            text = line.strip().strip("=").strip()
+            if text:
+                return text if len(text) <= width else text[: width - 1] + "…"
+    return ""
 
 
 async def _run_http_check(
@@ -256,7 +292,12 @@ def _smoke_plan(ctx: RunContext, env_name: str) -> list[Action]:
         values = placeholder_values(ctx.config, env_name, ctx.state.version or "0.0.0", ctx.tag)
         for spec in env.smoke.commands:
             cmd = render(ctx.config, env_name, spec.run, spec.name, spec.cwd, spec.timeout, values)
-            actions.append(Action("command", f"{cmd.name}: {cmd.run}  (in {cmd.cwd})", env_name))
+            where = (
+                f"on this machine in {_local_cwd(ctx, spec.cwd)}"
+                if env.smoke.commands_on == "local"
+                else f"in {cmd.cwd}"
+            )
+            actions.append(Action("command", f"{cmd.name}: {cmd.run}  ({where})", env_name))
     return actions
 
 
