@@ -7,6 +7,7 @@ from iact_tui.widgets.confirm import ConfirmModal, QuitModal
 from iact_tui.widgets.deploy_table import DeployTable
 from iact_tui.widgets.log_matches import LogMatchesPanel
 from iact_tui.widgets.step_list import StepList
+from iact_tui.widgets.tail_log import TailLog
 from iact_tui.widgets.tick_box import TickBox
 from iact_tui.widgets.timing_panel import TimingPanel
 from iact_tui.widgets.wrapped_check_table import WrappedCheckTable
@@ -19,6 +20,7 @@ __all__ = [
     "LogMatchesPanel",
     "QuitModal",
     "StepList",
+    "TailLog",
     "TickBox",
     "TimingPanel",
     "WrappedCheckTable",
