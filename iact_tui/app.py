@@ -19,8 +19,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from iact_tui.config import Config
+from iact_tui.engine.monitor import MonitorSession
 from iact_tui.engine.run import ReleaseRun
-from iact_tui.screens import StepScreen, WizardScreen, make_stage_screen, next_stage
+from iact_tui.screens import MonitorScreen, StepScreen, WizardScreen, make_stage_screen, next_stage
 from iact_tui.screens.changelog import ChangelogScreen
 from iact_tui.widgets import QuitModal
 
@@ -41,6 +42,7 @@ STYLE_FILES: tuple[str, ...] = (
     "prep.tcss",
     "verify.tcss",
     "announcement.tcss",
+    "monitor.tcss",
 )
 
 
@@ -136,6 +138,7 @@ class IactApp(App[None]):
         """Quit; asks first when a step is running (quitting cancels it)."""
         busy = self.running_screen()
         if busy is None:
+            await stop_monitors(self)
             self.finish_and_exit()
             return
         step = next((s for s in busy.step_ids if busy.step_status.get(s) == "running"), busy.step_ids[0])
@@ -155,6 +158,7 @@ class IactApp(App[None]):
         commands first), then journal the end of the run and exit."""
         self.notify("Stopping the running step…", title="Quitting", timeout=30)
         await screen.cancel_and_wait()
+        await stop_monitors(self)
         self.finish_and_exit()
 
     def finish_and_exit(self) -> None:
@@ -201,3 +205,72 @@ def make_app(
         snapshot_mode: Deterministic rendering for snapshot tests.
     """
     return IactApp(run or ReleaseRun(config, state_dir=state_dir), snapshot_mode=snapshot_mode)
+
+
+async def stop_monitors(app: App[None]) -> None:
+    """Stop every monitor on the screen stack and wait until its tails have ended (on
+    every host) and its connections are closed: quitting leaves nothing running."""
+    for screen in list(app.screen_stack):
+        if isinstance(screen, MonitorScreen):
+            await screen.stop_monitoring()
+
+
+class MonitorApp(App[None]):
+    """``iact-tui monitor``: the app shows the monitor alone; leaving it exits.
+
+    Args:
+        session: The environment to watch.
+        snapshot_mode: Deterministic rendering for tests (no cursor blink).
+    """
+
+    TITLE = "iact-tui monitor"
+    CSS_PATH = _css_paths()
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, session: MonitorSession, *, snapshot_mode: bool = False) -> None:
+        super().__init__()
+        self.session = session
+        self.snapshot_mode = snapshot_mode
+        self.blink = not snapshot_mode
+        self.sub_title = f"{session.env} · {session.config.path}"
+
+    def on_mount(self) -> None:
+        self.push_screen(MonitorScreen(self.session, exit_on_leave=True))
+
+    def display_path(self, path: Path) -> str:
+        """A path for the screen, ``~`` for home."""
+        try:
+            return f"~/{path.resolve().relative_to(Path.home())}"
+        except ValueError:
+            return str(path)
+
+    async def action_quit(self) -> None:
+        """Stop the monitor (every tail, on every host), then exit."""
+        await stop_monitors(self)
+        self.exit()
+
+
+def make_monitor_app(
+    config: Config,
+    env: str,
+    *,
+    state_dir: Path | None = None,
+    session: MonitorSession | None = None,
+    snapshot_mode: bool = False,
+) -> MonitorApp:
+    """Build the ``iact-tui monitor`` app for the CLI and the tests.
+
+    Args:
+        config: The validated config.
+        env: The environment to watch.
+        state_dir: Where a saved summary's run folder goes (``None``: the user state dir).
+        session: A session to use instead of a new one (tests inject hosts).
+        snapshot_mode: Deterministic rendering for tests.
+
+    Raises:
+        ConfigError: ``env`` is not configured.
+    """
+    return MonitorApp(session or MonitorSession(config, env, state_dir=state_dir), snapshot_mode=snapshot_mode)

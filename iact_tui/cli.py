@@ -1,4 +1,4 @@
-"""Command line: the wizard, ``run`` (headless), ``plan``, ``init`` and ``demo``.
+"""Command line: the wizard, ``run`` (headless), ``plan``, ``monitor``, ``init`` and ``demo``.
 
 Exit status: 0 success; 1 a step failed (the reason is printed); 2 bad usage or bad
 configuration. Textual is imported only when the wizard starts, so headless commands
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  (none)        start the wizard in the repository holding iact-release.toml\n"
         "  run release   run the release headless: iact-tui run release --bump minor --yes\n"
         "  plan release  print every action a release would take, changing nothing\n"
+        "  monitor       follow an environment's logs, health and host load: iact-tui monitor --env production\n"
         "  init          write a commented starter iact-release.toml for this repository\n"
         "  demo DIR      build a sandbox (bare origin, clone, Django site, staging and production)\n"
         "\nexit status: 0 success, 1 a step failed, 2 bad usage or configuration",
@@ -105,6 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--bump", choices=["major", "minor", "patch"], required=True, help="the SemVer bump")
     plan.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
 
+    monitor = sub.add_parser(
+        "monitor",
+        help="watch an environment's logs, health and hosts",
+        description="Follow the logs of every host of an environment (tail -F / journalctl -f, over SSH or "
+        "locally), poll its health URL and read each host's load and memory, until you leave (q). Nothing is "
+        "left running on the hosts afterwards. s appends a summary to the journal (a run folder of flow monitor).",
+    )
+    monitor.add_argument(
+        "--env",
+        metavar="NAME",
+        help="the environment (default: production if configured, else the first one in the config)",
+    )
+    monitor.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
+    monitor.add_argument(
+        "--demo",
+        action="store_true",
+        dest="monitor_demo",
+        help="build a sandbox and monitor it; its servers stop on exit (--dir DIR before monitor to choose where)",
+    )
+
     init = sub.add_parser(
         "init",
         help=f"write a starter {CONFIG_NAME}",
@@ -130,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "plan":
             return _cmd_plan(args)
+        if args.command == "monitor":
+            return _cmd_monitor(args)
         if args.command == "init":
             return _cmd_init(args)
         if args.command == "demo":
@@ -236,6 +259,63 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
         stopped = demo.stop_sandbox(root)
         print(f"stopped {len(stopped)} demo server(s); the sandbox stays in {root}", flush=True)
     return status
+
+
+# -- monitor -------------------------------------------------------------------------
+
+
+def monitor_env(config: Config, name: str | None) -> str:
+    """The environment ``iact-tui monitor`` watches: ``name``, else ``production`` when
+    configured, else the first environment of the config.
+
+    Raises:
+        ConfigError: ``name`` is not configured, or no environment is.
+    """
+    if name:
+        if name not in config.environments:
+            known = ", ".join(config.environments) or "none"
+            raise ConfigError(f"there is no environment {name!r} in {config.path}", f"use --env with one of: {known}")
+        return name
+    if "production" in config.environments:
+        return "production"
+    if config.environments:
+        return next(iter(config.environments))
+    raise ConfigError(
+        f"{config.path} configures no environment to monitor", "add [environments.production] (see iact-tui init)"
+    )
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    if args.monitor_demo or args.demo:
+        from iact_tui import demo
+
+        root = args.dir or Path(tempfile.mkdtemp(prefix="iact-demo-"))
+        print(f"building the demo sandbox in {root} ...", flush=True)
+        sandbox = demo.build_sandbox(root, progress=lambda line: print(f"  {line}", flush=True))
+        try:
+            os.chdir(sandbox.repo)
+            return _run_monitor(load_config(sandbox.config_path), args.env)
+        finally:
+            stopped = demo.stop_sandbox(root)
+            print(f"stopped {len(stopped)} demo server(s); the sandbox stays in {root}", flush=True)
+    return _run_monitor(_load(args), args.env)
+
+
+def _run_monitor(config: Config, name: str | None) -> int:
+    env = monitor_env(config, name)
+    from iact_tui.app import make_monitor_app  # deferred: headless commands never import Textual
+
+    app = make_monitor_app(config, env)
+    app.run()
+    session = app.session
+    from iact_tui.engine.monitor import format_duration
+
+    print(f"monitored {env} for {format_duration(session.elapsed)}; nothing is left running on its hosts")
+    for line in session.summary_lines()[1:]:
+        print(f"  {line}")
+    if session.journal_path is not None:
+        print(f"summary saved to {session.journal_path}")
+    return EXIT_OK
 
 
 # -- demo ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from iact_tui.screens.base import EngineEvent, StepScreen, WizardScreen
 from iact_tui.screens.changelog import ChangelogScreen
 from iact_tui.screens.checklist import ChecklistScreen
 from iact_tui.screens.deploy import DeployScreen
+from iact_tui.screens.monitor import MonitorScreen
 from iact_tui.screens.prep import PrepScreen
 from iact_tui.screens.release import ReleaseScreen
 from iact_tui.screens.smoke import SmokeScreen
@@ -20,6 +21,7 @@ __all__ = [
     "ChecklistScreen",
     "DeployScreen",
     "EngineEvent",
+    "MonitorScreen",
     "PrepScreen",
     "ReleaseScreen",
     "SmokeScreen",

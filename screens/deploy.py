@@ -26,8 +26,10 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, ProgressBar, Static
 
 from iact_tui.engine.events import CommandUpdate, OutputLine, Progress, StepFinished
+from iact_tui.engine.monitor import MonitorSession
 from iact_tui.errors import IactError
 from iact_tui.screens.base import EngineEvent, StepScreen
+from iact_tui.screens.monitor import MonitorScreen
 from iact_tui.widgets import CommandLog, ConfirmModal, DeployTable, format_output
 
 
@@ -107,6 +109,7 @@ class DeployScreen(StepScreen):
         Binding("end", "follow", "Follow output", show=False),
         Binding("m", "toggle_maintenance", "Keep maintenance on failure"),
         Binding("u", "break_lock", "Break lock"),
+        Binding("o", "monitor", "Monitor"),
     ]
 
     def __init__(self, env: str = "staging") -> None:
@@ -346,6 +349,9 @@ class DeployScreen(StepScreen):
         if action == "break_lock":
             # Hidden unless another deploy's lock stopped this one.
             return bool(self.run.held_locks(self.env)) and not self.running
+        if action == "monitor":
+            # Offered once the deploy has succeeded (not when it was skipped).
+            return self._deployed()
         return super().check_action(action, parameters)
 
     # -- maintenance choice and lock ---------------------------------------------------
@@ -396,6 +402,21 @@ class DeployScreen(StepScreen):
             label += f" {event.label}"
         self._progress_text = label
         self.query_one("#progress-label", Label).update(label)
+
+    def _deployed(self) -> bool:
+        return self.step_status.get(self.step_ids[0]) == "ok" and not self.running
+
+    def action_monitor(self) -> None:
+        """Watch the environment just deployed: its logs, health and hosts (the summary,
+        if saved, goes to this run's journal)."""
+        if not self._deployed():
+            return
+        try:
+            session = MonitorSession(self.run.config, self.env, journal=self.run.journal)
+        except IactError as exc:
+            self.notify(str(exc), title="Cannot monitor", severity="error")
+            return
+        self.app.push_screen(MonitorScreen(session))
 
     def on_step_finished(self, event: StepFinished) -> None:
         super().on_step_finished(event)

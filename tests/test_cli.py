@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import subprocess
 import sys
+import time
 import tomllib
+import uuid
 from pathlib import Path
 
 import pytest
@@ -98,3 +103,85 @@ def test_after_the_wizard_a_cancelled_deploy_is_named(tmp_path: Path, capsys: py
     out = capsys.readouterr().out
     assert "stopped at deploy-staging: cancelled — Deploy to staging: cancelled by the operator" in out
     assert "deploy-staging stopped part-way" in out
+
+
+# -- monitor -------------------------------------------------------------------------
+
+
+def _monitor_config(tmp_path: Path, envs: str) -> Path:
+    path = tmp_path / "iact-release.toml"
+    path.write_text(envs + "\n[monitor]\nhealth_interval_seconds = 1\nhost_interval_seconds = 1\n")
+    return path
+
+
+ENV = '[environments.{name}]\napp_dir = "."\nhealth_url = "http://127.0.0.1:9/health"\n'
+
+
+def test_monitor_is_listed_and_explains_its_options() -> None:
+    assert "monitor" in run("--help").stdout
+    out = run("monitor", "--help").stdout
+    for option in ("--env NAME", "--config PATH", "--demo", "production"):
+        assert option in out
+
+
+def test_monitor_watches_production_by_default_else_the_first_environment(tmp_path: Path) -> None:
+    both = load_config(_monitor_config(tmp_path, ENV.format(name="staging") + ENV.format(name="production")))
+    assert cli.monitor_env(both, None) == "production"
+    assert cli.monitor_env(both, "staging") == "staging"
+    (tmp_path / "one").mkdir()
+    only = load_config(_monitor_config(tmp_path / "one", ENV.format(name="qa")))
+    assert cli.monitor_env(only, None) == "qa"
+
+
+def test_monitor_of_an_unknown_environment_names_the_known_ones(tmp_path: Path) -> None:
+    config = _monitor_config(tmp_path, ENV.format(name="staging") + ENV.format(name="production"))
+    done = run("monitor", "--config", str(config), "--env", "prod")
+    assert done.returncode == 2
+    assert "no environment 'prod'" in done.stderr and "staging, production" in done.stderr
+
+
+def test_monitor_in_a_real_terminal_shows_lines_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """``iact-tui monitor`` in tmux: the screen as a person sees it, then q."""
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is required (apt-get install tmux)") if os.environ.get("CI") else pytest.skip("no tmux")
+    log = tmp_path / "app.log"
+    log.touch()
+    config = _monitor_config(
+        tmp_path, ENV.format(name="production") + f'[environments.production.logs]\npaths = ["{log}"]\n'
+    )
+    out = tmp_path / "out.txt"
+    socket = f"iact-monitor-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "LINES", "TMUX"}}
+    script = Path(sys.executable).parent / "iact-tui"
+    command = f"{shlex.quote(str(script))} monitor --config {shlex.quote(str(config))} > {shlex.quote(str(out))}"
+
+    def tmux(*args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", socket, "-f", "/dev/null", *args], capture_output=True, text=True, timeout=30, env=env
+        )
+        return done.stdout
+
+    def wait_for(text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = tmux("capture-pane", "-p", "-t", "main")
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} did not appear; the screen shows:\n{screen}")
+
+    # The shell stays after iact-tui exits, so its output can be read.
+    tmux("new-session", "-d", "-s", "main", "-x", "100", "-y", "30", f"{command}; echo EXITED $?; sleep 60")
+    try:
+        wait_for("following app.log")
+        with log.open("a") as fh:
+            fh.write("ERROR the database is locked\n")
+        screen = wait_for("the database is locked")
+        assert "Monitor · production · 1 host" in screen and "1 line · 1 error" in wait_for("1 error ")
+        tmux("send-keys", "-t", "main", "q")
+        wait_for("EXITED 0")
+    finally:
+        tmux("kill-server")
+    assert "monitored production for" in out.read_text()
+    assert not subprocess.run(["pgrep", "-f", f"tail -F -v -n 0 -- {log}"], capture_output=True).stdout
