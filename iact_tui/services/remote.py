@@ -193,11 +193,17 @@ class ByteReader(Protocol):
         ...
 
 
+#: Longest line kept whole, in bytes; a longer one is split into pieces this long.
+MAX_LINE_BYTES = 1024 * 1024
+
+
 async def pump_lines(reader: ByteReader, stream: StreamName, queue: asyncio.Queue[Line | None]) -> None:
     """Read ``reader`` in 64 KiB chunks and put each line on ``queue``, then ``None``.
 
     Splitting lines ourselves is about 5x faster than ``readline()``. A last line without
     a newline is put too; ``None`` is put even when reading fails (the error propagates).
+    Memory stays bounded: a line longer than :data:`MAX_LINE_BYTES` (output with no
+    newline at all, a minified file dumped to the log) is put in pieces of that size.
     """
     pending = b""
     try:
@@ -207,6 +213,9 @@ async def pump_lines(reader: ByteReader, stream: StreamName, queue: asyncio.Queu
                 break
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            while len(pending) >= MAX_LINE_BYTES:
+                lines.append(pending[:MAX_LINE_BYTES])
+                pending = pending[MAX_LINE_BYTES:]
             for raw in lines:
                 line = Line(stream, raw.rstrip(b"\r").decode("utf-8", errors="replace"))
                 try:

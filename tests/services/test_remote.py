@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from iact_tui.errors import CommandError
-from iact_tui.services.remote import CommandResult, Line, LocalHost, run_capture
+from iact_tui.services.remote import MAX_LINE_BYTES, CommandResult, Line, LocalHost, run_capture
 
 
 def alive(pid: int) -> bool:
@@ -52,6 +52,18 @@ async def test_many_lines_and_partial_last_line_and_bad_utf8(tmp_path: Path) -> 
     assert texts[:3] == ["1", "2", "3"] and texts[19999] == "20000"
     assert texts[-1] == "café \ufffd end"
     assert len(texts) == 20001
+
+
+async def test_a_line_without_end_is_split_into_bounded_pieces(tmp_path: Path) -> None:
+    """3.5 MiB without a newline (a minified file dumped to a log) never sits in memory whole."""
+    size = 3 * MAX_LINE_BYTES + MAX_LINE_BYTES // 2
+    lines, result = await collect(
+        LocalHost("local"), f"head -c {size} /dev/zero | tr '\\0' x; echo; echo after", cwd=str(tmp_path)
+    )
+    assert result.ok
+    lengths = [len(ln.text) for ln in lines]
+    assert lengths == [MAX_LINE_BYTES] * 3 + [MAX_LINE_BYTES // 2, len("after")]
+    assert lines[-1].text == "after"
 
 
 async def test_timeout_stops_the_whole_process_group(tmp_path: Path) -> None:
