@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import io
 import os
+from pathlib import Path
 from typing import TextIO
 
 from iact_tui.config import Config
@@ -247,5 +248,94 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
             _say(out, f"✘ {count} problem(s) would stop this release")
         _say(out, "nothing was changed (a fetch only updated the remote-tracking refs)")
         return 1 if count else 0
+    finally:
+        run.journal.close()
+
+
+async def run_rollback(
+    config: Config,
+    *,
+    to: str,
+    env: str = "production",
+    out: TextIO,
+    state_dir: Path | None = None,
+) -> int:
+    """Roll ``env`` back to the release ``to`` headless (``--yes``: the target typed in advance).
+
+    Prints what runs now, the plan per host (migrations to reverse, every command), then
+    runs the rollback, the verification and the journal record.
+
+    Args:
+        config: The validated config.
+        to: The target release, version or tag (``1.4.0`` or ``v1.4.0``).
+        env: The environment rolled back.
+        out: Where to print.
+        state_dir: Where runs are kept; ``None``: platformdirs' user state dir.
+
+    Returns:
+        0 when rolled back, verified and recorded; 1 when a step failed (an irreversible
+        migration refuses the plan: nothing is changed then); 2 when ``to`` is refused
+        (not a release tag, marked bad, not older than what runs) or the hosts cannot be
+        read; 130 when cancelled.
+    """
+    from iact_tui.engine.rollback import RollbackRun
+
+    run = RollbackRun(config, state_dir=state_dir, env=env)
+    try:
+        _say(out, f"rollback of {env}; journal: {run.journal_path}")
+        try:
+            await run.load()
+            target = run.choose_target(to)
+        except IactError as exc:
+            _say(out, f"✘ {exc.what}")
+            if exc.fix:
+                _say(out, f"  → {exc.fix}")
+            _say(out, "nothing was changed")
+            return 2
+        for note in run.notes:
+            _say(out, f"! {note}")
+        _say(out, f"{env} runs {run.current_tag or 'an unknown release'}; going back to {target.tag} ({target.detail})")
+        for check_id, _label in run.verify_manual_checks():
+            run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
+        run.confirm(run.deploy_step_id, target.version)
+        total = len(run.steps)
+        index = {s.id: i for i, s in enumerate(run.steps, 1)}
+        failed: StepFinished | None = None
+        cancelled = False
+        try:
+            async for event in run.run_until():
+                if isinstance(event, StepStarted):
+                    _say(out, f"[{index[event.step_id]}/{total}] {event.title} ...")
+                elif isinstance(event, OutputLine):
+                    host = f"[{event.host}] " if event.host else ""
+                    mark = "! " if event.stream == "stderr" else ""
+                    _say(out, f"        {host}{mark}{event.text}")
+                elif isinstance(event, CheckUpdate):
+                    if event.status in _CHECK_MARK:
+                        _say(out, f"      {_CHECK_MARK[event.status]} {event.label}: {event.detail}")
+                elif isinstance(event, StepFinished):
+                    _say(out, f"      {_MARK.get(event.status, '?')} {event.step_id}: {event.status} — {event.message}")
+                    if event.status == "failed":
+                        failed = event
+                        if event.fix:
+                            _say(out, f"        → {event.fix}")
+        except asyncio.CancelledError:
+            cancelled = True
+            _say(out, "      ■ cancelled by the operator (Ctrl+C)")
+        run.finish()
+        _say(out, "")
+        _say(out, "summary:")
+        for step in run.steps:
+            rec = run.records[step.id]
+            _say(out, f"  {_MARK.get(rec.status, '·')} {step.id:<20} {rec.status:<9} {rec.message}")
+        _say(out, f"journal: {run.journal_path}")
+        if cancelled:
+            return 130
+        if failed is not None:
+            if failed.step_id == "rollback-plan":
+                _say(out, "nothing was changed")
+            _say(out, f"failed at {failed.step_id}: {failed.message}")
+            return 1
+        return 0
     finally:
         run.journal.close()

@@ -193,7 +193,7 @@ class _HostRun:
                 cfg.lock_path or deploy_lock.lock_path(app_dir),
                 deploy_lock.local_owner(),
                 ctx.state.version,
-                f"release {ctx.tag} to {env} with iact-tui",
+                self.step.lock_purpose(ctx),
                 stale_after=cfg.lock_stale_after,
             )
         except IactError as exc:
@@ -530,6 +530,10 @@ class DeployStep:
         self.env = env
         self.id = f"deploy-{env}"
         self.title = f"Deploy to {env}"
+
+    def lock_purpose(self, ctx: RunContext) -> str:
+        """What the deploy lock says this deploy is doing (shown to whoever finds it held)."""
+        return f"release {ctx.tag} to {self.env} with iact-tui"
 
     def _commands(self, ctx: RunContext) -> list[tuple[str, RenderedCommand]]:
         cfg = ctx.config
