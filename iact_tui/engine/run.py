@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import socket
 import tempfile
 import time
@@ -22,7 +23,7 @@ from iact_tui.engine.events import Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.journal import Journal, new_run_dir
 from iact_tui.engine.state import MANUAL_CHECKS, VERIFY_MANUAL, RunContext, RunState
 from iact_tui.engine.step import Action, Step, StepRecord
-from iact_tui.engine.steps import preflight, prep, release_git
+from iact_tui.engine.steps import announce, preflight, prep, release_git
 from iact_tui.errors import (
     ChangelogError,
     ChecklistError,
@@ -450,6 +451,7 @@ class ReleaseRun:
         """
         problems: list[IactError] = []
         root, project = self.config.root, self.config.project
+        problems.extend(preflight.missing_secrets(self.config, os.environ)[1])
 
         _, unreadable = await asyncio.to_thread(version_files.read_versions, root, project.version_files)
         problems.extend(unreadable)
@@ -569,7 +571,10 @@ class ReleaseRun:
         """Run the flow's steps in order up to and including ``until`` (all when ``None``).
 
         Stops after the first failed step (its ``StepFinished`` is the last event).
-        Steps already ``ok`` are not run again.
+        Steps already ``ok`` are not run again. This is the unattended way through the
+        flow: with ``[announce] webhook_env`` set, the announcement is sent once right
+        after the ``announce`` step saved it, and a failed send fails that step (see
+        :meth:`send_announcement`).
         """
         for s in self.steps:
             if self.records[s.id].status == "ok":
@@ -579,6 +584,11 @@ class ReleaseRun:
                 yield event
                 if isinstance(event, StepFinished) and event.status == "failed":
                     failed = True
+            if s.id == "announce" and not failed and self.config.announce.webhook_env:
+                # Unattended: nobody is there to read it first, so it is sent once, as rendered.
+                async for event in self._send_unattended():
+                    yield event
+                    failed = isinstance(event, StepFinished) and event.status == "failed"
             if failed or s.id == until:
                 return
 
@@ -709,6 +719,95 @@ class ReleaseRun:
         """The operator's choice: bump disagreeing version files anyway (journaled)."""
         self.state.accept_version_mismatch = accept
         self.journal.write("version_mismatch_accepted", accepted=accept)
+
+    # -- the announcement ----------------------------------------------------------------
+
+    @property
+    def announcement(self) -> str | None:
+        """The announcement as it stands (the operator's edit, else as rendered): what is
+        saved, copied and sent; ``None`` until the ``announce`` step has run."""
+        data = self.state.results.get("announce")
+        return str(data["markdown"]) if data and "markdown" in data else None
+
+    def announcement_webhook(self) -> str:
+        """Where :meth:`send_announcement` posts, safe to show (the URL's path masked);
+        ``""`` when ``[announce] webhook_env`` is not set."""
+        return announce.webhook_label(self.ctx)
+
+    def set_announcement_text(self, text: str | None) -> None:
+        """Keep the operator's edit of the announcement (``None``: back to the rendered
+        text) in the ``announce`` step's result; journaled with the text.
+
+        Raises:
+            RuntimeError: The ``announce`` step has not passed yet.
+        """
+        data = self._announce_result()
+        rendered = str(data.get("rendered", ""))
+        markdown = rendered if text is None else text
+        self._update_announcement(markdown=markdown, edited=markdown != rendered)
+        self.journal.write("announcement_edited", edited=markdown != rendered, chars=len(markdown), text=markdown)
+
+    async def save_announcement(self) -> Path:
+        """Write the announcement as it stands to its file (temp file, renamed); journaled.
+
+        Returns:
+            The file.
+
+        Raises:
+            RuntimeError: The ``announce`` step has not passed yet.
+            IactError: The file cannot be written.
+        """
+        data = self._announce_result()
+        path, markdown = Path(str(data["path"])), str(data["markdown"])
+        await announce.save(path, markdown)
+        self.journal.write("announcement_saved", path=str(path), chars=len(markdown))
+        return path
+
+    async def send_announcement(self) -> announce.SendOutcome:
+        """Send the announcement as it stands to ``[announce] webhook_env``'s webhook in
+        ``[announce] format``. Journaled (format, the URL's host with its path masked,
+        status, the start of the answer, the text sent) and kept in the step's result as
+        ``send``; a failure is returned, not raised, so it can be shown and retried.
+
+        Raises:
+            RuntimeError: The ``announce`` step has not passed yet.
+        """
+        markdown = str(self._announce_result()["markdown"])
+        outcome = await announce.send(self.ctx, markdown)
+        self._update_announcement(send=outcome.to_json())
+        kind = "announcement_sent" if outcome.ok else "announcement_send_failed"
+        self.journal.write(kind, **outcome.to_json(), text=markdown)
+        return outcome
+
+    def _announce_result(self) -> dict[str, Any]:
+        data = self.state.results.get("announce")
+        if not data or "markdown" not in data:
+            raise RuntimeError("the announce step must have passed first")
+        return data
+
+    def _update_announcement(self, **fields: Any) -> None:
+        self.state.results["announce"].update(fields)
+        self.records["announce"].data.update(fields)
+
+    async def _send_unattended(self) -> AsyncIterator[Event]:
+        """Send after the ``announce`` step; a failed send fails the step (its file is kept)."""
+        sending = OutputLine("announce", f"sending to the {self.announcement_webhook()}")
+        self.journal.event(sending)
+        yield sending
+        outcome = await self.send_announcement()
+        record = self.records["announce"]
+        last: Event
+        if outcome.ok:
+            last = OutputLine("announce", outcome.message)
+        else:
+            answer = outcome.answer[:200]
+            said = f" (answer: {answer})" if answer and answer not in outcome.message else ""
+            record.status = "failed"
+            record.message = f"saved to {record.data.get('path')} but not sent: {outcome.message}{said}"
+            record.fix = f"{outcome.fix}; or post the saved file by hand"
+            last = StepFinished("announce", "failed", record.message, record.fix, dict(record.data))
+        self.journal.event(last)
+        yield last
 
     def finish(self) -> None:
         """Journal the end of the run with each step's status."""

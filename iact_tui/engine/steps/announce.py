@@ -1,18 +1,97 @@
-"""The release announcement: Markdown from the changelog section and the run's figures."""
+"""The release announcement: rendered from a Markdown template, saved, and sent to a chat webhook.
+
+The ``announce`` step renders the template (``[announce] template``, else
+:data:`DEFAULT_TEMPLATE`) with the version, when production was deployed (local time and
+UTC), the changelog section's new features, bug fixes and other changes, notes (user
+action needed or not, data migrated), rollback availability, the verification's figures
+and the team's signature, and saves it (temp file and rename). The step's result data is
+the announcement as it stands: ``markdown`` (what is saved, copied and sent: the
+operator's edit when there is one), ``rendered`` (the template's text), ``edited``,
+``path``, ``template`` and, once sent, ``send``.
+
+Sending (:func:`send`) is not part of the step: the wizard sends when the operator says
+so, after reading (and perhaps editing) the announcement; an unattended run sends once
+after the step (see :meth:`~iact_tui.engine.run.ReleaseRun.run_until`). The webhook URL
+is a secret from ``[announce] webhook_env``: only its host, with the path masked, is
+ever shown or journaled.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iact_tui.engine import templates
 from iact_tui.engine.events import Event, OutputLine, StepFinished
 from iact_tui.engine.state import VERIFY_MANUAL, RunContext
 from iact_tui.engine.step import Action
 from iact_tui.errors import IactError, VersionError
-from iact_tui.services import changelog
+from iact_tui.services import announce_send, changelog, migrations, notify
+from iact_tui.services.notify import WebhookError
+from iact_tui.services.secrets import Secret
+
+PLACEHOLDERS: tuple[str, ...] = (
+    "version",
+    "tag",
+    "previous_tag",
+    "deployed",
+    "deployed_local",
+    "deployed_utc",
+    "features",
+    "fixes",
+    "changes",
+    "changelog",
+    "notes",
+    "rollback",
+    "verification",
+    "team",
+)
+"""What an ``[announce] template`` may place, as ``{name}``."""
+
+DEFAULT_TEMPLATE = """\
+# Release {tag}
+
+{deployed}
+
+## What's new
+
+{features}
+
+## Bug fixes
+
+{fixes}
+
+## Other changes
+
+{changes}
+
+## Notes
+
+{notes}
+
+## Verification
+
+{verification}
+
+## Rollback
+
+{rollback}
+
+— {team}
+"""
+"""The built-in announcement (``[announce] template = ""``). A ``##`` heading left with
+nothing under it (no bug fixes, say) is dropped, in a configured template too."""
+
+TEMPLATE_KEY = "[announce] template"
+_WHAT = "the announcement template"
+_NO_CHANGES = "_No user-facing changes._"
 
 
 def announcement_path(ctx: RunContext) -> Path:
@@ -25,37 +104,125 @@ def announcement_path(ctx: RunContext) -> Path:
     return path if path.is_absolute() else ctx.config.root / path
 
 
-def render_announcement(ctx: RunContext, section: str, now: dt.datetime) -> str:
+# -- rendering -------------------------------------------------------------------------
+
+
+def render_announcement(
+    ctx: RunContext,
+    section: str,
+    now: dt.datetime,
+    *,
+    template: str = DEFAULT_TEMPLATE,
+    source: str = templates.BUILT_IN,
+    added: migrations.AddedMigrations | None = None,
+    migrations_error: str = "",
+) -> str:
     """The announcement's Markdown.
 
     Args:
-        ctx: The run (version, previous release, step results).
+        ctx: The run (version, previous release, step results, ticks).
         section: The changelog section body (``### Added`` ... groups).
-        now: The deployment time (timezone-aware).
+        now: When production was deployed (timezone-aware); when iact-tui did not deploy
+            it, when the release is announced.
+        template: The Markdown template (see :data:`PLACEHOLDERS`).
+        source: The template's file, named in errors.
+        added: The database migrations the release adds, for the notes; ``None``: not
+            looked up (the notes say nothing of data unless ``migrations_error`` is set).
+        migrations_error: Why the migrations could not be read.
+
+    Raises:
+        ConfigError: The template has an unknown placeholder (its file and line).
     """
-    results: dict[str, dict[str, Any]] = ctx.state.results
-    lines = [
-        f"# Release {ctx.tag}",
-        "",
-        _deployed_line(ctx, now),
-        "",
-        "## What's new",
-        "",
-        section.strip() or "_No user-facing changes._",
-        "",
+    groups = _groups(section)
+    features = _bullets(groups.get("Added", []))
+    fixes = _bullets(groups.get("Fixed", []))
+    others = {name: entries for name, entries in groups.items() if name not in ("Added", "Fixed")}
+    changes = changelog.render_groups(others).strip()
+    utc = now.astimezone(dt.UTC)
+    values = {
+        "version": ctx.state.version,
+        "tag": ctx.tag,
+        "previous_tag": ctx.state.previous_tag or "none",
+        "deployed": _deployed_line(ctx, now),
+        "deployed_local": f"{now.astimezone():%Y-%m-%d %H:%M %Z}",
+        "deployed_utc": f"{utc:%Y-%m-%d %H:%M} UTC",
+        "features": features if groups else _NO_CHANGES,
+        "fixes": fixes,
+        "changes": changes,
+        "changelog": section.strip() or _NO_CHANGES,
+        "notes": _notes(ctx, groups, added, migrations_error),
+        "rollback": _rollback(ctx),
+        "verification": "\n".join(_verification(ctx)),
+        "team": ctx.config.announce.team,
+    }
+    text = templates.fill(template, values, source=source, what=_WHAT, key=TEMPLATE_KEY, allowed=PLACEHOLDERS)
+    return templates.drop_empty_sections(text).rstrip() + "\n"
+
+
+def _groups(section: str) -> dict[str, list[str]]:
+    """The section's ``### Group`` → entries, parsed as the changelog's own entries are."""
+    # The changelog service reads entries from an [Unreleased] section; the release's
+    # section body has the same shape, so it is read through the same parser.
+    return changelog.unreleased_entries(f"## [Unreleased]\n\n{section}")
+
+
+def _bullets(entries: list[str]) -> str:
+    return "\n".join(f"- {entry}" for entry in entries if entry.strip())
+
+
+def _is_breaking(group: str, entry: str) -> bool:
+    """An entry that asks something of users: marked breaking, or a removal."""
+    return group == "Removed" or "BREAKING" in entry
+
+
+def _notes(
+    ctx: RunContext, groups: Mapping[str, list[str]], added: migrations.AddedMigrations | None, error: str
+) -> str:
+    """User action needed or not; data migrated or not."""
+    action = [
+        entry.replace("**BREAKING:** ", "").replace("BREAKING: ", "")
+        for group, entries in groups.items()
+        for entry in entries
+        if _is_breaking(group, entry)
     ]
-    lines += ["## Verification", ""]
-    verify = results.get("verify")
-    if verify:
-        lines += _verification_lines(ctx, verify)
+    if action:
+        # Each entry one level down; its continuation lines follow it.
+        lines = ["- **User action needed:**"] + ["  - " + entry.replace("\n", "\n  ") for entry in action]
     else:
-        lines.append("- Production verification did not run in this release.")
-    if "smoke-staging" in results:
-        lines.append("- Smoke tests passed on staging.")
-    lines.append("")
-    if ctx.state.previous_tag:
-        lines += ["## Rollback", "", f"If needed, production can be rolled back to {ctx.state.previous_tag}.", ""]
-    lines += [f"— {ctx.config.announce.team}", ""]
+        lines = ["- No user action needed."]
+    deployed = _deployed_to_production(ctx)
+    if added is not None and added.paths:
+        count = len(added.paths)
+        listing = "; ".join(f"{app}: {', '.join(names)}" for app, names in added.by_app.items())
+        when = "applied by the production deploy" if deployed else "applied when it is deployed"
+        lines.append(
+            f"- Data migrated: yes — {count} new database migration{'s' if count > 1 else ''} ({listing}), {when}."
+        )
+    elif added is not None:
+        lines.append("- Data migrated: no (no new database migrations).")
+    elif error:
+        lines.append(f"- Data migrated: unknown (the migrations could not be read from git: {error}).")
+    return "\n".join(lines)
+
+
+def _rollback(ctx: RunContext) -> str:
+    """Whether production can go back, and whether a database backup was taken first."""
+    previous = ctx.state.previous_tag
+    if not previous:
+        lines = ["- This is the first release: there is no earlier one to roll back to."]
+    else:
+        lines = [f"- If needed, production can be rolled back to {previous}."]
+    prep = ctx.state.results.get("prep-production")
+    if prep:
+        items = prep.get("items") or {}
+        backup = prep.get("backup") or {}
+        if items.get("backup") == "passed":
+            host = f" (on {backup['host']})" if backup.get("host") else ""
+            lines.append(f"- A database backup was taken before the deploy{host}.")
+        elif items.get("backup") == "skipped":
+            cfg = ctx.config.environments.get("production")
+            reason = ctx.state.prep.get("production:backup-skip") or (cfg.backup_skip_reason if cfg else "")
+            lines.append("- No database backup was taken before the deploy" + (f": {reason}." if reason else "."))
     return "\n".join(lines)
 
 
@@ -69,6 +236,15 @@ def _ms(value: Any) -> str:
 def _pct(value: Any) -> str:
     """A 0.0–1.0 share as a percentage without trailing zeros (``0.05`` → ``5%``)."""
     return f"{float(value) * 100:g}%" if isinstance(value, int | float) else "?"
+
+
+def _verification(ctx: RunContext) -> list[str]:
+    """The verification's figures (or that it did not run), and the staging smoke tests."""
+    verify = ctx.state.results.get("verify")
+    lines = _verification_lines(ctx, verify) if verify else ["- Production verification did not run in this release."]
+    if "smoke-staging" in ctx.state.results:
+        lines.append("- Smoke tests passed on staging.")
+    return lines
 
 
 def _verification_lines(ctx: RunContext, verify: dict[str, Any]) -> list[str]:
@@ -115,10 +291,14 @@ def _verification_lines(ctx: RunContext, verify: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _deployed_to_production(ctx: RunContext) -> bool:
+    deploy = ctx.state.results.get("deploy-production")
+    return bool(deploy and deploy.get("env") == "production")
+
+
 def _deployed_line(ctx: RunContext, now: dt.datetime) -> str:
     """Say what really happened: deployed to production, or only released."""
-    deploy = ctx.state.results.get("deploy-production")
-    if deploy and deploy.get("env") == "production":
+    if _deployed_to_production(ctx):
         return f"**{ctx.tag}** was deployed to production on {_when(now)}."
     return f"**{ctx.tag}** was released on {_when(now)} (iact-tui did not deploy it to production)."
 
@@ -132,36 +312,76 @@ def _when(now: dt.datetime) -> str:
     return f"{local:%Y-%m-%d %H:%M %Z} ({utc:%H:%M} UTC)"
 
 
-class AnnounceStep:
-    """Render the announcement and save it to a file."""
+def deployed_at(ctx: RunContext) -> dt.datetime | None:
+    """When this run's production deploy finished, from the run's journal; ``None`` when
+    it did not run (or the journal cannot be read)."""
+    path = ctx.run_dir / "journal.jsonl"  # the run's journal (engine.run.ReleaseRun)
+    found: float | None = None
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if '"deploy-production"' not in line or '"step_finished"' not in line:
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if record.get("step_id") == "deploy-production" and record.get("status") == "ok":
+                    found = float(record["ts"])
+    except OSError:
+        return None
+    return dt.datetime.fromtimestamp(found, dt.UTC) if found is not None else None
 
-    id = "announce"
-    title = "Announcement"
 
-    def plan(self, ctx: RunContext) -> list[Action]:
-        """Where the file goes."""
-        if not ctx.config.announce.output:
-            return [Action("file", f"write announcement-{ctx.tag}.md beside the run's journal")]
-        return [Action("file", f"write the announcement to {announcement_path(ctx)}")]
+async def render(ctx: RunContext) -> tuple[str, str]:
+    """Render the announcement for this run: the template (checked before any lookup),
+    the changelog section, the migrations the release adds (from git), the deploy's time.
 
-    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
-        """Write the file; ``StepFinished.data`` holds ``path`` and ``markdown``."""
-        if not ctx.state.version:
-            raise VersionError("no version chosen yet", "choose MAJOR, MINOR or PATCH first")
-        path = ctx.config.root / ctx.config.project.changelog
-        text = await asyncio.to_thread(lambda: path.read_text(encoding="utf-8") if path.exists() else "")
-        section = changelog.release_section(text, ctx.state.version) or ctx.state.changelog_body or ""
-        markdown = render_announcement(ctx, section, dt.datetime.now(dt.UTC))
-        out = announcement_path(ctx)
-        try:
-            await asyncio.to_thread(_write, out, markdown)
-        except OSError as exc:
-            raise IactError(
-                f"cannot write the announcement to {out}: {exc.strerror}",
-                "fix [announce] output or the folder's permissions",
-            ) from None
-        yield OutputLine(self.id, f"announcement saved to {out}")
-        yield StepFinished(self.id, "ok", f"saved to {out}", data={"path": str(out), "markdown": markdown})
+    Returns:
+        ``(markdown, source)``: the text and the template it came from.
+
+    Raises:
+        ConfigError: ``[announce] template`` is missing, unreadable or has an unknown
+            placeholder.
+    """
+    cfg = ctx.config
+    template, source = await templates.read(
+        cfg.root, cfg.path.name, cfg.announce.template, key=TEMPLATE_KEY, default=DEFAULT_TEMPLATE
+    )
+    templates.check(template, PLACEHOLDERS, source=source, what=_WHAT, key=TEMPLATE_KEY)
+    path = cfg.root / cfg.project.changelog
+    text = await asyncio.to_thread(lambda: path.read_text(encoding="utf-8") if path.exists() else "")
+    section = changelog.release_section(text, ctx.state.version) or ctx.state.changelog_body or ""
+    added: migrations.AddedMigrations | None = None
+    error = ""
+    try:
+        new = ctx.tag if await ctx.git.rev(f"refs/tags/{ctx.tag}") else "HEAD"
+        added = await migrations.added_migrations(ctx.git, ctx.state.previous_tag, new)
+    except IactError as exc:
+        error = exc.what
+    now = await asyncio.to_thread(deployed_at, ctx) or dt.datetime.now(dt.UTC)
+    markdown = render_announcement(
+        ctx, section, now, template=template, source=source, added=added, migrations_error=error
+    )
+    return markdown, source
+
+
+# -- saving and sending ------------------------------------------------------------------
+
+
+async def save(path: Path, markdown: str) -> None:
+    """Write the announcement to ``path`` (a temp file renamed into place).
+
+    Raises:
+        IactError: The folder cannot be created or written.
+    """
+    try:
+        await asyncio.to_thread(_write, path, markdown)
+    except OSError as exc:
+        raise IactError(
+            f"cannot write the announcement to {path}: {exc.strerror}",
+            "fix [announce] output or the folder's permissions",
+        ) from None
 
 
 def _write(path: Path, text: str) -> None:
@@ -169,3 +389,139 @@ def _write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """How sending the announcement to the webhook went.
+
+    Attributes:
+        ok: The webhook answered 2xx.
+        format: ``slack``, ``mattermost`` or ``teams``.
+        webhook: The URL's host with its path masked (``https://hooks.slack.com/••••••``);
+            ``""`` when there is no URL.
+        status: The HTTP status; ``None`` when the webhook did not answer.
+        answer: The start of the webhook's answer, the URL's parts masked.
+        message: One sentence: where it went, or what went wrong.
+        fix: What to do about a failure.
+        at: When it was sent (ISO 8601, UTC).
+    """
+
+    ok: bool
+    format: str
+    webhook: str
+    status: int | None
+    answer: str
+    message: str
+    fix: str = ""
+    at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict (for the journal and the step's data)."""
+        return dataclasses.asdict(self)
+
+
+def webhook_label(ctx: RunContext) -> str:
+    """Where the announcement would go, safe to show: ``Slack webhook https://hooks.slack.com/•••••• ($NAME)``;
+    ``""`` when no webhook is configured."""
+    a = ctx.config.announce
+    if not a.webhook_env:
+        return ""
+    url = os.environ.get(a.webhook_env, "")
+    where = notify.redacted_url(url) if url else "not set"
+    return f"{announce_send.LABELS[a.format]} webhook {where} (${a.webhook_env})"
+
+
+async def send(ctx: RunContext, markdown: str) -> SendOutcome:
+    """Post ``markdown`` to ``[announce] webhook_env``'s webhook in ``[announce] format``.
+
+    Never raises for an operator's problem: a missing variable, a refusal, a timeout or an
+    unreachable host is a failed :class:`SendOutcome` with the status and the start of the
+    server's answer (its URL masked).
+    """
+    a = ctx.config.announce
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    label = announce_send.LABELS[a.format]
+    if not a.webhook_env:
+        return SendOutcome(
+            False,
+            a.format,
+            "",
+            None,
+            "",
+            "no webhook is configured for the announcement",
+            "set [announce] webhook_env to the name of an environment variable holding the webhook URL",
+            at,
+        )
+    url = os.environ.get(a.webhook_env, "")
+    if not url:
+        return SendOutcome(
+            False,
+            a.format,
+            "",
+            None,
+            "",
+            f"${a.webhook_env} is not set",
+            f"export {a.webhook_env} with the {label} webhook URL, then retry",
+            at,
+        )
+    webhook = notify.redacted_url(url)
+    try:
+        answer = await announce_send.send(
+            Secret(url, f"${a.webhook_env}"), a.format, markdown, timeout=ctx.config.timeouts.http
+        )
+    except WebhookError as exc:
+        return SendOutcome(False, a.format, webhook, exc.status, exc.answer, exc.what, exc.fix, at)
+    message = f"sent to {label} at {webhook} (HTTP {answer.status})"
+    return SendOutcome(True, a.format, webhook, answer.status, answer.answer, message, "", at)
+
+
+# -- the step --------------------------------------------------------------------------
+
+
+class AnnounceStep:
+    """Render the announcement and save it to a file (sending is asked for separately)."""
+
+    id = "announce"
+    title = "Announcement"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        """Where the file goes, and where it is sent."""
+        a = ctx.config.announce
+        template = a.template or "the built-in template"
+        if not a.output:
+            actions = [Action("file", f"write announcement-{ctx.tag}.md beside the run's journal (from {template})")]
+        else:
+            actions = [Action("file", f"write the announcement to {announcement_path(ctx)} (from {template})")]
+        if a.webhook_env:
+            label = announce_send.LABELS[a.format]
+            actions.append(
+                Action(
+                    "http",
+                    f"POST it to the {label} webhook in ${a.webhook_env} (the wizard: when you press s; "
+                    "headless: once, after saving)",
+                )
+            )
+        return actions
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        """Render and write the file; ``StepFinished.data`` is the announcement as it
+        stands (see the module docstring). An edit the operator made before a re-run is kept."""
+        if not ctx.state.version:
+            raise VersionError("no version chosen yet", "choose MAJOR, MINOR or PATCH first")
+        rendered, source = await render(ctx)
+        earlier = ctx.state.results.get(self.id) or {}
+        markdown = str(earlier["markdown"]) if earlier.get("edited") else rendered
+        out = announcement_path(ctx)
+        await save(out, markdown)
+        if source != templates.BUILT_IN:
+            yield OutputLine(self.id, f"rendered from {source}")
+        yield OutputLine(self.id, f"announcement saved to {out}")
+        data: dict[str, Any] = {
+            "path": str(out),
+            "markdown": markdown,
+            "rendered": rendered,
+            "edited": markdown != rendered,
+            "template": source,
+        }
+        yield StepFinished(self.id, "ok", f"saved to {out}", data=data)
