@@ -222,6 +222,20 @@ class VerifyScreen(StepScreen):
         if self.is_ready():
             self.query_one("#continue", Button).focus()
 
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab goes tick, note, tick, note, then Continue (the output pane after it):
+        the operator's way through the items done by hand ends on the way on."""
+        chain = super().focus_chain
+        manual = self.query_one("#verify-manual")
+        button = self.query_one("#continue", Button)
+        if button not in chain:
+            return chain
+        chain.remove(button)
+        last = max((i for i, widget in enumerate(chain) if manual in widget.ancestors), default=None)
+        chain.insert(len(chain) if last is None else last + 1, button)
+        return chain
+
     # -- ticks and notes ---------------------------------------------------------------
 
     def _ids(self) -> list[str]:
@@ -239,9 +253,10 @@ class VerifyScreen(StepScreen):
         event.stop()
         if event.value != (check_id in self.run.state.verify_ticks):
             self.run.tick_verify(check_id, event.value, self.note(check_id))
+        # Focus stays on the tick: the operator's next Tab goes to its note. Moving it to
+        # Continue made the next Tab wrap round to the first tick, and a note typed there
+        # was read as keys (each space a tick, a ``q`` quitting).
         self.refresh_state()
-        if self.is_ready():
-            self.query_one("#continue", Button).focus()
 
     def save_note(self, check_id: str) -> None:
         """Record the note of a ticked item when it changed (journaled with the tick)."""

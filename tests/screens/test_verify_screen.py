@@ -421,7 +421,8 @@ async def test_enter_waits_for_both_ticks_then_goes_on_with_the_notes(
         await tick_verification(production_app, pilot, {"verified-by-hand": "logged in, opened a project"})
         assert run.state.verify_ticks == {"verified-by-hand": "logged in, opened a project", "metrics-normal": ""}
         assert run.verification_complete()
-        assert isinstance(screen.focused, Button) and screen.focused.id == "continue"
+        # Focus stays on the last tick (no jump): Tab goes on to its note, then Continue.
+        assert screen.focused is screen.query_one("#verify-tick-metrics-normal", TickBox)
 
         # Untick one: refused again, naming the one missing.
         screen.query_one("#verify-tick-metrics-normal", TickBox).focus()
@@ -702,3 +703,50 @@ async def test_a_screen_opened_after_the_step_passed_shows_its_figures(
         assert rendered(screen.query_one(LogMatchesPanel)).startswith("✔ web2 · no matching line (limit 0)")
         assert "Tick both items" in hint(screen)
         assert screen.focused is screen.query_one("#verify-tick-verified-by-hand", TickBox)
+
+
+# -- focus, keys and mouse on the verify screen -----------------------------------------
+
+
+async def test_tab_order_is_tick_note_tick_note_continue_and_notes_take_every_key(
+    production_app: IactApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's own sequence: space, tab, a note, tab, space, tab, a note with a q."""
+    run = production_app.release_run
+    monkeypatch.setattr(run, "run_step", scripted_verify(run, verify_events()))
+    async with production_app.run_test(size=(120, 40)) as pilot:
+        screen = await open_verify(production_app, pilot)
+        tick1 = screen.query_one("#verify-tick-verified-by-hand", TickBox)
+        note1 = screen.query_one("#verify-note-verified-by-hand", Input)
+        tick2 = screen.query_one("#verify-tick-metrics-normal", TickBox)
+        note2 = screen.query_one("#verify-note-metrics-normal", Input)
+        assert screen.focused is tick1
+        await pilot.press("space")
+        assert screen.focused is tick1
+        await pilot.press("tab")
+        assert screen.focused is note1
+        await pilot.press(*"login ok")
+        await pilot.press("tab")
+        assert screen.focused is tick2
+        await pilot.press("space")
+        await pilot.pause()
+        assert screen.focused is tick2  # no jump on a tick
+        await pilot.press("tab")
+        assert screen.focused is note2
+        await pilot.press(*"quick look at grafana")
+        await pilot.pause()
+        assert production_app.is_running and production_app.screen is screen
+        assert note2.value == "quick look at grafana" and note1.value == "login ok"
+        await pilot.press("tab")
+        assert screen.focused is screen.query_one("#continue", Button)
+        # Each tick once, each note saved when left: never a key of a note read as a tick.
+        assert [(t["check"], t["ticked"], t["note"]) for t in journal_ticks(run)] == [
+            ("verified-by-hand", True, ""),
+            ("verified-by-hand", True, "login ok"),
+            ("metrics-normal", True, ""),
+            ("metrics-normal", True, "quick look at grafana"),
+        ]
+        assert run.state.verify_ticks == {"verified-by-hand": "login ok", "metrics-normal": "quick look at grafana"}
+        await pilot.press("enter")
+        await settle(production_app, pilot)
+        assert isinstance(production_app.screen, AnnouncementScreen)
