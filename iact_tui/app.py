@@ -22,6 +22,7 @@ from iact_tui.config import Config
 from iact_tui.engine.monitor import MonitorSession
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.screens import MonitorScreen, StepScreen, WizardScreen, make_stage_screen, next_stage
+from iact_tui.screens.base import PASSABLE
 from iact_tui.screens.changelog import ChangelogScreen
 from iact_tui.widgets import QuitModal
 
@@ -135,11 +136,23 @@ class IactApp(App[None]):
         return None
 
     async def action_quit(self) -> None:
-        """Quit; asks first when a step is running (quitting cancels it)."""
+        """Quit; asks first when a step is running (quitting cancels it) or when the
+        release has changed things and is not finished (see :func:`unfinished_release`)."""
+        if isinstance(self.screen, QuitModal):
+            return  # already asking: a second q must not stack another dialog
         busy = self.running_screen()
         if busy is None:
-            await stop_monitors(self)
-            self.finish_and_exit()
+            unfinished = unfinished_release(self.release_run)
+            if unfinished is None:
+                await self.quit_now()
+                return
+            done, not_done = unfinished
+
+            def confirmed(leave: bool | None) -> None:
+                if leave:
+                    self.run_worker(self.quit_now(), group="quit", exit_on_error=False)
+
+            self.push_screen(QuitModal(done=done, not_done=not_done), confirmed)
             return
         step = next((s for s in busy.step_ids if busy.step_status.get(s) == "running"), busy.step_ids[0])
         busy.hold.clear()  # the running step finishes; no next step starts while the dialog is open
@@ -151,6 +164,11 @@ class IactApp(App[None]):
                 busy.hold.set()
 
         self.push_screen(QuitModal(busy.step_titles.get(step, step)), answered)
+
+    async def quit_now(self) -> None:
+        """Stop the monitors, journal the end of the run and exit."""
+        await stop_monitors(self)
+        self.finish_and_exit()
 
     @work(exclusive=True, group="quit", exit_on_error=False)
     async def stop_then_exit(self, screen: StepScreen) -> None:
@@ -205,6 +223,46 @@ def make_app(
         snapshot_mode: Deterministic rendering for snapshot tests.
     """
     return IactApp(run or ReleaseRun(config, state_dir=state_dir), snapshot_mode=snapshot_mode)
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def unfinished_release(run: ReleaseRun) -> tuple[str, list[str]] | None:
+    """What a half-done release has done and what it has not, for the quit dialog.
+
+    A release has started once any step after the checklist has run
+    (:meth:`ReleaseRun.release_started`), and is finished once ``announce`` is ``ok`` or
+    ``skipped``; quitting before it started or after it finished needs no question.
+
+    Returns:
+        ``None`` when there is nothing to ask; else the sentence saying what is done
+        (``"v1.5.3 is tagged and deployed to staging and production."``) and the step ids
+        not done, a failed one marked (``["verify (failed)", "announce"]``).
+    """
+    records = run.records
+    announce = records.get("announce")
+    if not run.release_started() or (announce is not None and announce.status in PASSABLE):
+        return None
+    tag = f"{run.config.project.tag_prefix}{run.state.version}"
+    ok = {sid for sid, record in records.items() if record.status == "ok"}
+    deployed = [sid.removeprefix("deploy-") for sid in records if sid.startswith("deploy-") and sid in ok]
+    phrases = ["tagged"] if "tag" in ok else []
+    phrases += [f"deployed to {_and(deployed)}"] if deployed else []
+    phrases += ["verified"] if "verify" in ok else []
+    if phrases:
+        done = f"{tag} is {_and(phrases)}."
+    elif "branch" in ok:
+        done = f"The release branch of {tag} is made; {tag} is not tagged yet."
+    else:
+        done = f"The release of {tag} has started; {tag} is not tagged yet."
+    not_done = [
+        f"{sid} ({record.status})" if record.status in ("failed", "cancelled") else sid
+        for sid, record in records.items()
+        if sid != "preflight" and record.status not in PASSABLE
+    ]
+    return done, not_done
 
 
 async def stop_monitors(app: App[None]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual import on
 from textual.app import ComposeResult
@@ -103,7 +103,16 @@ class ConfirmModal(ModalScreen[bool]):
 
 
 class QuitModal(ModalScreen[bool]):
-    """Ask before quitting while a step is running (it will be cancelled)."""
+    """Ask before quitting: while a step is running (it will be cancelled), or while the
+    release is half done (it has changed things and is not announced yet).
+
+    Dismisses with ``True`` (Quit, ``y``) or ``False`` (Stay, the default; Escape).
+
+    Args:
+        step: The running step's title (``""`` when none is running).
+        done: What the release has done, e.g. ``"v1.5.3 is tagged and deployed to production."``
+        not_done: What it has not, e.g. ``["verify", "announce"]``.
+    """
 
     BINDINGS = [Binding("escape", "stay", "Stay"), Binding("y", "leave", "Quit")]
 
@@ -116,18 +125,32 @@ class QuitModal(ModalScreen[bool]):
     QuitModal #quit-buttons Button { margin-left: 2; }
     """
 
-    def __init__(self, step: str) -> None:
+    def __init__(self, step: str = "", *, done: str = "", not_done: Sequence[str] = ()) -> None:
         super().__init__()
         self.step = step
+        self.done = done
+        self.not_done = tuple(not_done)
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="quit-dialog"):
-            yield Static(
+    def text(self) -> str:
+        """The dialog's message (markup)."""
+        if self.step:
+            return (
                 f"[b]{escape(self.step)}[/b] is still running.\n"
                 "No further step starts while this dialog is open.\n"
                 "Quitting stops it first: its command is stopped, and a deploy runs its post "
                 "commands (maintenance mode off) before iact-tui exits. The journal records where it stopped."
             )
+        lines = ["[b]The release is not finished.[/b]"]
+        if self.done:
+            lines.append(escape(self.done))
+        if self.not_done:
+            lines.append(f"[b]not done:[/b] {escape(', '.join(self.not_done))}")
+        lines.append("The journal records where the release stopped.")
+        return "\n".join(lines)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-dialog"):
+            yield Static(self.text(), id="quit-text")
             with Horizontal(id="quit-buttons"):
                 yield Button("Stay", id="quit-stay", variant="primary")
                 yield Button("Quit", id="quit-leave", variant="warning")
@@ -142,5 +165,5 @@ class QuitModal(ModalScreen[bool]):
 
     @on(Button.Pressed, "#quit-stay")
     def action_stay(self) -> None:
-        """Go back to the running step."""
+        """Go back to the wizard."""
         self.dismiss(False)
