@@ -1,0 +1,82 @@
+"""The rollback screen over the demo sandbox's production (local transport, no journal yet):
+the plan is shown, nothing runs before the typed target version, a wrong version is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Select, Static
+
+from iact_tui import demo
+from iact_tui.config import load_config
+from iact_tui.rollback_app import RollbackApp, make_rollback_app
+from iact_tui.screens.rollback import RollbackScreen
+from iact_tui.widgets import ConfirmModal
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[demo.Sandbox]:
+    sandbox = demo.build_sandbox(tmp_path / "sandbox", start_servers=False)
+    try:
+        yield sandbox
+    finally:
+        demo.stop_sandbox(sandbox.root)
+
+
+async def settle(app: RollbackApp, pilot: object) -> None:
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()  # type: ignore[attr-defined]
+
+
+def text_of(app: RollbackApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_plan_shown_and_nothing_runs_before_the_typed_target_version(box: demo.Sandbox, tmp_path: Path) -> None:
+    app = make_rollback_app(load_config(box.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await settle(app, pilot)
+        run = app.rollback_run
+        screen = app.screen
+        assert isinstance(screen, RollbackScreen)
+        assert "runs v1.3.2" in text_of(app, "#rollback-current")
+        assert "no journal records a deploy" in text_of(app, "#rollback-current")
+        assert screen.query_one("#rollback-target", Select).value == "1.3.1"
+        plan = text_of(app, "#rollback-plan")
+        assert "no migration to reverse" in plan and "git checkout --detach v1.3.1" in plan
+        assert "type 1.3.1" in text_of(app, "#rollback-status").replace("[b]", "").lower() or "1.3.1" in text_of(
+            app, "#rollback-status"
+        )
+        app.save_screenshot(str(tmp_path / "rollback-130.svg"))
+
+        await pilot.press("b")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal)
+        modal.query_one("#confirm-input", Input).value = "1.3.2"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is modal  # the wrong version is refused
+        assert "1.3.1" in str(modal.query_one("#confirm-error", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        assert run.records["rollback-production"].status == "pending"
+        assert run.deploy_step_id not in run.state.confirmations
+
+
+async def test_choosing_another_target_plans_it_again(box: demo.Sandbox, tmp_path: Path) -> None:
+    app = make_rollback_app(load_config(box.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        select = app.screen.query_one("#rollback-target", Select)
+        select.value = "1.0.0"
+        await settle(app, pilot)
+        assert app.rollback_run.plan_result["target"] == "1.0.0"
+        plan = text_of(app, "#rollback-plan")
+        assert "reverse" in plan and "core" in plan
+        assert "git checkout --detach v1.0.0" in plan
+        app.save_screenshot(str(tmp_path / "rollback-100.svg"))
