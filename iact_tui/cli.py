@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  (none)        start the wizard in the repository holding iact-release.toml\n"
         "  run release   run the release headless: iact-tui run release --bump minor --yes\n"
         "  plan release  print every action a release would take, changing nothing\n"
+        "  rollback      roll production back to an earlier release (code and database), in the wizard\n"
+        "  run rollback  headless: iact-tui run rollback --to v1.4.0 --yes\n"
         "  monitor       follow an environment's logs, health and host load: iact-tui monitor --env production\n"
         "  init          write a commented starter iact-release.toml for this repository\n"
         "  demo DIR      build a sandbox (bare origin, clone, Django site, staging and production)\n"
@@ -66,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a flow headless",
         description="Run a flow without the UI: one line per step, output streamed, a summary at the end.",
     )
-    run.add_argument("flow", choices=["release"], help="the flow (hotfix and rollback come later)")
-    which = run.add_mutually_exclusive_group(required=True)
+    run.add_argument("flow", choices=["release", "rollback"], help="the flow (hotfix comes later)")
+    which = run.add_mutually_exclusive_group()
     which.add_argument("--bump", choices=["major", "minor", "patch"], help="the SemVer bump")
     which.add_argument(
         "--version-override", dest="version_text", metavar="X.Y.Z", help="release this exact version instead of a bump"
@@ -95,7 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STEP",
         help=f"stop after this step; one of: {', '.join(RELEASE_STEP_IDS)}",
     )
+    run.add_argument("--to", metavar="TAG", help="rollback: the release to go back to (required; e.g. v1.4.0 or 1.4.0)")
+    run.add_argument("--env", metavar="NAME", default="production", dest="run_env", help="rollback: the environment")
     run.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
+
+    rollback = sub.add_parser(
+        "rollback",
+        help="roll an environment back to an earlier release",
+        description="Show what production runs, the release to go back to and exactly what will run on each "
+        "host (migrations to reverse, the code to check out, the services to restart, maintenance mode around "
+        "it); nothing runs before you type the target version.",
+    )
+    rollback.add_argument("--env", metavar="NAME", default="production", help="the environment (default: production)")
+    rollback.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
 
     plan = sub.add_parser(
         "plan",
@@ -151,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "plan":
             return _cmd_plan(args)
+        if args.command == "rollback":
+            return _cmd_rollback(args)
         if args.command == "monitor":
             return _cmd_monitor(args)
         if args.command == "init":
@@ -353,6 +369,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "error: the headless runner needs --yes: it ticks the manual checklist items and confirms the production deploy"
         )
         return EXIT_USAGE
+    if args.flow == "rollback":
+        if not args.to:
+            _err("error: run rollback needs --to TAG: the release to go back to")
+            return EXIT_USAGE
+        config = _load(args)
+        from iact_tui.headless import run_rollback
+
+        return asyncio.run(run_rollback(config, to=args.to, env=args.run_env, out=sys.stdout))
+    if not (args.bump or args.version_text):
+        _err("error: run release needs --bump or --version-override")
+        return EXIT_USAGE
     config = _load(args)
     from iact_tui.headless import run_release
 
@@ -366,6 +393,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
             skip={"backup": args.skip_backup, "notice": args.skip_notice},
         )
     )
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if args.env not in config.environments:
+        known = ", ".join(config.environments) or "none"
+        raise ConfigError(f"there is no environment {args.env!r} in {config.path}", f"use --env with one of: {known}")
+    from iact_tui.rollback_app import make_rollback_app  # deferred: headless commands never import Textual
+
+    app = make_rollback_app(config, env=args.env)
+    app.run()
+    run = app.rollback_run
+    statuses = {sid: record.status for sid, record in run.records.items()}
+    print(f"rollback of {args.env}: " + ", ".join(f"{sid} {status}" for sid, status in statuses.items()))
+    print(f"journal: {run.journal_path}")
+    if all(status == "ok" for status in statuses.values()):
+        return EXIT_OK
+    if statuses.get(run.deploy_step_id) == "pending" and "failed" not in statuses.values():
+        return EXIT_OK  # left before anything changed
+    return EXIT_FAILED
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
