@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from iact_tui.errors import ConfigError
+from iact_tui.services import json_path
 
 CONFIG_NAME = "iact-release.toml"
 
@@ -96,6 +97,10 @@ class LoginCheck(_Model):
     """HTTP status a successful login answers with."""
 
 
+#: The methods a smoke check may use.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class HttpCheckSpec(_Model):
     """One HTTP smoke check (``[[environments.<name>.smoke.checks]]``).
 
@@ -125,6 +130,31 @@ class HttpCheckSpec(_Model):
     """Text the body must contain; empty: not checked."""
     timeout: float = Field(default=10.0, gt=0)
     """Seconds for one attempt."""
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if value.upper() not in HTTP_METHODS:
+            raise ValueError(f"{value!r} is not an HTTP method ({', '.join(sorted(HTTP_METHODS))})")
+        return value.upper()
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        unknown = sorted(set(re.findall(r"\{([^{}]*)\}", value)) - {"version"})
+        if unknown:
+            raise ValueError(f"{{{unknown[0]}}} is not a placeholder here: only {{version}} is replaced in a check's URL")
+        return value
+
+    @field_validator("expect_json")
+    @classmethod
+    def _paths(cls, value: dict[str, object]) -> dict[str, object]:
+        for path in value:
+            json_path.parse_path(path)  # a ValueError names the path and where it breaks
+        return value
+
 
 
 class SmokeConfig(_Model):

@@ -39,141 +39,22 @@ import json
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
+from iact_tui.config import HTTP_METHODS
 from iact_tui.errors import ConfigError, SecretError
+from iact_tui.services.json_path import PathNotFound, json_equal, lookup, parse_path
 from iact_tui.services.secrets import Secret
 
 BODY_EXCERPT_CHARS = 200  # characters of a response body shown in results
 MAX_BODY_BYTES = 5 * 1024 * 1024  # a bigger body fails the check instead of filling memory
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+METHODS = HTTP_METHODS
 
 _REF = re.compile(r"\$(\$?)env:([A-Za-z_][A-Za-z0-9_]*)")
-_SEGMENT = re.compile(r'\.([^.\[\]"]+)|\[(-?\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
-_FIRST = re.compile(r'([^.\[\]"]+)')
-
-PathStep = str | int
-
-
-# --------------------------------------------------------------------------- JSON paths
-
-
-def parse_path(path: str) -> tuple[PathStep, ...]:
-    """Split a JSON path into keys (``str``) and list indexes (``int``).
-
-    Args:
-        path: E.g. ``data.user.id``, ``items[0].name``, ``meta["a.b"]``.
-
-    Returns:
-        The steps, e.g. ``("items", 0, "name")``.
-
-    Raises:
-        ValueError: The path is empty or malformed (the message shows where); a
-            ``ValueError`` so that a pydantic validator can raise it as is.
-    """
-    if not path:
-        raise ValueError("empty JSON path")
-    steps: list[PathStep] = []
-    pos = 0
-    first = _FIRST.match(path)
-    if first:
-        steps.append(first.group(1))
-        pos = first.end()
-    while pos < len(path):
-        m = _SEGMENT.match(path, pos)
-        if not m or (not steps and path[pos] == "."):
-            raise ValueError(f"malformed JSON path {path!r} at character {pos + 1}: {path[pos:]!r}")
-        if m.group(1) is not None:
-            steps.append(m.group(1))
-        elif m.group(2) is not None:
-            steps.append(int(m.group(2)))
-        else:
-            steps.append(json.loads(f'"{m.group(3)}"'))
-        pos = m.end()
-    if not steps:
-        raise ValueError(f"malformed JSON path {path!r}")
-    return tuple(steps)
-
-
-def format_path(steps: Sequence[PathStep]) -> str:
-    """The path text for ``steps`` (the inverse of :func:`parse_path`)."""
-    out = ""
-    for step in steps:
-        if isinstance(step, int):
-            out += f"[{step}]"
-        elif re.fullmatch(r'[^.\[\]"]+', step):
-            out += f".{step}" if out else step
-        else:
-            out += f"[{json.dumps(step)}]"
-    return out
-
-
-class PathNotFound(LookupError):
-    """A JSON path leads nowhere; the message names the last step reached and why."""
-
-
-def lookup(document: Any, path: str | Sequence[PathStep]) -> Any:
-    """The value at ``path`` in a parsed JSON document.
-
-    Args:
-        document: What ``json.loads`` returned.
-        path: A path string or the steps from :func:`parse_path`.
-
-    Raises:
-        PathNotFound: A key is missing, an index is out of range, or a step meets a
-            value of the wrong kind (the message names where, e.g. ``data.user has no
-            key 'id' (keys: name, email)``).
-        ValueError: ``path`` is a malformed string.
-    """
-    steps = parse_path(path) if isinstance(path, str) else tuple(path)
-    value = document
-    for i, step in enumerate(steps):
-        where = format_path(steps[:i]) or "the body"
-        if isinstance(step, int):
-            if not isinstance(value, list):
-                raise PathNotFound(f"{where} is {_kind(value)}, not a list")
-            if not -len(value) <= step < len(value):
-                raise PathNotFound(f"{where} has {len(value)} item(s), no index {step}")
-            value = value[step]
-        else:
-            if not isinstance(value, dict):
-                raise PathNotFound(f"{where} is {_kind(value)}, not an object")
-            if step not in value:
-                keys = ", ".join(list(value)[:10]) or "none"
-                raise PathNotFound(f"{where} has no key {step!r} (keys: {keys})")
-            value = value[step]
-    return value
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """Equality as JSON sees it: booleans only equal booleans, ``1 == 1.0``, containers deeply."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and bool(a == b)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -184,26 +65,32 @@ def _show(value: Any, limit: int = 80) -> str:
 # --------------------------------------------------------------------------- secrets
 
 
+def env_refs(value: Any) -> list[str]:
+    """The environment variable names ``$env:NAME`` references in ``value`` (a string, or
+    dicts and lists of them, walked deeply) name, in order of first use (``$$env:`` is
+    literal text, not a reference)."""
+    names: list[str] = []
+
+    def visit(item: Any) -> None:
+        if isinstance(item, str):
+            for m in _REF.finditer(item):
+                if not m.group(1) and m.group(2) not in names:
+                    names.append(m.group(2))
+        elif isinstance(item, dict):
+            for inner in item.values():
+                visit(inner)
+        elif isinstance(item, list):
+            for inner in item:
+                visit(inner)
+
+    visit(value)
+    return names
+
+
 def secret_refs(check: SmokeCheck) -> list[str]:
     """The environment variable names ``check``'s headers and body refer to (``$env:NAME``),
     in order of first use; for a plan or an up-front check that they are all set."""
-    names: list[str] = []
-
-    def visit(value: Any) -> None:
-        if isinstance(value, str):
-            for m in _REF.finditer(value):
-                if not m.group(1) and m.group(2) not in names:
-                    names.append(m.group(2))
-        elif isinstance(value, dict):
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list):
-            for item in value:
-                visit(item)
-
-    visit(dict(check.headers))
-    visit(check.json_body)
-    return names
+    return env_refs([dict(check.headers), check.json_body])
 
 
 def _substitute(text: str, environ: Mapping[str, str], used: dict[str, Secret], what: str) -> str:

@@ -220,3 +220,45 @@ async def test_preflight_reports_each_failure_with_what_and_fix(quiet_sandbox: d
     assert "git remote set-url origin URL" in failed["up-to-date"]
     last = events[-1]
     assert isinstance(last, StepFinished) and last.status == "failed"
+
+
+# -- secrets the later steps read --------------------------------------------------------
+
+
+async def test_secrets_the_later_steps_read_are_checked_before_the_release(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `$env:` header, a login password_env and the notify webhook_env are named when
+    unset — in the checklist and in `plan`'s setup check — and never their values."""
+    config = quiet_sandbox.config_path
+    text = config.read_text()
+    text = text.replace('skip_reason = "demo: no stakeholders to tell"', 'webhook_env = "IACT_T_WEBHOOK"')
+    text += (
+        "\n[[environments.production.smoke.checks]]\n"
+        'name = "api"\nurl = "http://127.0.0.1:9/api"\n'
+        'headers = { Authorization = "Bearer $env:IACT_T_TOKEN", X-Literal = "$$env:NOT_A_REF" }\n'
+    )
+    config.write_text(text)
+    git(config.parent, "commit", "-qam", "chore: secrets")
+    git(config.parent, "push", "-q", "origin", "main")
+    monkeypatch.setenv("IACT_T_TOKEN", "t0ken-value")
+    monkeypatch.delenv("IACT_T_WEBHOOK", raising=False)
+    monkeypatch.delenv("NOT_A_REF", raising=False)
+
+    run = await new_run(config, tmp_path)
+    names, errors = preflight.missing_secrets(run.config, {"IACT_T_TOKEN": "x"})
+    assert names == ["IACT_T_TOKEN", "IACT_T_WEBHOOK"]  # the demo's login uses a password_command
+    assert [e.what for e in errors] == [
+        "[notify] webhook_env names the environment variable IACT_T_WEBHOOK, which is unset or empty"
+    ]
+    assert "start iact-tui again" in errors[0].fix
+    assert [e.what for e in await run.check_setup()] == [errors[0].what]
+
+    events = [e async for e in run.run_step("preflight")]
+    [secrets] = [e for e in events if isinstance(e, CheckUpdate) and e.check_id == "secrets" and e.status == "failed"]
+    assert "IACT_T_WEBHOOK" in secrets.detail and "t0ken-value" not in run.journal_path.read_text()
+
+    monkeypatch.setenv("IACT_T_WEBHOOK", "http://127.0.0.1:9/hook")
+    events = [e async for e in run.run_step("preflight")]
+    [secrets] = [e for e in events if isinstance(e, CheckUpdate) and e.check_id == "secrets" and e.status == "passed"]
+    assert secrets.detail == "2 set: IACT_T_TOKEN, IACT_T_WEBHOOK"

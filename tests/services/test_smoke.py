@@ -13,18 +13,9 @@ from typing import Any
 import pytest
 
 from iact_tui.errors import ConfigError, SecretError
+from iact_tui.services.json_path import PathNotFound, json_equal, lookup, parse_path
 from iact_tui.services.secrets import REDACTED
-from iact_tui.services.smoke import (
-    Attempt,
-    PathNotFound,
-    SmokeCheck,
-    json_equal,
-    lookup,
-    parse_path,
-    run_check,
-    secret_refs,
-    stream_check,
-)
+from iact_tui.services.smoke import Attempt, SmokeCheck, run_check, secret_refs, stream_check
 
 PASSWORD = 'pa"ss\\w0rd-secret'  # a quote and a backslash: JSON-escaped in echoed bodies
 HEALTH = {"status": "ok", "version": "1.4.0", "data": {"user": {"id": 7, "admin": False}}, "items": [{"name": "a"}]}

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +28,8 @@ from iact_tui.config import Config
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action
-from iact_tui.errors import IactError, VersionError
-from iact_tui.services import changelog, version_files, versioning
+from iact_tui.errors import ConfigError, IactError, VersionError
+from iact_tui.services import changelog, smoke, version_files, versioning
 from iact_tui.services.git import GitService
 from iact_tui.services.remote import CommandResult, LocalHost
 
@@ -43,6 +44,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("up-to-date", "Up to date with the remote"),
     ("tag-free", "Release tag and branch are free"),
     ("version-files", "Version files can be bumped"),
+    ("secrets", "Secrets are available"),
     ("tests", "Tests pass"),
     ("coverage", "Coverage meets the threshold"),
     ("changelog", "Changelog has content"),
@@ -57,6 +59,41 @@ manual ticks for merged PRs and open critical issues."""
 COVERED_MANUAL: frozenset[str] = frozenset({"prs-merged", "no-critical-issues"})
 """Manual items the forge checks answer instead of the operator."""
 _LABELS = dict(CHECKS) | dict(FORGE_CHECKS)
+
+
+def missing_secrets(config: Config, environ: Mapping[str, str]) -> tuple[list[str], list[ConfigError]]:
+    """Every environment variable the later steps read a secret from, and one error per
+    variable that is unset or empty (names only; values are never read out).
+
+    Looked at: each environment's smoke login ``password_env`` (unless a
+    ``password_command`` stands in), the ``$env:NAME`` references in its smoke checks'
+    headers and bodies, its backup's ``password_env``, and ``[notify] webhook_env``. A
+    wizard's environment is fixed when it starts, so these are checked before the release.
+
+    Returns:
+        ``(names referenced, errors)``.
+    """
+    wanted: dict[str, str] = {}  # name → where it is named
+    for env_name, env in config.environments.items():
+        login = env.smoke.login
+        if login is not None and login.password_env and not login.password_command:
+            wanted.setdefault(login.password_env, f"[environments.{env_name}.smoke.login] password_env")
+        for check in env.smoke.checks:
+            for name in smoke.env_refs([dict(check.headers), check.json_body]):
+                wanted.setdefault(name, f"smoke check {check.name!r} of {env_name} ($env:{name})")
+        if env.backup is not None and env.backup.password_env:
+            wanted.setdefault(env.backup.password_env, f"[environments.{env_name}.backup] password_env")
+    if config.notify.webhook_env:
+        wanted.setdefault(config.notify.webhook_env, "[notify] webhook_env")
+    errors = [
+        ConfigError(
+            f"{where} names the environment variable {name}, which is unset or empty",
+            f"export {name} (or fix the config), then start iact-tui again: a running wizard cannot see it",
+        )
+        for name, where in wanted.items()
+        if not environ.get(name)
+    ]
+    return list(wanted), errors
 
 
 def checks_for(config: Config) -> tuple[tuple[str, str], ...]:
@@ -636,11 +673,20 @@ class PreflightStep:
                 )
             return f"{entries} entr{'y' if entries == 1 else 'ies'} for {ctx.tag}"
 
+        async def secrets_set() -> str:
+            names, errors = missing_secrets(ctx.config, os.environ)
+            if not names:
+                raise _Skipped("no secret read from an environment variable")
+            if errors:
+                raise CheckFailed("; ".join(e.what for e in errors), errors[0].fix)
+            return f"{len(names)} set: {', '.join(names)}"
+
         forge = ForgeChecks(ctx) if ctx.config.forge.kind == "github" else None
         bodies: dict[str, Callable[[], Awaitable[str]]] = {
             **(forge.bodies() if forge is not None else {}),
             **git_checks.bodies(),
             "version-files": version_files_ok,
+            "secrets": secrets_set,
             "tests": tests,
             "coverage": coverage,
             "changelog": changelog_has_content,
