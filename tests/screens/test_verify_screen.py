@@ -750,3 +750,35 @@ async def test_tab_order_is_tick_note_tick_note_continue_and_notes_take_every_ke
         await pilot.press("enter")
         await settle(production_app, pilot)
         assert isinstance(production_app.screen, AnnouncementScreen)
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_a_click_on_continue_goes_on(
+    production_app: IactApp, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    run = production_app.release_run
+    monkeypatch.setattr(run, "run_step", scripted_verify(run, verify_events()))
+    async with production_app.run_test(size=size) as pilot:
+        screen = await open_verify(production_app, pilot)
+        await tick_verification(production_app, pilot, {"metrics-normal": "grafana"})
+        screen.query_one("#verify-note-metrics-normal", Input).focus()  # the operator was typing a note
+        await pilot.pause()
+        assert not screen.query_one("#continue", Button).disabled
+        assert await pilot.click("#continue")
+        await settle(production_app, pilot)
+        assert isinstance(production_app.screen, AnnouncementScreen)
+        assert run.state.verify_ticks["metrics-normal"] == "grafana"
+
+
+async def test_enter_on_a_focused_continue_goes_on(production_app: IactApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = production_app.release_run
+    monkeypatch.setattr(run, "run_step", scripted_verify(run, verify_events()))
+    async with production_app.run_test(size=(120, 40)) as pilot:
+        await open_verify(production_app, pilot)
+        await tick_verification(production_app, pilot)
+        await pilot.press("tab", "tab")  # tick 2 → note 2 → Continue
+        screen = production_app.screen
+        assert isinstance(screen.focused, Button) and screen.focused.id == "continue"
+        await pilot.press("enter")
+        await settle(production_app, pilot)
+        assert isinstance(production_app.screen, AnnouncementScreen)
