@@ -120,6 +120,8 @@ class VerifyScreen(StepScreen):
                     placeholder="note (optional): what you checked, where",
                     id=f"verify-note-{check_id}",
                     classes="verify-note",
+                    # Coming back to a note goes on writing it: selected, one key erased it.
+                    select_on_focus=False,
                 )
 
     def on_mount(self) -> None:

@@ -782,3 +782,20 @@ async def test_enter_on_a_focused_continue_goes_on(production_app: IactApp, monk
         await pilot.press("enter")
         await settle(production_app, pilot)
         assert isinstance(production_app.screen, AnnouncementScreen)
+
+
+async def test_a_note_keeps_its_text_when_focused_again(
+    production_app: IactApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = production_app.release_run
+    monkeypatch.setattr(run, "run_step", scripted_verify(run, verify_events()))
+    async with production_app.run_test(size=(120, 40)) as pilot:
+        screen = await open_verify(production_app, pilot)
+        note = screen.query_one("#verify-note-verified-by-hand", Input)
+        await pilot.click("#verify-note-verified-by-hand")
+        await pilot.press(*"login ok")
+        await pilot.press("tab")
+        await pilot.press("shift+tab")  # back into the note: its text is not selected
+        assert screen.focused is note
+        await pilot.press("!")
+        assert note.value == "login ok!"
