@@ -418,7 +418,9 @@ class StepScreen(WizardScreen):
         if action == "retry":
             return self.can_retry()
         if action == "continue":
-            return True if self.is_ready() else None
+            # Hidden, not dimmed, while Enter would do nothing: a dimmed ``⏎ Continue`` reads
+            # as available without colour (the hint beside the button says what is missing).
+            return self.is_ready()
         return super().check_action(action, parameters)
 
     def action_retry(self) -> None:
