@@ -110,8 +110,9 @@ class VerifyScreen(StepScreen):
     def compose_step(self) -> Iterable[Widget]:
         yield WrappedCheckTable(id="verify-checks", title="Verification")
         yield TimingPanel(id="verify-timing", mask=self.iact.mask)
-        yield LogMatchesPanel(id="verify-logs", mask=self.iact.mask)
         ticks = self.run.state.verify_ticks
+        # The items done by hand before the log matches (as long as the hosts make them):
+        # on a 40-line terminal the screen opens at its top with the ticks in view.
         with Vertical(id="verify-manual", classes="panel"):
             for check_id, label in self.run.verify_manual_checks():
                 yield TickBox(label, value=check_id in ticks, id=f"verify-tick-{check_id}")
@@ -123,6 +124,7 @@ class VerifyScreen(StepScreen):
                     # Coming back to a note goes on writing it: selected, one key erased it.
                     select_on_focus=False,
                 )
+        yield LogMatchesPanel(id="verify-logs", mask=self.iact.mask)
 
     def on_mount(self) -> None:
         manual = self.query_one("#verify-manual")

@@ -416,7 +416,7 @@ async def test_enter_waits_for_both_ticks_then_goes_on_with_the_notes(
         assert screen.query_one("#continue", Button).disabled
         assert "Tick both items you verified by hand" in hint(screen)
         assert "Now tick what you verified by hand" in rendered(screen.query_one("#step-status", Static))
-        assert screen.check_action("continue", ()) is None
+        assert screen.check_action("continue", ()) is False  # hidden from the footer
 
         await tick_verification(production_app, pilot, {"verified-by-hand": "logged in, opened a project"})
         assert run.state.verify_ticks == {"verified-by-hand": "logged in, opened a project", "metrics-normal": ""}
@@ -799,3 +799,17 @@ async def test_a_note_keeps_its_text_when_focused_again(
         assert screen.focused is note
         await pilot.press("!")
         assert note.value == "login ok!"
+
+
+async def test_the_screen_opens_at_the_top_with_the_items_done_by_hand_in_view(
+    production_app: IactApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = production_app.release_run
+    monkeypatch.setattr(run, "run_step", scripted_verify(run, verify_events()))
+    async with production_app.run_test(size=(120, 40)) as pilot:
+        screen = await open_verify(production_app, pilot)
+        main = screen.query_one("#step-main")
+        assert main.scroll_y == 0  # the checks' table from its first row
+        manual = screen.query_one("#verify-manual").region
+        assert main.region.contains_region(manual)
+        assert screen.focused is screen.query_one("#verify-tick-verified-by-hand", TickBox)
