@@ -275,13 +275,18 @@ class TimingPanel(Vertical):
         samples = self.samples
         width = max(1, self.content_region.width - SCALE_WIDTH - 2)
         values, failed = chart_columns(samples, width, self.expected)
+        ok = [s for s in samples if s is not None]
         spark = self.sparkline
-        spark.display = bool(values)
+        # Without one successful response there is nothing to chart: a row of the lowest
+        # bars would read as fast responses (the × marks below say what happened).
+        spark.display = bool(values) and bool(ok)
         spark.styles.width = max(1, len(values))
         spark.data = values
-        ok = [s for s in samples if s is not None]
         scale = self.query_one(".timing-panel--scale", Static)
-        scale.update(f"█ {max(ok):.0f} ms\n▁ {min(ok):.0f} ms" if ok else "")
+        if ok:
+            scale.update(f"█ {max(ok):.0f} ms\n▁ {min(ok):.0f} ms")
+        else:
+            scale.update(Text("no successful response", style="bold red") if samples else "")
         marks = Text("".join(FAILED_MARK if f else " " for f in failed), style="bold red")
         errors = sum(1 for s in samples if s is None)
         if errors:

@@ -813,3 +813,18 @@ async def test_the_screen_opens_at_the_top_with_the_items_done_by_hand_in_view(
         manual = screen.query_one("#verify-manual").region
         assert main.region.contains_region(manual)
         assert screen.focused is screen.query_one("#verify-tick-verified-by-hand", TickBox)
+
+
+async def test_the_chart_draws_no_bar_when_every_request_failed(
+    production_app: IactApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = production_app.release_run
+    monkeypatch.setattr(run, "run_step", scripted_verify(run, verify_events(samples=[None] * 20)))
+    async with production_app.run_test(size=(120, 40)) as pilot:
+        screen = await open_verify(production_app, pilot)
+        timing = screen.query_one(TimingPanel)
+        assert timing.samples == [None] * 20
+        assert not timing.sparkline.display  # a row of ▁ read as fast responses
+        assert "no successful response" in rendered(timing.query_one(".timing-panel--scale", Static))
+        failures = rendered(timing.query_one(".timing-panel--failures", Static))
+        assert failures.startswith("×" * 20) and "20 failed requests" in failures
