@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -36,6 +37,33 @@ if TYPE_CHECKING:
 
 #: Step statuses after which the wizard may go on.
 PASSABLE = frozenset({"ok", "skipped"})
+
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+
+
+def _said(part: str, detail: str) -> bool:
+    """Whether ``detail`` already gives the figure ``part``: every number of ``part`` is
+    in ``detail``, rounded alike (``104 ms`` is said by ``in 104 ms`` and ``in 104.2 ms``,
+    ``exit 0`` by ``exited 0 in 0.3 s``)."""
+    values = [float(v) for v in _NUMBER.findall(part)]
+    said = [float(n) for n in _NUMBER.findall(detail)]
+    return bool(values) and all(any(round(v) == round(n) for n in said) for v in values)
+
+
+def with_figures(detail: str, figures: Iterable[str]) -> str:
+    """``detail`` followed by the figures it does not already say, each figure once:
+    ``"200 OK in 104 ms, version 1.4.0"`` stays as it is, ``"HTTP 200"`` with ``95 ms``
+    becomes ``"HTTP 200 (95 ms)"``.
+
+    Args:
+        detail: The engine's detail.
+        figures: Short texts such as ``"HTTP 200"``, ``"104 ms"``, ``"exit 0"``.
+    """
+    missing = [part for part in figures if part and not _said(part, detail)]
+    if not missing:
+        return detail
+    return f"{detail} ({' · '.join(missing)})" if detail else " · ".join(missing)
 
 
 class EngineEvent(Message):

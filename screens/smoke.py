@@ -8,12 +8,13 @@ from typing import Any
 from textual.widget import Widget
 
 from iact_tui.engine.events import CheckUpdate
-from iact_tui.screens.base import StepScreen
+from iact_tui.screens.base import StepScreen, with_figures
 from iact_tui.widgets import CheckTable
 
 
 def figures(data: dict[str, Any]) -> str:
-    """Short text for a check's figures (status code, timings), or ``""``."""
+    """Short text for a check's figures (status code, timings), or ``""``; parts are
+    joined by `` · ``."""
     parts: list[str] = []
     if "status_code" in data:
         parts.append(f"HTTP {data['status_code']}")
@@ -59,5 +60,5 @@ class SmokeScreen(StepScreen):
         yield CheckTable(id="smoke-checks", title="Smoke checks")
 
     def check_detail(self, event: CheckUpdate) -> str:
-        extra = figures(event.data)
-        return f"{event.detail}  ({extra})" if extra and event.detail else extra or event.detail
+        # Each figure once: the engine's detail often says it already ("200 OK in 104 ms").
+        return with_figures(event.detail, figures(event.data).split(" · "))

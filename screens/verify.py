@@ -11,7 +11,6 @@ operator goes on to the announcement only when the step passed and both are tick
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input
 
 from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
-from iact_tui.screens.base import StepScreen
+from iact_tui.screens.base import StepScreen, with_figures
 from iact_tui.widgets import LogMatchesPanel, TickBox, TimingPanel, WrappedCheckTable
 
 #: The environment verified (the step's own).
@@ -84,12 +83,6 @@ def verify_figures(check_id: str, data: Mapping[str, Any], expected: int = 0, *,
     if isinstance(exit_status, int):
         parts.append(f"exit {exit_status}")
     return " · ".join(parts)
-
-
-def _said(part: str, detail: str) -> bool:
-    """Whether ``detail`` already gives the figure ``part`` (its values: ``200`` of ``HTTP 200``)."""
-    values = [word for word in part.split() if any(ch.isdigit() for ch in word)]
-    return bool(values) and all(re.search(rf"(?<![\w.]){re.escape(v)}(?![\w.])", detail) for v in values)
 
 
 class VerifyScreen(StepScreen):
@@ -188,10 +181,7 @@ class VerifyScreen(StepScreen):
             if event.status == "failed":
                 return event.detail or extra
             return extra or event.detail
-        missing = [part for part in extra.split(" · ") if part and not _said(part, event.detail)]
-        if not missing:
-            return event.detail
-        return f"{event.detail} ({' · '.join(missing)})" if event.detail else " · ".join(missing)
+        return with_figures(event.detail, extra.split(" · "))
 
     def on_step_finished(self, event: StepFinished) -> None:
         super().on_step_finished(event)
