@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, Progress, StepFinished, StepStarted
 from iact_tui.errors import IactError
 from iact_tui.screens.stages import STAGE_STEPS, STAGES, stage_number, stage_states
-from iact_tui.widgets import CheckTable, CommandLog, StepList
+from iact_tui.widgets import CheckTable, CommandLog, StepList, WrappedCheckTable
 
 if TYPE_CHECKING:
     from iact_tui.app import IactApp
@@ -360,10 +360,11 @@ class StepScreen(WizardScreen):
     def on_check(self, event: CheckUpdate) -> None:
         """A check changed state; a failure's whole reason (and fix) also goes to the log,
         since the table's detail column cuts long text."""
-        for table in self.query(CheckTable):
-            detail = self.iact.mask(self.check_detail(event))
-            table.update_check(event.check_id, event.label, event.status, detail)
-            break
+        for table in self.query("CheckTable, WrappedCheckTable"):
+            if isinstance(table, CheckTable | WrappedCheckTable):
+                detail = self.iact.mask(self.check_detail(event))
+                table.update_check(event.check_id, self.iact.mask(event.label), event.status, detail)
+                break
         if event.status == "failed" and self.SHOW_LOG:
             log = self.query_one(CommandLog)
             for i, line in enumerate(self.iact.mask(event.detail).splitlines() or [""]):

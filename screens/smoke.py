@@ -9,7 +9,7 @@ from textual.widget import Widget
 
 from iact_tui.engine.events import CheckUpdate
 from iact_tui.screens.base import StepScreen, with_figures
-from iact_tui.widgets import CheckTable
+from iact_tui.widgets import WrappedCheckTable
 
 
 def figures(data: dict[str, Any]) -> str:
@@ -57,7 +57,8 @@ class SmokeScreen(StepScreen):
         return super()._title_text().replace("Smoke tests", f"Smoke tests on {self.env}")
 
     def compose_step(self) -> Iterable[Widget]:
-        yield CheckTable(id="smoke-checks", title="Smoke checks")
+        # Details wrap: a failed check's reason is read whole, not cut at the column's end.
+        yield WrappedCheckTable(id="smoke-checks", title="Smoke checks")
 
     def check_detail(self, event: CheckUpdate) -> str:
         # Each figure once: the engine's detail often says it already ("200 OK in 104 ms").

@@ -167,9 +167,7 @@ class VerifyScreen(StepScreen):
             host = event.data.get("host")
             name = host if isinstance(host, str) else event.check_id.removeprefix("logs:")
             self.logs.show_host(name, event.status, event.data)
-        detail = self.iact.mask(self.check_detail(event))
-        self.checks.update_check(event.check_id, self.iact.mask(event.label), event.status, detail)
-        super().on_check(event)  # a failure's whole reason also goes to the output pane
+        super().on_check(event)  # the table's row; a failure's whole reason also goes to the output pane
 
     def check_detail(self, event: CheckUpdate) -> str:
         """The check's detail with its figures: for the timing and log checks, the figures

@@ -18,7 +18,7 @@ from ui_helpers import settle, tick_all, tick_verification
 from iact_tui.app import IactApp, make_app
 from iact_tui.config import load_config
 from iact_tui.screens import AnnouncementScreen, DeployScreen, PrepScreen, SmokeScreen, VerifyScreen
-from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal
+from iact_tui.widgets import CommandLog, ConfirmModal, WrappedCheckTable
 
 pytestmark = pytest.mark.e2e
 
@@ -83,8 +83,8 @@ async def test_the_wizard_never_shows_a_secret(canary_demo: CanaryDemo, webhook:
         smoke = app.screen
         assert isinstance(smoke, SmokeScreen) and smoke.step_status == {"smoke-staging": "ok"}, smoke.describe()
         # The canaries were in play: the smoke password was read and the API token sent.
-        assert smoke.query_one(CheckTable).status_of("login") == "passed"
-        assert smoke.query_one(CheckTable).status_of("http:health with a token") == "passed"
+        assert smoke.query_one(WrappedCheckTable).status_of("login") == "passed"
+        assert smoke.query_one(WrappedCheckTable).status_of("http:health with a token") == "passed"
 
         await pilot.press("enter")
         await settle(app, pilot)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from ui_helpers import settle
+
+from iact_tui.app import IactApp
+from iact_tui.engine.events import CheckUpdate
+from iact_tui.screens import SmokeScreen
 from iact_tui.screens.base import with_figures
 from iact_tui.screens.smoke import figures
 from iact_tui.screens.verify import verify_figures
+from iact_tui.widgets import WrappedCheckTable
 
 
 def test_a_figure_the_detail_already_says_is_not_repeated() -> None:
@@ -28,3 +34,18 @@ def test_smoke_details_show_each_figure_once() -> None:
     )
     assert with_figures("login as demo", figures(data).split(" · ")) == "login as demo (HTTP 200 · 104 ms)"
     assert with_figures("exited 0 in 0.3 s", figures({"exit_status": 0}).split(" · ")) == "exited 0 in 0.3 s"
+
+
+async def test_the_smoke_screen_shows_a_long_detail_whole(tiny_app: IactApp) -> None:
+    reason = "expected 200, got 502 Bad Gateway; body: " + "upstream connect error or disconnect/reset " * 4
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        tiny_app.push_screen(SmokeScreen(env="staging"))
+        await settle(tiny_app, pilot)
+        screen = tiny_app.screen
+        assert isinstance(screen, SmokeScreen)
+        screen.on_check(CheckUpdate("smoke-staging", "login", "Login as demo", "failed", reason))
+        await pilot.pause()
+        table = screen.query_one(WrappedCheckTable)
+        assert table.detail_of("login") == reason.strip()
+        assert table.size.height > 5  # the row grew to show it

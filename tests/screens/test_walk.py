@@ -33,7 +33,7 @@ async def test_full_release_walk_on_the_sandbox(sandbox: demo.Sandbox, tmp_path:
         smoke = app.screen
         assert isinstance(smoke, SmokeScreen)
         assert smoke.step_status == {"smoke-staging": "ok"}, smoke.describe()
-        assert smoke.query_one(CheckTable).status_of("health") == "passed"
+        assert smoke.query_one(WrappedCheckTable).status_of("health") == "passed"
 
         await pilot.press("enter")
         await settle(app, pilot)
