@@ -21,6 +21,7 @@ from textual.screen import Screen
 from iact_tui.config import Config
 from iact_tui.engine.monitor import MonitorSession
 from iact_tui.engine.run import ReleaseRun
+from iact_tui.errors import IactError
 from iact_tui.screens import MonitorScreen, StepScreen, WizardScreen, make_stage_screen, next_stage
 from iact_tui.screens.base import PASSABLE
 from iact_tui.screens.changelog import ChangelogScreen
@@ -44,6 +45,7 @@ STYLE_FILES: tuple[str, ...] = (
     "verify.tcss",
     "announcement.tcss",
     "monitor.tcss",
+    "rollback.tcss",
 )
 
 
@@ -96,6 +98,29 @@ class IactApp(App[None]):
             self.finish_and_exit()
             return
         self.push_screen(make_stage_screen(following))
+
+    def start_rollback(self, env: str = "production") -> None:
+        """Open the rollback screen on ``env`` (its own run and journal, beside this run's);
+        ``esc`` comes back here. A missing environment is a notification."""
+        from iact_tui.engine.rollback import RollbackRun
+        from iact_tui.screens.rollback import RollbackScreen
+
+        try:
+            run = RollbackRun(self.release_run.config, state_dir=self.release_run.run_dir.parent.parent, env=env)
+        except IactError as exc:
+            self.notify(str(exc), title="Cannot roll back", severity="error")
+            return
+        self.push_screen(RollbackScreen(run, blink=self.blink, exit_on_leave=False))
+
+    def start_monitor(self, env: str = "production") -> None:
+        """Open the monitor on ``env`` (its summary, if saved, goes to this run's journal);
+        ``esc`` comes back here."""
+        try:
+            session = MonitorSession(self.release_run.config, env, journal=self.release_run.journal)
+        except IactError as exc:
+            self.notify(str(exc), title="Cannot monitor", severity="error")
+            return
+        self.push_screen(MonitorScreen(session))
 
     def display_path(self, path: Path) -> str:
         """A path for the screen: ``~`` for home; in snapshot mode, masked to be stable."""

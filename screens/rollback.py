@@ -38,11 +38,15 @@ class RollbackScreen(Screen[None]):
         Binding("escape", "leave", "Close"),
     ]
 
-    def __init__(self, run: RollbackRun, *, blink: bool = True) -> None:
+    def __init__(self, run: RollbackRun, *, blink: bool = True, exit_on_leave: bool = True) -> None:
         super().__init__()
         self.run = run
         self.blink = blink
+        #: Leaving exits the app (``iact-tui rollback``) or goes back (from the Welcome screen).
+        self.exit_on_leave = exit_on_leave
         self.busy = False
+        #: The rollback itself (not the read-only loading and planning) is running.
+        self.rolling = False
         self.loaded = False
         self.failure: tuple[str, str] | None = None
 
@@ -190,16 +194,31 @@ class RollbackScreen(Screen[None]):
             self._rollback()
 
     def action_leave(self) -> None:
-        if not self.busy:
-            self.run.finish()
+        if self.rolling:
+            self.notify(
+                "The rollback is running: wait for it to end (a stopped rollback still runs its post "
+                "commands, so maintenance mode goes off).",
+                severity="warning",
+            )
+            return
+        # Reading what runs and planning change nothing: stop them and leave.
+        self.workers.cancel_group(self, "rollback")
+        self.run.finish()
+        if self.exit_on_leave:
             self.app.exit()
+        else:
+            self.app.pop_screen()
 
     @work(exclusive=True, exit_on_error=False, group="rollback")
     async def _rollback(self) -> None:
         self.query_one("#rollback-target", Select).disabled = True
         for check_id, _ in self.run.verify_manual_checks():
             self.run.tick_verify(check_id, True, "not asked on the rollback screen")
-        await self._steps([self.run.deploy_step_id, "verify", RECORD])
+        self.rolling = True
+        try:
+            await self._steps([self.run.deploy_step_id, "verify", RECORD])
+        finally:
+            self.rolling = False
 
     async def _steps(self, step_ids: list[str]) -> None:
         self.busy, self.failure = True, None

@@ -1,4 +1,4 @@
-"""Stage 1: choose what to do (only Release exists in this version)."""
+"""Stage 1: choose what to do: a release, a rollback or the monitor (hotfix comes later)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from textual.widgets.option_list import Option
 CHOICES: tuple[tuple[str, str, str, bool], ...] = (
     ("release", "Release", "Cut a new version from {main}: bump, changelog, tag, deploy, verify.", True),
     ("hotfix", "Hotfix", "Patch a released version from its tag — in a later version.", False),
-    ("rollback", "Rollback", "Deploy the previous release again — in a later version.", False),
-    ("monitor", "Monitor", "Watch health and error rates after a release — in a later version.", False),
+    ("rollback", "Rollback", "Return production's code and database to an earlier release.", True),
+    ("monitor", "Monitor", "Follow production's logs, health and hosts live.", True),
 )
 
 from iact_tui.screens.base import WizardScreen  # noqa: E402
@@ -64,9 +64,14 @@ class WelcomeScreen(WizardScreen):
         self.choose(event.option.id or "")
 
     def choose(self, kind: str) -> None:
-        """Start the chosen kind of run (only ``release`` for now)."""
+        """Start the chosen kind of run: ``release`` goes on through the wizard;
+        ``rollback`` and ``monitor`` open their screen on production (``esc`` comes back)."""
         if kind == "release":
             self.go_next()
+        elif kind == "rollback":
+            self.iact.start_rollback()
+        elif kind == "monitor":
+            self.iact.start_monitor()
         else:
             title = next((t for k, t, _, _ in CHOICES if k == kind), kind)
             self.notify(f"{title} comes in a later version.", severity="warning")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.widgets import Input, OptionList, Static
 from ui_helpers import settle
 
-from iact_tui.app import IactApp
-from iact_tui.screens import ChecklistScreen, VersionScreen, WelcomeScreen
+from iact_tui import demo
+from iact_tui.app import IactApp, make_app
+from iact_tui.config import load_config
+from iact_tui.screens import ChecklistScreen, MonitorScreen, VersionScreen, WelcomeScreen
+from iact_tui.screens.rollback import RollbackScreen
 
 
-async def test_welcome_shows_repo_and_only_release_is_available(tiny_app: IactApp) -> None:
+async def test_welcome_shows_repo_and_what_is_available(tiny_app: IactApp) -> None:
     async with tiny_app.run_test(size=(120, 40)) as pilot:
         await settle(tiny_app, pilot)
         screen = tiny_app.screen
@@ -17,10 +22,14 @@ async def test_welcome_shows_repo_and_only_release_is_available(tiny_app: IactAp
         info = str(screen.query_one("#welcome-info", Static).render())
         assert "<repo>" in info and "iact-release.toml" in info
         choice = screen.query_one("#flow-choice", OptionList)
-        assert [choice.get_option_at_index(i).disabled for i in range(4)] == [False, True, True, True]
+        assert [choice.get_option_at_index(i).disabled for i in range(4)] == [False, True, False, False]
         screen.choose("hotfix")
         await pilot.pause()
         assert isinstance(tiny_app.screen, WelcomeScreen)
+        screen.choose("rollback")  # the tiny repository has no production environment
+        await pilot.pause()
+        assert isinstance(tiny_app.screen, WelcomeScreen)
+        assert any("no [environments.production]" in str(n.message) for n in tiny_app._notifications)
         assert tiny_app.title == "iact-tui" and tiny_app.sub_title == "<repo>"
         await pilot.press("enter")
         await settle(tiny_app, pilot)
@@ -75,3 +84,36 @@ async def test_typed_version_is_validated_and_escape_goes_back(tiny_app: IactApp
         await pilot.press("escape")
         await settle(tiny_app, pilot)
         assert isinstance(tiny_app.screen, WelcomeScreen)
+
+
+async def test_welcome_opens_rollback_and_monitor_and_comes_back(sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    """Rollback and Monitor start from the Welcome screen on production; esc comes back."""
+    app = make_app(load_config(sandbox.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        welcome = app.screen
+        assert isinstance(welcome, WelcomeScreen)
+        welcome.choose("rollback")
+        await settle(app, pilot)
+        rollback = app.screen
+        assert isinstance(rollback, RollbackScreen) and rollback.run.env == "production"
+        current = str(rollback.query_one("#rollback-current", Static).render())
+        assert "1.3.2" in current, current  # what the demo's production runs
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is welcome
+        assert app.is_running
+
+        welcome.choose("monitor")
+        for _ in range(5):  # the monitor's feeds run until it is left: no settle() here
+            await pilot.pause()
+        monitor = app.screen
+        assert isinstance(monitor, MonitorScreen) and monitor.session.env == "production"
+        await pilot.press("escape")
+        for _ in range(50):
+            if app.screen is welcome:
+                break
+            await pilot.pause(0.05)
+        assert app.screen is welcome
+        assert not [w for w in app.workers if w.is_running]  # the monitor's feeds stopped
+        assert app.is_running
