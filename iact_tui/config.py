@@ -145,7 +145,9 @@ class HttpCheckSpec(_Model):
             raise ValueError(f"{value!r} is not an http(s) URL")
         unknown = sorted(set(re.findall(r"\{([^{}]*)\}", value)) - {"version"})
         if unknown:
-            raise ValueError(f"{{{unknown[0]}}} is not a placeholder here: only {{version}} is replaced in a check's URL")
+            raise ValueError(
+                f"{{{unknown[0]}}} is not a placeholder here: only {{version}} is replaced in a check's URL"
+            )
         return value
 
     @field_validator("expect_json")
@@ -154,7 +156,6 @@ class HttpCheckSpec(_Model):
         for path in value:
             json_path.parse_path(path)  # a ValueError names the path and where it breaks
         return value
-
 
 
 class SmokeConfig(_Model):
