@@ -255,7 +255,8 @@ async def test_a_broken_site_fails_smoke_and_verify_clearly_then_the_retry_passe
     assert last.message.startswith("verification failed on production: health: ")
     for check_id in expected_failed:
         assert f"{check_id}: " in last.message
-    assert "roll back by hand to v1.0.0" in last.fix and "retry the verification" in last.fix
+    assert "roll back to v1.0.0 with `iact-tui rollback`" in last.fix and "retry the verification" in last.fix
+    assert "health_url" not in last.fix  # the site answered: its URL is right
     assert last.data["timing"]["requests"] == REQUESTS
     assert last.data["thresholds"] == {"max_p95_ms": MAX_P95_MS, "max_response_ms": None, "max_error_rate": 0.0}
     no_traceback(last, checks)
@@ -290,6 +291,8 @@ async def test_a_site_not_listening_fails_then_passes_once_it_listens(
         checks["error-rate"].detail == f"{REQUESTS} of {REQUESTS} failed (100%; limit 0%): {REQUESTS}× cannot connect"
     )
     assert last.data["timing"]["sparkline"] == "×" * REQUESTS and last.data["health"]["status"] is None
+    # Nothing answers at the health URL: a wrong URL is as likely as a dead site, so it is named first.
+    assert last.fix.startswith("first make sure [environments.production] health_url (http://127.0.0.1:")
     no_traceback(last, checks)
 
     with serving(Site(), port):

@@ -601,9 +601,16 @@ class VerifyStep:
             return
         reasons = "; ".join(f"{check_id}: {tally.why[check_id]}" for check_id in tally.failed)
         rollback = ctx.state.previous_tag or "the previous release"
+        health_why = tally.why.get("health", "") if "health" in tally.failed else ""
+        first = (
+            f"first make sure [environments.{self.env}] health_url ({env.health_url}) is right: nothing answered "
+            "there; then "
+            if "cannot connect" in health_why
+            else ""
+        )
         fix = (
-            f"look at {self.env} now (every figure and log line is above and in the journal); if it is unhealthy, "
-            f"roll back by hand to {rollback} (a guided rollback comes in a later version); once fixed or explained, "
+            f"{first}look at {self.env} now (every figure and log line is above and in the journal); if it is "
+            f"really unhealthy, roll back to {rollback} with `iact-tui rollback`; once fixed or explained, "
             "retry the verification"
         )
         if any(check_id.startswith("logs:") for check_id in tally.failed):
