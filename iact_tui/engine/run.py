@@ -510,6 +510,7 @@ class ReleaseRun:
         step = self.step(step_id)
         record = self.records[step_id]
         record.status = "running"
+        record.attempts += 1
         started = time.monotonic()
         first: Event = StepStarted(step_id, step.title)
         self.journal.event(first)
@@ -554,7 +555,7 @@ class ReleaseRun:
             finished.status,
             finished.message,
             finished.fix,
-            {**finished.data, "seconds": round(elapsed, 3)},
+            {**finished.data, "seconds": round(elapsed, 3), "attempt": record.attempts},
         )
         record.status, record.message, record.fix, record.data = (
             finished.status,

@@ -60,3 +60,6 @@ class StepRecord:
     message: str = ""
     fix: str = ""
     data: dict[str, object] = field(default_factory=dict)
+    attempts: int = 0
+    """Times the step has been started in this run (a retry counts; its result data says
+    ``attempt``)."""

@@ -352,9 +352,13 @@ async def test_the_announcement_shows_the_figures_and_what_was_not_ticked(
     site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = await cleared_run(tmp_path, f"http://127.0.0.1:{site.port}", monkeypatch)
+    site.mode = "500"
+    _, first, _ = await step(run, "verify")
+    assert first.status == "failed" and first.data["attempt"] == 1
+    site.mode = "ok"
     _, last, _ = await step(run, "verify")
-    assert last.status == "ok", last
-    run.tick_verify("metrics-normal", True, "  error tracker quiet  ")
+    assert last.status == "ok" and last.data["attempt"] == 2, last
+    run.tick_verify("metrics-normal", True, "  error tracker *quiet* <b>really</b>\n `ok`  ")
     text = render_announcement(run.ctx, "### Added\n- Export to CSV.", dt.datetime.now(dt.UTC))
     section = text.split("## Verification\n\n")[1].split("\n\n")[0].splitlines()
     timing = last.data["timing"]
@@ -368,8 +372,10 @@ async def test_the_announcement_shows_the_figures_and_what_was_not_ticked(
         f"- Response time over {REQUESTS} requests: p50 {ms(timing['p50_ms'])} ms, p95 {ms(timing['p95_ms'])} ms, "
         f"max {ms(timing['max_ms'])} ms (limits: p95 ≤ {MAX_P95_MS} ms).",
         f"- Error rate: 0% (0 of {REQUESTS} requests failed; limit 0%).",
+        "- Verification passed on attempt 2; the earlier attempts failed (see the journal).",
         "- Critical functionality verified by hand: not ticked.",
-        "- Metrics normal (dashboards, error tracker): ticked — error tracker quiet.",
+        "- Metrics normal (dashboards, error tracker): ticked — error tracker \\*quiet\\* "
+        "\\<b\\>really\\</b\\> \\`ok\\`.",
     ]
     assert PASSWORD not in text
     _, refused, _ = await step(run, "announce")

@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,13 +283,24 @@ def _verification_lines(ctx: RunContext, verify: dict[str, Any]) -> list[str]:
             f"- Logs on {host} since the deploy: {scan.get('total_matches')} matching line(s) "
             f"(limit {scan.get('max_matches')}) in {scanned} file(s)."
         )
+    attempt = verify.get("attempt")
+    if isinstance(attempt, int) and attempt > 1:
+        lines.append(f"- Verification passed on attempt {attempt}; the earlier attempts failed (see the journal).")
     for check_id, label in VERIFY_MANUAL:
         if check_id in ctx.state.verify_ticks:
-            note = ctx.state.verify_ticks[check_id]
+            note = _plain(ctx.state.verify_ticks[check_id])
             lines.append(f"- {label}: ticked" + (f" — {note}" if note else "") + ".")
         else:
             lines.append(f"- {label}: not ticked.")
     return lines
+
+
+def _plain(text: str) -> str:
+    """``text`` (an operator's note, mid-line) as literal Markdown: one line, the characters
+    that inline Markdown or HTML would read as markup (emphasis, code, links, tags,
+    strikethrough) backslash-escaped."""
+    text = " ".join(text.split())
+    return re.sub(r"([\\`*_\[\]<>~])", r"\\\1", text)
 
 
 def _deployed_to_production(ctx: RunContext) -> bool:
