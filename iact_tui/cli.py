@@ -242,7 +242,8 @@ def _after_wizard(run: ReleaseRun) -> int:
             if broken:
                 print(
                     f"  {', '.join(broken)} stopped part-way: that environment may be between releases. "
-                    "Check its health URL and finish its commands by hand (`iact-tui plan release` lists them)."
+                    f"Check its health URL; each command and where it stopped are in the journal below. "
+                    f"Finish them by hand for {tag}, or go back with `iact-tui rollback`."
                 )
     if run.announcement_path:
         print(f"announcement: {run.announcement_path}")
