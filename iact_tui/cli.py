@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from iact_tui import __version__
 from iact_tui.config import CONFIG_NAME, Config, find_config, load_config
-from iact_tui.engine.flows import RELEASE_STEP_IDS
+from iact_tui.engine.flows import HOTFIX_STEP_IDS, RELEASE_STEP_IDS
 from iact_tui.errors import ConfigError, IactError
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  plan release  print every action a release would take, changing nothing\n"
         "  rollback      roll production back to an earlier release (code and database), in the wizard\n"
         "  run rollback  headless: iact-tui run rollback --to v1.4.0 --yes\n"
+        "  run hotfix    headless patch release from what production runs: iact-tui run hotfix --yes\n"
         "  monitor       follow an environment's logs, health and host load: iact-tui monitor --env production\n"
         "  init          write a commented starter iact-release.toml for this repository\n"
         "  demo DIR      build a sandbox (bare origin, clone, Django site, staging and production)\n"
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a flow headless",
         description="Run a flow without the UI: one line per step, output streamed, a summary at the end.",
     )
-    run.add_argument("flow", choices=["release", "rollback"], help="the flow (hotfix comes later)")
+    run.add_argument("flow", choices=["release", "rollback", "hotfix"], help="the flow")
     which = run.add_mutually_exclusive_group()
     which.add_argument("--bump", choices=["major", "minor", "patch"], help="the SemVer bump")
     which.add_argument(
@@ -93,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--until",
-        choices=RELEASE_STEP_IDS,
+        choices=sorted(set(RELEASE_STEP_IDS) | set(HOTFIX_STEP_IDS)),
         metavar="STEP",
-        help=f"stop after this step; one of: {', '.join(RELEASE_STEP_IDS)}",
+        help=f"stop after this step; release: {', '.join(RELEASE_STEP_IDS)}; hotfix: {', '.join(HOTFIX_STEP_IDS)}",
     )
     run.add_argument("--to", metavar="TAG", help="rollback: the release to go back to (required; e.g. v1.4.0 or 1.4.0)")
     run.add_argument("--env", metavar="NAME", default="production", dest="run_env", help="rollback: the environment")
@@ -378,6 +379,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from iact_tui.headless import run_rollback
 
         return asyncio.run(run_rollback(config, to=args.to, env=args.run_env, out=sys.stdout))
+    if args.flow == "hotfix":
+        if args.until and args.until not in HOTFIX_STEP_IDS:
+            _err(f"error: {args.until} is not a hotfix step; one of: {', '.join(HOTFIX_STEP_IDS)}")
+            return EXIT_USAGE
+        config = _load(args)
+        from iact_tui.headless import run_hotfix
+
+        return asyncio.run(
+            run_hotfix(
+                config,
+                until=args.until,
+                out=sys.stdout,
+                skip={"backup": args.skip_backup, "notice": args.skip_notice},
+            )
+        )
+    if args.until and args.until not in RELEASE_STEP_IDS:
+        _err(f"error: {args.until} is not a release step; one of: {', '.join(RELEASE_STEP_IDS)}")
+        return EXIT_USAGE
     if not (args.bump or args.version_text):
         _err("error: run release needs --bump or --version-override")
         return EXIT_USAGE

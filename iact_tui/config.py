@@ -549,6 +549,27 @@ class NotifyConfig(_Model):
     empty: the operator is asked for a reason."""
 
 
+class HotfixConfig(_Model):
+    """The hotfix flow: a patch release cut from the tag production runs."""
+
+    branch_prefix: str = Field(default="hotfix/", min_length=1)
+    """Hotfix branches are ``{branch_prefix}{tag}``, e.g. ``hotfix/v1.3.3``."""
+    staging: bool = False
+    """Deploy the hotfix to staging (and smoke-test it) before production; false: straight
+    to production after the typed confirmation."""
+    backport: Literal["merge", "cherry-pick"] = "merge"
+    """How the fix reaches main and every open release branch afterwards: ``merge``
+    (``git merge --no-ff`` of the hotfix branch) or ``cherry-pick`` (the fix commits with
+    ``-x``, then the changelog section). Conflicts are reported and left to the operator."""
+
+    @field_validator("branch_prefix")
+    @classmethod
+    def _ref_safe(cls, value: str) -> str:
+        if re.search(r"[\s~^:?*\[\\]|\.\.|@\{", value):
+            raise ValueError(f"{value!r} is not allowed in a git ref name (see git check-ref-format)")
+        return value
+
+
 class TimeoutsConfig(_Model):
     """Timeouts, in seconds, for outside calls that have no timeout of their own."""
 
@@ -569,6 +590,7 @@ class Config(_Model):
     announce: AnnounceConfig = Field(default_factory=AnnounceConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    hotfix: HotfixConfig = Field(default_factory=HotfixConfig)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     path: Path = Path(CONFIG_NAME)
     """The file this was read from (set by :func:`load_config`, not by the file)."""

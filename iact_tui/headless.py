@@ -339,3 +339,110 @@ async def run_rollback(
         return 0
     finally:
         run.journal.close()
+
+
+async def run_hotfix(
+    config: Config,
+    *,
+    out: TextIO,
+    until: str | None = None,
+    skip: dict[str, str] | None = None,
+    state_dir: Path | None = None,
+) -> int:
+    """Run the hotfix flow headless (``--yes``: the version typed, the rollback plan and
+    the verification done by hand acknowledged in advance).
+
+    The fix commits are expected on the hotfix branch already; without one the hotfix
+    checks fail (``--until hotfix-branch`` creates the branch and stops, so they can be
+    made there).
+
+    Args:
+        config: The validated config.
+        out: Where to print.
+        until: Stop after this step id (``None``: the whole flow).
+        skip: Production prep item (``backup``, ``notice``) → the operator's reason to go
+            on without it; empty reasons are ignored.
+        state_dir: Where runs are kept; ``None``: platformdirs' user state dir.
+
+    Returns:
+        0 when every step run passed or was skipped; 1 when one failed (a backport
+        conflict included: the files are printed); 2 when what production runs cannot be
+        found, or the production prep would need an answer nobody can give (nothing is
+        changed then); 130 when cancelled.
+    """
+    from iact_tui.engine.hotfix import HotfixRun
+
+    run = HotfixRun(config, state_dir=state_dir)
+    try:
+        _say(out, f"hotfix; journal: {run.journal_path}")
+        try:
+            await run.load()
+        except IactError as exc:
+            _say(out, f"✘ {exc.what}")
+            if exc.fix:
+                _say(out, f"  → {exc.fix}")
+            _say(out, "nothing was changed")
+            return 2
+        for note in run.notes:
+            _say(out, f"! {note}")
+        _say(
+            out,
+            f"production runs {run.production_tag} (read from the {run.source}); hotfix {run.ctx.tag} on {run.branch}",
+        )
+        for check_id, _label in run.verify_manual_checks():
+            run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
+        run.confirm("deploy-production", run.state.version)
+        run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])
+        for item, reason in (skip or {}).items():
+            if reason.strip():
+                run.skip_prep_item("production", item, reason)
+        order = [s.id for s in run.steps]
+        reaches_prep = until is None or order.index(until) >= order.index("prep-production")
+        gaps = run.prep_gaps("production") if reaches_prep else []
+        if gaps:
+            for gap in gaps:
+                _say(out, f"✘ {gap.what}")
+                _say(out, f"  → {gap.fix}")
+            _say(out, "nothing was changed")
+            return 2
+        total = len(run.steps)
+        index = {s.id: i for i, s in enumerate(run.steps, 1)}
+        failed: StepFinished | None = None
+        cancelled = False
+        try:
+            async for event in run.run_until(until):
+                if isinstance(event, StepStarted):
+                    _say(out, f"[{index[event.step_id]:>2}/{total}] {event.title} ...")
+                elif isinstance(event, OutputLine):
+                    host = f"[{event.host}] " if event.host else ""
+                    mark = "! " if event.stream == "stderr" else ""
+                    _say(out, f"        {host}{mark}{event.text}")
+                elif isinstance(event, CheckUpdate):
+                    if event.status in _CHECK_MARK:
+                        _say(out, f"      {_CHECK_MARK[event.status]} {event.label}: {event.detail}")
+                elif isinstance(event, StepFinished):
+                    _say(out, f"      {_MARK.get(event.status, '?')} {event.step_id}: {event.status} — {event.message}")
+                    if event.status == "failed":
+                        failed = event
+                        if event.fix:
+                            _say(out, f"        → {event.fix}")
+        except asyncio.CancelledError:
+            cancelled = True
+            _say(out, "      ■ cancelled by the operator (Ctrl+C)")
+        run.finish()
+        _say(out, "")
+        _say(out, "summary:")
+        for step in run.steps:
+            rec = run.records[step.id]
+            _say(out, f"  {_MARK.get(rec.status, '·')} {step.id:<18} {rec.status:<9} {rec.message}")
+        for line in run.summary_lines():
+            _say(out, f"  {line}")
+        _say(out, f"journal: {run.journal_path}")
+        if cancelled:
+            return 130
+        if failed is not None:
+            _say(out, f"failed at {failed.step_id}: {failed.message}")
+            return 1
+        return 0
+    finally:
+        run.journal.close()

@@ -42,6 +42,24 @@ RELEASE_STEP_IDS: tuple[str, ...] = (
     "announce",
 )
 
+#: The hotfix flow's step ids, in order (the ``--until`` ids of ``run hotfix``); the steps
+#: are built by :func:`iact_tui.engine.hotfix.hotfix_steps`.
+HOTFIX_STEP_IDS: tuple[str, ...] = (
+    "hotfix-branch",
+    "hotfix-checks",
+    "bump",
+    "changelog",
+    "commit",
+    "push",
+    "tag",
+    "deploy-staging",
+    "smoke-staging",
+    "prep-production",
+    "deploy-production",
+    "verify",
+    "backport",
+)
+
 
 def release_flow(config: Config) -> list[Step]:
     """The release flow's steps (deploy/smoke/verify skip themselves when their

@@ -39,7 +39,7 @@ class RunState:
     reported.
 
     Attributes:
-        flow: ``release`` (``hotfix`` and ``rollback`` come later).
+        flow: ``release``, ``hotfix`` or ``rollback``.
         bump: ``major``, ``minor``, ``patch``, a pre-release key (``next-pre``,
             ``promote``, ``minor-pre``...) or ``custom``; empty until chosen.
         version: The new version without prefix, e.g. ``"1.4.0"``.
@@ -106,6 +106,9 @@ class RunContext:
             plans, the steps read the files again.
         note: Writes one record to the run's journal at once (``note(kind, **fields)``),
             for facts that must survive a crash mid-step (what a host ran before a deploy).
+        work_branch: The branch the release's commit goes on instead of the release
+            branch (the hotfix flow's ``hotfix/vX.Y.Z``); ``""``: the release branch. The
+            release steps (bump, changelog, commit, push, tag) then work on it.
     """
 
     config: Config
@@ -115,6 +118,7 @@ class RunContext:
     versions: VersionInfo | None = None
     file_versions: list[FileVersion] | None = None
     note: Callable[..., None] = field(default=lambda kind, **fields: None)
+    work_branch: str = ""
 
     async def draft_changelog(self) -> str:
         """The new section's body: the operator's edited text when there is one, else a
@@ -135,5 +139,10 @@ class RunContext:
 
     @property
     def release_branch(self) -> str:
-        """The release branch, e.g. ``release/v1.4.0``."""
-        return f"{self.config.project.release_branch_prefix}{self.tag}"
+        """The release branch, e.g. ``release/v1.4.0``; the hotfix branch in a hotfix."""
+        return self.work_branch or f"{self.config.project.release_branch_prefix}{self.tag}"
+
+    @property
+    def tag_ref(self) -> str:
+        """Where the tag goes: main's head after the merge; the hotfix branch's head in a hotfix."""
+        return self.work_branch or self.config.project.main_branch

@@ -790,3 +790,31 @@ def newest_release(text: str, prefixes: Sequence[str] = ("v",)) -> str | None:
         if name is not None and semver.Version.is_valid(name):
             found.append(semver.Version.parse(name))
     return str(max(found)) if found else None
+
+
+def insert_backported(text: str, version: str, date: str, body: str) -> str:
+    """Add a hotfix's ``## [version] - date`` section to another branch's changelog
+    (main, an open release branch), keeping what stands under ``[Unreleased]`` there.
+
+    The section goes above the first release heading below ``[Unreleased]`` (the hotfix
+    is newer than the release it fixes); with no such heading, at the end. Link reference
+    definitions are left as they are.
+
+    Args:
+        text: That branch's changelog.
+        version: The hotfix's version, without prefix.
+        date: Its release date (``YYYY-MM-DD``).
+        body: The hotfix's section body, as written on the hotfix branch.
+
+    Returns:
+        The new text; ``text`` itself when it has a ``[version]`` section already.
+    """
+    if release_section(text, version) is not None:
+        return text
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = text.split(newline)
+    section = [f"## [{version}] - {date}", "", *drop_empty_groups(body).strip().split("\n"), ""]
+    for index, line in enumerate(lines):
+        if line.startswith("## ") and "unreleased" not in line.lower():
+            return newline.join([*lines[:index], *section, *lines[index:]])
+    return text.rstrip() + newline + newline + newline.join(section) + newline

@@ -616,6 +616,118 @@ class GitService:
 
         return await self._call(f"push {remote} {refspec}", do)
 
+    # -- hotfix backports ------------------------------------------------------------
+
+    async def remote_heads(self, remote: str, prefix: str) -> list[str]:
+        """Names of the remote's branches starting with ``prefix`` (``git ls-remote --heads``)."""
+
+        def read() -> list[str]:
+            out = str(self._repo.git.ls_remote("--heads", remote))
+            names = [line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line]
+            return sorted(n for n in names if n.startswith(prefix))
+
+        return await self._call(f"ls-remote --heads {remote}", read)
+
+    async def count_commits(self, *revs: str) -> int:
+        """How many commits ``git rev-list --count REVS...`` lists (``A..B``, ``^C`` work)."""
+        return await self._call("rev-list --count", lambda: int(str(self._repo.git.rev_list("--count", *revs))))
+
+    async def add_worktree(self, path: Path, ref: str) -> None:
+        """A new working tree at ``path`` with ``ref`` checked out detached (``git worktree add --detach``)."""
+        await self._call(f"worktree add {path}", lambda: self._repo.git.worktree("add", "--detach", str(path), ref))
+
+    async def remove_worktree(self, path: Path) -> None:
+        """Remove the working tree at ``path`` (forced: it may hold an aborted merge) and prune."""
+
+        def do() -> None:
+            with contextlib.suppress(git.GitCommandError):
+                self._repo.git.worktree("remove", "--force", str(path))
+            self._repo.git.worktree("prune")
+
+        await self._call(f"worktree remove {path}", do)
+
+    async def merge_or_conflicts(self, ref: str, message: str) -> list[str]:
+        """``git merge --no-ff -m MESSAGE REF`` into the checked-out HEAD.
+
+        Returns:
+            ``[]`` when merged (committed); else the conflicted paths, with the merge
+            left in progress for :meth:`abort_merge` or :meth:`conclude_merge`.
+
+        Raises:
+            GitError: The merge failed for another reason (it is aborted first).
+        """
+
+        def do() -> list[str]:
+            try:
+                self._repo.git.merge("--no-ff", "-m", message, ref)
+                return []
+            except git.GitCommandError:
+                files = _unmerged(self._repo)
+                if files:
+                    return files
+                with contextlib.suppress(git.GitCommandError):
+                    self._repo.git.merge("--abort")
+                raise
+
+        return await self._call(f"merge {ref}", do)
+
+    async def abort_merge(self) -> None:
+        """``git merge --abort``: the tree as before the merge."""
+        await self._call("merge --abort", lambda: self._repo.git.merge("--abort"))
+
+    async def conclude_merge(self, ours: list[str], written: dict[str, str]) -> str:
+        """Finish a merge in progress: ``ours`` take the checked-out side, ``written``
+        (path → text) are written as given; every one is staged, then committed.
+
+        Returns:
+            The merge commit's sha.
+        """
+
+        def do() -> str:
+            for path in ours:
+                self._repo.git.checkout("--ours", "--", path)
+            for path, text in written.items():
+                (Path(str(self._repo.working_tree_dir)) / path).write_text(text, encoding="utf-8")
+            self._repo.git.add("--", *ours, *written)
+            self._repo.git.commit("--no-edit")
+            return str(self._repo.head.commit.hexsha)
+
+        return await self._call("commit (merge)", do)
+
+    async def cherry_pick_or_conflicts(self, sha: str) -> list[str]:
+        """``git cherry-pick -x SHA`` onto HEAD.
+
+        Returns:
+            ``[]`` when picked; else the conflicted paths (the pick is aborted, HEAD as before).
+        """
+
+        def do() -> list[str]:
+            try:
+                self._repo.git.cherry_pick("-x", sha)
+                return []
+            except git.GitCommandError:
+                files = _unmerged(self._repo)
+                with contextlib.suppress(git.GitCommandError):
+                    self._repo.git.cherry_pick("--abort")
+                if files:
+                    return files
+                raise
+
+        return await self._call(f"cherry-pick {sha[:10]}", do)
+
+    async def update_branch_from_remote(self, remote: str, branch: str) -> None:
+        """Fast-forward the local ``branch`` to the remote's (``git fetch REMOTE BRANCH:BRANCH``);
+        refused when it is not a fast-forward, or when ``branch`` is checked out."""
+        await self._call(
+            f"fetch {remote} {branch}:{branch}", lambda: self._repo.git.fetch(remote, f"{branch}:{branch}")
+        )
+
+
+def _unmerged(repo: git.Repo) -> list[str]:
+    """The paths left conflicted by a merge or a cherry-pick."""
+    out = str(repo.git.diff("--name-only", "--diff-filter=U"))
+    return sorted({line.strip() for line in out.splitlines() if line.strip()})
+
 
 def _drop_outcome(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():

@@ -40,8 +40,10 @@ def _need_version(ctx: RunContext) -> None:
 
 
 def release_message(ctx: RunContext) -> str:
-    """The release commit's message (Conventional Commits): ``chore: prepare release vX.Y.Z``."""
-    return f"chore: prepare release {ctx.tag}"
+    """The release commit's message (Conventional Commits): ``chore: prepare release vX.Y.Z``
+    (``chore: prepare hotfix vX.Y.Z`` in the hotfix flow)."""
+    kind = "hotfix" if ctx.state.flow == "hotfix" else "release"
+    return f"chore: prepare {kind} {ctx.tag}"
 
 
 async def _on_release_branch(ctx: RunContext) -> None:
@@ -884,7 +886,7 @@ async def _merge_on_github(step_id: str, ctx: RunContext) -> AsyncIterator[Event
 
 
 class TagStep:
-    """Annotated tag on main's head, pushed to the remote."""
+    """Annotated tag on main's head (the hotfix branch's in a hotfix), pushed to the remote."""
 
     id = "tag"
     title = "Tag release"
@@ -893,24 +895,24 @@ class TagStep:
         """Tag and push."""
         p = ctx.config.project
         return [
-            Action("git", f"git tag -a {ctx.tag} -m 'Release {ctx.tag}' {p.main_branch}"),
+            Action("git", f"git tag -a {ctx.tag} -m 'Release {ctx.tag}' {ctx.tag_ref}"),
             Action("git", f"git push {p.remote} refs/tags/{ctx.tag}"),
         ]
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
         """Create (or reuse, if already on main's head) the tag and push it."""
         _need_version(ctx)
-        p, git, tag = ctx.config.project, ctx.git, ctx.tag
-        head = await git.rev(p.main_branch)
+        p, git, tag, ref = ctx.config.project, ctx.git, ctx.tag, ctx.tag_ref
+        head = await git.rev(ref)
         existing = await git.rev(f"refs/tags/{tag}")
         if existing and existing != head:
             raise GitError(
-                f"tag {tag} already exists at {existing[:10]}, but {p.main_branch} is at {str(head)[:10]}",
+                f"tag {tag} already exists at {existing[:10]}, but {ref} is at {str(head)[:10]}",
                 f"delete the stale tag (`git tag -d {tag}`) if it is a leftover of this run",
             )
         if not existing:
             section = ctx.state.changelog_body or ""
-            await git.create_annotated_tag(tag, p.main_branch, f"Release {tag}\n\n{section}".strip() + "\n")
+            await git.create_annotated_tag(tag, ref, f"Release {tag}\n\n{section}".strip() + "\n")
             yield OutputLine(self.id, f"created annotated tag {tag} on {str(head)[:10]}")
         else:
             yield OutputLine(self.id, f"tag {tag} already on {str(head)[:10]}")

@@ -1,0 +1,658 @@
+"""The hotfix flow: a patch release cut from the tag production runs, deployed at once.
+
+:class:`HotfixRun` drives it for both front ends; every event goes through
+:meth:`HotfixRun.run_step` into its own journal (a run folder of flow ``hotfix``). It is a
+:class:`~iact_tui.engine.run.ReleaseRun` with other steps and another gate, so the
+production prep's inputs, the typed confirmation, the deploy lock break and the
+verification ticks are the release's. Its steps (the ``--until`` ids):
+
+``hotfix-branch``
+    ``hotfix/vX.Y.(Z+1)`` from the tag production runs (read on its first host; the
+    journals' last deploy when the host runs no release tag), the next free patch (see
+    :meth:`HotfixRun.load`). A branch already there that starts at or after the tag is
+    reused.
+``hotfix-checks``
+    Clean tree, on the hotfix branch, at least one fix commit since the tag, the
+    ``[checks] tests`` command.
+``bump``, ``changelog``, ``commit``, ``push``, ``tag``
+    The release steps, working on the hotfix branch (``RunContext.work_branch``): the
+    changelog section is ``### Fixed`` from the fix commits' subjects unless the operator
+    edited it; the commit is ``chore: prepare hotfix vX.Y.Z``; the annotated tag goes on
+    the hotfix branch's head and is pushed.
+``deploy-staging``, ``smoke-staging``
+    Only with ``[hotfix] staging = true``; skipped otherwise.
+``prep-production``, ``deploy-production``, ``verify``
+    The release's production prep (backup unless skipped with a reason), the deploy after
+    the typed version, the verification.
+``backport``
+    The fix into main and every open release branch on the remote (``[hotfix] backport``:
+    ``merge --no-ff`` of the hotfix branch, or ``cherry-pick -x`` of the fix commits plus
+    the changelog section), each in a temporary worktree, pushed. Conflicts in the
+    changelog and the version files are resolved (the target keeps its version files; the
+    hotfix's section is added to its changelog); any other conflict is aborted, reported
+    with its files and left to the operator: nothing is pushed to that branch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import getpass
+import re
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import semver
+
+from iact_tui.config import CONFIG_NAME, Config
+from iact_tui.engine import history as history_mod
+from iact_tui.engine.events import CheckStatus, CheckUpdate, Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.flows import HOTFIX_STEP_IDS
+from iact_tui.engine.journal import Journal, new_run_dir
+from iact_tui.engine.run import ReleaseRun
+from iact_tui.engine.state import RunContext, RunState
+from iact_tui.engine.step import Action, Step, StepRecord
+from iact_tui.engine.steps.checks import SmokeStep, VerifyStep
+from iact_tui.engine.steps.deploy import DeployStep
+from iact_tui.engine.steps.prep import PrepStep
+from iact_tui.engine.steps.release_git import (
+    BumpStep,
+    ChangelogStep,
+    CommitStep,
+    PushStep,
+    TagStep,
+    release_message,
+)
+from iact_tui.errors import ChecklistError, ConfigError, GitError, IactError, VersionError
+from iact_tui.services import changelog, deploy_state, version_files, versioning
+from iact_tui.services.git import GitService
+from iact_tui.services.remote import CommandResult, LocalHost, make_hosts
+
+BRANCH, CHECKS, BACKPORT = "hotfix-branch", "hotfix-checks", "backport"
+
+_CONVENTIONAL = re.compile(r"^[a-zA-Z]+(\([^)]*\))?!?:\s*")
+
+
+def fix_entry(subject: str) -> str:
+    """A changelog entry from a fix commit's subject: ``fix(auth): answer 400 …`` → ``Answer 400 …``."""
+    text = _CONVENTIONAL.sub("", subject.strip()).strip() or subject.strip()
+    return text[:1].upper() + text[1:]
+
+
+def draft_fixed(subjects: list[tuple[str, str]]) -> str:
+    """The hotfix's section body: ``### Fixed`` with one entry per fix commit, oldest first.
+
+    Args:
+        subjects: ``(sha, subject)`` of the fix commits, newest first (``git log``'s order).
+    """
+    entries = [f"- {fix_entry(subject)}" for _, subject in reversed(subjects)]
+    return "### Fixed\n\n" + "\n".join(entries) + "\n" if entries else ""
+
+
+async def fix_commits(ctx: RunContext) -> list[tuple[str, str]]:
+    """``(sha, subject)`` of the commits on the hotfix branch since the production tag,
+    newest first, without merges and the hotfix's own prepare commit."""
+    branch, base = ctx.release_branch, ctx.state.previous_tag
+    if not await ctx.git.rev(f"refs/heads/{branch}"):
+        return []
+    found = await ctx.git.subjects(f"{base}..refs/heads/{branch}")
+    return [(sha, subject) for sha, subject in found if subject != release_message(ctx)]
+
+
+class HotfixBranchStep:
+    """Create (or reuse) ``hotfix/vX.Y.Z`` from the tag production runs and check it out."""
+
+    id = BRANCH
+    title = "Create hotfix branch"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        p = ctx.config.project
+        return [
+            Action("git", f"git fetch --tags --prune {p.remote}"),
+            Action("git", f"git checkout -b {ctx.release_branch} {ctx.state.previous_tag}"),
+        ]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        p, git, branch, base = ctx.config.project, ctx.git, ctx.release_branch, ctx.state.previous_tag
+        await git.fetch(p.remote)
+        yield OutputLine(self.id, f"fetched {p.remote}")
+        base_sha = await git.rev(f"refs/tags/{base}")
+        if not base_sha:
+            raise GitError(f"tag {base} (what production runs) is not in this clone", f"git fetch --tags {p.remote}")
+        local = await git.rev(f"refs/heads/{branch}")
+        remote = await git.rev(f"refs/remotes/{p.remote}/{branch}")
+        current = await git.current_branch()
+        how = "created"
+        if current == branch:
+            how = "already checked out"
+        else:
+            changed, _ = await git.dirty_files()
+            if changed:
+                raise GitError(
+                    f"the working tree has uncommitted changes: {', '.join(changed[:8])}",
+                    f"commit or stash them, then retry; the hotfix is made on {branch}",
+                )
+            if local:
+                if not await _starts_at(git, base_sha, local, f"refs/remotes/{p.remote}/{p.main_branch}"):
+                    raise GitError(
+                        f"branch {branch} already exists at {local[:10]}, but it was not cut from {base}",
+                        f"delete it (`git branch -D {branch}`) if it is a leftover, then retry",
+                    )
+                await git.checkout(branch)
+                how = "reused"
+            elif remote:
+                await git.create_branch(branch, f"{p.remote}/{branch}")
+                how = f"reused from {p.remote}"
+            else:
+                await git.create_branch(branch, base)
+        head = await git.rev("HEAD")
+        yield OutputLine(self.id, f"{branch} {how} (from {base}, at {str(head)[:10]})")
+        try:
+            await git.show_file(base, CONFIG_NAME)
+        except IactError:
+            yield OutputLine(
+                self.id,
+                f"note: {CONFIG_NAME} is not in {base}'s tree, so it is absent while {branch} is checked out; "
+                f"to run iact-tui again, go back to {p.main_branch} first (the hotfix branch is reused)",
+                "stderr",
+            )
+        yield StepFinished(
+            self.id, "ok", f"on {branch} ({how}, from {base})", data={"branch": branch, "base": base, "how": how}
+        )
+
+
+class HotfixChecksStep:
+    """The short checklist: clean tree, on the branch, fix commits, the tests."""
+
+    id = CHECKS
+    title = "Hotfix checks"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        tests = ctx.config.checks.tests or "(no tests command configured)"
+        return [
+            Action("check", f"clean tree, on {ctx.release_branch}, a fix commit since {ctx.state.previous_tag}"),
+            Action("command", f"run the tests: {tests}"),
+        ]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        git, branch = ctx.git, ctx.release_branch
+        rows = {
+            "clean-tree": "Working tree is clean",
+            "branch": f"On {branch}",
+            "fix-commits": f"Fix commits since {ctx.state.previous_tag}",
+            "tests": "Tests pass on the hotfix branch",
+        }
+        for check_id, label in rows.items():
+            yield CheckUpdate(self.id, check_id, label, "pending")
+        changed, _ = await git.dirty_files()
+        if changed:
+            yield CheckUpdate(self.id, "clean-tree", rows["clean-tree"], "failed", ", ".join(changed[:8]))
+            raise ChecklistError(
+                f"the working tree has uncommitted changes: {', '.join(changed[:8])}",
+                f"commit the fix on {branch} (or stash what is not part of it), then run the checks again",
+            )
+        yield CheckUpdate(self.id, "clean-tree", rows["clean-tree"], "passed", "nothing uncommitted")
+        if await git.current_branch() != branch:
+            if not await git.rev(f"refs/heads/{branch}"):
+                raise GitError(f"hotfix branch {branch} does not exist", "run the 'Create hotfix branch' step first")
+            await git.checkout(branch)
+        yield CheckUpdate(self.id, "branch", rows["branch"], "passed", "checked out")
+        commits = await fix_commits(ctx)
+        if not commits:
+            yield CheckUpdate(self.id, "fix-commits", rows["fix-commits"], "failed", "none yet")
+            raise ChecklistError(
+                f"{branch} has no commit since {ctx.state.previous_tag}",
+                f"make the fix and commit it on {branch} (e.g. `fix: …`), then run the checks again",
+            )
+        for sha, subject in commits:
+            yield OutputLine(self.id, f"fix commit {sha[:10]} {subject}")
+        yield CheckUpdate(self.id, "fix-commits", rows["fix-commits"], "passed", f"{len(commits)} commit(s)")
+        c = ctx.config.checks
+        if not c.tests:
+            yield CheckUpdate(self.id, "tests", rows["tests"], "skipped", "disabled ([checks] tests is empty)")
+        else:
+            yield CheckUpdate(self.id, "tests", rows["tests"], "running")
+            result: CommandResult | None = None
+            async for item in LocalHost("local").stream(c.tests, cwd=str(ctx.config.root), timeout=c.timeout):
+                if isinstance(item, CommandResult):
+                    result = item
+                else:
+                    yield OutputLine(self.id, item.text, item.stream, "tests")
+            assert result is not None
+            if not result.ok:
+                why = (
+                    f"did not finish within {c.timeout:g} s"
+                    if result.timed_out
+                    else f"exited {result.exit_status}: " + " | ".join((result.stderr_tail or result.stdout_tail)[-3:])
+                )
+                yield CheckUpdate(self.id, "tests", rows["tests"], "failed", why)
+                raise ChecklistError(
+                    f"the tests command {why}", f"fix the tests on {branch}, then run the checks again"
+                )
+            yield CheckUpdate(self.id, "tests", rows["tests"], "passed", f"passed in {result.duration:.1f} s")
+        yield StepFinished(
+            self.id,
+            "ok",
+            f"{len(commits)} fix commit(s) on {branch}; checks passed",
+            data={"commits": [{"sha": s, "subject": t} for s, t in commits], "version": ctx.state.version},
+        )
+
+
+class HotfixChangelogStep(ChangelogStep):
+    """The release's changelog step, drafting ``### Fixed`` from the fix commits."""
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        p = ctx.config.project
+        return [Action("file", f"{p.changelog}: new section [{ctx.state.version}] (### Fixed, from the fix commits)")]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        if ctx.state.changelog_body is None:
+            ctx.state.changelog_body = draft_fixed(await fix_commits(ctx))
+        async for event in super().run(ctx):
+            yield event
+
+
+class StagingIfConfigured:
+    """A staging step that runs only with ``[hotfix] staging = true`` (skipped otherwise)."""
+
+    def __init__(self, step: DeployStep | SmokeStep) -> None:
+        self.inner = step
+        self.id, self.title = step.id, step.title
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        if not ctx.config.hotfix.staging:
+            return [Action("notice", "skipped: [hotfix] staging = false (straight to production)", "staging")]
+        return self.inner.plan(ctx)
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        if not ctx.config.hotfix.staging:
+            yield StepFinished(self.id, "skipped", "[hotfix] staging = false: straight to production")
+            return
+        async for event in self.inner.run(ctx):
+            yield event
+
+
+class BackportStep:
+    """Bring the fix into main and every open release branch (see the module docstring)."""
+
+    id = BACKPORT
+    title = "Backport into main"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        p, how = ctx.config.project, ctx.config.hotfix.backport
+        verb = f"git merge --no-ff {ctx.release_branch}" if how == "merge" else "git cherry-pick -x <the fix commits>"
+        return [
+            Action("git", f"in a temporary worktree at {p.remote}/{p.main_branch}: {verb}; add the changelog section"),
+            Action("git", f"the same into every open {p.release_branch_prefix}* branch on {p.remote}"),
+            Action("git", f"git push {p.remote} {p.main_branch} (and each release branch); conflicts are left to you"),
+        ]
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Event]:
+        p, git, how = ctx.config.project, ctx.git, ctx.config.hotfix.backport
+        await git.fetch(p.remote)
+        head = await git.rev(f"refs/heads/{ctx.release_branch}")
+        if not head:
+            raise GitError(f"hotfix branch {ctx.release_branch} does not exist", "run the hotfix steps first")
+        targets = [p.main_branch, *await git.remote_heads(p.remote, p.release_branch_prefix)]
+        body = await _section_body(ctx)
+        date = str(ctx.state.results.get("changelog", {}).get("date") or dt.date.today().isoformat())
+        results: dict[str, dict[str, Any]] = {}
+        for target in targets:
+            yield CheckUpdate(self.id, target, f"into {target}", "running", how)
+            outcome = await _backport_one(ctx, target, head, how, body, date)
+            results[target] = outcome
+            status: CheckStatus = "failed" if outcome["status"] == "conflict" else "passed"
+            detail = (
+                f"conflicts in {', '.join(outcome['files'])}: nothing pushed"
+                if status == "failed"
+                else f"{outcome['status']} {str(outcome.get('commit', ''))[:10]}".strip()
+            )
+            yield CheckUpdate(self.id, target, f"into {target}", status, detail, {"files": outcome.get("files", [])})
+            yield OutputLine(self.id, f"{target}: {detail}")
+        conflicts = {t: o["files"] for t, o in results.items() if o["status"] == "conflict"}
+        main_ok = results[p.main_branch]["status"] != "conflict"
+        if main_ok:
+            with contextlib.suppress(IactError):
+                await git.update_branch_from_remote(p.remote, p.main_branch)
+        if conflicts:
+            first, files = next(iter(conflicts.items()))
+            verb = (
+                f"git merge --no-ff {ctx.release_branch}"
+                if how == "merge"
+                else f"git cherry-pick -x {ctx.state.previous_tag}..{ctx.release_branch}"
+            )
+            yield StepFinished(
+                self.id,
+                "failed",
+                "the fix could not reach "
+                + "; ".join(f"{t} (conflicts in {', '.join(f)})" for t, f in conflicts.items())
+                + ": those branches are untouched",
+                f"do it by hand: `git checkout {first} && {verb}`, resolve {', '.join(files)}, commit, push "
+                f"(the {ctx.tag} section of {p.changelog} belongs there too)",
+                {"targets": results, "how": how},
+            )
+            return
+        if await git.current_branch() == ctx.release_branch:
+            with contextlib.suppress(IactError):
+                await git.checkout(p.main_branch)
+                yield OutputLine(self.id, f"checked out {p.main_branch} again (it holds the fix now)")
+        yield StepFinished(
+            self.id,
+            "ok",
+            f"{ctx.release_branch} reached {', '.join(results)} ({how})",
+            data={"targets": results, "how": how},
+        )
+
+
+async def _section_body(ctx: RunContext) -> str:
+    """The hotfix's changelog section body, as committed on the hotfix branch."""
+    name = ctx.config.project.changelog
+    with contextlib.suppress(IactError):
+        text = await ctx.git.show_file(f"refs/heads/{ctx.release_branch}", name)
+        found = changelog.release_section(text, ctx.state.version)
+        if found is not None:
+            return found.strip() + "\n"
+    return ctx.state.changelog_body or draft_fixed(await fix_commits(ctx))
+
+
+async def _backport_one(ctx: RunContext, target: str, head: str, how: str, body: str, date: str) -> dict[str, Any]:
+    """Merge or pick the hotfix into ``target`` in a temporary worktree and push it.
+
+    Returns:
+        ``{"status": "merged" | "picked" | "already" | "conflict", "commit", "files"}``.
+    """
+    p = ctx.config.project
+    remote_ref = f"refs/remotes/{p.remote}/{target}"
+    if await ctx.git.is_ancestor(head, remote_ref):
+        return {"status": "already", "commit": await ctx.git.rev(remote_ref), "files": []}
+    folder = Path(tempfile.mkdtemp(prefix="iact-backport-"))
+    tree = folder / "tree"
+    await ctx.git.add_worktree(tree, remote_ref)
+    wgit = GitService(tree, timeout=ctx.config.timeouts.git)
+    try:
+        managed = {p.changelog, *(str(s.path) for s in version_files.resolve_files(ctx.config.root, p.version_files))}
+        if how == "merge":
+            files = await wgit.merge_or_conflicts(ctx.release_branch, f"Merge {ctx.release_branch} into {target}")
+            if files:
+                if not set(files) <= managed:
+                    await wgit.abort_merge()
+                    return {"status": "conflict", "files": files}
+                ours = [f for f in files if f != p.changelog]
+                written: dict[str, str] = {}
+                if p.changelog in files:
+                    theirs_base = await wgit.show_file("HEAD", p.changelog)
+                    written[p.changelog] = changelog.insert_backported(theirs_base, ctx.state.version, date, body)
+                await wgit.conclude_merge(ours, written)
+            status = "merged"
+        else:
+            for sha, _subject in reversed(await fix_commits(ctx)):
+                files = await wgit.cherry_pick_or_conflicts(sha)
+                if files:
+                    return {"status": "conflict", "files": files}
+            status = "picked"
+        text = ""
+        with contextlib.suppress(IactError):
+            text = await wgit.show_file("HEAD", p.changelog)
+        if changelog.release_section(text, ctx.state.version) is None:
+            new = changelog.insert_backported(text, ctx.state.version, date, body)
+            await asyncio.to_thread((tree / p.changelog).write_text, new, encoding="utf-8")
+            await wgit.commit_paths([p.changelog], f"docs(changelog): {ctx.tag} (hotfix)")
+        commit = await wgit.rev("HEAD")
+        await wgit.push(p.remote, f"HEAD:refs/heads/{target}")
+        return {"status": status, "commit": commit, "files": []}
+    finally:
+        wgit.close()
+        with contextlib.suppress(IactError):
+            await ctx.git.remove_worktree(tree)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def hotfix_steps() -> list[Step]:
+    """The hotfix flow's steps, in :data:`~iact_tui.engine.flows.HOTFIX_STEP_IDS` order."""
+    steps: list[Step] = [
+        HotfixBranchStep(),
+        HotfixChecksStep(),
+        BumpStep(),
+        HotfixChangelogStep(),
+        CommitStep(),
+        PushStep(),
+        TagStep(),
+        StagingIfConfigured(DeployStep("staging")),
+        StagingIfConfigured(SmokeStep("staging")),
+        PrepStep("production"),
+        DeployStep("production"),
+        VerifyStep("production"),
+        BackportStep(),
+    ]
+    assert tuple(s.id for s in steps) == HOTFIX_STEP_IDS
+    return steps
+
+
+class HotfixRun(ReleaseRun):
+    """One hotfix (see the module docstring).
+
+    Built like a :class:`ReleaseRun` (its operator inputs and :meth:`run_until` are the
+    release's), with the hotfix's steps and gate and its own journal.
+
+    Args:
+        config: The validated config.
+        state_dir: Where runs are kept (and the history is read); ``None``: platformdirs.
+        record: False: no run folder and no journal.
+
+    Attributes:
+        production_version / production_tag: What production runs (after :meth:`load`).
+        source: ``host`` (read on its first host) or ``journal`` (the last deploy recorded).
+        notes: Things the operator should know, found by :meth:`load`.
+    """
+
+    flow = "hotfix"
+
+    def __init__(self, config: Config, *, state_dir: Path | None = None, record: bool = True) -> None:
+        # Not ReleaseRun.__init__: it builds the release flow and journals its steps.
+        if "production" not in config.environments:
+            raise ConfigError(
+                f"there is no [environments.production] in {config.path.name}: a hotfix fixes what production runs",
+                "configure [environments.production]",
+            )
+        self.config, self.state_dir = config, state_dir
+        self.state = RunState(flow=self.flow)
+        self.run_dir = new_run_dir(state_dir) if record else Path(tempfile.gettempdir())
+        self.journal = Journal(self.run_dir / "journal.jsonl" if record else None)
+        self.ctx = RunContext(
+            config=config,
+            state=self.state,
+            git=GitService(config.root, timeout=config.timeouts.git),
+            run_dir=self.run_dir,
+            note=self.journal.write,
+        )
+        self.steps: list[Step] = hotfix_steps()
+        self.records: dict[str, StepRecord] = {s.id: StepRecord() for s in self.steps}
+        self.production_version, self.production_tag, self.source = "", "", ""
+        self.notes: list[str] = []
+        self.journal.write(
+            "run_started",
+            flow=self.flow,
+            repo=str(config.root),
+            config=str(config.path),
+            operator=f"{getpass.getuser()}@{socket.gethostname()}",
+            steps=[s.id for s in self.steps],
+        )
+
+    @property
+    def branch(self) -> str:
+        """The hotfix branch, e.g. ``hotfix/v1.3.3`` (after :meth:`load`)."""
+        return self.ctx.work_branch
+
+    async def load(self) -> None:
+        """Find what production runs and the hotfix's version and branch (journaled).
+
+        Production's release is the tag its first host has checked out; without one there,
+        the journals' last production deploy. The hotfix is the next free patch after it:
+        ``X.Y.(Z+1)``, or higher while that version's tag exists (locally or on the remote)
+        or its hotfix branch exists without starting from production's tag. A hotfix branch
+        that starts from the tag is this hotfix (resumed), even when its tag exists already
+        on that branch.
+
+        Changes nothing but remote-tracking refs (a fetch).
+
+        Raises:
+            IactError: Production cannot be read and no journal knows what it runs, or
+                what it runs is not a release tag.
+        """
+        p, git = self.config.project, self.ctx.git
+        prefix = p.tag_prefix
+        await git.fetch(p.remote)
+        history = await asyncio.to_thread(history_mod.read_history, "production", prefix, self.state_dir)
+        cfg = self.config.environments["production"]
+        self.notes = []
+        tag = ""
+        host = make_hosts("production", cfg, root=self.config.root)[0]
+        try:
+            state = await deploy_state.read_deployed_state(host, str(self.config.env_app_dir("production")), cfg.python)
+            tag, self.source = state.tag or "", "host"
+            if not tag:
+                self.notes.append(f"{host.name} runs {state.commit[:12]}, not a release tag")
+        except IactError as exc:
+            self.notes.append(f"what production runs could not be read on {host.name}: {exc.what}")
+        finally:
+            with contextlib.suppress(Exception):
+                await host.close()
+        if not _version(tag, prefix) and history.latest is not None:
+            tag, self.source = history.latest.tag, "journal"
+            self.notes.append(f"using the journal's last production deploy: {tag}")
+        version = _version(tag, prefix)
+        if not version:
+            raise VersionError(
+                "what production runs is not known: no release tag on its host and no deploy in the journals",
+                "deploy a release tag to production first, or make the hotfix branch by hand",
+            )
+        tags = await git.tags()
+        self.ctx.versions = versioning.parse_tags(tags, prefix)
+        taken = set(tags) | set(await git.remote_tags(p.remote))
+        base_sha = await git.rev(f"refs/tags/{tag}")
+        if not base_sha:
+            raise GitError(f"tag {tag} (what production runs) is not in this clone", f"git fetch --tags {p.remote}")
+        candidate = semver.Version.parse(version).bump_patch()
+        while True:
+            new_tag = f"{prefix}{candidate}"
+            branch = f"{self.config.hotfix.branch_prefix}{new_tag}"
+            sha = await git.rev(f"refs/heads/{branch}") or await git.rev(f"refs/remotes/{p.remote}/{branch}")
+            ours = bool(sha) and await _starts_at(git, base_sha, str(sha), f"refs/remotes/{p.remote}/{p.main_branch}")
+            if ours and (new_tag not in taken or await git.is_ancestor(new_tag, str(sha))):
+                if new_tag in taken:
+                    self.notes.append(f"{new_tag} is tagged on {branch} already: resuming that hotfix")
+                break
+            if new_tag not in taken and not sha:
+                break
+            why = "its tag exists" if new_tag in taken else f"{branch} exists and was not cut from {tag}"
+            self.notes.append(f"{candidate} is taken ({why})")
+            candidate = candidate.bump_patch()
+        self.production_version, self.production_tag = version, tag
+        self.state.version, self.state.bump = str(candidate), "patch"
+        self.state.previous_version, self.state.previous_tag = version, tag
+        self.ctx.work_branch = branch
+        held, _ = await asyncio.to_thread(version_files.read_versions, self.config.root, p.version_files)
+        self.ctx.file_versions = held
+        self.journal.write(
+            "hotfix_loaded",
+            production=tag,
+            source=self.source,
+            version=self.state.version,
+            branch=branch,
+            notes=list(self.notes),
+        )
+
+    # -- operator inputs -----------------------------------------------------------
+
+    def checklist_complete(self) -> bool:
+        """The release's checklist gate does not apply (:meth:`_gate` is the hotfix's)."""
+        return True
+
+    def release_started(self) -> bool:
+        return any(r.status != "pending" for sid, r in self.records.items() if sid not in {BRANCH, CHECKS})
+
+    async def fix_commits(self) -> list[tuple[str, str]]:
+        """``(sha, subject)`` of the fix commits on the hotfix branch, newest first (the
+        screen polls this while the operator makes the fix)."""
+        return await fix_commits(self.ctx)
+
+    async def draft_changelog(self) -> str:
+        """The section body: the operator's edit, else ``### Fixed`` from the fix commits."""
+        if self.state.changelog_body is not None:
+            return self.state.changelog_body
+        return draft_fixed(await fix_commits(self.ctx))
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _gate(self, step_id: str) -> None:
+        order = [s.id for s in self.steps]
+        if not self.state.version:
+            raise VersionError("the hotfix's version is not known yet", "load what production runs first")
+        if step_id in {BRANCH, CHECKS}:
+            return
+        checks = self.records[CHECKS]
+        if checks.status != "ok" or checks.data.get("version") != self.state.version:
+            raise ChecklistError(
+                f"the hotfix checks have not passed for {self.ctx.tag}",
+                f"commit the fix on {self.branch}, then run the hotfix checks",
+            )
+        if order.index(step_id) > order.index("tag") and self.records["tag"].status != "ok":
+            raise ChecklistError(f"{self.ctx.tag} is not tagged and pushed yet", "run the steps up to the tag first")
+
+    async def run_step(self, step_id: str) -> AsyncIterator[Event]:
+        """Run one step (see :meth:`ReleaseRun.run_step`) after the hotfix's gate: the
+        hotfix checks before any change, the tag before any deploy."""
+        try:
+            self._gate(step_id)
+        except IactError as exc:
+            step, record = self.step(step_id), self.records[step_id]
+            started: Event = StepStarted(step_id, step.title)
+            self.journal.event(started)
+            yield started
+            finished = StepFinished(step_id, "failed", exc.what, exc.fix, {"seconds": 0.0})
+            record.status, record.message, record.fix, record.data = "failed", exc.what, exc.fix, dict(finished.data)
+            self.journal.event(finished)
+            yield finished
+            return
+        async for event in super().run_step(step_id):
+            yield event
+
+    def summary_lines(self) -> list[str]:
+        """Where the hotfix ended, for the headless summary and the wizard's exit."""
+        lines = [f"production ran {self.production_tag}; hotfix {self.ctx.tag} on {self.branch}"]
+        backport = self.records[BACKPORT]
+        targets = backport.data.get("targets")
+        if isinstance(targets, dict):
+            for target, outcome in targets.items():
+                if isinstance(outcome, dict):
+                    files = outcome.get("files") or []
+                    extra = f": {', '.join(files)}" if files else ""
+                    lines.append(f"{target}: {outcome.get('status')}{extra}")
+        return lines
+
+
+async def _starts_at(git: GitService, base: str, branch: str, main: str) -> bool:
+    """Whether ``branch`` was cut from ``base``: it contains it, and none of main's commits
+    made after it (a branch cut from main is not a hotfix of ``base``)."""
+    if not await git.is_ancestor(base, branch):
+        return False
+    if not await git.rev(main):
+        return True
+    return await git.count_commits(f"{base}..{branch}") == await git.count_commits(f"{base}..{branch}", f"^{main}")
+
+
+def _version(tag: str, prefix: str) -> str:
+    """``v1.3.2`` → ``1.3.2``; ``""`` when the tag is not a SemVer release tag."""
+    if not tag or (prefix and not tag.startswith(prefix)):
+        return ""
+    text = tag[len(prefix) :]
+    try:
+        semver.Version.parse(text)
+    except ValueError:
+        return ""
+    return text

@@ -1,0 +1,189 @@
+"""Hotfix end to end on the demo sandbox (local transport): production runs v1.3.2.
+
+The hotfix branch is created from production's tag, the test commits the fix on it, and
+the headless hotfix tags v1.3.3 on origin, deploys it straight to production, verifies
+it and backports the fix and its changelog section into main. A conflicting main is
+reported with the file and left untouched; a taken patch version is skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from iact_tui import demo
+from iact_tui.config import Config, load_config
+from iact_tui.engine.hotfix import HotfixRun, draft_fixed, fix_entry
+from iact_tui.engine.journal import read_journal
+from iact_tui.headless import run_hotfix
+
+pytestmark = pytest.mark.e2e
+
+MIDDLEWARE = "core/middleware.py"
+DOC = '"""Maintenance mode: answer every request 503 while the flag file exists."""'
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def health(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        data: dict[str, object] = json.loads(response.read())
+        return data
+
+
+def commit_fix(repo: Path, path: str, old: str, new: str, subject: str) -> str:
+    file = repo / path
+    text = file.read_text()
+    assert old in text
+    file.write_text(text.replace(old, new, 1))
+    git(repo, "commit", "-q", "-m", subject, "--", path)
+    return git(repo, "rev-parse", "HEAD")
+
+
+async def start_hotfix(box: demo.Sandbox, state: Path, config: Config) -> str:
+    """``run hotfix --until hotfix-branch``: the branch from v1.3.2, checked out.
+
+    The sandbox's iact-release.toml is on main only (not in v1.3.2), so the config is read
+    before the branch is checked out.
+    """
+    out = io.StringIO()
+    code = await run_hotfix(config, out=out, until="hotfix-branch", state_dir=state)
+    assert code == 0, out.getvalue()
+    assert "production runs v1.3.2 (read from the host); hotfix v1.3.3 on hotfix/v1.3.3" in out.getvalue()
+    assert git(box.repo, "branch", "--show-current") == "hotfix/v1.3.3"
+    assert git(box.repo, "rev-parse", "HEAD") == git(box.repo, "rev-parse", "v1.3.2^{commit}")
+    return out.getvalue()
+
+
+async def test_hotfix_reaches_production_and_main(sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    box, state = sandbox, tmp_path / "state"
+    origin, production = box.origin, box.environments["production"]
+    assert health(production)["version"] == "1.3.2"
+    config = load_config(box.config_path)
+    await start_hotfix(box, state, config)
+    fix = commit_fix(
+        box.repo,
+        MIDDLEWARE,
+        DOC,
+        DOC.replace("exists.", "exists (Retry-After: 30 s)."),
+        "fix(core): say how long clients should wait during maintenance",
+    )
+
+    out = io.StringIO()
+    code = await run_hotfix(config, out=out, state_dir=state)
+    text = out.getvalue()
+    assert code == 0, text
+
+    # origin: an annotated v1.3.3 on the hotfix branch's head, which holds the fix
+    assert git(origin, "cat-file", "-t", "v1.3.3") == "tag"
+    assert git(origin, "rev-parse", "v1.3.3^{commit}") == git(origin, "rev-parse", "refs/heads/hotfix/v1.3.3")
+    assert git(origin, "log", "-1", "--format=%s", "v1.3.3") == "chore: prepare hotfix v1.3.3"
+    git(origin, "merge-base", "--is-ancestor", fix, "v1.3.3")
+    # production runs it, straight after the tag (no staging deploy)
+    assert health(production)["version"] == "1.3.3"
+    assert health(box.environments["staging"])["version"] == "1.3.2"
+    assert "deploy-staging     skipped" in text
+    # main holds the fix and the changelog section, with its own [Unreleased] entries kept
+    git(origin, "merge-base", "--is-ancestor", fix, "main")
+    log = git(origin, "show", "main:CHANGELOG.md")
+    headings = [line for line in log.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## [Unreleased]" and headings[1].startswith("## [1.3.3] - ")
+    assert headings[2].startswith("## [1.3.2]")
+    section = log.split(headings[1], 1)[1].split("## [1.3.2]", 1)[0]
+    assert "### Fixed" in section and "- Say how long clients should wait during maintenance" in section
+    assert "`GET /api/projects` lists the projects by name." in log.split(headings[1], 1)[0]
+    assert 'path("api/projects"' in git(origin, "show", "main:iact/urls.py")  # main's own work kept
+    # the operator's clone is back on main, level with origin
+    assert git(box.repo, "branch", "--show-current") == "main"
+    assert git(box.repo, "rev-parse", "main") == git(origin, "rev-parse", "main")
+    # the journal is a hotfix run's
+    journal = Path(text.rsplit("journal: ", 1)[1].strip())
+    records = read_journal(journal)
+    assert records[0]["kind"] == "run_started" and records[0]["flow"] == "hotfix"
+    loaded = next(r for r in records if r["kind"] == "hotfix_loaded")
+    assert (loaded["production"], loaded["version"], loaded["source"]) == ("v1.3.2", "1.3.3", "host")
+
+
+async def test_backport_conflict_is_reported_and_main_left_untouched(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    box, state = quiet_sandbox, tmp_path / "state"
+    origin = box.origin
+    await start_hotfix(box, state, load_config(box.config_path))
+    commit_fix(
+        box.repo,
+        MIDDLEWARE,
+        DOC,
+        DOC.replace("exists.", "exists (Retry-After: 30 s)."),
+        "fix(core): say how long to wait",
+    )
+    # meanwhile main changed the same line
+    git(box.repo, "checkout", "-q", "main")
+    commit_fix(
+        box.repo,
+        MIDDLEWARE,
+        DOC,
+        DOC.replace("every request", "every request but the health check"),
+        "docs(core): the health check answers in maintenance too",
+    )
+    git(box.repo, "push", "-q", "origin", "main")
+    main_before = git(origin, "rev-parse", "main")
+
+    run = HotfixRun(load_config(box.config_path), state_dir=state)
+    await run.load()
+    assert run.ctx.tag == "v1.3.3"
+    events = [e async for e in run.run_until("tag")]
+    assert run.records["tag"].status == "ok", [
+        (k, r.status, r.message, r.fix) for k, r in run.records.items() if r.status != "pending"
+    ]
+    assert events
+    finished = [e async for e in run.run_step("backport")][-1]
+    assert finished.status == "failed"  # type: ignore[union-attr]
+    assert "main (conflicts in CHANGELOG.md, core/middleware.py)" in run.records["backport"].message
+    assert "git merge --no-ff hotfix/v1.3.3" in run.records["backport"].fix
+    assert git(origin, "rev-parse", "main") == main_before
+    assert git(origin, "rev-parse", "v1.3.3^{commit}") == git(origin, "rev-parse", "refs/heads/hotfix/v1.3.3")
+    assert git(box.repo, "status", "--porcelain") == ""
+    assert len(git(box.repo, "worktree", "list").splitlines()) == 1  # the temporary worktree is gone
+    run.journal.close()
+
+
+async def test_no_fix_commit_fails_the_checks_and_changes_nothing(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    box, state = quiet_sandbox, tmp_path / "state"
+    config = load_config(box.config_path)
+    await start_hotfix(box, state, config)
+    out = io.StringIO()
+    # nothing committed on the branch yet: the checks refuse before any change
+    code = await run_hotfix(config, out=out, until="tag", state_dir=state)
+    assert code == 1
+    assert "has no commit since v1.3.2" in out.getvalue()
+    assert git(box.origin, "tag", "--list", "v1.3.3") == ""
+
+
+async def test_next_free_patch_skips_a_taken_version(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    box = quiet_sandbox
+    git(box.repo, "tag", "-a", "v1.3.3", "-m", "someone else's", "main")
+    git(box.repo, "push", "-q", "origin", "v1.3.3")
+    git(box.repo, "tag", "-d", "v1.3.3")  # only on the remote
+    git(box.repo, "push", "-q", "origin", "main:refs/heads/hotfix/v1.3.4")  # not from v1.3.2
+    run = HotfixRun(load_config(box.config_path), state_dir=tmp_path / "state")
+    await run.load()
+    assert (run.production_tag, run.source) == ("v1.3.2", "host")
+    assert (run.state.version, run.branch) == ("1.3.5", "hotfix/v1.3.5")
+    assert any("1.3.3 is taken (its tag exists)" in n for n in run.notes)
+    assert any("1.3.4 is taken (hotfix/v1.3.4 exists and was not cut from v1.3.2" in n for n in run.notes)
+    run.journal.close()
+
+
+def test_fixed_section_from_fix_subjects() -> None:
+    assert fix_entry("fix(auth): answer 400 on bad JSON") == "Answer 400 on bad JSON"
+    assert fix_entry("Handle empty names") == "Handle empty names"
+    body = draft_fixed([("b", "fix: second"), ("a", "fix(x)!: first")])
+    assert body == "### Fixed\n\n- First\n- Second\n"
