@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from iact_tui import demo
-from iact_tui.config import Config, load_config
+from iact_tui.config import Config, HotfixConfig, load_config
 from iact_tui.engine.hotfix import HotfixRun, draft_fixed, fix_entry
 from iact_tui.engine.journal import read_journal
 from iact_tui.headless import run_hotfix
@@ -187,3 +187,27 @@ def test_fixed_section_from_fix_subjects() -> None:
     assert fix_entry("Handle empty names") == "Handle empty names"
     body = draft_fixed([("b", "fix: second"), ("a", "fix(x)!: first")])
     assert body == "### Fixed\n\n- First\n- Second\n"
+
+
+async def test_cherry_pick_backport_brings_the_fix_and_the_section_only(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    box, state = quiet_sandbox, tmp_path / "state"
+    config = load_config(box.config_path)
+    config = config.model_copy(update={"hotfix": HotfixConfig(backport="cherry-pick")})
+    await start_hotfix(box, state, config)
+    fix = commit_fix(box.repo, MIDDLEWARE, DOC, DOC.replace("exists.", "exists (Retry-After: 30 s)."), "fix: say it")
+    run = HotfixRun(config, state_dir=state)
+    await run.load()
+    _ = [e async for e in run.run_until("tag")]
+    assert run.records["tag"].status == "ok"
+    finished = [e async for e in run.run_step("backport")][-1]
+    assert run.records["backport"].status == "ok", finished
+    origin = box.origin
+    body = git(origin, "log", "-2", "--format=%s%n%b", "main")
+    assert "docs(changelog): v1.3.3 (hotfix)" in body and f"(cherry picked from commit {fix})" in body
+    assert "(Retry-After: 30 s)" in git(origin, "show", f"main:{MIDDLEWARE}")
+    assert "## [1.3.3] - " in git(origin, "show", "main:CHANGELOG.md")
+    assert '__version__ = "1.3.2"' in git(origin, "show", "main:iact/__init__.py")  # main's version files untouched
+    assert git(box.repo, "branch", "--show-current") == "main"
+    run.journal.close()
