@@ -46,6 +46,7 @@ STYLE_FILES: tuple[str, ...] = (
     "announcement.tcss",
     "monitor.tcss",
     "rollback.tcss",
+    "hotfix.tcss",
 )
 
 
@@ -111,6 +112,19 @@ class IactApp(App[None]):
             self.notify(str(exc), title="Cannot roll back", severity="error")
             return
         self.push_screen(RollbackScreen(run, blink=self.blink, exit_on_leave=False))
+
+    def start_hotfix(self) -> None:
+        """Open the hotfix screen on production (its own run and journal, beside this run's);
+        ``esc`` comes back here. A missing production environment is a notification."""
+        from iact_tui.engine.hotfix import HotfixRun
+        from iact_tui.screens.hotfix import HotfixScreen
+
+        try:
+            run = HotfixRun(self.release_run.config, state_dir=self.release_run.run_dir.parent.parent)
+        except IactError as exc:
+            self.notify(str(exc), title="Cannot make a hotfix", severity="error")
+            return
+        self.push_screen(HotfixScreen(run, blink=self.blink, exit_on_leave=False))
 
     def start_monitor(self, env: str = "production") -> None:
         """Open the monitor on ``env`` (its summary, if saved, goes to this run's journal);

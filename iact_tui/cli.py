@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  plan release  print every action a release would take, changing nothing\n"
         "  rollback      roll production back to an earlier release (code and database), in the wizard\n"
         "  run rollback  headless: iact-tui run rollback --to v1.4.0 --yes\n"
+        "  hotfix        patch what production runs from its tag, deploy it and backport the fix, in the wizard\n"
         "  run hotfix    headless patch release from what production runs: iact-tui run hotfix --yes\n"
         "  monitor       follow an environment's logs, health and host load: iact-tui monitor --env production\n"
         "  init          write a commented starter iact-release.toml for this repository\n"
@@ -112,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--env", metavar="NAME", default="production", help="the environment (default: production)")
     rollback.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
 
+    hotfix = sub.add_parser(
+        "hotfix",
+        help="patch what production runs and ship it",
+        description="Read what production runs, create hotfix/vX.Y.(Z+1) from its tag, wait for the fix commits "
+        "you make there, then check, bump, write the changelog, tag, deploy to production after you type the "
+        "version, verify and bring the fix into main and the open release branches.",
+    )
+    hotfix.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
+
     plan = sub.add_parser(
         "plan",
         help="print what a flow would do",
@@ -168,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plan(args)
         if args.command == "rollback":
             return _cmd_rollback(args)
+        if args.command == "hotfix":
+            return _cmd_hotfix(args)
         if args.command == "monitor":
             return _cmd_monitor(args)
         if args.command == "init":
@@ -433,6 +445,21 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     if statuses.get(run.deploy_step_id) == "pending" and "failed" not in statuses.values():
         return EXIT_OK  # left before anything changed
     return EXIT_FAILED
+
+
+def _cmd_hotfix(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from iact_tui.hotfix_app import make_hotfix_app  # deferred: headless commands never import Textual
+
+    app = make_hotfix_app(config)
+    app.run()
+    run = app.hotfix_run
+    for line in run.summary_lines():
+        print(line)
+    statuses = {sid: record.status for sid, record in run.records.items()}
+    print("hotfix: " + ", ".join(f"{sid} {status}" for sid, status in statuses.items()))
+    print(f"journal: {run.journal_path}")
+    return EXIT_FAILED if "failed" in statuses.values() else EXIT_OK
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

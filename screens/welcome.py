@@ -1,4 +1,4 @@
-"""Stage 1: choose what to do: a release, a rollback or the monitor (hotfix comes later)."""
+"""Stage 1: choose what to do: a release, a hotfix, a rollback or the monitor."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.widgets.option_list import Option
 #: ``(id, title, description, available)`` of each run kind.
 CHOICES: tuple[tuple[str, str, str, bool], ...] = (
     ("release", "Release", "Cut a new version from {main}: bump, changelog, tag, deploy, verify.", True),
-    ("hotfix", "Hotfix", "Patch a released version from its tag — in a later version.", False),
+    ("hotfix", "Hotfix", "Patch what production runs from its tag, deploy it, bring the fix into {main}.", True),
     ("rollback", "Rollback", "Return production's code and database to an earlier release.", True),
     ("monitor", "Monitor", "Follow production's logs, health and hosts live.", True),
 )
@@ -65,9 +65,11 @@ class WelcomeScreen(WizardScreen):
 
     def choose(self, kind: str) -> None:
         """Start the chosen kind of run: ``release`` goes on through the wizard;
-        ``rollback`` and ``monitor`` open their screen on production (``esc`` comes back)."""
+        ``hotfix``, ``rollback`` and ``monitor`` open their screen on production (``esc`` comes back)."""
         if kind == "release":
             self.go_next()
+        elif kind == "hotfix":
+            self.iact.start_hotfix()
         elif kind == "rollback":
             self.iact.start_rollback()
         elif kind == "monitor":

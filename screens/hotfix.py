@@ -1,0 +1,483 @@
+"""The hotfix screen: what production runs, the hotfix branch, the fix commits as the
+operator makes them, the changelog section, then the patch release straight to
+production and the backport into main.
+
+The screen never makes the fix: the operator commits it on ``hotfix/vX.Y.Z`` in an editor
+or terminal and the screen polls the branch every :data:`POLL_SECONDS`. Nothing is
+deployed before the rollback plan is acknowledged (``a``) and the version typed (``d``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Label, Static, TextArea
+from textual.worker import Worker
+
+from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.hotfix import BACKPORT, BRANCH, CHECKS, HotfixRun
+from iact_tui.errors import IactError
+from iact_tui.screens.prep import ReasonModal
+from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable
+
+#: How often the hotfix branch is read for new fix commits, in seconds.
+POLL_SECONDS = 2.0
+ENV = "production"
+DEPLOY, PREP = "deploy-production", "prep-production"
+#: ``c``: the checks up to the tag (and staging, when configured).
+RELEASE_STEPS: tuple[str, ...] = (
+    CHECKS,
+    "bump",
+    "changelog",
+    "commit",
+    "push",
+    "tag",
+    "deploy-staging",
+    "smoke-staging",
+)
+#: ``d``: after the typed version.
+DEPLOY_STEPS: tuple[str, ...] = (DEPLOY, "verify", BACKPORT)
+#: Prep items that can be skipped with a reason, and how the reason modal names them.
+_SKIPPABLE = {"backup": "the database backup", "notice": "the stakeholder notice"}
+
+
+class HotfixScreen(Screen[None]):
+    """Make a hotfix of what production runs and ship it.
+
+    Args:
+        run: The hotfix run (not loaded yet: the screen loads it).
+        blink: Whether input cursors blink (off for snapshots).
+        exit_on_leave: Leaving exits the app (``iact-tui hotfix``) or goes back (from
+            the Welcome screen).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "continue", "Continue"),
+        Binding("a", "acknowledge", "Acknowledge plan"),
+        Binding("d", "deploy", "Deploy"),
+        Binding("r", "retry", "Retry"),
+        Binding("ctrl+s", "save_changelog", "Save changelog"),
+        Binding("escape", "leave", "Close"),
+    ]
+
+    def __init__(self, run: HotfixRun, *, blink: bool = True, exit_on_leave: bool = True) -> None:
+        super().__init__()
+        self.run = run
+        self.blink = blink
+        self.exit_on_leave = exit_on_leave
+        #: A step is running (leaving is refused then).
+        self.busy = False
+        self.loaded = False
+        self.failure: tuple[str, str] | None = None
+        #: ``(sha, subject)`` of the fix commits, newest first (as last polled).
+        self.commits: list[tuple[str, str]] = []
+        #: The draft last put in the editor (an edit is text that differs from it).
+        self.seeded: str | None = None
+        self.plan_lines: list[str] = []
+        self._poll_timer: Timer | None = None
+        self._poll_worker: Worker[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="✚")
+        with VerticalScroll(id="hotfix-main"):
+            yield Label("Hotfix production", id="hotfix-title")
+            yield Static("Reading what production runs…", id="hotfix-production")
+            yield Static("", id="hotfix-instructions")
+            yield Static("[dim]no fix commit yet[/dim]", id="hotfix-commits")
+            editor = TextArea("", id="hotfix-changelog", soft_wrap=True, show_line_numbers=False)
+            editor.cursor_blink = self.blink
+            yield editor
+            yield CheckTable(id="hotfix-steps", title="Steps", item_header="Step")
+            yield CheckTable(id="hotfix-checks", title="Checks")
+            yield Static("", id="hotfix-plan")
+            yield DeployTable(id="hotfix-table", title="Deploy commands")
+            yield CommandLog(id="command-log", title="Output")
+        yield Static("", id="hotfix-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#hotfix-commits", Static).border_title = "Fix commits"
+        editor = self.query_one("#hotfix-changelog", TextArea)
+        editor.border_title = "Changelog section (ctrl+s saves; esc leaves the editor)"
+        editor.disabled = True
+        self.query_one("#hotfix-plan", Static).border_title = "Rollback plan"
+        steps = self.query_one("#hotfix-steps", CheckTable)
+        for step in self.run.steps:
+            steps.update_check(step.id, step.title, "pending")
+        self._load()
+
+    # -- loading, the branch, the fix commits -----------------------------------------------
+
+    @work(exclusive=True, exit_on_error=False, group="hotfix")
+    async def _load(self) -> None:
+        self.busy = True
+        try:
+            await self.run.load()
+        except IactError as exc:
+            self.failure = (exc.what, exc.fix)
+            self.busy = False
+            self._refresh()
+            return
+        run = self.run
+        text = (
+            f"[b]production[/b] runs [b]{escape(run.production_tag)}[/b] (read from the {escape(run.source)}); "
+            f"hotfix [b]{escape(run.ctx.tag)}[/b] on [b]{escape(run.branch)}[/b]"
+        )
+        for note in run.notes:
+            text += f"\n[dim]{escape(note)}[/dim]"
+        self.query_one("#hotfix-production", Static).update(text)
+        self.query_one("#hotfix-instructions", Static).update(
+            f"Make the minimal fix and commit it on [b]{escape(run.branch)}[/b] in your editor or terminal "
+            "(`git commit`); new commits appear below."
+        )
+        self.loaded = True
+        await self._steps([BRANCH])
+        if run.records[BRANCH].status == "ok":
+            self._start_polling()
+
+    def _start_polling(self) -> None:
+        if self._poll_timer is None:
+            self._poll_timer = self.set_interval(POLL_SECONDS, self._poll)
+        self._poll()
+
+    def _poll(self) -> None:
+        if self.busy or self.run.records["tag"].status == "ok":
+            return  # a step reads the repository now, or the fix is tagged: nothing new can come
+        self._poll_worker = self._read_commits()
+
+    @work(exclusive=True, exit_on_error=False, group="poll")
+    async def _read_commits(self) -> None:
+        try:
+            commits = await self.run.fix_commits()
+        except IactError as exc:
+            self.query_one("#hotfix-commits", Static).update(f"[red]{escape(exc.what)}[/red]")
+            return
+        if commits == self.commits:
+            return
+        self.commits = commits
+        self.query_one("#hotfix-commits", Static).update(
+            "\n".join(f"[b]{sha[:10]}[/b] {escape(subject)}" for sha, subject in commits)
+            or "[dim]no fix commit yet[/dim]"
+        )
+        editor = self.query_one("#hotfix-changelog", TextArea)
+        unedited = self.seeded is None or editor.text == self.seeded
+        if (
+            commits
+            and unedited
+            and self.run.state.changelog_body is None
+            and self.run.records["changelog"].status != "ok"
+        ):
+            self.seeded = await self.run.draft_changelog()
+            editor.load_text(self.seeded)
+            editor.disabled = False
+        self._refresh()
+
+    async def _quiet_poll(self) -> None:
+        """Wait for a poll in flight: steps and the poll share the repository."""
+        worker = self._poll_worker
+        if worker is not None and worker.is_running:
+            await worker.wait()
+
+    def action_save_changelog(self) -> None:
+        """Keep the edited changelog section (checked for at least one entry)."""
+        editor = self.query_one("#hotfix-changelog", TextArea)
+        if editor.disabled or editor.read_only:
+            return
+        if self._save_changelog(editor.text):
+            self.notify("Changelog section saved.")
+
+    def _save_changelog(self, body: str) -> bool:
+        try:
+            self.run.check_changelog(body)
+        except IactError as exc:
+            self.failure = (exc.what, exc.fix)
+            self._refresh()
+            return False
+        self.run.set_changelog(body)
+        self.seeded = body
+        if self.failure is not None and self.run.records[CHECKS].status == "pending":
+            self.failure = None
+        self._refresh()
+        return True
+
+    # -- the hotfix --------------------------------------------------------------------------
+
+    def can_continue(self) -> bool:
+        """A fix commit is there and the steps up to the tag have not all passed."""
+        return (
+            not self.busy
+            and bool(self.commits)
+            and self.run.records[BRANCH].status == "ok"
+            and not self._done(RELEASE_STEPS)
+        )
+
+    def action_continue(self) -> None:
+        """Check, bump, write the changelog, commit, push and tag the hotfix."""
+        if not self.can_continue():
+            return
+        editor = self.query_one("#hotfix-changelog", TextArea)
+        if self.seeded is not None and editor.text != self.seeded and not self._save_changelog(editor.text):
+            return
+        self._release()
+
+    @work(exclusive=True, exit_on_error=False, group="hotfix")
+    async def _release(self) -> None:
+        await self._quiet_poll()
+        await self._steps(list(RELEASE_STEPS))
+        if self.run.records["changelog"].status == "ok":
+            self.query_one("#hotfix-changelog", TextArea).read_only = True
+        if self._done(RELEASE_STEPS):
+            await self._read_plan()
+
+    async def _read_plan(self) -> None:
+        self.busy = True
+        self._refresh()
+        try:
+            plan = await self.run.rollback_plan(ENV)
+        except IactError as exc:
+            self.failure = (exc.what, exc.fix)
+            return
+        finally:
+            self.busy = False
+            self._refresh()
+        self.plan_lines = list(plan.lines)
+        text = "\n".join(f"[yellow]{escape(line)}[/]" if line.startswith("⚠") else escape(line) for line in plan.lines)
+        plan_pane = self.query_one("#hotfix-plan", Static)
+        plan_pane.update(text)
+        plan_pane.add_class("-shown")
+        self._refresh()
+
+    def acknowledged(self) -> bool:
+        return self.run.state.prep.get(f"{ENV}:rollback-ack") == "yes"
+
+    def can_acknowledge(self) -> bool:
+        return not self.busy and bool(self.plan_lines) and self.run.records[PREP].status != "ok"
+
+    def action_acknowledge(self) -> None:
+        """Record the acknowledged rollback plan; ask for any missing prep reason; run the prep."""
+        if not self.can_acknowledge():
+            return
+        if not self.acknowledged():
+            self.run.acknowledge_rollback_plan(ENV, self.plan_lines)
+        self._prep()
+
+    def _prep(self) -> None:
+        """Ask for a reason for each prep item neither configured nor skipped, then run the prep."""
+        gaps = self.run.prep_gaps(ENV)
+        if not gaps:
+            self._run_prep()
+            return
+        item = "backup" if "backup" in gaps[0].what else "notice"
+
+        def answered(reason: str | None) -> None:
+            if not reason:
+                self.failure = (gaps[0].what, "press a to answer again, or configure it and press a")
+                self._refresh()
+                return
+            try:
+                self.run.skip_prep_item(ENV, item, reason)
+            except IactError as exc:
+                self.failure = (exc.what, exc.fix)
+                self._refresh()
+                return
+            self._prep()
+
+        self.app.push_screen(ReasonModal(_SKIPPABLE[item]), answered)
+
+    @work(exclusive=True, exit_on_error=False, group="hotfix")
+    async def _run_prep(self) -> None:
+        await self._steps([PREP])
+
+    def can_deploy(self) -> bool:
+        """The prep passed and the production deploy has not run yet."""
+        return not self.busy and self.run.records[PREP].status == "ok" and self.run.records[DEPLOY].status == "pending"
+
+    def action_deploy(self) -> None:
+        """Ask for the typed version, then deploy to production, verify and backport."""
+        if not self.can_deploy():
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self._deploy()
+
+        self.app.push_screen(
+            ConfirmModal(
+                self.run.state.version,
+                lambda typed: self.run.confirm(DEPLOY, typed),
+                target=f"{ENV} (hotfix {self.run.ctx.tag})",
+                blink=self.blink,
+            ),
+            done,
+        )
+
+    @work(exclusive=True, exit_on_error=False, group="hotfix")
+    async def _deploy(self) -> None:
+        for check_id, _ in self.run.verify_manual_checks():
+            if check_id not in self.run.state.verify_ticks:
+                self.run.tick_verify(check_id, True, "not asked on the hotfix screen")
+        await self._steps(list(DEPLOY_STEPS))
+
+    def action_retry(self) -> None:
+        """Run the failed step again, and the ones after it in the same part of the flow."""
+        if self.busy or self.failure is None:
+            return
+        if not self.loaded:
+            self._load()
+        elif self.run.records[BRANCH].status != "ok":
+            self._retry_branch()
+        elif not self._done(RELEASE_STEPS):
+            if self.commits:
+                self._release()
+        elif not self.plan_lines:
+            self._retry_plan()
+        elif self.run.records[PREP].status != "ok":
+            if self.acknowledged():
+                self._prep()
+        elif DEPLOY in self.run.state.confirmations:
+            self._deploy()
+
+    @work(exclusive=True, exit_on_error=False, group="hotfix")
+    async def _retry_branch(self) -> None:
+        await self._steps([BRANCH])
+        if self.run.records[BRANCH].status == "ok":
+            self._start_polling()
+
+    @work(exclusive=True, exit_on_error=False, group="hotfix")
+    async def _retry_plan(self) -> None:
+        self.failure = None
+        await self._read_plan()
+
+    def action_leave(self) -> None:
+        if isinstance(self.focused, TextArea):
+            self.set_focus(None)  # esc leaves the editor first
+            return
+        if self.busy and self.loaded:
+            self.notify(
+                "A hotfix step is running: wait for it to end, then leave (the run can be resumed: "
+                "the hotfix branch and tag are reused).",
+                severity="warning",
+            )
+            return
+        # Loading reads production and fetches: nothing to undo. Stop it and leave.
+        self.workers.cancel_group(self, "hotfix")
+        self.workers.cancel_group(self, "poll")
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+        self.run.finish()
+        if self.exit_on_leave:
+            self.app.exit()
+        else:
+            self.app.pop_screen()
+
+    def _done(self, step_ids: tuple[str, ...]) -> bool:
+        return all(self.run.records[sid].status in {"ok", "skipped"} for sid in step_ids)
+
+    async def _steps(self, step_ids: list[str]) -> None:
+        self.busy, self.failure = True, None
+        self._refresh()
+        try:
+            for sid in step_ids:
+                if self.run.records[sid].status in {"ok", "skipped"}:
+                    continue
+                failed = False
+                async for event in self.run.run_step(sid):
+                    self._route(event)
+                    failed = failed or (isinstance(event, StepFinished) and event.status not in {"ok", "skipped"})
+                if failed:
+                    break
+        finally:
+            self.busy = False
+            self._refresh()
+
+    def _route(self, event: Event) -> None:
+        log = self.query_one(CommandLog)
+        steps = self.query_one("#hotfix-steps", CheckTable)
+        if isinstance(event, StepStarted):
+            log.append_output(f"{event.title}…", "info")
+            steps.update_check(event.step_id, event.title, "running")
+        elif isinstance(event, OutputLine):
+            log.append_output(event.text, event.stream, event.host)
+        elif isinstance(event, CheckUpdate):
+            self.query_one("#hotfix-checks", CheckTable).update_check(
+                f"{event.step_id}:{event.check_id}", event.label, event.status, event.detail
+            )
+        elif isinstance(event, CommandUpdate):
+            self.query_one("#hotfix-table", DeployTable).update_command(event)
+        elif isinstance(event, StepFinished):
+            mark = "✔" if event.status in {"ok", "skipped"} else "✘"
+            log.append_output(f"{mark} {event.message}", "info")
+            steps.update_check(event.step_id, self.run.step(event.step_id).title, event.status, event.message)
+            if event.status not in {"ok", "skipped"}:
+                self.failure = (event.message, event.fix)
+
+    # -- status ------------------------------------------------------------------------------
+
+    def status_text(self) -> tuple[str, str]:
+        """The status line's markup and state class."""
+        if self.failure is not None:
+            what, fix = self.failure
+            text = f"[b]✘ {escape(what)}[/b]" + (f"\n  → {escape(fix)}" if fix else "")
+            return text, "-failed"
+        if self.busy:
+            return "◌ Working…", "-running"
+        run, version = self.run, escape(self.run.state.version)
+        backport = run.records[BACKPORT]
+        if backport.status == "ok":
+            return (
+                f"✔ Hotfix {escape(run.ctx.tag)} runs in production; {escape(backport.message)}. "
+                f"Journal: {escape(str(run.journal_path))}",
+                "-ok",
+            )
+        if self.can_deploy():
+            return f"Production is ready. Press [b]d[/b] and type [b]{version}[/b] to deploy the hotfix.", ""
+        if self.can_acknowledge():
+            return (
+                "Read the rollback plan above, then press [b]a[/b] to acknowledge it and run the production prep.",
+                "",
+            )
+        if self.can_continue():
+            return (
+                f"{len(self.commits)} fix commit(s). Check the changelog section, then press [b]c[/b] to check, "
+                f"tag and push {escape(run.ctx.tag)} (nothing is deployed before you type the version).",
+                "",
+            )
+        if self.loaded and run.records[BRANCH].status == "ok" and not self.commits:
+            return f"Waiting for a fix commit on {escape(run.branch)}…", ""
+        return "", ""
+
+    def _refresh(self) -> None:
+        if not self.is_mounted:
+            return
+        text, state = self.status_text()
+        pane = self.query_one("#hotfix-status", Static)
+        pane.update(text)
+        pane.set_classes(state)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "continue":
+            return self.can_continue()
+        if action == "acknowledge":
+            return self.can_acknowledge()
+        if action == "deploy":
+            return self.can_deploy()
+        if action == "retry":
+            return self.failure is not None and not self.busy
+        if action == "save_changelog":
+            if not self.is_mounted:
+                return False
+            editor = self.query_one("#hotfix-changelog", TextArea)
+            return not editor.disabled and not editor.read_only
+        return True
+
+    @on(TextArea.Changed, "#hotfix-changelog")
+    def _edited(self) -> None:
+        self.refresh_bindings()

@@ -1,0 +1,182 @@
+"""The hotfix screen over the demo sandbox (local transport): production runs v1.3.2.
+
+The screen creates hotfix/v1.3.3, the test commits the fix in the clone as an operator
+would in a terminal, the poll lists it, ``c`` tags it, ``a`` acknowledges the rollback
+plan and runs the prep, ``d`` with the typed version deploys, verifies and backports.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Static, TextArea
+
+from iact_tui import demo
+from iact_tui.config import load_config
+from iact_tui.hotfix_app import HotfixApp, make_hotfix_app
+from iact_tui.screens.hotfix import HotfixScreen
+from iact_tui.widgets import ConfirmModal
+
+MIDDLEWARE = "core/middleware.py"
+DOC = '"""Maintenance mode: answer every request 503 while the flag file exists."""'
+SUBJECT = "fix(core): say how long clients should wait during maintenance"
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[demo.Sandbox]:
+    sandbox = demo.build_sandbox(tmp_path / "sandbox", start_servers=False)
+    try:
+        yield sandbox
+    finally:
+        demo.stop_sandbox(sandbox.root)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def commit_fix(repo: Path) -> str:
+    file = repo / MIDDLEWARE
+    file.write_text(file.read_text().replace(DOC, DOC.replace("exists.", "exists (Retry-After: 30 s)."), 1))
+    git(repo, "commit", "-q", "-m", SUBJECT, "--", MIDDLEWARE)
+    return git(repo, "rev-parse", "HEAD")
+
+
+async def settle(app: HotfixApp, pilot: object) -> None:
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()  # type: ignore[attr-defined]
+
+
+def text_of(screen: HotfixScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def wait_for_commit(app: HotfixApp, screen: HotfixScreen, pilot: object) -> None:
+    """Wait for the poll (every 2 s) to list the fix commit; at most 8 s."""
+    for _ in range(80):
+        if screen.commits:
+            break
+        await pilot.pause(0.1)  # type: ignore[attr-defined]
+    await settle(app, pilot)
+
+
+async def open_and_fix(box: demo.Sandbox, tmp_path: Path, pilot: object, app: HotfixApp) -> tuple[HotfixScreen, str]:
+    await settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, HotfixScreen)
+    production = text_of(screen, "#hotfix-production")
+    assert "production runs v1.3.2" in production and "hotfix v1.3.3 on hotfix/v1.3.3" in production
+    assert "commit it on hotfix/v1.3.3" in text_of(screen, "#hotfix-instructions")
+    assert app.hotfix_run.records["hotfix-branch"].status == "ok"
+    assert git(box.repo, "branch", "--show-current") == "hotfix/v1.3.3"
+    assert not screen.check_action("continue", ())  # no fix commit yet: c is not offered
+    assert "Waiting for a fix commit" in text_of(screen, "#hotfix-status")
+    fix = commit_fix(box.repo)
+    await wait_for_commit(app, screen, pilot)
+    assert f"{fix[:10]} {SUBJECT}" in text_of(screen, "#hotfix-commits")
+    editor = screen.query_one("#hotfix-changelog", TextArea)
+    assert "### Fixed" in editor.text and "- Say how long clients should wait during maintenance" in editor.text
+    assert screen.check_action("continue", ())
+    return screen, fix
+
+
+async def test_branch_fix_commit_and_tag_then_a_wrong_version_is_refused(box: demo.Sandbox, tmp_path: Path) -> None:
+    app = make_hotfix_app(load_config(box.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(130, 40)) as pilot:
+        screen, fix = await open_and_fix(box, tmp_path, pilot, app)
+        app.save_screenshot(str(tmp_path / "hotfix-130.svg"))
+        # the operator's edit, saved with ctrl+s
+        editor = screen.query_one("#hotfix-changelog", TextArea)
+        editor.focus()
+        editor.load_text(editor.text + "- Tell clients when to retry\n")
+        await pilot.press("ctrl+s")
+        await pilot.press("escape")  # leaves the editor, not the screen
+        await pilot.pause()
+        assert app.screen is screen
+        assert app.hotfix_run.state.changelog_body is not None
+        assert "Tell clients when to retry" in app.hotfix_run.state.changelog_body
+
+        await pilot.press("c")
+        await settle(app, pilot)
+        run = app.hotfix_run
+        assert run.records["tag"].status == "ok", screen.failure
+        assert git(box.origin, "rev-parse", "v1.3.3^{commit}") == git(box.origin, "rev-parse", "hotfix/v1.3.3")
+        git(box.origin, "merge-base", "--is-ancestor", fix, "v1.3.3")
+        assert "Tell clients when to retry" in git(box.origin, "show", "v1.3.3:CHANGELOG.md")
+        assert editor.read_only
+        assert "rollback plan" in text_of(screen, "#hotfix-status").lower()
+        assert not screen.check_action("deploy", ())  # the prep has not run yet
+
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert run.records["prep-production"].status == "ok", screen.failure
+        assert screen.check_action("deploy", ())
+        app.save_screenshot(str(tmp_path / "hotfix-130-ready.svg"))
+
+        await pilot.press("d")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal)
+        modal.query_one("#confirm-input", Input).value = "1.3.2"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is modal  # the wrong version is refused
+        assert "1.3.3" in str(modal.query_one("#confirm-error", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        assert run.records["deploy-production"].status == "pending"
+        assert "deploy-production" not in run.state.confirmations
+
+
+async def test_the_whole_hotfix_reaches_production_and_main(sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    box = sandbox
+    production = box.environments["production"]
+    app = make_hotfix_app(load_config(box.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen, fix = await open_and_fix(box, tmp_path, pilot, app)
+        app.save_screenshot(str(tmp_path / "hotfix-100.svg"))
+        await pilot.press("c")
+        await settle(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        app.screen.query_one("#confirm-input", Input).value = "1.3.3"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        run = app.hotfix_run
+        assert app.screen is screen
+        assert {k: r.status for k, r in run.records.items()} == {
+            "hotfix-branch": "ok",
+            "hotfix-checks": "ok",
+            "bump": "ok",
+            "changelog": "ok",
+            "commit": "ok",
+            "push": "ok",
+            "tag": "ok",
+            "deploy-staging": "skipped",
+            "smoke-staging": "skipped",
+            "prep-production": "ok",
+            "deploy-production": "ok",
+            "verify": "ok",
+            "backport": "ok",
+        }, screen.failure
+        assert run.state.verify_ticks and all(
+            note == "not asked on the hotfix screen" for note in run.state.verify_ticks.values()
+        )
+        with urllib.request.urlopen(production, timeout=10) as response:
+            assert json.loads(response.read())["version"] == "1.3.3"
+        git(box.origin, "merge-base", "--is-ancestor", fix, "main")
+        assert "Hotfix v1.3.3 runs in production" in text_of(screen, "#hotfix-status")
+        app.save_screenshot(str(tmp_path / "hotfix-100-done.svg"))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.is_running
