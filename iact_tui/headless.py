@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import io
 import os
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from iact_tui.config import Config
-from iact_tui.engine.events import CheckUpdate, OutputLine, Progress, StepFinished, StepStarted
+from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.run import ReleaseRun
+from iact_tui.engine.step import Step, StepRecord
 from iact_tui.errors import IactError
 
 _MARK = {"ok": "✔", "failed": "✘", "skipped": "–", "cancelled": "■"}
@@ -37,6 +39,56 @@ def _say(out: TextIO, text: str) -> None:
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, out.fileno())
             os.close(null)
+
+
+async def _stream(
+    out: TextIO, events: AsyncIterator[Event], steps: Sequence[Step], width: int = 2
+) -> tuple[StepFinished | None, bool]:
+    """Print a flow's events as they come: ``[ n/total] title ...``, output indented (the
+    host first, ``!`` for stderr), each check's result, each step's result with its time
+    and, when failed, its fix.
+
+    Returns:
+        ``(the last failed StepFinished or None, cancelled by Ctrl+C)``.
+    """
+    total = len(steps)
+    index = {s.id: i for i, s in enumerate(steps, 1)}
+    failed: StepFinished | None = None
+    try:
+        async for event in events:
+            if isinstance(event, StepStarted):
+                _say(out, f"[{index[event.step_id]:>{width}}/{total}] {event.title} ...")
+            elif isinstance(event, OutputLine):
+                host = f"[{event.host}] " if event.host else ""
+                mark = "! " if event.stream == "stderr" else ""
+                _say(out, f"        {host}{mark}{event.text}")
+            elif isinstance(event, CheckUpdate):
+                if event.status in _CHECK_MARK:
+                    _say(out, f"      {_CHECK_MARK[event.status]} {event.label}: {event.detail}")
+            elif isinstance(event, StepFinished):
+                seconds = event.data.get("seconds")
+                took = f" ({seconds:.1f} s)" if isinstance(seconds, float) else ""
+                _say(
+                    out, f"      {_MARK.get(event.status, '?')} {event.step_id}: {event.status} — {event.message}{took}"
+                )
+                if event.status == "failed":
+                    failed = event
+                    if event.fix:
+                        _say(out, f"        → {event.fix}")
+    except asyncio.CancelledError:
+        # Ctrl+C: the running step stopped its command (a deploy ran its post commands).
+        _say(out, "      ■ cancelled by the operator (Ctrl+C)")
+        return failed, True
+    return failed, False
+
+
+def _summary(out: TextIO, steps: Sequence[Step], records: Mapping[str, StepRecord], width: int) -> None:
+    """Print one line per step: mark, id, status, message."""
+    _say(out, "")
+    _say(out, "summary:")
+    for step in steps:
+        rec = records[step.id]
+        _say(out, f"  {_MARK.get(rec.status, '·')} {step.id:<{width}} {rec.status:<9} {rec.message}")
 
 
 async def _prepare(run: ReleaseRun, bump: str | None, version_text: str | None) -> str:
@@ -133,44 +185,9 @@ async def run_release(
             )
         if mismatches:
             run.accept_version_mismatch(True)
-        total = len(run.steps)
-        index = {s.id: i for i, s in enumerate(run.steps, 1)}
-        failed: StepFinished | None = None
-        cancelled = False
-        try:
-            async for event in run.run_until(until):
-                if isinstance(event, StepStarted):
-                    _say(out, f"[{index[event.step_id]:>2}/{total}] {event.title} ...")
-                elif isinstance(event, OutputLine):
-                    host = f"[{event.host}] " if event.host else ""
-                    mark = "! " if event.stream == "stderr" else ""
-                    _say(out, f"        {host}{mark}{event.text}")
-                elif isinstance(event, CheckUpdate):
-                    if event.status in _CHECK_MARK:
-                        _say(out, f"      {_CHECK_MARK[event.status]} {event.label}: {event.detail}")
-                elif isinstance(event, Progress):
-                    pass
-                elif isinstance(event, StepFinished):
-                    seconds = event.data.get("seconds")
-                    took = f" ({seconds:.1f} s)" if isinstance(seconds, float) else ""
-                    _say(
-                        out,
-                        f"      {_MARK.get(event.status, '?')} {event.step_id}: {event.status} — {event.message}{took}",
-                    )
-                    if event.status == "failed":
-                        failed = event
-                        if event.fix:
-                            _say(out, f"        → {event.fix}")
-        except asyncio.CancelledError:
-            # Ctrl+C: the running step stopped its command (a deploy ran its post commands).
-            cancelled = True
-            _say(out, "      ■ cancelled by the operator (Ctrl+C)")
+        failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
         run.finish()
-        _say(out, "")
-        _say(out, "summary:")
-        for step in run.steps:
-            rec = run.records[step.id]
-            _say(out, f"  {_MARK.get(rec.status, '·')} {step.id:<18} {rec.status:<9} {rec.message}")
+        _summary(out, run.steps, run.records, 18)
         if run.announcement_path:
             _say(out, f"announcement: {run.announcement_path}")
         _say(out, f"journal: {run.journal_path}")
@@ -298,36 +315,9 @@ async def run_rollback(
         for check_id, _label in run.verify_manual_checks():
             run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
         run.confirm(run.deploy_step_id, target.version)
-        total = len(run.steps)
-        index = {s.id: i for i, s in enumerate(run.steps, 1)}
-        failed: StepFinished | None = None
-        cancelled = False
-        try:
-            async for event in run.run_until():
-                if isinstance(event, StepStarted):
-                    _say(out, f"[{index[event.step_id]}/{total}] {event.title} ...")
-                elif isinstance(event, OutputLine):
-                    host = f"[{event.host}] " if event.host else ""
-                    mark = "! " if event.stream == "stderr" else ""
-                    _say(out, f"        {host}{mark}{event.text}")
-                elif isinstance(event, CheckUpdate):
-                    if event.status in _CHECK_MARK:
-                        _say(out, f"      {_CHECK_MARK[event.status]} {event.label}: {event.detail}")
-                elif isinstance(event, StepFinished):
-                    _say(out, f"      {_MARK.get(event.status, '?')} {event.step_id}: {event.status} — {event.message}")
-                    if event.status == "failed":
-                        failed = event
-                        if event.fix:
-                            _say(out, f"        → {event.fix}")
-        except asyncio.CancelledError:
-            cancelled = True
-            _say(out, "      ■ cancelled by the operator (Ctrl+C)")
+        failed, cancelled = await _stream(out, run.run_until(), run.steps, 1)
         run.finish()
-        _say(out, "")
-        _say(out, "summary:")
-        for step in run.steps:
-            rec = run.records[step.id]
-            _say(out, f"  {_MARK.get(rec.status, '·')} {step.id:<20} {rec.status:<9} {rec.message}")
+        _summary(out, run.steps, run.records, 20)
         _say(out, f"journal: {run.journal_path}")
         if cancelled:
             return 130
@@ -405,36 +395,9 @@ async def run_hotfix(
                 _say(out, f"  → {gap.fix}")
             _say(out, "nothing was changed")
             return 2
-        total = len(run.steps)
-        index = {s.id: i for i, s in enumerate(run.steps, 1)}
-        failed: StepFinished | None = None
-        cancelled = False
-        try:
-            async for event in run.run_until(until):
-                if isinstance(event, StepStarted):
-                    _say(out, f"[{index[event.step_id]:>2}/{total}] {event.title} ...")
-                elif isinstance(event, OutputLine):
-                    host = f"[{event.host}] " if event.host else ""
-                    mark = "! " if event.stream == "stderr" else ""
-                    _say(out, f"        {host}{mark}{event.text}")
-                elif isinstance(event, CheckUpdate):
-                    if event.status in _CHECK_MARK:
-                        _say(out, f"      {_CHECK_MARK[event.status]} {event.label}: {event.detail}")
-                elif isinstance(event, StepFinished):
-                    _say(out, f"      {_MARK.get(event.status, '?')} {event.step_id}: {event.status} — {event.message}")
-                    if event.status == "failed":
-                        failed = event
-                        if event.fix:
-                            _say(out, f"        → {event.fix}")
-        except asyncio.CancelledError:
-            cancelled = True
-            _say(out, "      ■ cancelled by the operator (Ctrl+C)")
+        failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
         run.finish()
-        _say(out, "")
-        _say(out, "summary:")
-        for step in run.steps:
-            rec = run.records[step.id]
-            _say(out, f"  {_MARK.get(rec.status, '·')} {step.id:<18} {rec.status:<9} {rec.message}")
+        _summary(out, run.steps, run.records, 18)
         for line in run.summary_lines():
             _say(out, f"  {line}")
         _say(out, f"journal: {run.journal_path}")
