@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import difflib
-import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from iact_tui.engine import templates
 from iact_tui.engine.events import CheckStatus, CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.state import MANUAL_CHECKS, RunContext
 from iact_tui.engine.step import Action
 from iact_tui.engine.steps import preflight
-from iact_tui.errors import ChangelogError, ConfigError, GitError, IactError, VersionError, VersionFileError
+from iact_tui.errors import ChangelogError, GitError, IactError, VersionError, VersionFileError
 from iact_tui.services import changelog, migrations, release_notes, version_files
 from iact_tui.services.forge import LocalForge
 
@@ -395,7 +393,6 @@ ENV_VARS_PLACEHOLDER = (
 )
 """The Migration notes' line the operator completes in the preview."""
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _CHECK_WORD = {"passed": "passed", "failed": "FAILED", "skipped": "skipped"}
 _CHECK_STATUS: dict[str, CheckStatus] = {"success": "passed", "failure": "failed"}
 
@@ -434,37 +431,21 @@ def pr_title(ctx: RunContext) -> str:
     return f"Release v{ctx.state.version}"
 
 
-def fill_pr_template(template: str, sections: Mapping[str, str], *, source: str = "the built-in template") -> str:
-    """Put the sections into ``template``.
-
-    ``{name}`` is a section (see :data:`PR_PLACEHOLDERS`); ``{{`` and ``}}`` are literal
-    braces; any other brace (``{"a": 1}`` in a code block) is left as it is.
-
-    Args:
-        template: The Markdown template.
-        sections: Section name → its Markdown.
-        source: The template's file, named in errors.
+def fill_pr_template(template: str, sections: Mapping[str, str], *, source: str = templates.BUILT_IN) -> str:
+    """Put the sections into ``template`` (:func:`iact_tui.engine.templates.fill`:
+    ``{name}`` from :data:`PR_PLACEHOLDERS`, ``{{``/``}}`` literal braces, other braces kept).
 
     Raises:
         ConfigError: An unknown ``{name}`` (its line, the allowed names, a close match).
     """
-
-    def put(match: re.Match[str]) -> str:
-        token, name = match[0], match[1]
-        if name is None:
-            return token[0]
-        if name in sections:
-            return sections[name]
-        line = template.count("\n", 0, match.start()) + 1
-        close = difflib.get_close_matches(name, PR_PLACEHOLDERS, n=1)
-        hint = f"; did you mean {{{close[0]}}}?" if close else ""
-        allowed = ", ".join(f"{{{p}}}" for p in PR_PLACEHOLDERS)
-        raise ConfigError(
-            f"{source}:{line}: unknown placeholder {{{name}}} in the pull request template{hint}",
-            f"use {allowed}; write a literal brace as {{{{ or }}}} ([forge] pr_template)",
-        )
-
-    return _PLACEHOLDER.sub(put, template)
+    return templates.fill(
+        template,
+        sections,
+        source=source,
+        what="the pull request template",
+        key="[forge] pr_template",
+        allowed=PR_PLACEHOLDERS,
+    )
 
 
 async def pr_template(ctx: RunContext) -> tuple[str, str]:
@@ -477,22 +458,10 @@ async def pr_template(ctx: RunContext) -> tuple[str, str]:
     Raises:
         ConfigError: The file is missing or unreadable.
     """
-    name = ctx.config.forge.pr_template
-    if not name:
-        return DEFAULT_PR_TEMPLATE, "the built-in template"
-    path = Path(name) if Path(name).is_absolute() else ctx.config.root / name
-    try:
-        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"[forge] pr_template: {path} does not exist (paths are relative to {ctx.config.path.name})",
-            'create it, fix the path in iact-release.toml, or set pr_template = "" for the built-in template',
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"[forge] pr_template: cannot read {path}: {exc}", "check the file's permissions and encoding (UTF-8)"
-        ) from None
-    return text.removeprefix("\ufeff"), str(path)
+    c = ctx.config
+    return await templates.read(
+        c.root, c.path.name, c.forge.pr_template, key="[forge] pr_template", default=DEFAULT_PR_TEMPLATE
+    )
 
 
 async def _release_ref(ctx: RunContext) -> str:
