@@ -153,7 +153,7 @@ async def test_the_whole_hotfix_reaches_production_and_main(sandbox: demo.Sandbo
         await pilot.press("enter")
         await settle(app, pilot)
         run = app.hotfix_run
-        assert app.screen is screen
+        assert app.screen_stack[-1] is screen
         assert {k: r.status for k, r in run.records.items()} == {
             "hotfix-branch": "ok",
             "hotfix-checks": "ok",

@@ -11,6 +11,7 @@ from iact_tui import demo
 from iact_tui.app import IactApp, make_app
 from iact_tui.config import load_config
 from iact_tui.screens import ChecklistScreen, MonitorScreen, VersionScreen, WelcomeScreen
+from iact_tui.screens.hotfix import HotfixScreen
 from iact_tui.screens.rollback import RollbackScreen
 
 
@@ -22,10 +23,11 @@ async def test_welcome_shows_repo_and_what_is_available(tiny_app: IactApp) -> No
         info = str(screen.query_one("#welcome-info", Static).render())
         assert "<repo>" in info and "iact-release.toml" in info
         choice = screen.query_one("#flow-choice", OptionList)
-        assert [choice.get_option_at_index(i).disabled for i in range(4)] == [False, True, False, False]
-        screen.choose("hotfix")
+        assert [choice.get_option_at_index(i).disabled for i in range(4)] == [False, False, False, False]
+        screen.choose("hotfix")  # the tiny repository has no production environment
         await pilot.pause()
         assert isinstance(tiny_app.screen, WelcomeScreen)
+        assert any(n.title == "Cannot make a hotfix" for n in tiny_app._notifications)
         screen.choose("rollback")  # the tiny repository has no production environment
         await pilot.pause()
         assert isinstance(tiny_app.screen, WelcomeScreen)
@@ -87,12 +89,22 @@ async def test_typed_version_is_validated_and_escape_goes_back(tiny_app: IactApp
 
 
 async def test_welcome_opens_rollback_and_monitor_and_comes_back(sandbox: demo.Sandbox, tmp_path: Path) -> None:
-    """Rollback and Monitor start from the Welcome screen on production; esc comes back."""
+    """Hotfix, Rollback and Monitor start from the Welcome screen on production; esc comes back."""
     app = make_app(load_config(sandbox.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         welcome = app.screen
         assert isinstance(welcome, WelcomeScreen)
+        welcome.choose("hotfix")
+        await settle(app, pilot)
+        hotfix = app.screen
+        assert isinstance(hotfix, HotfixScreen)
+        production = str(hotfix.query_one("#hotfix-production", Static).render())
+        assert "production runs v1.3.2" in production and "hotfix/v1.3.3" in production, production
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is welcome
+        assert app.is_running
         welcome.choose("rollback")
         await settle(app, pilot)
         rollback = app.screen
