@@ -403,7 +403,8 @@ class HotfixScreen(Screen[None]):
         if isinstance(event, StepStarted):
             log.append_output(f"{event.title}…", "info")
             steps.update_check(event.step_id, event.title, "running")
-            steps.scroll_visible(top=True, animate=False)  # the steps, then their checks and output
+            if event.step_id != BRANCH:  # while the fix is being made, the top (commits, editor) stays in view
+                steps.scroll_visible(top=True, animate=False)  # the steps, then their checks and output
         elif isinstance(event, OutputLine):
             log.append_output(event.text, event.stream, event.host)
         elif isinstance(event, CheckUpdate):
