@@ -409,7 +409,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.until and args.until not in RELEASE_STEP_IDS:
         _err(f"error: {args.until} is not a release step; one of: {', '.join(RELEASE_STEP_IDS)}")
         return EXIT_USAGE
-    if not (args.bump or args.version_text):
+    if args.bump is None and args.version_text is None:
         _err("error: run release needs --bump or --version-override")
         return EXIT_USAGE
     config = _load(args)

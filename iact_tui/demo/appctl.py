@@ -149,6 +149,33 @@ def running_pid(server: Server) -> int | None:
     return None
 
 
+def started_pid(server: Server, timeout: float = 10.0) -> int | None:
+    """The pid of a server :func:`start` just launched, once it runs ``runserver``.
+
+    Right after the fork, ``/proc/PID/cmdline`` still shows the parent until the child
+    has exec'd (slow on a loaded machine), so :func:`running_pid` would call it gone.
+    This waits for the exec, or for the process to end.
+
+    Args:
+        server: The server.
+        timeout: Seconds to wait for the exec.
+
+    Returns:
+        Its pid, or None when it ended (or there is no pid file).
+    """
+    try:
+        pid = int(server.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if _is_our_server(pid, server.port) or time.monotonic() > deadline:
+            return pid
+        time.sleep(0.02)
+    server.pid_file.unlink(missing_ok=True)
+    return None
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2):

@@ -381,7 +381,7 @@ def build_sandbox(root: Path, *, start_servers: bool = True, progress: Callable[
                 say(f"starting {server.name} on {server.health_url}")
                 appctl.start(server, say=_say_nothing, wait=False)
             for server in servers:
-                pid = appctl.running_pid(server)
+                pid = appctl.started_pid(server)
                 if pid is None:
                     raise IactError(
                         f"{server.name}'s server ended at once; see {server.log_file}",
