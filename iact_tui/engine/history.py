@@ -8,6 +8,7 @@ never offered again), plus the newest database backup a production prep took.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,13 +89,16 @@ def _strip(tag: str, prefix: str) -> str:
     return tag[len(prefix) :] if prefix and tag.startswith(prefix) else tag
 
 
-def read_history(env: str, tag_prefix: str, state_dir: Path | None = None) -> History:
+def read_history(env: str, tag_prefix: str, state_dir: Path | None = None, *, repo: Path | None = None) -> History:
     """Read every run's journal under ``<state>/runs`` for ``env``'s history.
 
     Args:
         env: The environment (``production``).
         tag_prefix: ``[project] tag_prefix`` (``v``), to turn tags into versions.
         state_dir: The state dir; ``None``: platformdirs' user state dir.
+        repo: Only runs made in this repository (the ``repo`` of their ``run_started``
+            record, both paths resolved): the state dir holds every project's runs, and
+            another project's ``production`` is not this one's. ``None``: every run.
 
     Returns:
         The :class:`History`; empty without any journal (first use).
@@ -103,12 +107,17 @@ def read_history(env: str, tag_prefix: str, state_dir: Path | None = None) -> Hi
     runs = state_root(state_dir) / "runs"
     if not runs.is_dir():
         return history
+    wanted = os.path.realpath(repo) if repo is not None else None
     for journal in sorted(runs.glob("*/journal.jsonl")):
         run = journal.parent.name
         try:
             records = read_journal(journal)
         except OSError:
             continue
+        if wanted is not None:
+            started = next((r for r in records if r.get("kind") == "run_started"), None)
+            if started is None or os.path.realpath(str(started.get("repo", ""))) != wanted:
+                continue
         for record in records:
             _read(history, record, run, tag_prefix)
     history.deployments.sort(key=lambda d: d.ts)

@@ -507,7 +507,9 @@ class HotfixRun(ReleaseRun):
         p, git = self.config.project, self.ctx.git
         prefix = p.tag_prefix
         await git.fetch(p.remote)
-        history = await asyncio.to_thread(history_mod.read_history, "production", prefix, self.state_dir)
+        history = await asyncio.to_thread(
+            history_mod.read_history, "production", prefix, self.state_dir, repo=self.config.root
+        )
         cfg = self.config.environments["production"]
         self.notes = []
         tag = ""

@@ -465,7 +465,9 @@ class RollbackRun:
             IactError: A host cannot be read, or the repository's tags cannot.
         """
         prefix = self.config.project.tag_prefix
-        self.history = await asyncio.to_thread(history_mod.read_history, self.env, prefix, self.state_dir)
+        self.history = await asyncio.to_thread(
+            history_mod.read_history, self.env, prefix, self.state_dir, repo=self.config.root
+        )
         self.tags = versioning.parse_tags(await self.ctx.git.tags(), prefix)
         cfg = self.config.environments[self.env]
         app_dir = str(self.config.env_app_dir(self.env))

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import semver
+
 from iact_tui.errors import DeployStateError
 from iact_tui.services.remote import CommandResult, Host, run_collect
 
@@ -57,7 +59,7 @@ class DeployedState:
         host: The host's name.
         app_dir: The app directory on the host (absolute).
         commit: The full object name of the commit checked out (``git rev-parse HEAD``).
-        tag: A tag pointing exactly at that commit (``git describe --tags --exact-match``),
+        tag: The release tag on that commit (``git tag --points-at HEAD``, see :func:`release_tag`),
             or ``None``.
         branch: The branch checked out, or ``None`` when HEAD is detached.
         migrations: App label → applied migration names, in plan order.
@@ -214,7 +216,7 @@ async def read_deployed_state(
 ) -> DeployedState:
     """Read what ``app_dir`` on ``host`` runs: commit, tag, branch and applied migrations.
 
-    Runs two commands on the host, changing nothing: git's ``rev-parse``, ``describe``
+    Runs two commands on the host, changing nothing: git's ``rev-parse``, ``tag --points-at``
     and ``symbolic-ref`` in ``app_dir``, then ``<python> manage.py showmigrations --plan``
     there.
 
@@ -243,13 +245,14 @@ async def read_deployed_state(
         '[ "$inside" = true ] || { echo "the directory is inside a .git directory, not a work tree" >&2; exit 13; }\n'
         "commit=$(git rev-parse --verify 'HEAD^{commit}') || exit 14\n"
         "printf 'commit %s\\n' \"$commit\"\n"
-        "if tag=$(git describe --tags --exact-match HEAD 2>/dev/null); then printf 'tag %s\\n' \"$tag\"; fi\n"
+        "git tag --points-at HEAD 2>/dev/null | while IFS= read -r t; do printf 'tag %s\\n' \"$t\"; done\n"
         "if branch=$(git symbolic-ref --short -q HEAD); then printf 'branch %s\\n' \"$branch\"; fi\n"
     )
     result, out = await _run(host, git_script, timeout)
     if not result.ok:
         raise _git_failure(host.name, app_dir, result)
-    facts = dict(line.split(" ", 1) for line in out if " " in line)
+    facts = dict(line.split(" ", 1) for line in out if " " in line and not line.startswith("tag "))
+    tags = [line[4:] for line in out if line.startswith("tag ")]
     commit = facts.get("commit", "")
     if not _SHA.match(commit):
         raise DeployStateError(
@@ -268,11 +271,26 @@ async def read_deployed_state(
         host=host.name,
         app_dir=app_dir,
         commit=commit,
-        tag=facts.get("tag"),
+        tag=release_tag(tags),
         branch=facts.get("branch"),
         migrations=plan.applied,
         unapplied=plan.unapplied,
     )
+
+
+def release_tag(tags: list[str]) -> str | None:
+    """The release among the tags on one commit: the highest SemVer 2.0.0 version (a
+    leading ``v`` allowed), so a ``deploy-2024-05-17`` beside ``v1.3.1`` is not taken for
+    what runs; the first tag when none is a version; ``None`` when there is none."""
+    versions = []
+    for tag in tags:
+        try:
+            versions.append((semver.Version.parse(tag.removeprefix("v")), tag))
+        except ValueError:
+            continue
+    if versions:
+        return max(versions)[1]
+    return tags[0] if tags else None
 
 
 async def _run(host: Host, script: str, timeout: float) -> tuple[CommandResult, list[str]]:

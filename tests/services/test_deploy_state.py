@@ -20,6 +20,7 @@ from iact_tui.services.deploy_state import (
     migrations_to_reverse,
     parse_showmigrations_plan,
     read_deployed_state,
+    release_tag,
 )
 from iact_tui.services.remote import LocalHost
 
@@ -71,6 +72,16 @@ async def test_reads_the_released_checkout(staging: Path) -> None:
     assert set(state.migrations) == {"auth", "contenttypes", "core"}
     assert state.unapplied == {}
     assert DeployedState.from_json(json.loads(json.dumps(state.to_json()))) == state
+
+
+async def test_the_release_tag_wins_over_other_tags_on_the_commit(staging: Path) -> None:
+    """A ``deploy-…`` marker (or an rc tag) on the released commit is not taken for what runs."""
+    for tag in ("deploy-test-marker", "zz-marker", f"v{LATEST_RELEASE}-rc.9"):
+        git("tag", tag, cwd=staging)
+    state = await read(staging)
+    assert state.tag == f"v{LATEST_RELEASE}"
+    assert release_tag(["deploy-1", "v1.2.0", "v1.10.0", "v1.10.0-rc.1"]) == "v1.10.0"
+    assert release_tag(["deploy-1", "marker"]) == "deploy-1" and release_tag([]) is None
 
 
 async def test_a_new_migration_and_the_way_back(staging: Path) -> None:
