@@ -91,7 +91,7 @@ def test_walk_a_whole_release_in_the_real_terminal(demo_dir: Path, tmp_path: Pat
     term = Tmux(command)
     try:
         screen = term.wait_for("What are we doing today?", timeout=120)
-        assert "Hotfix  (in a later version)" in screen
+        assert "Patch what production runs from its tag" in screen and "Follow production's logs" in screen
         term.keys("Enter")
 
         screen = term.wait_for("MINOR  → 1.4.0")
