@@ -63,7 +63,10 @@ class MonitorScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "leave", "Leave"),
         Binding("escape", "leave", "Leave", show=False),
+        # One key, two bindings: check_action shows the one that applies, so the footer
+        # reads "Resume" while paused (refresh_bindings after each change).
         Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),
         Binding("slash", "filter", "Filter"),
         Binding("e", "errors_only", "Errors only"),
         Binding("h", "next_host", "Host"),
@@ -342,12 +345,26 @@ class MonitorScreen(Screen[None]):
         else:
             self.app.pop_screen()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``pause`` while live, ``resume`` while paused (the footer shows the one that applies)."""
+        if action == "pause":
+            return not self.paused
+        if action == "resume":
+            return self.paused
+        return super().check_action(action, parameters)
+
     def action_pause(self) -> None:
-        """Pause the pane, or resume it showing what arrived meanwhile."""
+        """Pause the pane: lines arriving meanwhile are held (see the module docstring)."""
+        if self.paused:
+            return
+        self.paused = True
+        self._held_total = self._held_dropped = 0
+        self._show_state()
+        self.refresh_bindings()
+
+    def action_resume(self) -> None:
+        """Resume the pane, showing what arrived while paused."""
         if not self.paused:
-            self.paused = True
-            self._held_total = self._held_dropped = 0
-            self._show_state()
             return
         self.paused = False
         held = list(self._held)
@@ -362,6 +379,7 @@ class MonitorScreen(Screen[None]):
                 text += f"; the oldest {dropped:,} were not kept (counted only)"
             self.notify(text, title="Resumed")
         self._show_state()
+        self.refresh_bindings()
 
     def action_filter(self) -> None:
         """Focus the filter box."""

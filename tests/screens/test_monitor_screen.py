@@ -16,6 +16,7 @@ import pytest
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Input, Sparkline, Static
+from textual.widgets._footer import FooterKey
 
 from iact_tui.app import MonitorApp, make_app, make_monitor_app
 from iact_tui.config import Config, load_config
@@ -211,6 +212,29 @@ async def test_pause_holds_new_lines_bounded_and_shows_them_on_resume(tmp_path: 
         # Every line received is shown, hidden or counted as dropped.
         assert screen.shown_lines + screen.hidden_lines + screen.paused_dropped == screen.received_lines == 251
         assert "LIVE" in str(screen.query_one("#monitor-state").render())
+        await pilot.press("q")
+        await pilot.pause()
+
+
+def footer_label(app: MonitorApp, key: str) -> str:
+    """The description the footer shows for ``key``."""
+    labels = [k.description for k in app.screen.query(FooterKey) if k.key == key]
+    assert len(labels) == 1, labels
+    return labels[0]
+
+
+async def test_the_pause_key_reads_resume_in_the_footer_while_paused(tmp_path: Path, health_url: str) -> None:
+    app = app_for(tmp_path, health_url)
+    async with app.run_test(size=(140, 30)) as pilot:
+        screen = await started(pilot, app)
+        assert footer_label(app, "p") == "Pause"
+        await pilot.press("p")
+        await pilot.pause()
+        assert screen.paused and footer_label(app, "p") == "Resume"
+        assert screen.active_bindings["p"].binding.action == "resume"
+        await pilot.press("p")
+        await pilot.pause()
+        assert not screen.paused and footer_label(app, "p") == "Pause"
         await pilot.press("q")
         await pilot.pause()
 
