@@ -386,7 +386,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.flow == "rollback":
         if not args.to:
             _err("error: run rollback needs --to TAG: the release to go back to")
-            return EXIT_USAGE
+            try:
+                config = _load(args)
+            except ConfigError:
+                return EXIT_USAGE  # no config here: nothing to list
+            from iact_tui.headless import print_rollback_targets
+
+            return asyncio.run(print_rollback_targets(config, env=args.run_env, out=sys.stdout))
         config = _load(args)
         from iact_tui.headless import run_rollback
 

@@ -331,6 +331,49 @@ async def run_rollback(
         run.journal.close()
 
 
+async def print_rollback_targets(
+    config: Config, *, env: str = "production", out: TextIO, state_dir: Path | None = None
+) -> int:
+    """Print what ``env`` runs and the releases it can go back to (``run rollback`` without ``--to``).
+
+    Read-only: reads the journals, the tags and each host's state; writes no journal.
+
+    Args:
+        config: The validated config.
+        env: The environment.
+        out: Where to print.
+        state_dir: Where runs are kept; ``None``: platformdirs' user state dir.
+
+    Returns:
+        2 always (``--to`` is required to roll back): the targets are printed with their
+        details (:meth:`~iact_tui.engine.rollback.RollbackRun.targets`), or that there is
+        none and what to do; a host or the tags that cannot be read are printed too.
+    """
+    from iact_tui.engine.rollback import RollbackRun
+
+    run = RollbackRun(config, state_dir=state_dir, env=env, record=False)
+    try:
+        await run.load()
+    except IactError as exc:
+        _say(out, f"✘ {exc.what}")
+        if exc.fix:
+            _say(out, f"  → {exc.fix}")
+        _say(out, "nothing was changed")
+        return 2
+    for note in run.notes:
+        _say(out, f"! {note}")
+    _say(out, f"{env} runs {run.current_tag or 'an unknown release'}")
+    offered = run.targets()
+    if offered:
+        _say(out, "rollback targets (give one with --to):")
+        for target in offered:
+            _say(out, f"  {target.tag:<12} {target.detail}")
+    else:
+        _say(out, f"✘ no rollback target: {run.no_target_text()}")
+    _say(out, "nothing was changed")
+    return 2
+
+
 async def run_hotfix(
     config: Config,
     *,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from iact_tui import demo
 from iact_tui.cli import main
+from iact_tui.config import load_config
+from iact_tui.engine.rollback import RollbackRun
+from iact_tui.errors import VersionError
 
 
 def test_run_rollback_needs_to_and_yes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -33,3 +38,40 @@ def test_run_rollback_goes_back_and_verifies(sandbox: demo.Sandbox, capsys: pyte
     # v1.3.2 is now marked bad: it is refused as a target.
     assert main(["run", "rollback", "--to", "1.3.2", "--yes", "--config", str(sandbox.config_path)]) == 2
     assert "marked bad" in capsys.readouterr().out
+
+
+def test_run_rollback_after_a_rollback_lists_the_older_tags(
+    sandbox: demo.Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After going back to v1.3.1 (v1.3.2 marked bad), the journal knows only v1.3.1: the
+    refusal and a run without --to still list the older release tags git holds."""
+    config = str(sandbox.config_path)
+    assert main(["run", "rollback", "--to", "1.3.1", "--yes", "--config", config]) == 0
+    capsys.readouterr()
+    assert main(["run", "rollback", "--to", "1.3.2", "--yes", "--config", config]) == 2
+    out = capsys.readouterr().out
+    assert "marked bad" in out
+    assert "v1.3.0 (release tag in git" in out, out
+    assert "v1.3.2" not in out.split("give one of:")[1]
+    assert main(["run", "rollback", "--yes", "--config", config]) == 2
+    captured = capsys.readouterr()
+    assert "--to TAG" in captured.err
+    listing = captured.out
+    assert "production runs v1.3.1" in listing, listing
+    assert "v1.3.0" in listing and "v1.2.0" in listing and "v1.3.2" not in listing.split("targets")[1], listing
+    assert "nothing was changed" in listing
+
+
+def test_run_rollback_without_a_target_says_there_is_none(
+    quiet_sandbox: demo.Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing older than what runs: it says so plainly and what to do."""
+    run = RollbackRun(load_config(quiet_sandbox.config_path), record=False)
+    asyncio.run(run.load())
+    # As if production ran the oldest release: nothing older to go back to.
+    run.current_version, run.current_tag = "1.0.0", "v1.0.0"
+    assert run.targets() == []
+    with pytest.raises(VersionError) as refused:
+        run.choose_target("1.0.0")
+    assert "no release older than v1.0.0" in refused.value.fix, refused.value.fix
+    assert "backup" in refused.value.fix

@@ -505,26 +505,33 @@ class RollbackRun:
         return semver.Version.parse(version) < semver.Version.parse(self.current_version)
 
     def targets(self) -> list[Target]:
-        """The releases offered to go back to, best first: from the journal (each good
-        release deployed here, older than the current one), else the older release tags
-        in git; never a release marked bad."""
-        prefix = self.config.project.tag_prefix
+        """The releases offered to go back to, best first.
+
+        Every release tag in git older than what runs now (SemVer 2.0.0 precedence) and
+        never marked bad. Those the journals record as deployed here come first (newest
+        version first, with when and by which run); the other tags follow, newest first.
+        A rollback marks the release it leaves bad, so after one the journals may know
+        only the release running now: the older tags in git remain valid targets.
+
+        Returns:
+            The :class:`Target` list; empty when nothing older and good is tagged.
+        """
         known = set(self.tags.all_tags) if self.tags else set()
         found: list[Target] = []
-        if self.history.deployments:
-            for d in self.history.good_releases():
-                if d.version != self.current_version and self._older(d.version) and d.tag in known:
-                    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(d.ts))
-                    found.append(Target(d.version, d.tag, "journal", f"deployed {when} ({d.flow}, run {d.run})"))
-            return found
+        for d in self.history.good_releases():
+            if d.version != self.current_version and self._older(d.version) and d.tag in known:
+                when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(d.ts))
+                found.append(Target(d.version, d.tag, "journal", f"deployed {when} ({d.flow}, run {d.run})"))
+        journaled = {t.version for t in found}
+        from_git: list[Target] = []
         for tv in self.tags.releases if self.tags else []:
             version = str(tv.version)
-            if version in self.history.bad or version == self.current_version or not self._older(version):
+            if version in self.history.bad or version in journaled or version == self.current_version:
                 continue
-            found.append(Target(version, tv.tag, "git", "release tag in git (no journal records its deploy)"))
-        found.sort(key=lambda t: semver.Version.parse(t.version), reverse=True)
-        del prefix
-        return found
+            if self._older(version):
+                from_git.append(Target(version, tv.tag, "git", "release tag in git (no journal records its deploy)"))
+        from_git.sort(key=lambda t: semver.Version.parse(t.version), reverse=True)
+        return found + from_git
 
     def default_target(self) -> Target | None:
         """The newest good release before the current one, or ``None``."""
@@ -571,7 +578,23 @@ class RollbackRun:
         return target
 
     def _offer(self) -> str:
-        return ", ".join(t.tag for t in self.targets()) or "none (no older good release)"
+        """The targets as one line for an error's fix: each tag with its detail, or, when
+        there is none, that plainly and what to do instead."""
+        offered = self.targets()
+        if offered:
+            return "; ".join(f"{t.tag} ({t.detail})" for t in offered)
+        return "none: " + self.no_target_text()
+
+    def no_target_text(self) -> str:
+        """Why nothing can be offered and what to do (for an empty :meth:`targets`)."""
+        running = self.current_tag or "what runs now"
+        bad = ", ".join(sorted(f"{self.config.project.tag_prefix}{v}" for v in self.history.bad))
+        marked = f" (marked bad: {bad})" if bad else ""
+        return (
+            f"there is no release older than {running} that is not marked bad{marked}; "
+            "fix forward with a hotfix (`iact-tui hotfix`), or restore a database backup and deploy an "
+            "older commit by hand"
+        )
 
     @property
     def plan_result(self) -> dict[str, Any]:
