@@ -27,10 +27,14 @@ verification ticks are the release's. Its steps (the ``--until`` ids):
 ``backport``
     The fix into main and every open release branch on the remote (``[hotfix] backport``:
     ``merge --no-ff`` of the hotfix branch, or ``cherry-pick -x`` of the fix commits plus
-    the changelog section), each in a temporary worktree, pushed. Conflicts in the
-    changelog and the version files are resolved (the target keeps its version files; the
-    hotfix's section is added to its changelog); any other conflict is aborted, reported
-    with its files and left to the operator: nothing is pushed to that branch.
+    the changelog section), each in a temporary worktree, pushed. A release branch is open
+    while it is not merged into main and its tag does not exist; finished ones are skipped
+    and reported (:func:`open_release_branches`). Conflicts in the changelog and the
+    version files are resolved (the target keeps its version files; the hotfix's section
+    is added to its changelog); any other conflict is aborted, reported with its files and
+    left to the operator: nothing is pushed to that branch. Then version files holding a
+    lower version than the hotfix's (SemVer 2.0.0 precedence) are raised to it in a
+    ``chore: version files at X.Y.Z after hotfix vX.Y.Z`` commit; a higher one is kept.
 """
 
 from __future__ import annotations
@@ -288,7 +292,12 @@ class BackportStep:
         verb = f"git merge --no-ff {ctx.release_branch}" if how == "merge" else "git cherry-pick -x <the fix commits>"
         return [
             Action("git", f"in a temporary worktree at {p.remote}/{p.main_branch}: {verb}; add the changelog section"),
-            Action("git", f"the same into every open {p.release_branch_prefix}* branch on {p.remote}"),
+            Action(
+                "git",
+                f"the same into every open {p.release_branch_prefix}* branch on {p.remote} "
+                f"(not merged into {p.main_branch}, not tagged; finished ones are skipped)",
+            ),
+            Action("git", f"raise version files below {ctx.state.version} to it (never lower one), in its own commit"),
             Action("git", f"git push {p.remote} {p.main_branch} (and each release branch); conflicts are left to you"),
         ]
 
@@ -298,7 +307,10 @@ class BackportStep:
         head = await git.rev(f"refs/heads/{ctx.release_branch}")
         if not head:
             raise GitError(f"hotfix branch {ctx.release_branch} does not exist", "run the hotfix steps first")
-        targets = [p.main_branch, *await git.remote_heads(p.remote, p.release_branch_prefix)]
+        open_branches, skipped = await open_release_branches(ctx)
+        for branch, why in skipped.items():
+            yield OutputLine(self.id, f"{branch}: skipped ({why})")
+        targets = [p.main_branch, *open_branches]
         body = await _section_body(ctx)
         date = str(ctx.state.results.get("changelog", {}).get("date") or dt.date.today().isoformat())
         results: dict[str, dict[str, Any]] = {}
@@ -341,12 +353,51 @@ class BackportStep:
             with contextlib.suppress(IactError):
                 await git.checkout(p.main_branch)
                 yield OutputLine(self.id, f"checked out {p.main_branch} again (it holds the fix now)")
+        left = f"; skipped {', '.join(f'{b} ({why})' for b, why in skipped.items())}" if skipped else ""
         yield StepFinished(
             self.id,
             "ok",
-            f"{ctx.release_branch} reached {', '.join(results)} ({how})",
-            data={"targets": results, "how": how},
+            f"{ctx.release_branch} reached {', '.join(results)} ({how}){left}",
+            data={"targets": results, "how": how, "skipped": skipped},
         )
+
+
+async def open_release_branches(ctx: RunContext) -> tuple[list[str], dict[str, str]]:
+    """The release branches a hotfix is backported into, and those it leaves alone.
+
+    A release branch on the remote (``{release_branch_prefix}{tag}``) is open while it is
+    not merged into main (its head is not an ancestor of the remote's main) and its tag
+    exists neither here nor on the remote. A finished release is both: bringing the fix
+    there would only reopen it.
+
+    Args:
+        ctx: The hotfix's context (after a fetch of ``[project] remote``).
+
+    Returns:
+        ``(open branches sorted, {finished branch: why it is skipped})``.
+
+    Raises:
+        GitError: The remote's branches or tags cannot be read.
+    """
+    p, git = ctx.config.project, ctx.git
+    main = f"refs/remotes/{p.remote}/{p.main_branch}"
+    tagged = set(await git.tags()) | set(await git.remote_tags(p.remote))
+    has_main = bool(await git.rev(main))
+    found: list[str] = []
+    skipped: dict[str, str] = {}
+    for branch in await git.remote_heads(p.remote, p.release_branch_prefix):
+        tag = branch[len(p.release_branch_prefix) :]
+        head = f"refs/remotes/{p.remote}/{branch}"
+        why = []
+        if has_main and await git.rev(head) and await git.is_ancestor(head, main):
+            why.append(f"merged into {p.main_branch}")
+        if tag in tagged:
+            why.append(f"tagged {tag}")
+        if why:
+            skipped[branch] = "finished release: " + ", ".join(why)
+        else:
+            found.append(branch)
+    return found, skipped
 
 
 async def _section_body(ctx: RunContext) -> str:
@@ -364,7 +415,8 @@ async def _backport_one(ctx: RunContext, target: str, head: str, how: str, body:
     """Merge or pick the hotfix into ``target`` in a temporary worktree and push it.
 
     Returns:
-        ``{"status": "merged" | "picked" | "already" | "conflict", "commit", "files"}``.
+        ``{"status": "merged" | "picked" | "already" | "conflict", "commit", "files",
+        "version_files": {file: version held before it was raised}}``.
     """
     p = ctx.config.project
     remote_ref = f"refs/remotes/{p.remote}/{target}"
@@ -402,14 +454,40 @@ async def _backport_one(ctx: RunContext, target: str, head: str, how: str, body:
             new = changelog.insert_backported(text, ctx.state.version, date, body)
             await asyncio.to_thread((tree / p.changelog).write_text, new, encoding="utf-8")
             await wgit.commit_paths([p.changelog], f"docs(changelog): {ctx.tag} (hotfix)")
+        raised = await _raise_version_files(ctx, tree, wgit)
         commit = await wgit.rev("HEAD")
         await wgit.push(p.remote, f"HEAD:refs/heads/{target}")
-        return {"status": status, "commit": commit, "files": []}
+        return {"status": status, "commit": commit, "files": [], "version_files": raised}
     finally:
         wgit.close()
         with contextlib.suppress(IactError):
             await ctx.git.remove_worktree(tree)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _raise_version_files(ctx: RunContext, tree: Path, wgit: GitService) -> dict[str, str]:
+    """Bring the worktree's version files up to the hotfix's version, never down, and
+    commit them as ``chore: version files at X.Y.Z after hotfix vX.Y.Z``.
+
+    A merge keeps the target's version files when they conflict, and a cherry-pick of the
+    fix commits does not bring the bump at all; without this the next release's checklist
+    would find files behind the newest tag. Only relative ``[project] version_files`` are
+    handled (an absolute one points outside the worktree).
+
+    Returns:
+        File → the version it held before, for each file raised (``{}``: none was lower).
+
+    Raises:
+        VersionFileError: A version file cannot be read or written in the worktree.
+        GitError: The commit fails.
+    """
+    files = [f for f in ctx.config.project.version_files if not Path(f).is_absolute()]
+    version = ctx.state.version
+    raised = await asyncio.to_thread(version_files.raise_lower_files, tree, files, version)
+    if not raised:
+        return {}
+    await wgit.commit_paths([str(f.path) for f in raised], f"chore: version files at {version} after hotfix {ctx.tag}")
+    return {str(f.path): f.version for f in raised}
 
 
 def hotfix_steps() -> list[Step]:
@@ -635,6 +713,9 @@ class HotfixRun(ReleaseRun):
                     files = outcome.get("files") or []
                     extra = f": {', '.join(files)}" if files else ""
                     lines.append(f"{target}: {outcome.get('status')}{extra}")
+        skipped = backport.data.get("skipped")
+        if isinstance(skipped, dict):
+            lines += [f"{branch}: skipped ({why})" for branch, why in skipped.items()]
         return lines
 
 

@@ -861,6 +861,26 @@ def bump_files(root: Path, files: Sequence[str], new: str) -> list[FileVersion]:
     _check_new(new)
     plan, errors = _resolve(root, files, read=True)
     raise_all(errors, "version files cannot be bumped, nothing was written")
+    _write_all(plan, new)
+    return [
+        FileVersion(
+            Path(r.source.path),
+            r.source.kind,
+            _locate(_read_text(r.full), r.source.kind, r.source.path)[0],
+            r.source.via,
+        )
+        for r in plan
+    ]
+
+
+def _write_all(plan: Sequence[_Read], new: str) -> None:
+    """Write ``new`` into every file of ``plan``, all or nothing.
+
+    Raises:
+        VersionFileError: A write failed or did not read back as ``new``; the files
+            already written got their original bytes back.
+        OSError: Likewise.
+    """
     written: list[tuple[Path, str]] = []
     try:
         for item in plan:
@@ -871,12 +891,42 @@ def bump_files(root: Path, files: Sequence[str], new: str) -> list[FileVersion]:
             with contextlib.suppress(OSError):  # best effort; the first error is reported
                 _write_bytes(full, text.encode("utf-8"))
         raise
-    return [
-        FileVersion(
-            Path(r.source.path),
-            r.source.kind,
-            _locate(_read_text(r.full), r.source.kind, r.source.path)[0],
-            r.source.via,
-        )
-        for r in plan
-    ]
+
+
+def _lower(held: str, new: semver.Version) -> bool:
+    """Whether ``held`` is a SemVer version of lower precedence than ``new`` (SemVer 2.0.0 §11)."""
+    try:
+        return semver.Version.parse(held) < new
+    except ValueError:
+        return False
+
+
+def raise_lower_files(root: Path, files: Sequence[str], new: str) -> list[FileVersion]:
+    """Set ``new`` in each version file that holds a lower version; never lower one.
+
+    A hotfix's backport uses it: main (or an open release branch) must not stay behind
+    the hotfix's version, but its own higher version (the next release's) is kept. The
+    order is SemVer 2.0.0 precedence (§11: ``1.3.2 < 1.3.3 < 1.4.0-rc.1 < 1.4.0``); a
+    file whose version is not SemVer is left alone (it cannot be compared). All or
+    nothing, like :func:`bump_files`.
+
+    Args:
+        root: The repository root (a worktree's); relative paths are relative to it.
+        files: The configured version files (``[project] version_files``).
+        new: The version, SemVer 2.0.0.
+
+    Returns:
+        One :class:`FileVersion` per file written, ``path`` as :func:`bump_files` names
+        it and ``version`` the lower one it held before; empty when none was lower.
+
+    Raises:
+        VersionError: ``new`` is not SemVer 2.0.0.
+        VersionFileError: A file cannot be read, located or written (nothing is written).
+    """
+    _check_new(new)
+    plan, errors = _resolve(root, files, read=True)
+    raise_all(errors, "version files cannot be raised, nothing was written")
+    target = semver.Version.parse(new)
+    lower = [item for item in plan if _lower(item.version, target)]
+    _write_all(lower, new)
+    return [FileVersion(Path(r.source.path), r.source.kind, r.version, r.source.via) for r in lower]

@@ -18,6 +18,7 @@ import pytest
 
 from iact_tui import demo
 from iact_tui.config import Config, HotfixConfig, load_config
+from iact_tui.demo.history import VERSION_FILES
 from iact_tui.engine.hotfix import HotfixRun, draft_fixed, fix_entry
 from iact_tui.engine.journal import read_journal
 from iact_tui.headless import run_hotfix
@@ -204,10 +205,76 @@ async def test_cherry_pick_backport_brings_the_fix_and_the_section_only(
     finished = [e async for e in run.run_step("backport")][-1]
     assert run.records["backport"].status == "ok", finished
     origin = box.origin
-    body = git(origin, "log", "-2", "--format=%s%n%b", "main")
+    body = git(origin, "log", "-3", "--format=%s%n%b", "main")
     assert "docs(changelog): v1.3.3 (hotfix)" in body and f"(cherry picked from commit {fix})" in body
     assert "(Retry-After: 30 s)" in git(origin, "show", f"main:{MIDDLEWARE}")
     assert "## [1.3.3] - " in git(origin, "show", "main:CHANGELOG.md")
-    assert '__version__ = "1.3.2"' in git(origin, "show", "main:iact/__init__.py")  # main's version files untouched
+    # main's version files (1.3.2) are raised to the hotfix's version in a follow-up commit
+    assert versions_on(origin, "main") == dict.fromkeys(VERSION_FILES, "1.3.3")
+    assert git(origin, "log", "-1", "--format=%s", "main") == "chore: version files at 1.3.3 after hotfix v1.3.3"
     assert git(box.repo, "branch", "--show-current") == "main"
+    run.journal.close()
+
+
+def versions_on(origin: Path, ref: str) -> dict[str, str]:
+    """The version each of the sandbox's version files holds at ``ref`` on origin."""
+    text = {path: git(origin, "show", f"{ref}:{path}") for path in VERSION_FILES}
+    return {
+        "iact/__init__.py": text["iact/__init__.py"].split('__version__ = "', 1)[1].split('"', 1)[0],
+        "pyproject.toml": text["pyproject.toml"].split('\nversion = "', 1)[1].split('"', 1)[0],
+        "frontend/package.json": json.loads(text["frontend/package.json"])["version"],
+    }
+
+
+async def test_backport_raises_lower_version_files_and_skips_finished_release_branches(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    """main's version files end at the hotfix's version (here main's own edit next to
+    ``__version__`` conflicts with the hotfix's bump, so the merge keeps main's file); an
+    open release branch keeps its higher version; a finished release branch (merged into
+    main and tagged) is left alone and reported."""
+    box, state = quiet_sandbox, tmp_path / "state"
+    origin = box.origin
+    config = load_config(box.config_path)
+    await start_hotfix(box, state, config)
+    commit_fix(box.repo, MIDDLEWARE, DOC, DOC.replace("exists.", "exists (Retry-After: 30 s)."), "fix: say it")
+    git(box.repo, "checkout", "-q", "main")
+    commit_fix(
+        box.repo, "iact/__init__.py", '__version__ = "1.3.2"', '__version__ = "1.3.2"  # bumped by iact-tui', "c"
+    )
+    git(box.repo, "push", "-q", "origin", "main")
+    # a finished release branch (merged into main, tagged) and an open one (not merged, untagged)
+    git(box.repo, "push", "-q", "origin", "v1.3.0^{commit}:refs/heads/release/v1.3.0")
+    git(box.repo, "checkout", "-q", "-b", "release/v1.4.0", "main")
+    for path in VERSION_FILES:
+        file = box.repo / path
+        file.write_text(file.read_text().replace('"1.3.2"', '"1.4.0"', 1))
+    git(box.repo, "commit", "-q", "-am", "chore: prepare release v1.4.0")
+    git(box.repo, "push", "-q", "origin", "release/v1.4.0")
+    finished_before = git(origin, "rev-parse", "release/v1.3.0")
+    git(box.repo, "checkout", "-q", "hotfix/v1.3.3")
+
+    run = HotfixRun(config, state_dir=state)
+    await run.load()
+    _ = [e async for e in run.run_until("tag")]
+    assert run.records["tag"].status == "ok"
+    finished = [e async for e in run.run_step("backport")][-1]
+    record = run.records["backport"]
+    assert record.status == "ok", finished
+    # main: the hotfix's version in every version file, and its changelog section
+    assert versions_on(origin, "main") == dict.fromkeys(VERSION_FILES, "1.3.3")
+    assert "## [1.3.3] - " in git(origin, "show", "main:CHANGELOG.md")
+    assert "(Retry-After: 30 s)" in git(origin, "show", f"main:{MIDDLEWARE}")
+    subjects = git(origin, "log", "-3", "--format=%s", "main").splitlines()
+    assert "chore: version files at 1.3.3 after hotfix v1.3.3" in subjects
+    # the open release branch: the fix and the section, its higher version kept
+    assert versions_on(origin, "release/v1.4.0") == dict.fromkeys(VERSION_FILES, "1.4.0")
+    assert "(Retry-After: 30 s)" in git(origin, "show", f"release/v1.4.0:{MIDDLEWARE}")
+    assert "## [1.3.3] - " in git(origin, "show", "release/v1.4.0:CHANGELOG.md")
+    # the finished one: untouched, reported as skipped
+    assert git(origin, "rev-parse", "release/v1.3.0") == finished_before
+    assert set(record.data["targets"]) == {"main", "release/v1.4.0"}
+    assert "merged into main" in record.data["skipped"]["release/v1.3.0"]
+    assert "skipped release/v1.3.0" in record.message
+    assert "release/v1.3.0: skipped (finished release: merged into main, tagged v1.3.0)" in run.summary_lines()
     run.journal.close()

@@ -18,6 +18,7 @@ from iact_tui.services.version_files import (
     VersionSource,
     bump_files,
     detect_kind,
+    raise_lower_files,
     read_version,
     read_versions,
     replace_version,
@@ -620,3 +621,28 @@ def test_python_replace_changes_exactly_the_version(case: tuple[str, int, str], 
 def test_json_replace_changes_exactly_the_version(case: tuple[str, int, str], new: str) -> None:
     text, at, old = case
     assert replace_version(text, "package.json", new) == text[:at] + new + text[at + len(old) :]
+
+
+def test_raise_lower_files_raises_only_lower_versions(tmp_path: Path) -> None:
+    """A hotfix's backport: 1.3.2 and 1.3.3-rc.1 go up to 1.3.3 (SemVer 2.0.0 §11), 1.4.0
+    and 1.3.3 stay, a non-SemVer value is left alone; only the version bytes change."""
+    files = {
+        "a/__init__.py": '__version__ = "1.3.2"\n',
+        "b/__init__.py": '__version__ = "1.3.3-rc.1"\n',
+        "c/__init__.py": '__version__ = "1.4.0"  # the next release\n',
+        "d/__init__.py": '__version__ = "1.3.3"\n',
+        "e/__init__.py": '__version__ = "dev"\n',
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir()
+        (tmp_path / name).write_text(text)
+    raised = raise_lower_files(tmp_path, list(files), "1.3.3")
+    assert [(str(f.path), f.version) for f in raised] == [("a/__init__.py", "1.3.2"), ("b/__init__.py", "1.3.3-rc.1")]
+    after = {name: (tmp_path / name).read_text() for name in files}
+    assert after["a/__init__.py"] == '__version__ = "1.3.3"\n'
+    assert after["b/__init__.py"] == '__version__ = "1.3.3"\n'
+    assert after["c/__init__.py"] == files["c/__init__.py"]
+    assert after["d/__init__.py"] == files["d/__init__.py"] and after["e/__init__.py"] == files["e/__init__.py"]
+    assert raise_lower_files(tmp_path, list(files), "1.3.3") == []
+    with pytest.raises(VersionError):
+        raise_lower_files(tmp_path, list(files), "1.3")
