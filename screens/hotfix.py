@@ -9,23 +9,23 @@ deployed before the rollback plan is acknowledged (``a``) and the version typed 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
 from rich.markup import escape
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Label, Static, TextArea
+from textual.widget import Widget
+from textual.widgets import Label, Static, TextArea
 from textual.worker import Worker
 
-from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
 from iact_tui.engine.hotfix import BACKPORT, BRANCH, CHECKS, HotfixRun
 from iact_tui.errors import IactError
+from iact_tui.screens.flow import FLOW_BINDINGS, FlowScreen
 from iact_tui.screens.prep import ReasonModal
-from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable
+from iact_tui.widgets import CheckTable
 
 #: How often the hotfix branch is read for new fix commits, in seconds.
 POLL_SECONDS = 2.0
@@ -48,7 +48,7 @@ DEPLOY_STEPS: tuple[str, ...] = (DEPLOY, "verify", BACKPORT)
 _SKIPPABLE = {"backup": "the database backup", "notice": "the stakeholder notice"}
 
 
-class HotfixScreen(Screen[None]):
+class HotfixScreen(FlowScreen[HotfixRun]):
     """Make a hotfix of what production runs and ship it.
 
     Args:
@@ -62,20 +62,16 @@ class HotfixScreen(Screen[None]):
         Binding("c", "continue", "Continue"),
         Binding("a", "acknowledge", "Acknowledge plan"),
         Binding("d", "deploy", "Deploy"),
-        Binding("r", "retry", "Retry"),
         Binding("ctrl+s", "save_changelog", "Save changelog"),
-        Binding("escape", "leave", "Close"),
+        *FLOW_BINDINGS,
     ]
+    PREFIX = "hotfix"
+    ICON = "✚"
+    TABLE_TITLE = "Deploy commands"
+    PASSING = frozenset({"ok", "skipped"})
 
     def __init__(self, run: HotfixRun, *, blink: bool = True, exit_on_leave: bool = True) -> None:
-        super().__init__()
-        self.run = run
-        self.blink = blink
-        self.exit_on_leave = exit_on_leave
-        #: A step is running (leaving is refused then).
-        self.busy = False
-        self.loaded = False
-        self.failure: tuple[str, str] | None = None
+        super().__init__(run, blink=blink, exit_on_leave=exit_on_leave)
         #: ``(sha, subject)`` of the fix commits, newest first (as last polled).
         self.commits: list[tuple[str, str]] = []
         #: The draft last put in the editor (an edit is text that differs from it).
@@ -84,23 +80,17 @@ class HotfixScreen(Screen[None]):
         self._poll_timer: Timer | None = None
         self._poll_worker: Worker[None] | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="✚")
-        with VerticalScroll(id="hotfix-main"):
-            yield Label("Hotfix production", id="hotfix-title")
-            yield Static("Reading what production runs…", id="hotfix-production")
-            yield Static("", id="hotfix-instructions")
-            yield Static("[dim]no fix commit yet[/dim]", id="hotfix-commits")
-            editor = TextArea("", id="hotfix-changelog", soft_wrap=True, show_line_numbers=False)
-            editor.cursor_blink = self.blink
-            yield editor
-            yield CheckTable(id="hotfix-steps", title="Steps", item_header="Step")
-            yield CheckTable(id="hotfix-checks", title="Checks")
-            yield Static("", id="hotfix-plan")
-            yield DeployTable(id="hotfix-table", title="Deploy commands")
-            yield CommandLog(id="command-log", title="Output")
-        yield Static("", id="hotfix-status")
-        yield Footer()
+    def compose_flow(self) -> Iterable[Widget]:
+        yield Label("Hotfix production", id="hotfix-title")
+        yield Static("Reading what production runs…", id="hotfix-production")
+        yield Static("", id="hotfix-instructions")
+        yield Static("[dim]no fix commit yet[/dim]", id="hotfix-commits")
+        editor = TextArea("", id="hotfix-changelog", soft_wrap=True, show_line_numbers=False)
+        editor.cursor_blink = self.blink
+        yield editor
+        yield CheckTable(id="hotfix-steps", title="Steps", item_header="Step")
+        yield CheckTable(id="hotfix-checks", title="Checks")
+        yield Static("", id="hotfix-plan")
 
     def on_mount(self) -> None:
         self.query_one("#hotfix-commits", Static).border_title = "Fix commits"
@@ -117,13 +107,7 @@ class HotfixScreen(Screen[None]):
 
     @work(exclusive=True, exit_on_error=False, group="hotfix")
     async def _load(self) -> None:
-        self.busy = True
-        try:
-            await self.run.load()
-        except IactError as exc:
-            self.failure = (exc.what, exc.fix)
-            self.busy = False
-            self._refresh()
+        if not await self.load_run():
             return
         run = self.run
         text = (
@@ -138,7 +122,7 @@ class HotfixScreen(Screen[None]):
             "(`git commit`); new commits appear below."
         )
         self.loaded = True
-        await self._steps([BRANCH])
+        await self.run_steps([BRANCH])
         if run.records[BRANCH].status == "ok":
             self._start_polling()
 
@@ -177,7 +161,7 @@ class HotfixScreen(Screen[None]):
             self.seeded = await self.run.draft_changelog()
             editor.load_text(self.seeded)
             editor.disabled = False
-        self._refresh()
+        self.refresh_status()
 
     async def _quiet_poll(self) -> None:
         """Wait for a poll in flight: steps and the poll share the repository."""
@@ -197,14 +181,13 @@ class HotfixScreen(Screen[None]):
         try:
             self.run.check_changelog(body)
         except IactError as exc:
-            self.failure = (exc.what, exc.fix)
-            self._refresh()
+            self.fail(exc)
             return False
         self.run.set_changelog(body)
         self.seeded = body
         if self.failure is not None and self.run.records[CHECKS].status == "pending":
             self.failure = None
-        self._refresh()
+        self.refresh_status()
         return True
 
     # -- the hotfix --------------------------------------------------------------------------
@@ -215,7 +198,7 @@ class HotfixScreen(Screen[None]):
             not self.busy
             and bool(self.commits)
             and self.run.records[BRANCH].status == "ok"
-            and not self._done(RELEASE_STEPS)
+            and not self.done(RELEASE_STEPS)
         )
 
     def action_continue(self) -> None:
@@ -230,15 +213,15 @@ class HotfixScreen(Screen[None]):
     @work(exclusive=True, exit_on_error=False, group="hotfix")
     async def _release(self) -> None:
         await self._quiet_poll()
-        await self._steps(list(RELEASE_STEPS))
+        await self.run_steps(list(RELEASE_STEPS))
         if self.run.records["changelog"].status == "ok":
             self.query_one("#hotfix-changelog", TextArea).read_only = True
-        if self._done(RELEASE_STEPS):
+        if self.done(RELEASE_STEPS):
             await self._read_plan()
 
     async def _read_plan(self) -> None:
         self.busy = True
-        self._refresh()
+        self.refresh_status()
         try:
             plan = await self.run.rollback_plan(ENV)
         except IactError as exc:
@@ -246,13 +229,13 @@ class HotfixScreen(Screen[None]):
             return
         finally:
             self.busy = False
-            self._refresh()
+            self.refresh_status()
         self.plan_lines = list(plan.lines)
         text = "\n".join(f"[yellow]{escape(line)}[/]" if line.startswith("⚠") else escape(line) for line in plan.lines)
         plan_pane = self.query_one("#hotfix-plan", Static)
         plan_pane.update(text)
         plan_pane.add_class("-shown")
-        self._refresh()
+        self.refresh_status()
 
     def acknowledged(self) -> bool:
         return self.run.state.prep.get(f"{ENV}:rollback-ack") == "yes"
@@ -279,13 +262,12 @@ class HotfixScreen(Screen[None]):
         def answered(reason: str | None) -> None:
             if not reason:
                 self.failure = (gaps[0].what, "press a to answer again, or configure it and press a")
-                self._refresh()
+                self.refresh_status()
                 return
             try:
                 self.run.skip_prep_item(ENV, item, reason)
             except IactError as exc:
-                self.failure = (exc.what, exc.fix)
-                self._refresh()
+                self.fail(exc)
                 return
             self._prep()
 
@@ -293,7 +275,7 @@ class HotfixScreen(Screen[None]):
 
     @work(exclusive=True, exit_on_error=False, group="hotfix")
     async def _run_prep(self) -> None:
-        await self._steps([PREP])
+        await self.run_steps([PREP])
 
     def can_deploy(self) -> bool:
         """The prep passed and the production deploy has not run yet."""
@@ -304,26 +286,14 @@ class HotfixScreen(Screen[None]):
         if not self.can_deploy():
             return
 
-        def done(confirmed: bool | None) -> None:
-            if confirmed:
-                self._deploy()
-
-        self.app.push_screen(
-            ConfirmModal(
-                self.run.state.version,
-                lambda typed: self.run.confirm(DEPLOY, typed),
-                target=f"{ENV} (hotfix {self.run.ctx.tag})",
-                blink=self.blink,
-            ),
-            done,
-        )
+        self.ask_version(DEPLOY, f"{ENV} (hotfix {self.run.ctx.tag})", self._deploy)
 
     @work(exclusive=True, exit_on_error=False, group="hotfix")
     async def _deploy(self) -> None:
         for check_id, _ in self.run.verify_manual_checks():
             if check_id not in self.run.state.verify_ticks:
                 self.run.tick_verify(check_id, True, "not asked on the hotfix screen")
-        await self._steps(list(DEPLOY_STEPS))
+        await self.run_steps(list(DEPLOY_STEPS))
 
     def action_retry(self) -> None:
         """Run the failed step again, and the ones after it in the same part of the flow."""
@@ -333,7 +303,7 @@ class HotfixScreen(Screen[None]):
             self._load()
         elif self.run.records[BRANCH].status != "ok":
             self._retry_branch()
-        elif not self._done(RELEASE_STEPS):
+        elif not self.done(RELEASE_STEPS):
             if self.commits:
                 self._release()
         elif not self.plan_lines:
@@ -346,7 +316,7 @@ class HotfixScreen(Screen[None]):
 
     @work(exclusive=True, exit_on_error=False, group="hotfix")
     async def _retry_branch(self) -> None:
-        await self._steps([BRANCH])
+        await self.run_steps([BRANCH])
         if self.run.records[BRANCH].status == "ok":
             self._start_polling()
 
@@ -371,65 +341,24 @@ class HotfixScreen(Screen[None]):
         self.workers.cancel_group(self, "poll")
         if self._poll_timer is not None:
             self._poll_timer.stop()
-        self.run.finish()
-        if self.exit_on_leave:
-            self.app.exit()
-        else:
-            self.app.pop_screen()
+        self.close()
 
-    def _done(self, step_ids: tuple[str, ...]) -> bool:
-        return all(self.run.records[sid].status in {"ok", "skipped"} for sid in step_ids)
-
-    async def _steps(self, step_ids: list[str]) -> None:
-        self.busy, self.failure = True, None
-        self._refresh()
-        try:
-            for sid in step_ids:
-                if self.run.records[sid].status in {"ok", "skipped"}:
-                    continue
-                failed = False
-                async for event in self.run.run_step(sid):
-                    self._route(event)
-                    failed = failed or (isinstance(event, StepFinished) and event.status not in {"ok", "skipped"})
-                if failed:
-                    break
-        finally:
-            self.busy = False
-            self._refresh()
-
-    def _route(self, event: Event) -> None:
-        log = self.query_one(CommandLog)
+    def step_started(self, event: StepStarted) -> None:
         steps = self.query_one("#hotfix-steps", CheckTable)
-        if isinstance(event, StepStarted):
-            log.append_output(f"{event.title}…", "info")
-            steps.update_check(event.step_id, event.title, "running")
-            if event.step_id != BRANCH:  # while the fix is being made, the top (commits, editor) stays in view
-                steps.scroll_visible(top=True, animate=False)  # the steps, then their checks and output
-        elif isinstance(event, OutputLine):
-            log.append_output(event.text, event.stream, event.host)
-        elif isinstance(event, CheckUpdate):
-            self.query_one("#hotfix-checks", CheckTable).update_check(
-                f"{event.step_id}:{event.check_id}", event.label, event.status, event.detail
-            )
-        elif isinstance(event, CommandUpdate):
-            self.query_one("#hotfix-table", DeployTable).update_command(event)
-        elif isinstance(event, StepFinished):
-            mark = "✔" if event.status in {"ok", "skipped"} else "✘"
-            log.append_output(f"{mark} {event.message}", "info")
-            steps.update_check(event.step_id, self.run.step(event.step_id).title, event.status, event.message)
-            if event.status not in {"ok", "skipped"}:
-                self.failure = (event.message, event.fix)
+        steps.update_check(event.step_id, event.title, "running")
+        if event.step_id != BRANCH:  # while the fix is being made, the top (commits, editor) stays in view
+            steps.scroll_visible(top=True, animate=False)  # the steps, then their checks and output
+
+    def check_key(self, event: CheckUpdate) -> str:
+        return f"{event.step_id}:{event.check_id}"  # each step's checks in one table
+
+    def step_finished(self, event: StepFinished) -> None:
+        steps = self.query_one("#hotfix-steps", CheckTable)
+        steps.update_check(event.step_id, self.run.step(event.step_id).title, event.status, event.message)
 
     # -- status ------------------------------------------------------------------------------
 
-    def status_text(self) -> tuple[str, str]:
-        """The status line's markup and state class."""
-        if self.failure is not None:
-            what, fix = self.failure
-            text = f"[b]✘ {escape(what)}[/b]" + (f"\n  → {escape(fix)}" if fix else "")
-            return text, "-failed"
-        if self.busy:
-            return "◌ Working…", "-running"
+    def flow_status(self) -> tuple[str, str]:
         run, version = self.run, escape(self.run.state.version)
         backport = run.records[BACKPORT]
         if backport.status == "ok":
@@ -455,30 +384,20 @@ class HotfixScreen(Screen[None]):
             return f"Waiting for a fix commit on {escape(run.branch)}…", ""
         return "", ""
 
-    def _refresh(self) -> None:
-        if not self.is_mounted:
-            return
-        text, state = self.status_text()
-        pane = self.query_one("#hotfix-status", Static)
-        pane.update(text)
-        pane.set_classes(state)
-        self.refresh_bindings()
+    def action_gates(self) -> Mapping[str, Callable[[], bool]]:
+        return {
+            "continue": self.can_continue,
+            "acknowledge": self.can_acknowledge,
+            "deploy": self.can_deploy,
+            "save_changelog": self.can_save_changelog,
+        }
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "continue":
-            return self.can_continue()
-        if action == "acknowledge":
-            return self.can_acknowledge()
-        if action == "deploy":
-            return self.can_deploy()
-        if action == "retry":
-            return self.failure is not None and not self.busy
-        if action == "save_changelog":
-            if not self.is_mounted:
-                return False
-            editor = self.query_one("#hotfix-changelog", TextArea)
-            return not editor.disabled and not editor.read_only
-        return True
+    def can_save_changelog(self) -> bool:
+        """The changelog editor holds a section that can still be edited."""
+        if not self.is_mounted:
+            return False
+        editor = self.query_one("#hotfix-changelog", TextArea)
+        return not editor.disabled and not editor.read_only
 
     @on(TextArea.Changed, "#hotfix-changelog")
     def _edited(self) -> None:

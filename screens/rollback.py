@@ -8,23 +8,24 @@ the rollback is refused (the engine refuses it too).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from rich.markup import escape
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, Select, Static
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Label, Select, Static
 
-from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.events import StepFinished
 from iact_tui.engine.rollback import PLAN, RECORD, RollbackRun
 from iact_tui.errors import IactError
-from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable
+from iact_tui.screens.flow import FLOW_BINDINGS, FlowScreen
+from iact_tui.widgets import CheckTable
 
 
-class RollbackScreen(Screen[None]):
+class RollbackScreen(FlowScreen[RollbackRun]):
     """Roll an environment back to an earlier release.
 
     Args:
@@ -34,36 +35,25 @@ class RollbackScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "rollback", "Roll back"),
-        Binding("r", "retry", "Retry"),
-        Binding("escape", "leave", "Close"),
+        *FLOW_BINDINGS,
     ]
+    PREFIX = "rollback"
+    ICON = "↶"
+    TABLE_TITLE = "Rollback commands"
 
     def __init__(self, run: RollbackRun, *, blink: bool = True, exit_on_leave: bool = True) -> None:
-        super().__init__()
-        self.run = run
-        self.blink = blink
-        #: Leaving exits the app (``iact-tui rollback``) or goes back (from the Welcome screen).
-        self.exit_on_leave = exit_on_leave
-        self.busy = False
+        super().__init__(run, blink=blink, exit_on_leave=exit_on_leave)
         #: The rollback itself (not the read-only loading and planning) is running.
         self.rolling = False
-        self.loaded = False
-        self.failure: tuple[str, str] | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="↶")
-        with VerticalScroll(id="rollback-main"):
-            yield Label(f"Roll back {self.run.env}", id="rollback-title")
-            yield Static("Reading what runs now…", id="rollback-current")
-            with Horizontal(id="rollback-target-row"):
-                yield Label("Go back to", id="rollback-target-label")
-                yield Select[str]([], prompt="no target yet", allow_blank=True, id="rollback-target")
-            yield CheckTable(id="rollback-checks", title="Plan checks")
-            yield Static("", id="rollback-plan")
-            yield DeployTable(id="rollback-table", title="Rollback commands")
-            yield CommandLog(id="command-log", title="Output")
-        yield Static("", id="rollback-status")
-        yield Footer()
+    def compose_flow(self) -> Iterable[Widget]:
+        yield Label(f"Roll back {self.run.env}", id="rollback-title")
+        yield Static("Reading what runs now…", id="rollback-current")
+        with Horizontal(id="rollback-target-row"):
+            yield Label("Go back to", id="rollback-target-label")
+            yield Select[str]([], prompt="no target yet", allow_blank=True, id="rollback-target")
+        yield CheckTable(id="rollback-checks", title="Plan checks")
+        yield Static("", id="rollback-plan")
 
     def on_mount(self) -> None:
         self._load()
@@ -72,13 +62,7 @@ class RollbackScreen(Screen[None]):
 
     @work(exclusive=True, exit_on_error=False, group="rollback")
     async def _load(self) -> None:
-        self.busy = True
-        try:
-            await self.run.load()
-        except IactError as exc:
-            self.failure = (exc.what, exc.fix)
-            self.busy = False
-            self._refresh()
+        if not await self.load_run():
             return
         current = self.run.current_tag or "an unknown release"
         hosts = ", ".join(f"{name} ({s.tag or s.commit[:12]})" for name, s in self.run.hosts.items())
@@ -97,7 +81,7 @@ class RollbackScreen(Screen[None]):
                 f"no release to go back to: nothing older than {current} that is not marked bad",
                 "deploy an older release by hand if you must",
             )
-            self._refresh()
+            self.refresh_status()
             return
         select.value = default.version  # plans it (Select.Changed)
 
@@ -108,14 +92,13 @@ class RollbackScreen(Screen[None]):
         try:
             self.run.choose_target(event.value)
         except IactError as exc:
-            self.failure = (exc.what, exc.fix)
-            self._refresh()
+            self.fail(exc)
             return
         self._plan()
 
     @work(exclusive=True, exit_on_error=False, group="rollback")
     async def _plan(self) -> None:
-        await self._steps([PLAN])
+        await self.run_steps([PLAN])
         data = self.run.plan_result
         self._show_plan(data)
 
@@ -158,21 +141,8 @@ class RollbackScreen(Screen[None]):
         """Ask for the typed target version, then roll back, verify and record."""
         if not self.can_roll_back():
             return
-        step = self.run.deploy_step_id
-
-        def done(confirmed: bool | None) -> None:
-            if confirmed:
-                self._rollback()
-
-        self.app.push_screen(
-            ConfirmModal(
-                self.run.state.version,
-                lambda typed: self.run.confirm(step, typed),
-                target=f"{self.run.env} (roll back to {self.run.ctx.tag})",
-                blink=self.blink,
-            ),
-            done,
-        )
+        target = f"{self.run.env} (roll back to {self.run.ctx.tag})"
+        self.ask_version(self.run.deploy_step_id, target, self._rollback)
 
     def can_roll_back(self) -> bool:
         """The plan passed for the chosen target and the rollback has not run yet."""
@@ -203,11 +173,7 @@ class RollbackScreen(Screen[None]):
             return
         # Reading what runs and planning change nothing: stop them and leave.
         self.workers.cancel_group(self, "rollback")
-        self.run.finish()
-        if self.exit_on_leave:
-            self.app.exit()
-        else:
-            self.app.pop_screen()
+        self.close()
 
     @work(exclusive=True, exit_on_error=False, group="rollback")
     async def _rollback(self) -> None:
@@ -216,57 +182,17 @@ class RollbackScreen(Screen[None]):
             self.run.tick_verify(check_id, True, "not asked on the rollback screen")
         self.rolling = True
         try:
-            await self._steps([self.run.deploy_step_id, "verify", RECORD])
+            await self.run_steps([self.run.deploy_step_id, "verify", RECORD])
         finally:
             self.rolling = False
 
-    async def _steps(self, step_ids: list[str]) -> None:
-        self.busy, self.failure = True, None
-        self._refresh()
-        try:
-            for sid in step_ids:
-                if self.run.records[sid].status == "ok":
-                    continue
-                failed = False
-                async for event in self.run.run_step(sid):
-                    self._route(event)
-                    failed = failed or (isinstance(event, StepFinished) and event.status != "ok")
-                if failed:
-                    break
-        finally:
-            self.busy = False
-            self._refresh()
-
-    def _route(self, event: Event) -> None:
-        log = self.query_one(CommandLog)
-        if isinstance(event, StepStarted):
-            log.append_output(f"{event.title}…", "info")
-        elif isinstance(event, OutputLine):
-            log.append_output(event.text, event.stream, event.host)
-        elif isinstance(event, CheckUpdate):
-            self.query_one("#rollback-checks", CheckTable).update_check(
-                event.check_id, event.label, event.status, event.detail
-            )
-        elif isinstance(event, CommandUpdate):
-            self.query_one("#rollback-table", DeployTable).update_command(event)
-        elif isinstance(event, StepFinished):
-            mark = "✔" if event.status == "ok" else "✘"
-            log.append_output(f"{mark} {event.message}", "info")
-            if event.status != "ok":
-                self.failure = (event.message, event.fix)
-            if event.step_id == PLAN:
-                self._show_plan(dict(event.data))
+    def step_finished(self, event: StepFinished) -> None:
+        if event.step_id == PLAN:
+            self._show_plan(dict(event.data))
 
     # -- status --------------------------------------------------------------------------
 
-    def status_text(self) -> tuple[str, str]:
-        """The status line's markup and state class."""
-        if self.failure is not None:
-            what, fix = self.failure
-            text = f"[b]✘ {escape(what)}[/b]" + (f"\n  → {escape(fix)}" if fix else "")
-            return text, "-failed"
-        if self.busy:
-            return "◌ Working…", "-running"
+    def flow_status(self) -> tuple[str, str]:
         record = self.run.records[RECORD]
         if record.status == "ok":
             return f"✔ {escape(record.message)}. Journal: {escape(str(self.run.journal_path))}", "-ok"
@@ -275,18 +201,5 @@ class RollbackScreen(Screen[None]):
             return f"Nothing has changed yet. Press [b]b[/b] and type [b]{version}[/b] to roll back.", ""
         return "", ""
 
-    def _refresh(self) -> None:
-        if not self.is_mounted:
-            return
-        text, state = self.status_text()
-        pane = self.query_one("#rollback-status", Static)
-        pane.update(text)
-        pane.set_classes(state)
-        self.refresh_bindings()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "rollback":
-            return self.can_roll_back()
-        if action == "retry":
-            return self.failure is not None and not self.busy
-        return True
+    def action_gates(self) -> Mapping[str, Callable[[], bool]]:
+        return {"rollback": self.can_roll_back}

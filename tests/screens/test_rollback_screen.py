@@ -12,6 +12,8 @@ from textual.widgets import Input, Select, Static
 from iact_tui import demo
 from iact_tui.config import load_config
 from iact_tui.rollback_app import RollbackApp, make_rollback_app
+from iact_tui.screens.flow import FlowScreen
+from iact_tui.screens.hotfix import HotfixScreen
 from iact_tui.screens.rollback import RollbackScreen
 from iact_tui.widgets import ConfirmModal
 
@@ -42,6 +44,7 @@ async def test_plan_shown_and_nothing_runs_before_the_typed_target_version(box: 
         run = app.rollback_run
         screen = app.screen
         assert isinstance(screen, RollbackScreen)
+        assert isinstance(screen, FlowScreen) and issubclass(HotfixScreen, FlowScreen)  # one step loop, one routing
         assert "runs v1.3.2" in text_of(app, "#rollback-current")
         assert "no journal records a deploy" in text_of(app, "#rollback-current")
         assert screen.query_one("#rollback-target", Select).value == "1.3.1"

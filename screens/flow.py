@@ -1,0 +1,257 @@
+"""The base of the screens that drive one flow of their own (hotfix, rollback).
+
+:class:`FlowScreen` owns what those screens share: the step loop (:meth:`FlowScreen.run_steps`),
+the routing of engine events to the output pane, the checks table and the commands
+table, the status line and the footer's bindings, failure handling, the verification
+items done by hand (a :class:`~iact_tui.widgets.VerifyTicks` shown once ``verify``
+passed) and leaving. A subclass composes its widgets with the ids ``#<PREFIX>-checks``,
+``#<PREFIX>-table`` and ``#<PREFIX>-status`` and says what each of its keys needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Static
+
+from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.state import RunState
+from iact_tui.engine.step import StepRecord
+from iact_tui.errors import IactError
+from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable
+
+
+class FlowRun(Protocol):
+    """What a flow screen needs of its run (``HotfixRun``, ``RollbackRun``)."""
+
+    records: dict[str, StepRecord]
+    state: RunState
+
+    @property
+    def journal_path(self) -> Path:
+        """The run's journal."""
+        ...
+
+    async def load(self) -> None:
+        """Read what runs where (changes nothing)."""
+        ...
+
+    def run_step(self, step_id: str) -> AsyncIterator[Event]:
+        """Run one step, yielding its events."""
+        ...
+
+    def confirm(self, step_id: str, typed: str) -> bool:
+        """Record the typed version for ``step_id``; whether it matches."""
+        ...
+
+    def verify_manual_checks(self) -> tuple[tuple[str, str], ...]:
+        """The verification items done by hand, as ``(id, label)``."""
+        ...
+
+    def tick_verify(self, check_id: str, ticked: bool, note: str = "") -> None:
+        """Tick (or untick) an item done by hand, with its note (journaled)."""
+        ...
+
+    def finish(self) -> None:
+        """Journal the end of the run."""
+        ...
+
+
+RunT = TypeVar("RunT", bound=FlowRun)
+
+#: The keys every flow screen has, after its own: retry a failed step, leave.
+FLOW_BINDINGS: tuple[BindingType, ...] = (
+    Binding("r", "retry", "Retry"),
+    Binding("escape", "leave", "Close"),
+)
+
+
+class FlowScreen(Screen[None], Generic[RunT]):
+    """A screen driving one run step by step (see the module docstring).
+
+    Args:
+        run: The run (not loaded yet: the screen loads it).
+        blink: Whether input cursors blink (off for snapshots).
+        exit_on_leave: Leaving exits the app (``iact-tui hotfix``/``rollback``) or goes
+            back (from the Welcome screen).
+    """
+
+    #: The ids' prefix: ``hotfix`` → ``#hotfix-checks``, ``#hotfix-table``, ``#hotfix-status``.
+    PREFIX: ClassVar[str] = ""
+    #: Step statuses that let the flow go on (a step in one of them is not run again).
+    PASSING: ClassVar[frozenset[str]] = frozenset({"ok"})
+    #: The header's icon.
+    ICON: ClassVar[str] = "⭘"
+    #: The commands table's border title.
+    TABLE_TITLE: ClassVar[str] = "Commands"
+
+    def __init__(self, run: RunT, *, blink: bool = True, exit_on_leave: bool = True) -> None:
+        super().__init__()
+        self.run = run
+        self.blink = blink
+        self.exit_on_leave = exit_on_leave
+        #: A step is running.
+        self.busy = False
+        #: The run was loaded (what runs where is known).
+        self.loaded = False
+        #: ``(what is wrong, what to do)`` of the last failure, shown in the status line.
+        self.failure: tuple[str, str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon=self.ICON)
+        with VerticalScroll(id=f"{self.PREFIX}-main"):
+            yield from self.compose_flow()
+            yield DeployTable(id=f"{self.PREFIX}-table", title=self.TABLE_TITLE)
+            yield CommandLog(id="command-log", title="Output")
+        yield Static("", id=f"{self.PREFIX}-status")
+        yield Footer()
+
+    def compose_flow(self) -> Iterable[Widget]:
+        """The flow's own widgets, above the commands table and the output pane."""
+        return ()
+
+    # -- steps and events ----------------------------------------------------------------
+
+    async def load_run(self) -> bool:
+        """Load the run; ``False`` after a failure (shown; ``busy`` stays set on success,
+        the caller goes on working)."""
+        self.busy = True
+        try:
+            await self.run.load()
+        except IactError as exc:
+            self.busy = False
+            self.fail(exc)
+            return False
+        return True
+
+    def fail(self, exc: IactError) -> None:
+        """Show an operator error in the status line (``r`` retries where that applies)."""
+        self.failure = (exc.what, exc.fix)
+        self.refresh_status()
+
+    def done(self, step_ids: tuple[str, ...]) -> bool:
+        """Whether every one of ``step_ids`` passed (or was skipped, where that passes)."""
+        return all(self.run.records[sid].status in self.PASSING for sid in step_ids)
+
+    async def run_steps(self, step_ids: list[str]) -> None:
+        """Run ``step_ids`` in order, skipping those already passed; stop at a failure."""
+        self.busy, self.failure = True, None
+        self.refresh_status()
+        try:
+            for sid in step_ids:
+                if self.run.records[sid].status in self.PASSING:
+                    continue
+                failed = False
+                async for event in self.run.run_step(sid):
+                    self.route(event)
+                    failed = failed or (isinstance(event, StepFinished) and event.status not in self.PASSING)
+                if failed:
+                    break
+        finally:
+            self.busy = False
+            self.refresh_status()
+
+    def route(self, event: Event) -> None:
+        """Show one engine event: output and step lines in the pane, checks and commands in
+        their tables; a failed step becomes the status line's failure."""
+        log = self.query_one(CommandLog)
+        if isinstance(event, StepStarted):
+            log.append_output(f"{event.title}…", "info")
+            self.step_started(event)
+        elif isinstance(event, OutputLine):
+            log.append_output(event.text, event.stream, event.host)
+        elif isinstance(event, CheckUpdate):
+            self.query_one(f"#{self.PREFIX}-checks", CheckTable).update_check(
+                self.check_key(event), event.label, event.status, event.detail
+            )
+        elif isinstance(event, CommandUpdate):
+            self.query_one(f"#{self.PREFIX}-table", DeployTable).update_command(event)
+        elif isinstance(event, StepFinished):
+            mark = "✔" if event.status in self.PASSING else "✘"
+            log.append_output(f"{mark} {event.message}", "info")
+            if event.status not in self.PASSING:
+                self.failure = (event.message, event.fix)
+            self.step_finished(event)
+
+    def check_key(self, event: CheckUpdate) -> str:
+        """The checks table's row key of a check."""
+        return event.check_id
+
+    def step_started(self, event: StepStarted) -> None:
+        """A step started (after its line in the output pane)."""
+
+    def step_finished(self, event: StepFinished) -> None:
+        """A step finished (after its line in the output pane and any failure)."""
+
+    def ask_version(self, step_id: str, target: str, then: Callable[[], object]) -> None:
+        """Ask for the typed version before ``step_id`` (a :class:`ConfirmModal` naming
+        ``target``); call ``then`` once it matched, nothing when cancelled."""
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                then()
+
+        self.app.push_screen(
+            ConfirmModal(
+                self.run.state.version,
+                lambda typed: self.run.confirm(step_id, typed),
+                target=target,
+                blink=self.blink,
+            ),
+            answered,
+        )
+
+    # -- leaving -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Journal the end of the run, then exit the app or go back."""
+        self.run.finish()
+        if self.exit_on_leave:
+            self.app.exit()
+        else:
+            self.app.pop_screen()
+
+    # -- status and keys -----------------------------------------------------------------
+
+    def status_text(self) -> tuple[str, str]:
+        """The status line's markup and state class: the failure, else working, else
+        :meth:`flow_status`."""
+        if self.failure is not None:
+            what, fix = self.failure
+            text = f"[b]✘ {escape(what)}[/b]" + (f"\n  → {escape(fix)}" if fix else "")
+            return text, "-failed"
+        if self.busy:
+            return "◌ Working…", "-running"
+        return self.flow_status()
+
+    def flow_status(self) -> tuple[str, str]:
+        """The status line when nothing failed and nothing runs: what the operator does next."""
+        return "", ""
+
+    def refresh_status(self) -> None:
+        """Show the status line and the footer's keys as they are now."""
+        if not self.is_mounted:
+            return
+        text, state = self.status_text()
+        pane = self.query_one(f"#{self.PREFIX}-status", Static)
+        pane.update(text)
+        pane.set_classes(state)
+        self.refresh_bindings()
+
+    def action_gates(self) -> Mapping[str, Callable[[], bool]]:
+        """Action → whether its key applies now (keys not named always do)."""
+        return {}
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":
+            return self.failure is not None and not self.busy
+        gate = self.action_gates().get(action)
+        return True if gate is None else gate()
