@@ -10,7 +10,8 @@ The pane is one merged view with the host as a column; ``h`` shows one host at a
 The filter box takes text (case-insensitive unless it has a capital) or ``/regex/``; an
 invalid regex is reported and the previous filter is kept. The filter (and ``e``, error
 lines only) applies to the lines the monitor holds (the newest ``[monitor] max_lines``),
-so changing it re-shows what matches. ``p`` pauses the pane: lines arriving meanwhile are
+so changing it re-shows what matches, once typing rests for ``FILTER_DELAY`` (or on
+enter). ``p`` pauses the pane: lines arriving meanwhile are
 counted and kept (at most ``max_lines``, the rest counted as dropped) and shown on
 resume. Scrolling up pauses following the tail (CommandLog's badge counts new lines).
 
@@ -28,10 +29,12 @@ from typing import ClassVar
 
 from rich.markup import escape as _escape
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Label, Sparkline, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
@@ -46,6 +49,8 @@ from iact_tui.engine.monitor import (
 )
 from iact_tui.widgets.tail_log import ERROR_MARK, NOTICE_MARK, TailLog, fit_column, format_tail_line
 
+#: Seconds the filter box must rest before the pane is refilled with what matches.
+FILTER_DELAY = 0.15
 _MAX_HOST_WIDTH = 18
 _MAX_SOURCE_WIDTH = 16
 _GLOB_SOURCE_WIDTH = 12
@@ -67,7 +72,9 @@ class MonitorScreen(Screen[None]):
         # reads "Resume" while paused (refresh_bindings after each change).
         Binding("p", "pause", "Pause"),
         Binding("p", "resume", "Resume"),
-        Binding("slash", "filter", "Filter"),
+        # A priority binding runs as the app takes the key, before it hands the next keys
+        # to the focused widget: keys typed right after "/" reach the filter box.
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("e", "errors_only", "Errors only"),
         Binding("h", "next_host", "Host"),
         Binding("s", "save_summary", "Save summary"),
@@ -85,6 +92,9 @@ class MonitorScreen(Screen[None]):
         self._host_field = ""  # the host view's name as its column shows it
         self.filter = LineFilter.parse("")
         self.filter_error = ""
+        #: The filter box's text, applied when the debounce timer fires.
+        self._filter_text = ""
+        self._filter_timer: Timer | None = None
         self.stopped = False
         self._leaving = False
         names = session.host_names
@@ -334,7 +344,8 @@ class MonitorScreen(Screen[None]):
     async def action_leave(self) -> None:
         """Leave: stop every feed (awaited), then go back or exit."""
         if self.focused is self.query_one("#filter-input", Input):
-            self.tail_log.log_widget.focus()
+            self.apply_filter()
+            self.set_focus(self.tail_log.log_widget)
             return
         if self._leaving and not self.stopped:
             return
@@ -382,8 +393,20 @@ class MonitorScreen(Screen[None]):
         self.refresh_bindings()
 
     def action_filter(self) -> None:
-        """Focus the filter box."""
-        self.query_one("#filter-input", Input).focus()
+        """Focus the filter box, at once (a ``/`` typed in it is text: the key goes on to it).
+
+        Keys queued behind ``/`` used to be handed to the pane before the focus moved
+        (``Widget.focus()`` defers the change, and a plain binding runs only once the
+        pane has bubbled the key up): they were lost, or taken as the screen's keys
+        ``p``, ``e``, ``h``, ``s``. Bound with priority and moved with
+        ``Screen.set_focus``, the focus is in the box before the app takes the next key.
+
+        Raises:
+            SkipAction: The focus is in an input already (``/`` is typed there).
+        """
+        if isinstance(self.focused, Input):
+            raise SkipAction()
+        self.set_focus(self.query_one("#filter-input", Input))
 
     def action_errors_only(self) -> None:
         """Show only error lines (and the monitor's notices), or every line again."""
@@ -422,9 +445,32 @@ class MonitorScreen(Screen[None]):
 
     @on(Input.Changed, "#filter-input")
     def _filter_changed(self, event: Input.Changed) -> None:
+        """Note the text and (re)start the debounce: the pane is refilled once typing
+        pauses for :data:`FILTER_DELAY`, not once per key (a refill of ``max_lines``
+        lines per key, on a loaded machine, left keys waiting behind it)."""
         event.stop()
+        self._filter_text = event.value
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY, self.apply_filter, name="monitor-filter")
+
+    @property
+    def filter_typed(self) -> str:
+        """The filter box's text as the screen last heard it (applied or waiting)."""
+        return self._filter_text
+
+    @property
+    def filter_pending(self) -> bool:
+        """Whether text typed in the filter box waits to be applied (the debounce runs)."""
+        return self._filter_timer is not None
+
+    def apply_filter(self) -> None:
+        """Apply what the filter box holds now (an invalid regex keeps the last filter)."""
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
         try:
-            new = LineFilter.parse(event.value)
+            new = LineFilter.parse(self._filter_text)
         except ValueError as exc:
             self.filter_error = str(exc)
             self._show_filter_status()
@@ -438,7 +484,8 @@ class MonitorScreen(Screen[None]):
     @on(Input.Submitted, "#filter-input")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.tail_log.log_widget.focus()
+        self.apply_filter()
+        self.set_focus(self.tail_log.log_widget)
 
     def _show_filter_status(self) -> None:
         status = self.query_one("#filter-status", Static)

@@ -6,7 +6,9 @@ deploy (``o`` on the deploy screen)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Sparkline, Static
 from textual.widgets._footer import FooterKey
@@ -145,14 +148,16 @@ async def test_the_filter_takes_text_or_a_regex_and_keeps_the_last_good_one(tmp_
         append(tmp_path / "app.log", '"GET / HTTP/1.1" 200 1', '"GET /x HTTP/1.1" 502 9', "worker boot", "BOOT done")
         await wait_for(pilot, lambda: screen.received_lines == 4)
         await pilot.press("slash", *"boot")
-        await pilot.pause()
+        await settled(pilot, screen)
         assert texts(app) == ["worker boot", "BOOT done"]
         await pilot.press(*["backspace"] * 4, *"/ 5\\d\\d /")
-        await pilot.pause()
+        await settled(pilot, screen)
         assert texts(app) == ['"GET /x HTTP/1.1" 502 9']
         assert "1 of the last 4 lines match" in str(screen.query_one("#filter-status", Static).render())
-        await pilot.press("backspace", "(")  # "/ 5\d\d (" is not a regex; "/ 5\d\d " was
-        await pilot.pause()
+        await pilot.press("backspace")
+        await settled(pilot, screen)
+        await pilot.press("(")  # "/ 5\d\d (" is not a regex; "/ 5\d\d " was
+        await settled(pilot, screen)
         status = str(screen.query_one("#filter-status", Static).render())
         assert "not a valid regular expression" in status and "keeping the last filter" in status
         assert screen.filter.text == "/ 5\\d\\d "
@@ -212,6 +217,93 @@ async def test_pause_holds_new_lines_bounded_and_shows_them_on_resume(tmp_path: 
         # Every line received is shown, hidden or counted as dropped.
         assert screen.shown_lines + screen.hidden_lines + screen.paused_dropped == screen.received_lines == 251
         assert "LIVE" in str(screen.query_one("#monitor-state").render())
+        await pilot.press("q")
+        await pilot.pause()
+
+
+#: Appends numbered lines to PATH, PER_TICK every 10 ms, until stopped: every 50th is
+#: ``ERROR <phrase> #N``, the others INFO lines. A process of its own, so the app's
+#: process time (what Pilot's idle wait reads) is the app's alone.
+STREAMER = """
+import sys, time
+path, per_tick, phrase = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+i = 0
+with open(path, "a", buffering=1 << 16) as fh:
+    while True:
+        for _ in range(per_tick):
+            text = f"ERROR {phrase} #{i}" if i % 50 == 0 else "INFO GET /api/health 200 in 3 ms"
+            fh.write(f"{i:07d} {text}\\n")
+            i += 1
+        fh.flush()
+        time.sleep(0.01)
+"""
+
+
+@contextlib.contextmanager
+def streaming(path: Path, phrase: str, per_tick: int = 10) -> Iterator[None]:
+    """Lines appended to ``path`` by :data:`STREAMER` (about 1,000 a second) until the block ends."""
+    proc = subprocess.Popen([sys.executable, "-c", STREAMER, str(path), str(per_tick), phrase])
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def burst(app: MonitorApp, keys: str) -> None:
+    """Send ``keys`` as a terminal does when the app is behind: every key queued at once,
+    before the app has handled the first (``pilot.press`` waits for it between keys)."""
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        name = {"/": "slash", " ": "space", ";": "semicolon", "#": "number_sign"}.get(key, key)
+        event = events.Key(name, key)
+        event.set_sender(app)
+        driver.send_message(event)
+
+
+async def settled(pilot: Pilot[None], screen: MonitorScreen) -> None:
+    """Wait until what was typed in the filter box has been applied (it is debounced)."""
+    box = screen.query_one("#filter-input", Input)
+    await wait_for(pilot, lambda: screen.filter_typed == box.value and not screen.filter_pending, timeout=5)
+    await pilot.pause()
+
+
+async def test_a_filter_typed_fast_while_lines_stream_in_loses_no_key(tmp_path: Path, health_url: str) -> None:
+    # Letters that are also the screen's keys (p, e, h, s) must all reach the box.
+    phrase = "shop export paused; hash 5e9c"
+    app = app_for(tmp_path, health_url, max_lines=2_000)
+
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await started(pilot, app)
+        box = screen.query_one("#filter-input", Input)
+        log = tmp_path / "app.log"
+        with streaming(log, phrase):
+            await wait_for(pilot, lambda: screen.received_lines >= 2_000)
+            # As a terminal delivers a burst: "/" and the text queued together.
+            burst(app, "/shop")
+            await wait_for(pilot, lambda: len(box.value) >= 4 or screen.paused or screen.errors_only, timeout=5)
+            assert box.value == "shop" and screen.focused is box
+            assert not screen.paused and not screen.errors_only and screen.host_view is None
+            # Then the rest, key by key, while lines keep coming.
+            await pilot.press(*phrase[4:])
+            await wait_for(pilot, lambda: len(box.value) >= len(phrase), timeout=5)
+            assert box.value == phrase and screen.focused is box
+            assert not screen.paused and not screen.errors_only and screen.host_view is None
+            await settled(pilot, screen)
+            assert screen.filter.text == phrase
+        written = len(log.read_bytes().splitlines())
+        await wait_for(pilot, lambda: screen.received_lines == written)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.focused is screen.tail_log.log_widget
+        shown = texts(app)
+        assert shown and all(phrase in text for text in shown)
+        last = (written - 1) // 50 * 50
+        assert shown[-1] == f"{last:07d} ERROR {phrase} #{last}"
+        # Every matching line received is in the pane, in order (fewer than max_lines of them).
+        numbers = [int(text[:7]) for text in shown]
+        assert numbers == sorted(numbers) and screen.hidden_lines + screen.shown_lines == screen.received_lines
         await pilot.press("q")
         await pilot.pause()
 
