@@ -111,7 +111,10 @@ class RollbackPlan:
         reverse: App label → migration to migrate back to (every host's apps).
         commands: ``(phase, command)`` each host runs, in order, after the lock and record.
         irreversible: ``(host, operation)`` Django cannot reverse: the plan is refused.
-        warnings: Things the operator should know (hosts that disagree...).
+        data_loss: ``(host, loss)`` for each reversible operation whose reversal loses
+            data (a dropped table or column...); each is also one of ``warnings``. The
+            typed confirmation remains the gate.
+        warnings: Things the operator should know (hosts that disagree, data lost...).
         backup: The newest backup the journals know, or ``None``.
     """
 
@@ -124,6 +127,7 @@ class RollbackPlan:
     reverse: dict[str, str] = field(default_factory=dict)
     commands: list[tuple[str, RenderedCommand]] = field(default_factory=list)
     irreversible: list[tuple[str, rb.PlannedOperation]] = field(default_factory=list)
+    data_loss: list[tuple[str, rb.DataLoss]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     backup: history_mod.Backup | None = None
 
@@ -142,8 +146,10 @@ class RollbackPlan:
                 out.append(f"  reverse {rev.app} to {rev.target}: unapply {', '.join(rev.unapply)}")
             for plan in host.backwards:
                 for op in plan.operations:
-                    mark = "✘ " if op.irreversible else ""
-                    out.append(f"    {mark}{op.migration}: {op.description}")
+                    loss = rb.data_loss(op.migration, op.description)
+                    mark = "✘ " if op.irreversible else "! " if loss else ""
+                    lost = f" — {loss}" if loss and not op.irreversible else ""
+                    out.append(f"    {mark}{op.migration}: {op.description}{lost}")
         out.append("each host runs, under the deploy lock, after recording its state:")
         out += [f"  [{phase}] {cmd.name}: {cmd.run}" for phase, cmd in self.commands]
         out += [f"! {w}" for w in self.warnings]
@@ -160,6 +166,7 @@ class RollbackPlan:
             "reverse": dict(self.reverse),
             "commands": [{"phase": p, "name": c.name, "run": c.run, "cwd": c.cwd} for p, c in self.commands],
             "irreversible": [{"host": h, **op.to_json()} for h, op in self.irreversible],
+            "data_loss": [{"host": h, **loss.to_json()} for h, loss in self.data_loss],
             "warnings": list(self.warnings),
             "backup": self.backup.path if self.backup else None,
         }
@@ -242,6 +249,8 @@ class RollbackPlanStep:
         for line in plan.lines():
             yield OutputLine(self.id, line)
         data = plan.to_json()
+        if plan.data_loss:
+            ctx.note("rollback_data_loss", env=self.env, target=plan.target_tag, losses=data["data_loss"])
         if plan.refused:
             first_host, first = plan.irreversible[0]
             names = sorted({op.migration for _, op in plan.irreversible})
@@ -263,7 +272,8 @@ class RollbackPlanStep:
             )
             return
         apps = ", ".join(f"{app} → {target}" for app, target in plan.reverse.items()) or "no migration to reverse"
-        yield StepFinished(self.id, "ok", f"{plan.current_tag or '?'} → {plan.target_tag}: {apps}", data=data)
+        lost = f"; ! {len(plan.data_loss)} reversal(s) lose data (see the warnings)" if plan.data_loss else ""
+        yield StepFinished(self.id, "ok", f"{plan.current_tag or '?'} → {plan.target_tag}: {apps}{lost}", data=data)
 
 
 async def build_plan(
@@ -321,12 +331,19 @@ async def build_plan(
                 host_plan.backwards.append(backwards)
                 bad = backwards.irreversible
                 plan.irreversible += [(host.name, op) for op in bad]
+                losses = backwards.data_loss
+                plan.data_loss += [(host.name, loss) for loss in losses]
+                plan.warnings += [
+                    f"{host.name}: data loss: reversing {loss.migration} ({loss.operation}) {loss.loss}"
+                    for loss in losses
+                ]
                 if bad:
                     detail = "; ".join(f"{op.migration}: {op.description}" for op in bad)
                     yield CheckUpdate(PLAN, check, label, "failed", f"irreversible: {detail}")
                 else:
                     count = len(backwards.migrations)
-                    yield CheckUpdate(PLAN, check, label, "passed", f"{count} migration(s) can be unapplied")
+                    lost = f"; {len(losses)} operation(s) lose data" if losses else ""
+                    yield CheckUpdate(PLAN, check, label, "passed", f"{count} migration(s) can be unapplied{lost}")
     finally:
         for host in hosts:
             with contextlib.suppress(Exception):

@@ -11,7 +11,11 @@ This module owns three rules of the rollback flow, none of which changes anythin
 * which of those operations are irreversible: Django's ``--plan`` prints
   ``-> IRREVERSIBLE`` for a ``RunPython`` without ``reverse_code`` or a ``RunSQL`` without
   ``reverse_sql`` (``django/core/management/commands/migrate.py``,
-  ``describe_operation``); running them backwards raises ``IrreversibleError``.
+  ``describe_operation``); running them backwards raises ``IrreversibleError``;
+* which reversible ones lose data when run backwards (:func:`data_loss`): undoing a
+  ``CreateModel`` drops its table, undoing an ``AddField`` drops its column, undoing a
+  ``DeleteModel`` or ``RemoveField`` recreates them empty, a ``RunPython``/``RunSQL``
+  whose reverse is a no-op leaves the forward change in place.
 
 Only apps with a ``migrations`` folder in the repository are considered: Django's own
 apps and third-party apps come with the site's dependencies, which a rollback does not
@@ -166,6 +170,91 @@ class PlannedOperation:
 
 
 @dataclass(frozen=True)
+class DataLoss:
+    """A reversible operation whose reversal loses data (see :func:`data_loss`).
+
+    Attributes:
+        migration: ``app.name`` of its migration.
+        operation: What ``--plan`` printed, e.g. ``Undo Create model Report``.
+        loss: What is lost, e.g. ``drops table core_report and its rows``.
+    """
+
+    migration: str
+    operation: str
+    loss: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"migration": self.migration, "operation": self.operation, "loss": self.loss}
+
+
+# What Django 4.2/5.x prints backwards for the schema operations that hold data
+# (``Operation.describe()`` prefixed with ``Undo ``; model names as written in the
+# migration, field names as declared).
+_UNDO_CREATE = re.compile(r"^Undo Create model (?P<model>\w+)$")
+_UNDO_ADD = re.compile(r"^Undo Add field (?P<field>\w+) to (?P<model>\w+)$")
+_UNDO_DELETE = re.compile(r"^Undo Delete model (?P<model>\w+)$")
+_UNDO_REMOVE = re.compile(r"^Undo Remove field (?P<field>\w+) from (?P<model>\w+)$")
+_UNDO_ALTER = re.compile(r"^Undo Alter field (?P<field>\w+) on (?P<model>\w+)$")
+_RAW_SQL = "Raw SQL operation"
+_RAW_PYTHON = "Raw Python operation"
+# Reverse SQL that removes rows, columns or tables (the text --plan shows is cut at 40
+# characters, so only its start is judged).
+_DROP_TABLE = re.compile(r"^\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?(?P<table>[\w.\"`]+)", re.IGNORECASE)
+_DESTRUCTIVE_SQL = re.compile(r"^\s*(DROP|DELETE|TRUNCATE)\b|\bDROP\s+(COLUMN|TABLE)\b", re.IGNORECASE)
+
+
+def data_loss(migration: str, description: str) -> str | None:
+    """What running one operation backwards loses, from its ``migrate --plan`` line.
+
+    Table names are Django's defaults (``<app label>_<model name in lower case>``, the
+    ``Meta.db_table`` default) and column names the field's; a model with its own
+    ``db_table``, a foreign key's ``_id`` column or a proxy/unmanaged model (no table of
+    its own) may differ, which the operator reading the migration can tell.
+
+    Args:
+        migration: ``app.name`` of the migration (``core.0004_report``).
+        description: The operation as ``--plan`` printed it backwards (Django's
+            ``describe_operation``: ``Undo `` + ``Operation.describe()`` for schema
+            operations; ``Raw Python operation -> <reverse_code's docstring>`` and ``Raw
+            SQL operation -> <reverse_sql>``, without the arrow when the reverse is
+            ``RunPython.noop``/``RunSQL.noop`` or, for Python, has no docstring).
+
+    Returns:
+        One phrase (``drops table core_report and its rows``), or ``None`` when the
+        reversal loses nothing (a rename, an index, a constraint, a documented reverse
+        function, an irreversible operation: those refuse the plan on their own).
+    """
+    app = migration.split(".", 1)[0]
+    text = description.strip()
+    if (m := _UNDO_CREATE.match(text)) is not None:
+        return f"drops table {app}_{m['model'].lower()} and its rows"
+    if (m := _UNDO_ADD.match(text)) is not None:
+        return f"drops column {app}_{m['model'].lower()}.{m['field']} and its values"
+    if (m := _UNDO_DELETE.match(text)) is not None:
+        return f"recreates table {app}_{m['model'].lower()} empty: the rows deleted with it are not restored"
+    if (m := _UNDO_REMOVE.match(text)) is not None:
+        table = f"{app}_{m['model'].lower()}"
+        return f"recreates column {table}.{m['field']} with its default: the values it held are not restored"
+    if (m := _UNDO_ALTER.match(text)) is not None:
+        table = f"{app}_{m['model'].lower()}"
+        return f"changes column {table}.{m['field']} back: values that do not fit the old definition are lost"
+    if text == _RAW_PYTHON:
+        return (
+            "its reverse_code is RunPython.noop or undocumented: what the forward code changed may stay changed "
+            "(read the migration)"
+        )
+    if text == _RAW_SQL:
+        return "its reverse_sql is a no-op: what the forward SQL changed stays changed"
+    if text.startswith(f"{_RAW_SQL} -> "):
+        sql = text[len(_RAW_SQL) + 4 :]
+        if (m := _DROP_TABLE.match(sql)) is not None:
+            return f"drops table {m['table']} and its rows (reverse_sql `{sql}`)"
+        if _DESTRUCTIVE_SQL.search(sql):
+            return f"runs `{sql}`: deletes data"
+    return None
+
+
+@dataclass(frozen=True)
 class BackwardsPlan:
     """What ``migrate APP TARGET --plan`` printed on one host.
 
@@ -184,6 +273,16 @@ class BackwardsPlan:
     def irreversible(self) -> list[PlannedOperation]:
         """The operations Django cannot reverse."""
         return [op for op in self.operations if op.irreversible]
+
+    @property
+    def data_loss(self) -> list[DataLoss]:
+        """The reversible operations whose reversal loses data (:func:`data_loss`), in order."""
+        found: list[DataLoss] = []
+        for op in self.operations:
+            loss = None if op.irreversible else data_loss(op.migration, op.description)
+            if loss is not None:
+                found.append(DataLoss(op.migration, op.description, loss))
+        return found
 
 
 def parse_migrate_plan(app: str, target: str, lines: Iterable[str]) -> BackwardsPlan:
