@@ -19,14 +19,15 @@ from pathlib import Path
 
 import pytest
 from support.webhook import WebhookReceiver, slack_problems, teams_problems
+from test_deploy_and_checks import released, run_step
 from test_release_guards import git, make_repo
 
-from iact_tui import headless
+from iact_tui import demo, headless
 from iact_tui.config import load_config
 from iact_tui.engine import templates
 from iact_tui.engine.events import Event, OutputLine, StepFinished
 from iact_tui.engine.run import ReleaseRun
-from iact_tui.engine.steps.announce import deployed_at, render_announcement
+from iact_tui.engine.steps.announce import _production_history, deployed_at, render_announcement
 
 HOOK_ENV = "IACT_TEST_ANNOUNCE_URL"
 
@@ -142,7 +143,11 @@ async def test_the_built_in_template_has_every_part(tmp_path: Path) -> None:
         "- Data migrated: yes — 1 new database migration (shop: 0001_initial), applied when it is deployed."
     )
     assert "## Verification\n\n- Production verification did not run in this release.\n" in text
-    assert "## Rollback\n\n- If needed, production can be rolled back to v1.0.0.\n" in text
+    # v1.0.0 is the previous tag in git, but no deploy of production is recorded anywhere.
+    assert (
+        "## Rollback\n\n- What production ran before this release is not known (no deploy of it is recorded): "
+        "no earlier release to roll back to is known.\n"
+    ) in text
     assert text.endswith("\n— The release team\n")
 
 
@@ -152,7 +157,9 @@ async def test_deployed_time_local_and_utc_backup_and_no_user_action(
     run = await _cleared(_repo(tmp_path), tmp_path)
     monkeypatch.setenv("TZ", "Europe/Paris")
     time.tzset()
-    run.state.results["deploy-production"] = {"env": "production"}
+    # What the deploy recorded on the host before changing it (DeployedState.to_json()).
+    previous = {"host": "production", "commit": "ab" * 20, "tag": "v0.9.0", "branch": None}
+    run.state.results["deploy-production"] = {"env": "production", "hosts": {"production": {"previous": previous}}}
     run.state.results["prep-production"] = {"items": {"backup": "passed"}, "backup": {"host": "web1"}}
     template = "{deployed}\n{deployed_local} | {deployed_utc}\n\n{notes}\n\n{rollback}\n"
     now = dt.datetime(2026, 11, 29, 6, 51, tzinfo=dt.UTC)
@@ -161,7 +168,7 @@ async def test_deployed_time_local_and_utc_backup_and_no_user_action(
         "**v1.1.0** was deployed to production on 2026-11-29 07:51 CET (06:51 UTC).\n"
         "2026-11-29 07:51 CET | 2026-11-29 06:51 UTC\n\n"
         "- No user action needed.\n\n"
-        "- If needed, production can be rolled back to v1.0.0.\n"
+        "- If needed, production can be rolled back to v0.9.0, the release it ran before this deploy.\n"
         "- A database backup was taken before the deploy (on web1).\n"
     )
     # The deploy's time is read from the run's journal (its step_finished record).
@@ -383,3 +390,42 @@ async def test_run_until_marks_announce_failed_when_the_send_fails(
     assert Path(str(run.announcement_path)).read_text() == run.announcement
     sending = [e for e in events if isinstance(e, OutputLine) and e.step_id == "announce"]
     assert sending[-1].text.startswith("sending to the Slack webhook http://127.0.0.1:")
+
+
+# -- rollback: what production really ran ------------------------------------------------
+
+
+def _rollback_part(text: str) -> str:
+    return text.split("## Rollback\n\n")[1].split("\n\n")[0]
+
+
+async def test_the_rollback_names_what_production_ran_before_the_deploy_not_the_previous_git_tag(
+    sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    # Production was put back to v1.3.1 by hand: the previous tag in git (v1.3.2) is not
+    # what it runs.
+    git(sandbox.root / "production", "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", "v1.3.1")
+    run = await released(sandbox, tmp_path)
+    assert (run.state.previous_tag, run.state.version) == ("v1.3.2", "1.4.0")
+    run.confirm("deploy-production", "1.4.0")
+    _, done = await run_step(run, "deploy-production")
+    assert done.status == "ok", done
+    assert done.data["hosts"]["production"]["previous"]["tag"] == "v1.3.1"
+    _, done = await run_step(run, "verify")
+    assert done.status == "ok", done
+    for check_id, _ in run.verify_manual_checks():
+        run.tick_verify(check_id, True, "looked")
+    _, done = await run_step(run, "announce")
+    assert done.status == "ok", done
+    rollback = _rollback_part(str(run.state.results["announce"]["markdown"]))
+    assert rollback.startswith(
+        "- If needed, production can be rolled back to v1.3.1, the release it ran before this deploy."
+    ), rollback
+    assert "v1.3.2" not in rollback
+
+    # A later run that announces before deploying: the journals say production runs v1.4.0.
+    later = ReleaseRun(load_config(sandbox.config_path), state_dir=tmp_path / "state")
+    await later.load_versions()
+    later.choose_bump("minor")
+    text = render_announcement(later.ctx, "", dt.datetime.now(dt.UTC), history=_production_history(later.ctx))
+    assert _rollback_part(text) == "- If needed, production can be rolled back to v1.4.0, its last recorded release."

@@ -3,7 +3,9 @@
 The ``announce`` step renders the template (``[announce] template``, else
 :data:`DEFAULT_TEMPLATE`) with the version, when production was deployed (local time and
 UTC), the changelog section's new features, bug fixes and other changes, notes (user
-action needed or not, data migrated), rollback availability, the verification's figures
+action needed or not, data migrated), rollback availability (the release production ran
+before this deploy, as the deploy recorded it on each host, else the journals' last
+production deploy; never merely the previous tag in git), the verification's figures
 and the team's signature, and saves it (temp file and rename). The step's result data is
 the announcement as it stands: ``markdown`` (what is saved, copied and sent: the
 operator's edit when there is one), ``rendered`` (the template's text), ``edited``,
@@ -31,6 +33,7 @@ from typing import Any
 
 from iact_tui.engine import templates
 from iact_tui.engine.events import Event, OutputLine, StepFinished
+from iact_tui.engine.history import History, read_history
 from iact_tui.engine.state import VERIFY_MANUAL, RunContext
 from iact_tui.engine.step import Action
 from iact_tui.errors import IactError, VersionError
@@ -117,6 +120,7 @@ def render_announcement(
     source: str = templates.BUILT_IN,
     added: migrations.AddedMigrations | None = None,
     migrations_error: str = "",
+    history: History | None = None,
 ) -> str:
     """The announcement's Markdown.
 
@@ -130,6 +134,8 @@ def render_announcement(
         added: The database migrations the release adds, for the notes; ``None``: not
             looked up (the notes say nothing of data unless ``migrations_error`` is set).
         migrations_error: Why the migrations could not be read.
+        history: Production's history from the journals, for the rollback part when this
+            run did not record what production ran (see :func:`ran_before`).
 
     Raises:
         ConfigError: The template has an unknown placeholder (its file and line).
@@ -152,7 +158,7 @@ def render_announcement(
         "changes": changes,
         "changelog": section.strip() or _NO_CHANGES,
         "notes": _notes(ctx, groups, added, migrations_error),
-        "rollback": _rollback(ctx),
+        "rollback": _rollback(ctx, history),
         "verification": "\n".join(_verification(ctx)),
         "team": ctx.config.announce.team,
     }
@@ -206,13 +212,71 @@ def _notes(
     return "\n".join(lines)
 
 
-def _rollback(ctx: RunContext) -> str:
-    """Whether production can go back, and whether a database backup was taken first."""
-    previous = ctx.state.previous_tag
-    if not previous:
-        lines = ["- This is the first release: there is no earlier one to roll back to."]
+def _host_release(state: Mapping[str, Any]) -> str:
+    """What one host ran, from its ``DeployedState`` record: its release tag, or its commit."""
+    tag = state.get("tag")
+    if isinstance(tag, str) and tag:
+        return tag
+    return f"commit {str(state.get('commit') or '?')[:12]} (no release tag)"
+
+
+def ran_before(ctx: RunContext, history: History | None = None) -> dict[str, str]:
+    """What production ran before this release's deploy: host name → its release tag (or
+    ``commit <sha> (no release tag)``); empty when nothing is known.
+
+    Read from what the ``deploy-production`` step recorded on each host before it changed
+    anything (its ``hosts.<name>.previous``). Without that (production not deployed in
+    this run, or not recorded), from ``history``: the last production deploy or rollback
+    of another run (journals), its tag for the whole environment (key ``""``). The
+    previous tag in git is no answer: it may never have reached production.
+
+    Args:
+        ctx: The run.
+        history: Production's history from every run's journal (``None``: not read).
+    """
+    deploy = ctx.state.results.get("deploy-production") or {}
+    hosts = deploy.get("hosts") if isinstance(deploy, dict) else None
+    found: dict[str, str] = {}
+    if isinstance(hosts, dict):
+        for name, outcome in hosts.items():
+            previous = outcome.get("previous") if isinstance(outcome, dict) else None
+            if isinstance(previous, dict) and previous.get("commit"):
+                found[str(name)] = _host_release(previous)
+    if found or history is None:
+        return found
+    run = ctx.run_dir.name
+    earlier = [d for d in history.deployments if d.run != run and d.tag != ctx.tag]
+    return {"": earlier[-1].tag} if earlier else {}
+
+
+def _production_history(ctx: RunContext) -> History | None:
+    """Production's history from the journals of this repository's runs (blocking: file reads)."""
+    runs = ctx.run_dir.parent
+    if runs.name != "runs" or not runs.is_dir():
+        return None
+    return read_history("production", ctx.config.project.tag_prefix, runs.parent, repo=ctx.config.root)
+
+
+def _rollback(ctx: RunContext, history: History | None = None) -> str:
+    """Whether production can go back, to what, and whether a database backup was taken first."""
+    before = ran_before(ctx, history)
+    targets = set(before.values())
+    if not before:
+        lines = [
+            "- What production ran before this release is not known (no deploy of it is recorded): "
+            "no earlier release to roll back to is known."
+        ]
+    elif len(targets) == 1:
+        (target,) = targets
+        if target.startswith("commit "):
+            lines = [f"- Before this deploy production ran {target}: no earlier release to roll back to."]
+        elif "" in before:
+            lines = [f"- If needed, production can be rolled back to {target}, its last recorded release."]
+        else:
+            lines = [f"- If needed, production can be rolled back to {target}, the release it ran before this deploy."]
     else:
-        lines = [f"- If needed, production can be rolled back to {previous}."]
+        each = ", ".join(f"{name} {release}" for name, release in before.items())
+        lines = [f"- Production's hosts ran different releases before this deploy: {each}."]
     prep = ctx.state.results.get("prep-production")
     if prep:
         items = prep.get("items") or {}
@@ -372,8 +436,9 @@ async def render(ctx: RunContext) -> tuple[str, str]:
     except IactError as exc:
         error = exc.what
     now = await asyncio.to_thread(deployed_at, ctx) or dt.datetime.now(dt.UTC)
+    history = await asyncio.to_thread(_production_history, ctx)
     markdown = render_announcement(
-        ctx, section, now, template=template, source=source, added=added, migrations_error=error
+        ctx, section, now, template=template, source=source, added=added, migrations_error=error, history=history
     )
     return markdown, source
 
