@@ -4,7 +4,7 @@
 the routing of engine events to the output pane, the checks table and the commands
 table, the status line and the footer's bindings, failure handling, the verification
 items done by hand (a :class:`~iact_tui.widgets.VerifyTicks` shown once ``verify``
-passed) and leaving. A subclass composes its widgets with the ids ``#<PREFIX>-checks``,
+passed: the operator ticks them, the flow's last step waits for both) and leaving. A subclass composes its widgets with the ids ``#<PREFIX>-checks``,
 ``#<PREFIX>-table`` and ``#<PREFIX>-status`` and says what each of its keys needs.
 """
 
@@ -20,13 +20,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.state import RunState
 from iact_tui.engine.step import StepRecord
 from iact_tui.errors import IactError
-from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable
+from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable, VerifyTicks
 
 
 class FlowRun(Protocol):
@@ -67,6 +67,9 @@ class FlowRun(Protocol):
 
 RunT = TypeVar("RunT", bound=FlowRun)
 
+#: The verification's step id (the same in every flow).
+VERIFY = "verify"
+
 #: The keys every flow screen has, after its own: retry a failed step, leave.
 FLOW_BINDINGS: tuple[BindingType, ...] = (
     Binding("r", "retry", "Retry"),
@@ -88,6 +91,8 @@ class FlowScreen(Screen[None], Generic[RunT]):
     PREFIX: ClassVar[str] = ""
     #: Step statuses that let the flow go on (a step in one of them is not run again).
     PASSING: ClassVar[frozenset[str]] = frozenset({"ok"})
+    #: The flow's last step: ``c`` runs it once both items done by hand are ticked.
+    FINAL_STEP: ClassVar[str] = ""
     #: The header's icon.
     ICON: ClassVar[str] = "⭘"
     #: The commands table's border title.
@@ -110,6 +115,14 @@ class FlowScreen(Screen[None], Generic[RunT]):
         with VerticalScroll(id=f"{self.PREFIX}-main"):
             yield from self.compose_flow()
             yield DeployTable(id=f"{self.PREFIX}-table", title=self.TABLE_TITLE)
+            ticks = VerifyTicks(
+                self.run.verify_manual_checks(),
+                self.run.state.verify_ticks,
+                id=f"{self.PREFIX}-ticks",
+                classes="panel",
+            )
+            ticks.display = False  # shown once the verification passed
+            yield ticks
             yield CommandLog(id="command-log", title="Output")
         yield Static("", id=f"{self.PREFIX}-status")
         yield Footer()
@@ -179,6 +192,8 @@ class FlowScreen(Screen[None], Generic[RunT]):
             log.append_output(f"{mark} {event.message}", "info")
             if event.status not in self.PASSING:
                 self.failure = (event.message, event.fix)
+            elif event.step_id == VERIFY:
+                self.show_ticks()
             self.step_finished(event)
 
     def check_key(self, event: CheckUpdate) -> str:
@@ -209,7 +224,63 @@ class FlowScreen(Screen[None], Generic[RunT]):
             answered,
         )
 
+    # -- the verification items done by hand ----------------------------------------------
+
+    @property
+    def ticks(self) -> VerifyTicks:
+        """The items done by hand."""
+        return self.query_one(VerifyTicks)
+
+    def show_ticks(self) -> None:
+        """Show the items done by hand (the verification passed) and focus the first one
+        not ticked yet."""
+        self.ticks.display = True
+        self.call_after_refresh(self.ticks.focus_next_tick)
+
+    def ticks_complete(self) -> bool:
+        """Every item done by hand is ticked."""
+        ticked = self.run.state.verify_ticks
+        return all(check_id in ticked for check_id, _ in self.run.verify_manual_checks())
+
+    def awaiting_ticks(self) -> bool:
+        """The verification passed and an item done by hand is not ticked yet."""
+        return self.run.records[VERIFY].status == "ok" and not self.ticks_complete()
+
+    def can_finish(self) -> bool:
+        """The verification passed, both items done by hand are ticked, and the last
+        step has not passed yet."""
+        return (
+            not self.busy
+            and self.run.records[VERIFY].status == "ok"
+            and self.ticks_complete()
+            and self.run.records[self.FINAL_STEP].status != "ok"
+        )
+
+    def finish_flow(self) -> None:
+        """Keep the notes as typed, then run the last step (``c``)."""
+        self.ticks.save_notes()
+        self.run_worker(self.run_steps([self.FINAL_STEP]), group=self.PREFIX, exclusive=True, exit_on_error=False)
+
+    def on_verify_ticks_changed(self, event: VerifyTicks.Changed) -> None:
+        """Record a tick, an untick or a ticked item's new note (journaled)."""
+        event.stop()
+        self.run.tick_verify(event.check_id, event.ticked, event.note)
+        self.refresh_status()
+
     # -- leaving -------------------------------------------------------------------------
+
+    def leave_field(self) -> bool:
+        """Esc in a text field (a note, an editor) leaves the field, not the screen.
+
+        Returns:
+            Whether focus left a field (the screen stays).
+        """
+        if isinstance(self.focused, Input | TextArea):
+            if isinstance(self.focused, Input) and self.focused.has_class("verify-note"):
+                self.ticks.save_notes()
+            self.set_focus(None)
+            return True
+        return False
 
     def close(self) -> None:
         """Journal the end of the run, then exit the app or go back."""

@@ -5,6 +5,8 @@ production and the backport into main.
 The screen never makes the fix: the operator commits it on ``hotfix/vX.Y.Z`` in an editor
 or terminal and the screen polls the branch every :data:`POLL_SECONDS`. Nothing is
 deployed before the rollback plan is acknowledged (``a``) and the version typed (``d``).
+The backport waits until the operator ticked both verification items done by hand and
+pressed ``c``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from textual.worker import Worker
 from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
 from iact_tui.engine.hotfix import BACKPORT, BRANCH, CHECKS, HotfixRun
 from iact_tui.errors import IactError
-from iact_tui.screens.flow import FLOW_BINDINGS, FlowScreen
+from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
 from iact_tui.screens.prep import ReasonModal
 from iact_tui.widgets import CheckTable
 
@@ -42,8 +44,8 @@ RELEASE_STEPS: tuple[str, ...] = (
     "deploy-staging",
     "smoke-staging",
 )
-#: ``d``: after the typed version.
-DEPLOY_STEPS: tuple[str, ...] = (DEPLOY, "verify", BACKPORT)
+#: ``d``: after the typed version (then the items verified by hand, then ``c``: the backport).
+DEPLOY_STEPS: tuple[str, ...] = (DEPLOY, VERIFY)
 #: Prep items that can be skipped with a reason, and how the reason modal names them.
 _SKIPPABLE = {"backup": "the database backup", "notice": "the stakeholder notice"}
 
@@ -69,6 +71,7 @@ class HotfixScreen(FlowScreen[HotfixRun]):
     ICON = "✚"
     TABLE_TITLE = "Deploy commands"
     PASSING = frozenset({"ok", "skipped"})
+    FINAL_STEP = BACKPORT
 
     def __init__(self, run: HotfixRun, *, blink: bool = True, exit_on_leave: bool = True) -> None:
         super().__init__(run, blink=blink, exit_on_leave=exit_on_leave)
@@ -202,7 +205,11 @@ class HotfixScreen(FlowScreen[HotfixRun]):
         )
 
     def action_continue(self) -> None:
-        """Check, bump, write the changelog, commit, push and tag the hotfix."""
+        """Check, bump, write the changelog, commit, push and tag the hotfix; after the
+        verification (both items ticked by hand), backport it."""
+        if self.can_finish():
+            self.finish_flow()
+            return
         if not self.can_continue():
             return
         editor = self.query_one("#hotfix-changelog", TextArea)
@@ -290,9 +297,6 @@ class HotfixScreen(FlowScreen[HotfixRun]):
 
     @work(exclusive=True, exit_on_error=False, group="hotfix")
     async def _deploy(self) -> None:
-        for check_id, _ in self.run.verify_manual_checks():
-            if check_id not in self.run.state.verify_ticks:
-                self.run.tick_verify(check_id, True, "not asked on the hotfix screen")
         await self.run_steps(list(DEPLOY_STEPS))
 
     def action_retry(self) -> None:
@@ -311,6 +315,9 @@ class HotfixScreen(FlowScreen[HotfixRun]):
         elif self.run.records[PREP].status != "ok":
             if self.acknowledged():
                 self._prep()
+        elif self.run.records[VERIFY].status == "ok":
+            if self.ticks_complete():
+                self.finish_flow()
         elif DEPLOY in self.run.state.confirmations:
             self._deploy()
 
@@ -326,8 +333,7 @@ class HotfixScreen(FlowScreen[HotfixRun]):
         await self._read_plan()
 
     def action_leave(self) -> None:
-        if isinstance(self.focused, TextArea):
-            self.set_focus(None)  # esc leaves the editor first
+        if self.leave_field():  # esc leaves the editor or a note first
             return
         if self.busy and self.loaded:
             self.notify(
@@ -367,6 +373,14 @@ class HotfixScreen(FlowScreen[HotfixRun]):
                 f"Journal: {escape(str(run.journal_path))}",
                 "-ok",
             )
+        if self.awaiting_ticks():
+            return (
+                f"✔ {escape(run.ctx.tag)} is deployed and verified. Now tick what you verified by hand below "
+                "(space; a note is optional), then press [b]c[/b] to backport the fix.",
+                "-ok",
+            )
+        if self.can_finish():
+            return f"Both items are ticked. Press [b]c[/b] to backport {escape(run.branch)} into main.", ""
         if self.can_deploy():
             return f"Production is ready. Press [b]d[/b] and type [b]{version}[/b] to deploy the hotfix.", ""
         if self.can_acknowledge():
@@ -386,7 +400,7 @@ class HotfixScreen(FlowScreen[HotfixRun]):
 
     def action_gates(self) -> Mapping[str, Callable[[], bool]]:
         return {
-            "continue": self.can_continue,
+            "continue": lambda: self.can_continue() or self.can_finish(),
             "acknowledge": self.can_acknowledge,
             "deploy": self.can_deploy,
             "save_changelog": self.can_save_changelog,

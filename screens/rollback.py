@@ -1,5 +1,6 @@
 """The rollback screen: what runs now, the target, the plan per host, the typed
-confirmation, then the rollback, the verification and the journal record.
+confirmation, then the rollback, the verification, the items verified by hand (ticked by
+the operator) and, on ``c``, the journal record.
 
 Nothing changes before the operator typed the target version: choosing a target only
 runs the read-only ``rollback-plan`` step. An irreversible migration is shown in red and
@@ -21,7 +22,7 @@ from textual.widgets import Label, Select, Static
 from iact_tui.engine.events import StepFinished
 from iact_tui.engine.rollback import PLAN, RECORD, RollbackRun
 from iact_tui.errors import IactError
-from iact_tui.screens.flow import FLOW_BINDINGS, FlowScreen
+from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
 from iact_tui.widgets import CheckTable
 
 
@@ -35,11 +36,13 @@ class RollbackScreen(FlowScreen[RollbackRun]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "rollback", "Roll back"),
+        Binding("c", "continue", "Continue"),
         *FLOW_BINDINGS,
     ]
     PREFIX = "rollback"
     ICON = "↶"
     TABLE_TITLE = "Rollback commands"
+    FINAL_STEP = RECORD
 
     def __init__(self, run: RollbackRun, *, blink: bool = True, exit_on_leave: bool = True) -> None:
         super().__init__(run, blink=blink, exit_on_leave=exit_on_leave)
@@ -160,10 +163,15 @@ class RollbackScreen(FlowScreen[RollbackRun]):
             return
         if self.run.records[PLAN].status != "ok":
             self._plan()
+        elif self.run.records[VERIFY].status == "ok":
+            if self.ticks_complete():
+                self.finish_flow()
         elif self.run.deploy_step_id in self.run.state.confirmations:
             self._rollback()
 
     def action_leave(self) -> None:
+        if self.leave_field():  # esc in a note leaves the note first
+            return
         if self.rolling:
             self.notify(
                 "The rollback is running: wait for it to end (a stopped rollback still runs its post "
@@ -178,13 +186,16 @@ class RollbackScreen(FlowScreen[RollbackRun]):
     @work(exclusive=True, exit_on_error=False, group="rollback")
     async def _rollback(self) -> None:
         self.query_one("#rollback-target", Select).disabled = True
-        for check_id, _ in self.run.verify_manual_checks():
-            self.run.tick_verify(check_id, True, "not asked on the rollback screen")
         self.rolling = True
         try:
-            await self.run_steps([self.run.deploy_step_id, "verify", RECORD])
+            await self.run_steps([self.run.deploy_step_id, VERIFY])
         finally:
             self.rolling = False
+
+    def action_continue(self) -> None:
+        """Record the rollback (and mark the rolled-back release bad) once both items are ticked."""
+        if self.can_finish():
+            self.finish_flow()
 
     def step_finished(self, event: StepFinished) -> None:
         if event.step_id == PLAN:
@@ -196,10 +207,18 @@ class RollbackScreen(FlowScreen[RollbackRun]):
         record = self.run.records[RECORD]
         if record.status == "ok":
             return f"✔ {escape(record.message)}. Journal: {escape(str(self.run.journal_path))}", "-ok"
+        if self.awaiting_ticks():
+            return (
+                f"✔ {escape(self.run.env)} runs {escape(self.run.ctx.tag)} again and is verified. Now tick what you "
+                "verified by hand below (space; a note is optional), then press [b]c[/b] to record the rollback.",
+                "-ok",
+            )
+        if self.can_finish():
+            return "Both items are ticked. Press [b]c[/b] to record the rollback in the journal.", ""
         if self.can_roll_back():
             version = escape(self.run.state.version)
             return f"Nothing has changed yet. Press [b]b[/b] and type [b]{version}[/b] to roll back.", ""
         return "", ""
 
     def action_gates(self) -> Mapping[str, Callable[[], bool]]:
-        return {"rollback": self.can_roll_back}
+        return {"rollback": self.can_roll_back, "continue": self.can_finish}

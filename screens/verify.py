@@ -14,14 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from textual import on
-from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input
+from textual.widgets import Button
 
 from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
 from iact_tui.screens.base import StepScreen, with_figures
-from iact_tui.widgets import LogMatchesPanel, TickBox, TimingPanel, WrappedCheckTable
+from iact_tui.widgets import LogMatchesPanel, TimingPanel, VerifyTicks, WrappedCheckTable
 
 #: The environment verified (the step's own).
 ENV = "production"
@@ -103,25 +101,15 @@ class VerifyScreen(StepScreen):
     def compose_step(self) -> Iterable[Widget]:
         yield WrappedCheckTable(id="verify-checks", title="Verification")
         yield TimingPanel(id="verify-timing", mask=self.iact.mask)
-        ticks = self.run.state.verify_ticks
         # The items done by hand before the log matches (as long as the hosts make them):
         # on a 40-line terminal the screen opens at its top with the ticks in view.
-        with Vertical(id="verify-manual", classes="panel"):
-            for check_id, label in self.run.verify_manual_checks():
-                yield TickBox(label, value=check_id in ticks, id=f"verify-tick-{check_id}")
-                yield Input(
-                    ticks.get(check_id, ""),
-                    placeholder="note (optional): what you checked, where",
-                    id=f"verify-note-{check_id}",
-                    classes="verify-note",
-                    # Coming back to a note goes on writing it: selected, one key erased it.
-                    select_on_focus=False,
-                )
+        yield VerifyTicks(
+            self.run.verify_manual_checks(), self.run.state.verify_ticks, id="verify-manual", classes="panel"
+        )
         yield LogMatchesPanel(id="verify-logs", mask=self.iact.mask)
 
     def on_mount(self) -> None:
-        manual = self.query_one("#verify-manual")
-        manual.border_title = "Verified by hand · space ticks, a note is optional"
+        manual = self.manual
         v = self.run.config.verify
         self.timing.expect(
             v.requests,
@@ -145,6 +133,11 @@ class VerifyScreen(StepScreen):
     def checks(self) -> WrappedCheckTable:
         """The table of checks."""
         return self.query_one(WrappedCheckTable)
+
+    @property
+    def manual(self) -> VerifyTicks:
+        """The items done by hand."""
+        return self.query_one(VerifyTicks)
 
     @property
     def logs(self) -> LogMatchesPanel:
@@ -205,13 +198,7 @@ class VerifyScreen(StepScreen):
 
     def _focus_next_tick(self) -> None:
         """Once verification passed: focus the first item not ticked yet, else Continue."""
-        for check_id, _ in self.run.verify_manual_checks():
-            if check_id not in self.run.state.verify_ticks:
-                self.query_one(f"#verify-tick-{check_id}", TickBox).focus()
-                # The whole panel, so the other item and the notes are in view too.
-                self.call_after_refresh(self.query_one("#verify-manual").scroll_visible, animate=False)
-                return
-        if self.is_ready():
+        if not self.manual.focus_next_tick() and self.is_ready():
             self.query_one("#continue", Button).focus()
 
     @property
@@ -219,7 +206,7 @@ class VerifyScreen(StepScreen):
         """Tab goes tick, note, tick, note, then Continue (the output pane after it):
         the operator's way through the items done by hand ends on the way on."""
         chain = super().focus_chain
-        manual = self.query_one("#verify-manual")
+        manual = self.manual
         button = self.query_one("#continue", Button)
         if button not in chain:
             return chain
@@ -230,47 +217,22 @@ class VerifyScreen(StepScreen):
 
     # -- ticks and notes ---------------------------------------------------------------
 
-    def _ids(self) -> list[str]:
-        return [check_id for check_id, _ in self.run.verify_manual_checks()]
-
     def note(self, check_id: str) -> str:
         """The note typed for ``check_id`` (stripped)."""
-        return self.query_one(f"#verify-note-{check_id}", Input).value.strip()
+        return self.manual.note(check_id)
 
-    @on(Checkbox.Changed)
-    def _ticked(self, event: Checkbox.Changed) -> None:
-        check_id = (event.checkbox.id or "").removeprefix("verify-tick-")
-        if check_id not in self._ids():
-            return
-        event.stop()
-        if event.value != (check_id in self.run.state.verify_ticks):
-            self.run.tick_verify(check_id, event.value, self.note(check_id))
-        # Focus stays on the tick: the operator's next Tab goes to its note. Moving it to
-        # Continue made the next Tab wrap round to the first tick, and a note typed there
-        # was read as keys (each space a tick, a ``q`` quitting).
+    def on_verify_ticks_changed(self, event: VerifyTicks.Changed) -> None:
+        """Record a tick, an untick or a ticked item's new note (journaled)."""
+        self.run.tick_verify(event.check_id, event.ticked, event.note)
         self.refresh_state()
 
-    def save_note(self, check_id: str) -> None:
-        """Record the note of a ticked item when it changed (journaled with the tick)."""
-        ticks = self.run.state.verify_ticks
-        if check_id in ticks and ticks[check_id] != self.note(check_id):
-            self.run.tick_verify(check_id, True, self.note(check_id))
-
-    @on(Input.Submitted, ".verify-note")
-    def _note_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.save_note((event.input.id or "").removeprefix("verify-note-"))
-        # Enter in a note moves on to the first item not ticked yet (its own tick, typically),
-        # or to Continue; it never leaves the screen by itself.
-        self._focus_next_tick()
-
-    @on(Input.Blurred, ".verify-note")
-    def _note_left(self, event: Input.Blurred) -> None:
-        self.save_note((event.input.id or "").removeprefix("verify-note-"))
+    def on_verify_ticks_note_submitted(self, event: VerifyTicks.NoteSubmitted) -> None:
+        """Enter in a note with every item ticked goes on to Continue."""
+        if event.panel.complete() and self.is_ready():
+            self.query_one("#continue", Button).focus()
 
     def go_next(self) -> None:
-        for check_id in self._ids():
-            self.save_note(check_id)
+        self.manual.save_notes()
         super().go_next()
 
     # -- state -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Reusable Textual widgets: StepList, CommandLog, CheckTable, DeployTable, TickBox, TimingPanel,
-LogMatchesPanel, WrappedCheckTable and the modals."""
+VerifyTicks, LogMatchesPanel, WrappedCheckTable and the modals."""
 
 from iact_tui.widgets.check_table import CheckTable
 from iact_tui.widgets.command_log import CommandLog, format_output
@@ -10,6 +10,7 @@ from iact_tui.widgets.step_list import StepList
 from iact_tui.widgets.tail_log import TailLog
 from iact_tui.widgets.tick_box import TickBox
 from iact_tui.widgets.timing_panel import TimingPanel
+from iact_tui.widgets.verify_ticks import VerifyTicks
 from iact_tui.widgets.wrapped_check_table import WrappedCheckTable
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "TailLog",
     "TickBox",
     "TimingPanel",
+    "VerifyTicks",
     "WrappedCheckTable",
     "format_output",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_hotfix_screen import tick_by_hand
 from textual.widgets import Input, Select, Static
 
 from iact_tui import demo
@@ -83,3 +84,23 @@ async def test_choosing_another_target_plans_it_again(box: demo.Sandbox, tmp_pat
         assert "reverse" in plan and "core" in plan
         assert "git checkout --detach v1.0.0" in plan
         app.save_screenshot(str(tmp_path / "rollback-100.svg"))
+
+
+async def test_the_rollback_asks_for_the_items_verified_by_hand_before_it_is_recorded(
+    sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    app = make_rollback_app(load_config(sandbox.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await settle(app, pilot)
+        run, screen = app.rollback_run, app.screen
+        assert isinstance(screen, RollbackScreen)
+        await pilot.press("b")
+        await pilot.pause()
+        app.screen.query_one("#confirm-input", Input).value = "1.3.1"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await tick_by_hand(pilot, screen, "rollback-record")
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert run.records["rollback-record"].status == "ok", screen.failure
+        assert "v1.3.2 marked bad" in text_of(app, "#rollback-status")

@@ -1,0 +1,48 @@
+"""VerifyTicks alone: a tick and a note post what the screen records; Enter in a note
+keeps the note and moves on to the next item not ticked; the note's keys stay in it."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Input
+
+from iact_tui.widgets import VerifyTicks
+
+ITEMS = (("by-hand", "Critical functionality verified by hand"), ("metrics", "Metrics normal"))
+
+
+class TicksApp(App[None]):
+    BINDINGS = [Binding("c", "pressed('c')", "Continue")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changes: list[tuple[str, bool, str]] = []
+        self.keys: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield VerifyTicks(ITEMS, {"metrics": "grafana"})
+
+    def action_pressed(self, key: str) -> None:
+        self.keys.append(key)
+
+    def on_verify_ticks_changed(self, event: VerifyTicks.Changed) -> None:
+        self.changes.append((event.check_id, event.ticked, event.note))
+
+
+async def test_ticks_and_notes_are_posted_and_keys_stay_in_the_note() -> None:
+    app = TicksApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        ticks = app.query_one(VerifyTicks)
+        assert ticks.unticked() == [ITEMS[0]]
+        assert ticks.query_one("#verify-note-metrics", Input).value == "grafana"  # kept from before
+        assert ticks.focus_next_tick()
+        assert app.focused is ticks.query_one("#verify-tick-by-hand")
+        await pilot.press("space")
+        assert app.changes == [("by-hand", True, "")] and ticks.complete()
+        ticks.query_one("#verify-note-by-hand", Input).focus()
+        await pilot.press(*"checkout", "enter")
+        await pilot.pause()
+        assert app.keys == []  # c went into the note
+        assert app.changes[-1] == ("by-hand", True, "checkout")
+        assert not ticks.focus_next_tick()  # nothing left to tick
