@@ -9,18 +9,26 @@ blocks). Teams workflows webhooks take an Adaptive Card message (version 1.4): e
 heading a bold ``TextBlock``, each paragraph or list a wrapped one (Adaptive Cards
 render bold, italic, links and lists; not headings or code).
 
+Size limits (:func:`payloads`): Mattermost refuses a post over 16,383 characters (its
+server default), so a longer announcement goes as several posts, cut between paragraphs
+(a code block cut in two is closed and reopened), each after the first headed
+``(part i of n)``. A Teams message is limited to about 28 KB: a card over
+:data:`TEAMS_MAX_BYTES` keeps its first parts and ends with a line saying how much was
+left out and where the full announcement is. :func:`send` says which was done.
+
 Sending is :func:`~iact_tui.services.notify.post_json` (the URL a secret, no proxies
 from the environment, a timeout).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from iact_tui.services.notify import WebhookAnswer, post_json
+from iact_tui.services.notify import WebhookAnswer, WebhookError, post_json
 from iact_tui.services.secrets import Secret
 
 Format = Literal["slack", "mattermost", "teams"]
@@ -36,6 +44,22 @@ SLACK_SECTION_CHARS = 3000
 SLACK_HEADER_CHARS = 150
 SLACK_MAX_BLOCKS = 50
 SLACK_TEXT_CHARS = 40000
+
+#: Mattermost's post message limit in characters (Unicode code points), the server default
+#: since Mattermost 5.0: "Message length: 16,383 characters"
+#: (https://docs.mattermost.com/administration-guide/manage/product-limits.html). A longer
+#: ``text`` is refused, so a longer announcement is split into several posts.
+MATTERMOST_POST_CHARS = 16383
+
+#: Most bytes of a Teams payload. Microsoft documents "The message size limit is 28 KB.
+#: When the size exceeds 28 KB, you receive an error"
+#: (https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook)
+#: and, for the Teams connector of Power Automate workflows, "the message size limit is
+#: approximately 28 KB ... Request Entity too large"
+#: (https://learn.microsoft.com/connectors/teams/#known-issues-and-limitations-with-actions).
+#: Measured as ``json.dumps`` (ASCII-escaped, spaced: never smaller than what is sent),
+#: with a margin for the envelope Teams adds.
+TEAMS_MAX_BYTES = 27_000
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 ADAPTIVE_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -232,8 +256,59 @@ def slack_payload(markdown: str) -> dict[str, Any]:
 
 
 def mattermost_payload(markdown: str) -> dict[str, Any]:
-    """``{"text": markdown}``: Mattermost renders Markdown itself."""
+    """``{"text": markdown}``: Mattermost renders Markdown itself (see :func:`mattermost_payloads`
+    for an announcement over :data:`MATTERMOST_POST_CHARS`)."""
     return {"text": markdown}
+
+
+#: Room kept in each Mattermost part for its ``(part i of n)`` head and a closing fence.
+_PART_ROOM = 64
+
+
+def _is_fence(line: str) -> bool:
+    return _FENCE.match(line) is not None
+
+
+def _split_markdown(markdown: str, limit: int) -> list[str]:
+    """``markdown`` in parts of at most ``limit`` characters: cut between paragraphs where
+    possible, else at a line end, else (one huge line) inside it. A part that ends inside
+    a code block closes it, and the next part opens it again."""
+    parts: list[str] = []
+    rest = markdown
+    reopen = ""
+    while len(reopen) + len(rest) > limit:
+        room = limit - len(reopen) - 4  # "\n```" may be added
+        cut = rest.rfind("\n\n", 0, room)
+        if cut <= 0:
+            cut = rest.rfind("\n", 0, room)
+        if cut <= 0:
+            cut = room
+        part = reopen + rest[:cut].rstrip("\n")
+        rest = rest[cut:].lstrip("\n")
+        opener = ""
+        for line in part.split("\n"):
+            if _is_fence(line):
+                opener = "" if opener else line.strip()
+        if opener:
+            part += "\n```"
+        parts.append(part)
+        reopen = opener + "\n" if opener else ""
+    if rest.strip():
+        parts.append(reopen + rest)
+    return parts
+
+
+def mattermost_payloads(markdown: str, *, limit: int = MATTERMOST_POST_CHARS) -> list[dict[str, Any]]:
+    """One ``{"text": ...}`` post, or several when ``markdown`` is over ``limit`` characters
+    (see the module docstring); each post's text is at most ``limit`` characters."""
+    if len(markdown) <= limit:
+        return [mattermost_payload(markdown)]
+    parts = _split_markdown(markdown, limit - _PART_ROOM)
+    total = len(parts)
+    return [
+        mattermost_payload(part if i == 1 else f"_(part {i} of {total})_\n\n{part}")
+        for i, part in enumerate(parts, start=1)
+    ]
 
 
 # -- Microsoft Teams -----------------------------------------------------------------
@@ -257,7 +332,86 @@ def _teams_item(line: str) -> str:
 
 def teams_payload(markdown: str) -> dict[str, Any]:
     """An Adaptive Card (1.4) message, as Teams workflows ("Post to a channel when a
-    webhook request is received") take it."""
+    webhook request is received") take it (see :func:`teams_payload_within` for the size
+    limit)."""
+    return _teams_message(_teams_body(markdown))
+
+
+def _teams_message(body: list[dict[str, Any]]) -> dict[str, Any]:
+    card = {"type": "AdaptiveCard", "$schema": ADAPTIVE_SCHEMA, "version": "1.4", "body": body}
+    return {
+        "type": "message",
+        "attachments": [{"contentType": ADAPTIVE_CARD, "contentUrl": None, "content": card}],
+    }
+
+
+def payload_bytes(payload: dict[str, Any]) -> int:
+    """The payload's size as measured against :data:`TEAMS_MAX_BYTES` (``json.dumps``,
+    ASCII-escaped: at least the bytes sent however the client encodes it)."""
+    return len(json.dumps(payload))
+
+
+def _cut_text(text: str, chars: int) -> str:
+    """The first ``chars`` characters of ``text``, cut back to a line end when there is one."""
+    head = text[:chars]
+    end = head.rfind("\n")
+    return head[:end] if end > 0 else head
+
+
+def teams_payload_within(
+    markdown: str, *, max_bytes: int = TEAMS_MAX_BYTES, full_at: str = ""
+) -> tuple[dict[str, Any], int]:
+    """:func:`teams_payload`, shortened to ``max_bytes`` when it is larger.
+
+    The card keeps its first parts (the last one kept perhaps cut at a line end) and ends
+    with ``… (truncated: N characters left out; the full announcement is in FULL_AT)``.
+
+    Args:
+        markdown: The announcement.
+        max_bytes: The most bytes (:func:`payload_bytes`).
+        full_at: Where the full announcement is (a file), named in the last line.
+
+    Returns:
+        The payload, and how many characters of the card's text were left out (0: none).
+    """
+    body = _teams_body(markdown)
+    full = _teams_message(body)
+    if payload_bytes(full) <= max_bytes:
+        return full, 0
+    total = sum(len(str(e.get("text", ""))) for e in body)
+
+    def notice(kept: int) -> dict[str, Any]:
+        where = f"; the full announcement is in {full_at}" if full_at else ""
+        text = f"… (truncated: {total - kept:,} characters left out{where})"
+        return {"type": "TextBlock", "text": text, "wrap": True, "isSubtle": True, "separator": True}
+
+    def fits(elements: list[dict[str, Any]]) -> bool:
+        kept = sum(len(str(e["text"])) for e in elements)
+        return payload_bytes(_teams_message([*elements, notice(kept)])) <= max_bytes
+
+    count = 0
+    while count < len(body) and fits(body[: count + 1]):
+        count += 1
+    kept = body[:count]
+    if count < len(body):
+        # As much of the next part as fits (a long list or code block), cut at a line end.
+        element, text = body[count], str(body[count]["text"])
+        low, high = 0, len(text)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if fits([*kept, {**element, "text": _cut_text(text, mid)}]):
+                low = mid
+            else:
+                high = mid - 1
+        cut = _cut_text(text, low)
+        if cut.strip():
+            kept = [*kept, {**element, "text": cut}]
+    shown = sum(len(str(e["text"])) for e in kept)
+    return _teams_message([*kept, notice(shown)]), total - shown
+
+
+def _teams_body(markdown: str) -> list[dict[str, Any]]:
+    """The card's body: a TextBlock per heading, paragraph, list or code block."""
     body: list[dict[str, Any]] = []
     separator = False
     for block in _blocks(markdown):
@@ -282,51 +436,134 @@ def teams_payload(markdown: str) -> dict[str, Any]:
             element["separator"] = True
             separator = False
         body.append(element)
-    card = {"type": "AdaptiveCard", "$schema": ADAPTIVE_SCHEMA, "version": "1.4", "body": body}
-    return {
-        "type": "message",
-        "attachments": [{"contentType": ADAPTIVE_CARD, "contentUrl": None, "content": card}],
-    }
+    return body
 
 
 # -- sending -------------------------------------------------------------------------
 
 
-def payload(fmt: str, markdown: str) -> dict[str, Any]:
-    """The JSON body for ``fmt`` (one of :data:`FORMATS`).
+@dataclass(frozen=True)
+class Prepared:
+    """The posts an announcement goes as, within the format's limits.
+
+    Attributes:
+        payloads: The JSON bodies, posted in order (several only for Mattermost).
+        note: What was done to fit the limits, for the operator (``""``: nothing).
+    """
+
+    payloads: list[dict[str, Any]]
+    note: str = ""
+
+
+def payloads(fmt: str, markdown: str, *, full_at: str = "") -> Prepared:
+    """The JSON bodies for ``fmt`` (one of :data:`FORMATS`), within its limits (see the
+    module docstring).
+
+    Args:
+        fmt: The format.
+        markdown: The announcement.
+        full_at: Where the full announcement is (named when it had to be shortened).
 
     Raises:
         ValueError: An unknown format (the config allows only :data:`FORMATS`).
     """
     if fmt == "slack":
-        return slack_payload(markdown)
+        return Prepared([slack_payload(markdown)])
     if fmt == "mattermost":
-        return mattermost_payload(markdown)
+        posts = mattermost_payloads(markdown)
+        if len(posts) == 1:
+            return Prepared(posts)
+        note = (
+            f"split into {len(posts)} posts: {len(markdown):,} characters is over Mattermost's "
+            f"{MATTERMOST_POST_CHARS:,}-character limit per post"
+        )
+        return Prepared(posts, note)
     if fmt == "teams":
-        return teams_payload(markdown)
+        card, left_out = teams_payload_within(markdown, full_at=full_at)
+        if not left_out:
+            return Prepared([card])
+        where = f"; the full announcement is in {full_at}" if full_at else ""
+        note = f"shortened to Teams' 28 KB message limit: {left_out:,} characters left out{where}"
+        return Prepared([card], note)
     raise ValueError(f"unknown webhook format {fmt!r}; one of {', '.join(FORMATS)}")
 
 
-async def send(url: Secret, fmt: str, markdown: str, *, timeout: float = 10.0) -> WebhookAnswer:
-    """Post the announcement to the webhook in ``fmt``.
-
-    Returns:
-        The webhook's 2xx answer.
+def payload(fmt: str, markdown: str) -> dict[str, Any]:
+    """The (first) JSON body for ``fmt``, within its limits (see :func:`payloads`).
 
     Raises:
-        WebhookError: See :func:`~iact_tui.services.notify.post_json`.
+        ValueError: An unknown format (the config allows only :data:`FORMATS`).
     """
-    return await post_json(url, payload(fmt, markdown), timeout=timeout)
+    return payloads(fmt, markdown).payloads[0]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An announcement posted.
+
+    Attributes:
+        answer: The webhook's 2xx answer to the last post.
+        posts: How many posts it went as.
+        note: What was done to fit the format's limits (``""``: nothing).
+    """
+
+    answer: WebhookAnswer
+    posts: int = 1
+    note: str = ""
+
+
+async def send(url: Secret, fmt: str, markdown: str, *, timeout: float = 10.0, full_at: str = "") -> Sent:
+    """Post the announcement to the webhook in ``fmt`` (several posts when it must be split).
+
+    Args:
+        url: The webhook URL.
+        fmt: One of :data:`FORMATS`.
+        markdown: The announcement.
+        timeout: Seconds for each post.
+        full_at: Where the full announcement is, named when it had to be shortened.
+
+    Returns:
+        The last answer, the number of posts and what was done to fit the limits.
+
+    Raises:
+        WebhookError: See :func:`~iact_tui.services.notify.post_json`; when a later part of
+            a split announcement fails, its message says how many parts were posted.
+    """
+    prepared = payloads(fmt, markdown, full_at=full_at)
+    total = len(prepared.payloads)
+    answer: WebhookAnswer | None = None
+    for i, body in enumerate(prepared.payloads):
+        try:
+            answer = await post_json(url, body, timeout=timeout)
+        except WebhookError as exc:
+            if i == 0:
+                raise
+            raise WebhookError(
+                f"{i} of {total} parts posted, then part {i + 1}: {exc.what}",
+                exc.fix,
+                status=exc.status,
+                answer=exc.answer,
+            ) from None
+    assert answer is not None
+    return Sent(answer, total, prepared.note)
 
 
 __all__ = [
     "FORMATS",
     "LABELS",
+    "MATTERMOST_POST_CHARS",
+    "TEAMS_MAX_BYTES",
     "Format",
+    "Prepared",
+    "Sent",
     "mattermost_payload",
+    "mattermost_payloads",
     "payload",
+    "payload_bytes",
+    "payloads",
     "send",
     "slack_mrkdwn",
     "slack_payload",
     "teams_payload",
+    "teams_payload_within",
 ]

@@ -482,6 +482,8 @@ class SendOutcome:
         message: One sentence: where it went, or what went wrong.
         fix: What to do about a failure.
         at: When it was sent (ISO 8601, UTC).
+        posts: How many posts it went as (Mattermost splits one over its limit).
+        limited: What was done to fit the webhook's size limits (split, shortened), or ``""``.
     """
 
     ok: bool
@@ -492,6 +494,8 @@ class SendOutcome:
     message: str
     fix: str = ""
     at: str = ""
+    posts: int = 1
+    limited: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (for the journal and the step's data)."""
@@ -544,13 +548,21 @@ async def send(ctx: RunContext, markdown: str) -> SendOutcome:
         )
     webhook = notify.redacted_url(url)
     try:
-        answer = await announce_send.send(
-            Secret(url, f"${a.webhook_env}"), a.format, markdown, timeout=ctx.config.timeouts.http
+        sent = await announce_send.send(
+            Secret(url, f"${a.webhook_env}"),
+            a.format,
+            markdown,
+            timeout=ctx.config.timeouts.http,
+            full_at=str(announcement_path(ctx)),
         )
     except WebhookError as exc:
         return SendOutcome(False, a.format, webhook, exc.status, exc.answer, exc.what, exc.fix, at)
+    answer = sent.answer
     message = f"sent to {label} at {webhook} (HTTP {answer.status})"
-    return SendOutcome(True, a.format, webhook, answer.status, answer.answer, message, "", at)
+    if sent.note:
+        # Said where the operator reads the result: the post is not the whole announcement.
+        message += f"; {sent.note}"
+    return SendOutcome(True, a.format, webhook, answer.status, answer.answer, message, "", at, sent.posts, sent.note)
 
 
 # -- the step --------------------------------------------------------------------------
