@@ -68,11 +68,7 @@ class RollbackScreen(FlowScreen[RollbackRun]):
         if not await self.load_run():
             return
         current = self.run.current_tag or "an unknown release"
-        hosts = ", ".join(f"{name} ({s.tag or s.commit[:12]})" for name, s in self.run.hosts.items())
-        text = f"[b]{escape(self.run.env)}[/b] runs [b]{escape(current)}[/b] on {escape(hosts)}"
-        for note in self.run.notes:
-            text += f"\n[dim]{escape(note)}[/dim]"
-        self.query_one("#rollback-current", Static).update(text)
+        self._show_current()
         select = self.query_one("#rollback-target", Select)
         targets = self.run.targets()
         select.set_options([(f"{t.tag} — {t.detail}", t.version) for t in targets])
@@ -200,6 +196,30 @@ class RollbackScreen(FlowScreen[RollbackRun]):
     def step_finished(self, event: StepFinished) -> None:
         if event.step_id == PLAN:
             self._show_plan(dict(event.data))
+        elif event.step_id == self.run.deploy_step_id:
+            self._show_current()
+
+    def _show_current(self) -> None:
+        """The header: what each host runs, as loaded; after the rollback step, the target
+        on every host it passed on (the step's per-host outcomes)."""
+        run = self.run
+        running = {name: s.tag or s.commit[:12] for name, s in run.hosts.items()}
+        rolled = run.records[run.deploy_step_id]
+        outcomes = rolled.data.get("hosts") if rolled.status in {"ok", "failed"} else None
+        changed = False
+        if isinstance(outcomes, dict):
+            for name, outcome in outcomes.items():
+                if isinstance(outcome, dict) and outcome.get("status") == "ok":
+                    running[str(name)], changed = run.ctx.tag, True
+        before = run.current_tag or "an unknown release"
+        current = next(iter(running.values()), "") if changed else before
+        hosts = ", ".join(f"{name} ({tag})" for name, tag in running.items())
+        text = f"[b]{escape(run.env)}[/b] runs [b]{escape(current or before)}[/b] on {escape(hosts)}"
+        if changed:
+            text += f"\n[dim]rolled back from {escape(before)}[/dim]"
+        else:
+            text += "".join(f"\n[dim]{escape(note)}[/dim]" for note in run.notes)
+        self.query_one("#rollback-current", Static).update(text)
 
     # -- status --------------------------------------------------------------------------
 

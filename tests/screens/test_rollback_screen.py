@@ -16,7 +16,7 @@ from iact_tui.rollback_app import RollbackApp, make_rollback_app
 from iact_tui.screens.flow import FlowScreen
 from iact_tui.screens.hotfix import HotfixScreen
 from iact_tui.screens.rollback import RollbackScreen
-from iact_tui.widgets import ConfirmModal
+from iact_tui.widgets import ConfirmModal, DeployTable
 
 
 @pytest.fixture
@@ -99,6 +99,11 @@ async def test_the_rollback_asks_for_the_items_verified_by_hand_before_it_is_rec
         app.screen.query_one("#confirm-input", Input).value = "1.3.1"
         await pilot.press("enter")
         await settle(app, pilot)
+        # the header says what runs now; the commands table names the host
+        current = text_of(app, "#rollback-current")
+        assert "production runs v1.3.1 on production (v1.3.1)" in current and "rolled back from v1.3.2" in current
+        table = screen.query_one("#rollback-table", DeployTable)
+        assert table.max_scroll_y == 0 and str(table.get_row_at(0)[1]) == "production"
         await tick_by_hand(pilot, screen, "rollback-record")
         await pilot.press("c")
         await settle(app, pilot)
