@@ -12,7 +12,7 @@ import io
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from iact_tui.config import Config
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished, StepStarted
@@ -117,6 +117,92 @@ async def _say_bump_advice(run: ReleaseRun, out: TextIO) -> None:
         _say(out, f"! {warning}")
 
 
+def _ended(out: TextIO, failed: StepFinished | None) -> int:
+    """Say where a run that was not cancelled failed, if it did.
+
+    Returns:
+        1 when a step failed, else 0.
+    """
+    if failed is None:
+        return 0
+    _say(out, f"failed at {failed.step_id}: {failed.message}")
+    return 1
+
+
+def _refused(out: TextIO, *errors: IactError) -> int:
+    """Print why a headless run refuses before changing anything: each error's what and
+    fix, then ``nothing was changed``.
+
+    Returns:
+        2 (the exit status of a refusal).
+    """
+    for error in errors:
+        _say(out, f"✘ {error.what}")
+        if error.fix:
+            _say(out, f"  → {error.fix}")
+    _say(out, "nothing was changed")
+    return 2
+
+
+class _Loads(Protocol):
+    """A hotfix or rollback run: :meth:`load` reads what runs and fills ``notes``."""
+
+    notes: list[str]
+
+    async def load(self) -> None: ...
+
+
+async def _loaded(run: _Loads, out: TextIO) -> bool:
+    """Load ``run`` (what production runs, the tags, the journals) and print its notes.
+
+    Returns:
+        True when loaded; False when it could not be (printed by :func:`_refused`:
+        nothing was changed, the caller exits 2).
+    """
+    try:
+        await run.load()
+    except IactError as exc:
+        _refused(out, exc)
+        return False
+    for note in run.notes:
+        _say(out, f"! {note}")
+    return True
+
+
+def _answer_in_advance(run: ReleaseRun, until: str | None, skip: dict[str, str] | None, out: TextIO) -> bool:
+    """``--yes`` for a release or a hotfix: answer what the screens would ask, in advance.
+
+    Ticks the verification items done by hand (noted as nobody looked), types the
+    version for the production deploy, acknowledges the rollback plan (the prep step
+    prints it), and skips the prep items the operator gave a reason for (empty reasons
+    are ignored). When the run reaches ``prep-production``, nobody can answer the prep's
+    questions headless: its gaps (no backup or notice configured and no reason to skip
+    it) are printed with their fixes.
+
+    Args:
+        run: A release or hotfix run, its version chosen.
+        until: The step the run stops after (``None``: the whole flow).
+        skip: Production prep item (``backup``, ``notice``) → the operator's reason.
+        out: Where to print.
+
+    Returns:
+        False when the prep has gaps (nothing is changed: refuse with 2); True otherwise.
+    """
+    for check_id, _label in run.verify_manual_checks():
+        run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
+    run.confirm("deploy-production", run.state.version)
+    run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])
+    for item, reason in (skip or {}).items():
+        if reason.strip():
+            run.skip_prep_item("production", item, reason)
+    order = [s.id for s in run.steps]
+    reaches_prep = until is None or order.index(until) >= order.index("prep-production")
+    gaps = run.prep_gaps("production") if reaches_prep else []
+    if gaps:
+        _refused(out, *gaps)
+    return not gaps
+
+
 async def run_release(
     config: Config,
     *,
@@ -156,23 +242,7 @@ async def run_release(
         await _say_bump_advice(run, out)
         for check_id, _label in run.manual_checks():
             run.tick(check_id, True)
-        for check_id, _label in run.verify_manual_checks():
-            run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
-        run.confirm("deploy-production", run.state.version)
-        # --yes: the rollback plan is printed by the prep step and acknowledged in advance.
-        run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])
-        for item, reason in (skip or {}).items():
-            if reason.strip():
-                run.skip_prep_item("production", item, reason)
-        order = [s.id for s in run.steps]
-        reaches_prep = until is None or order.index(until) >= order.index("prep-production")
-        gaps = run.prep_gaps("production") if reaches_prep else []
-        if gaps:
-            # Nobody can answer the prep's questions headless: refuse before anything changes.
-            for gap in gaps:
-                _say(out, f"✘ {gap.what}")
-                _say(out, f"  → {gap.fix}")
-            _say(out, "nothing was changed")
+        if not _answer_in_advance(run, until, skip, out):
             return 2
         on_main = await run.ctx.git.current_branch() == config.project.main_branch
         # Off main (a leftover release branch), the files hold the release's version: no news.
@@ -198,10 +268,7 @@ async def run_release(
             if branch and branch != config.project.main_branch:
                 _say(out, f"the clone is left on {branch}; `git checkout {config.project.main_branch}` to go back")
             return 130
-        if failed is not None:
-            _say(out, f"failed at {failed.step_id}: {failed.message}")
-            return 1
-        return 0
+        return _ended(out, failed)
     finally:
         run.journal.close()
 
@@ -304,11 +371,7 @@ async def run_rollback(
             await run.load()
             target = run.choose_target(to)
         except IactError as exc:
-            _say(out, f"✘ {exc.what}")
-            if exc.fix:
-                _say(out, f"  → {exc.fix}")
-            _say(out, "nothing was changed")
-            return 2
+            return _refused(out, exc)
         for note in run.notes:
             _say(out, f"! {note}")
         _say(out, f"{env} runs {run.current_tag or 'an unknown release'}; going back to {target.tag} ({target.detail})")
@@ -352,16 +415,8 @@ async def print_rollback_targets(
     from iact_tui.engine.rollback import RollbackRun
 
     run = RollbackRun(config, state_dir=state_dir, env=env, record=False)
-    try:
-        await run.load()
-    except IactError as exc:
-        _say(out, f"✘ {exc.what}")
-        if exc.fix:
-            _say(out, f"  → {exc.fix}")
-        _say(out, "nothing was changed")
+    if not await _loaded(run, out):
         return 2
-    for note in run.notes:
-        _say(out, f"! {note}")
     _say(out, f"{env} runs {run.current_tag or 'an unknown release'}")
     offered = run.targets()
     if offered:
@@ -408,35 +463,13 @@ async def run_hotfix(
     run = HotfixRun(config, state_dir=state_dir)
     try:
         _say(out, f"hotfix; journal: {run.journal_path}")
-        try:
-            await run.load()
-        except IactError as exc:
-            _say(out, f"✘ {exc.what}")
-            if exc.fix:
-                _say(out, f"  → {exc.fix}")
-            _say(out, "nothing was changed")
+        if not await _loaded(run, out):
             return 2
-        for note in run.notes:
-            _say(out, f"! {note}")
         _say(
             out,
             f"production runs {run.production_tag} (read from the {run.source}); hotfix {run.ctx.tag} on {run.branch}",
         )
-        for check_id, _label in run.verify_manual_checks():
-            run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
-        run.confirm("deploy-production", run.state.version)
-        run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])
-        for item, reason in (skip or {}).items():
-            if reason.strip():
-                run.skip_prep_item("production", item, reason)
-        order = [s.id for s in run.steps]
-        reaches_prep = until is None or order.index(until) >= order.index("prep-production")
-        gaps = run.prep_gaps("production") if reaches_prep else []
-        if gaps:
-            for gap in gaps:
-                _say(out, f"✘ {gap.what}")
-                _say(out, f"  → {gap.fix}")
-            _say(out, "nothing was changed")
+        if not _answer_in_advance(run, until, skip, out):
             return 2
         failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
         run.finish()
@@ -446,9 +479,6 @@ async def run_hotfix(
         _say(out, f"journal: {run.journal_path}")
         if cancelled:
             return 130
-        if failed is not None:
-            _say(out, f"failed at {failed.step_id}: {failed.message}")
-            return 1
-        return 0
+        return _ended(out, failed)
     finally:
         run.journal.close()

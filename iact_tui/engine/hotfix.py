@@ -42,10 +42,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import getpass
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -57,10 +55,9 @@ from iact_tui.config import CONFIG_NAME, Config
 from iact_tui.engine import history as history_mod
 from iact_tui.engine.events import CheckStatus, CheckUpdate, Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.flows import HOTFIX_STEP_IDS
-from iact_tui.engine.journal import Journal, new_run_dir
-from iact_tui.engine.run import ReleaseRun
-from iact_tui.engine.state import RunContext, RunState
-from iact_tui.engine.step import Action, Step, StepRecord
+from iact_tui.engine.run import FlowRun, ReleaseRun
+from iact_tui.engine.state import RunContext
+from iact_tui.engine.step import Action, Step
 from iact_tui.engine.steps.checks import SmokeStep, VerifyStep
 from iact_tui.engine.steps.deploy import DeployStep
 from iact_tui.engine.steps.prep import PrepStep
@@ -529,6 +526,8 @@ class HotfixRun(ReleaseRun):
     """
 
     flow = "hotfix"
+    #: The branch checked out before the hotfix branch (:meth:`remember_branch`); ``None``: not read yet.
+    origin_branch: str | None = None
 
     def __init__(self, config: Config, *, state_dir: Path | None = None, record: bool = True) -> None:
         # Not ReleaseRun.__init__: it builds the release flow and journals its steps.
@@ -537,29 +536,11 @@ class HotfixRun(ReleaseRun):
                 f"there is no [environments.production] in {config.path.name}: a hotfix fixes what production runs",
                 "configure [environments.production]",
             )
-        self.config, self.state_dir = config, state_dir
-        self.state = RunState(flow=self.flow)
-        self.run_dir = new_run_dir(state_dir) if record else Path(tempfile.gettempdir())
-        self.journal = Journal(self.run_dir / "journal.jsonl" if record else None)
-        self.ctx = RunContext(
-            config=config,
-            state=self.state,
-            git=GitService(config.root, timeout=config.timeouts.git),
-            run_dir=self.run_dir,
-            note=self.journal.write,
-        )
-        self.steps: list[Step] = hotfix_steps()
-        self.records: dict[str, StepRecord] = {s.id: StepRecord() for s in self.steps}
+        FlowRun.__init__(self, config, flow=self.flow, state_dir=state_dir, record=record)
+        self.state_dir = state_dir
         self.production_version, self.production_tag, self.source = "", "", ""
         self.notes: list[str] = []
-        self.journal.write(
-            "run_started",
-            flow=self.flow,
-            repo=str(config.root),
-            config=str(config.path),
-            operator=f"{getpass.getuser()}@{socket.gethostname()}",
-            steps=[s.id for s in self.steps],
-        )
+        self._start(hotfix_steps())
 
     @property
     def branch(self) -> str:
@@ -701,6 +682,67 @@ class HotfixRun(ReleaseRun):
             return
         async for event in super().run_step(step_id):
             yield event
+
+    # -- leaving: the operator's branch back ---------------------------------------------
+
+    async def remember_branch(self) -> str:
+        """Note the branch checked out before the hotfix branch is (journaled once): the
+        one :meth:`leave` checks out again. ``""`` when HEAD was detached.
+
+        Call it before the ``hotfix-branch`` step; later calls keep the first answer.
+        """
+        if self.origin_branch is None:
+            self.origin_branch = await self.ctx.git.current_branch() or ""
+            self.journal.write("hotfix_origin", branch=self.origin_branch)
+        return self.origin_branch
+
+    async def branch_disposable(self) -> bool:
+        """Whether deleting the hotfix branch loses nothing: this run created it, it holds
+        no commit since production's tag, and the remote has no branch of that name."""
+        record = self.records[BRANCH]
+        if record.status != "ok" or record.data.get("how") != "created":
+            return False
+        git, remote = self.ctx.git, self.config.project.remote
+        head = await git.rev(f"refs/heads/{self.branch}")
+        if not head or head != await git.rev(f"refs/tags/{self.state.previous_tag}"):
+            return False
+        if await git.rev(f"refs/remotes/{remote}/{self.branch}"):
+            return False
+        return not await git.remote_branch_exists(remote, self.branch)
+
+    async def leave(self, *, delete_branch: bool = False) -> str:
+        """Check the operator's branch (:meth:`remember_branch`) back out, so the clone is
+        where it was before the hotfix (the next release's checklist wants main); with
+        ``delete_branch``, also delete the hotfix branch when :meth:`branch_disposable`.
+
+        Uncommitted work is never touched: with a dirty tree nothing is checked out.
+
+        Returns:
+            What was done, for the operator; ``""`` when there was nothing to do (the
+            hotfix branch is not checked out, or it is the branch the operator was on).
+
+        Raises:
+            GitError: The working tree has uncommitted changes (the hotfix branch stays
+                checked out).
+        """
+        git, origin = self.ctx.git, self.origin_branch
+        if not origin or origin == self.branch or await git.current_branch() != self.branch:
+            return ""
+        changed, _ = await git.dirty_files()
+        if changed:
+            raise GitError(
+                f"the working tree has uncommitted changes ({', '.join(changed[:8])}): {self.branch} stays checked out",
+                f"commit or stash them, then check out {origin}",
+            )
+        deleted = delete_branch and await self.branch_disposable()
+        await git.checkout(origin)
+        said = f"checked out {origin} again"
+        if deleted:
+            # ``-d``: git itself refuses a branch with commits that are not on ``origin``.
+            await git._call(f"branch -d {self.branch}", lambda: git._repo.git.branch("-d", self.branch))
+            said += f"; deleted {self.branch} (no commit, never pushed)"
+        self.journal.write("hotfix_left", branch=origin, deleted=self.branch if deleted else "")
+        return said
 
     def summary_lines(self) -> list[str]:
         """Where the hotfix ended, for the headless summary and the wizard's exit."""

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -43,15 +41,14 @@ from iact_tui.config import Config
 from iact_tui.engine import history as history_mod
 from iact_tui.engine.commands import RenderedCommand, placeholder_values, render
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished, StepStarted
-from iact_tui.engine.journal import Journal, new_run_dir
-from iact_tui.engine.state import VERIFY_MANUAL, RunContext, RunState
-from iact_tui.engine.step import Action, Step, StepRecord
+from iact_tui.engine.run import FlowRun
+from iact_tui.engine.state import VERIFY_MANUAL, RunContext
+from iact_tui.engine.step import Action, StepRecord
 from iact_tui.engine.steps.checks import VerifyStep
 from iact_tui.engine.steps.deploy import DeployStep
 from iact_tui.errors import ChecklistError, ConfigError, ConfirmationError, GitError, IactError, VersionError
 from iact_tui.services import deploy_state, versioning
 from iact_tui.services import rollback as rb
-from iact_tui.services.git import GitService
 from iact_tui.services.remote import make_hosts
 
 PLAN, RECORD = "rollback-plan", "rollback-record"
@@ -402,7 +399,7 @@ class RollbackRecordStep:
         yield StepFinished(self.id, "ok", message, data={"from": from_tag, "to": ctx.tag})
 
 
-class RollbackRun:
+class RollbackRun(FlowRun):
     """One rollback of an environment (``production`` by default).
 
     Args:
@@ -428,44 +425,24 @@ class RollbackRun:
                 f"there is no [environments.{env}] in {config.path.name} to roll back",
                 f"configure [environments.{env}], or choose another environment",
             )
-        self.config, self.env, self.state_dir = config, env, state_dir
-        self.state = RunState(flow=self.flow)
-        self.run_dir = new_run_dir(state_dir) if record else Path("/nonexistent")
-        self.journal = Journal(self.run_dir / "journal.jsonl" if record else None)
-        self.ctx = RunContext(
-            config=config,
-            state=self.state,
-            git=GitService(config.root, timeout=config.timeouts.git),
-            run_dir=self.run_dir,
-            note=self.journal.write,
-        )
+        super().__init__(config, flow=self.flow, state_dir=state_dir, record=record, scratch=Path("/nonexistent"))
+        self.env, self.state_dir = env, state_dir
         self.history = history_mod.History(env)
         self.hosts: dict[str, deploy_state.DeployedState] = {}
         self.current_version, self.current_tag = "", ""
         self.tags: versioning.VersionInfo | None = None
         self.notes: list[str] = []
-        self.steps: list[Step] = [
-            RollbackPlanStep(env, lambda: self.history.newest_backup),
-            RollbackDeployStep(env),
-            VerifyStep(env),
-            RollbackRecordStep(env),
-        ]
-        self.records: dict[str, StepRecord] = {s.id: StepRecord() for s in self.steps}
-        self.journal.write(
-            "run_started",
-            flow=self.flow,
+        self._start(
+            [
+                RollbackPlanStep(env, lambda: self.history.newest_backup),
+                RollbackDeployStep(env),
+                VerifyStep(env),
+                RollbackRecordStep(env),
+            ],
             env=env,
-            repo=str(config.root),
-            config=str(config.path),
-            operator=f"{getpass.getuser()}@{socket.gethostname()}",
-            steps=[s.id for s in self.steps],
         )
 
     # -- what runs now, and where it can go back to ---------------------------------
-
-    @property
-    def journal_path(self) -> Path:
-        return self.journal.path
 
     @property
     def deploy_step_id(self) -> str:
@@ -645,12 +622,6 @@ class RollbackRun:
         self.journal.write("verify_tick", check=check_id, ticked=ticked, note=note.strip())
 
     # -- steps -------------------------------------------------------------------------
-
-    def step(self, step_id: str) -> Step:
-        for s in self.steps:
-            if s.id == step_id:
-                return s
-        raise KeyError(step_id)
 
     def _gate(self, step_id: str) -> None:
         if not self.state.version:

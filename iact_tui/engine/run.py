@@ -39,7 +39,80 @@ from iact_tui.services.git import GitService
 BUMPS: tuple[str, ...] = ("major", "minor", "patch")
 
 
-class ReleaseRun:
+class FlowRun:
+    """What every flow's run holds, and how it starts (release, hotfix, rollback).
+
+    The config, a :class:`RunState` of the flow, a run folder with its JSONL journal,
+    the :class:`RunContext` the steps work with, and the steps with their records.
+    Subclasses call :meth:`_start` with their steps once the attributes those need exist.
+
+    Args:
+        config: The validated config (its ``path`` locates the repository).
+        flow: ``release``, ``hotfix`` or ``rollback`` (the journal's ``run_started``).
+        state_dir: Where runs are kept; ``None`` uses the platformdirs user state dir.
+        record: False for a run that only plans: no run folder, no journal.
+        scratch: The ``run_dir`` of a run that does not record; ``None``: the temp dir.
+
+    Attributes:
+        steps: The flow's steps in order (their ids are the ``--until`` ids).
+        records: Step id → :class:`StepRecord` (status ``pending``/``running``/``ok``/...).
+        journal: The run's append-only JSONL journal.
+    """
+
+    def __init__(
+        self, config: Config, *, flow: str, state_dir: Path | None, record: bool, scratch: Path | None = None
+    ) -> None:
+        self.config = config
+        self.state = RunState(flow=flow)
+        self.run_dir = new_run_dir(state_dir) if record else (scratch or Path(tempfile.gettempdir()))
+        self.journal = Journal(self.run_dir / "journal.jsonl" if record else None)
+        self.ctx = RunContext(
+            config=config,
+            state=self.state,
+            git=GitService(config.root, timeout=config.timeouts.git),
+            run_dir=self.run_dir,
+            note=self.journal.write,
+        )
+        self.steps: list[Step] = []
+        self.records: dict[str, StepRecord] = {}
+
+    def _start(self, steps: list[Step], **fields: Any) -> None:
+        """Take the flow's steps (each pending) and journal ``run_started``.
+
+        Args:
+            steps: The flow's steps, in order.
+            fields: Written after ``flow`` in the record (the rollback's ``env``).
+        """
+        self.steps = steps
+        self.records = {s.id: StepRecord() for s in steps}
+        self.journal.write(
+            "run_started",
+            flow=self.state.flow,
+            **fields,
+            repo=str(self.config.root),
+            config=str(self.config.path),
+            operator=f"{getpass.getuser()}@{socket.gethostname()}",
+            steps=[s.id for s in steps],
+        )
+
+    @property
+    def journal_path(self) -> Path:
+        """The JSONL journal of this run."""
+        return self.journal.path
+
+    def step(self, step_id: str) -> Step:
+        """The step with this id.
+
+        Raises:
+            KeyError: No such step in the flow.
+        """
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+
+class ReleaseRun(FlowRun):
     """One release run over a repository.
 
     Args:
@@ -57,34 +130,10 @@ class ReleaseRun:
     def __init__(
         self, config: Config, *, state_dir: Path | None = None, flow: str = "release", record: bool = True
     ) -> None:
-        self.config = config
-        self.state = RunState(flow=flow)
-        self.run_dir = new_run_dir(state_dir) if record else Path(tempfile.gettempdir())
-        self.journal = Journal(self.run_dir / "journal.jsonl" if record else None)
-        self.ctx = RunContext(
-            config=config,
-            state=self.state,
-            git=GitService(config.root, timeout=config.timeouts.git),
-            run_dir=self.run_dir,
-            note=self.journal.write,
-        )
-        self.steps: list[Step] = flows.release_flow(config)
-        self.records: dict[str, StepRecord] = {s.id: StepRecord() for s in self.steps}
-        self.journal.write(
-            "run_started",
-            flow=flow,
-            repo=str(config.root),
-            config=str(config.path),
-            operator=f"{getpass.getuser()}@{socket.gethostname()}",
-            steps=[s.id for s in self.steps],
-        )
+        super().__init__(config, flow=flow, state_dir=state_dir, record=record)
+        self._start(flows.release_flow(config))
 
     # -- paths -------------------------------------------------------------------------
-
-    @property
-    def journal_path(self) -> Path:
-        """The JSONL journal of this run."""
-        return self.journal.path
 
     @property
     def announcement_path(self) -> Path | None:
@@ -429,17 +478,6 @@ class ReleaseRun:
         return ok
 
     # -- steps -------------------------------------------------------------------------
-
-    def step(self, step_id: str) -> Step:
-        """The step with this id.
-
-        Raises:
-            KeyError: No such step in the flow.
-        """
-        for s in self.steps:
-            if s.id == step_id:
-                return s
-        raise KeyError(step_id)
 
     async def check_setup(self) -> list[IactError]:
         """Read-only checks of what the config points at, for ``plan`` and before a run.
