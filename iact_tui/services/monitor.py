@@ -20,8 +20,16 @@ This module owns, with no knowledge of any UI:
 
 Paths reach the shell through ``shlex.quote``; a glob is expanded by the host's shell
 from a quoted variable with field splitting off (``IFS=''``), as in
-:mod:`iact_tui.services.log_scan`, and a leading ``~/`` is the remote ``$HOME``. Lines
-written while a host was disconnected are not shown (each restart follows from the end).
+:mod:`iact_tui.services.log_scan`, and a leading ``~/`` is the remote ``$HOME``.
+
+After a reconnect nothing is missed when it can be helped: a follow of one file
+remembers the file's inode and the bytes read (:class:`FileMark`) and, when the file is
+the same, not shorter and the byte before that offset is a newline, resumes there with
+``tail -c +N -F`` (notice ``resumed FILE where it stopped``). Otherwise (several files,
+a file replaced or truncated, a journal, a count that did not match) the restart
+follows from the end and a marker notice says so:
+``── web1: reconnected after 4 s; lines written meanwhile may be missing (app.log:
+2,345 bytes written meanwhile not shown) ──``, with what is known per file.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ NOTICE_SOURCE = "monitor"
 #: Exit statuses meaning the program is not there to run (``sh``: not executable / not found).
 _NOT_RUNNABLE = {126, 127}
 _GLOB_CHARS = re.compile(r"[*?\[]")
+#: tail's words when a followed name is a new file, or was cut: a byte count no longer applies.
+_NEW_FILE = ("has been replaced", "file truncated", "has appeared", "has become inaccessible")
 
 SourceKind = Literal["file", "unit"]
 
@@ -100,15 +110,39 @@ def _shell_word(path: str) -> str:
     return shlex.quote(path)
 
 
-def files_command(nonce: str, paths: Sequence[str]) -> str:
+@dataclass
+class FileMark:
+    """How far one followed file has been read, to resume there after a reconnect.
+
+    Attributes:
+        inode: The file's inode when its follow started (``None``: unknown, or it was
+            replaced or truncated since: no resume).
+        offset: Bytes of it read: its size when the follow started plus the bytes of every
+            line received since (a line's UTF-8 bytes and its newline).
+    """
+
+    inode: int | None
+    offset: int
+
+
+def files_command(nonce: str, paths: Sequence[str], resume: tuple[str, FileMark] | None = None) -> str:
     """The shell script following ``paths`` on a host.
 
     It expands the globs (one ``<nonce> nomatch <glob>`` line for a glob matching
     nothing), prints ``<nonce> file <path>`` for every file it follows (or
-    ``<nonce> nofiles`` and exits 0 when there are none), then becomes
-    ``tail -F -v -n 0 -- FILE...``: from the end, following renames (rotation), with a
-    ``==> FILE <==`` header whenever the file the lines come from changes. An exact path
-    that does not exist yet is followed all the same (``tail -F`` waits for it).
+    ``<nonce> nofiles`` and exits 0 when there are none), then
+    ``<nonce> at <inode> <size> <path>`` for each (``- -`` when it cannot be read), then
+    becomes ``tail -F -v -n 0 -- FILE...``: from the end, following renames (rotation),
+    with a ``==> FILE <==`` header whenever the file the lines come from changes. An exact
+    path that does not exist yet is followed all the same (``tail -F`` waits for it).
+
+    With ``resume`` (a path and how far it was read) and that path the only file to follow,
+    it resumes there instead, with ``tail -F -v -c +OFFSET``, printing ``<nonce> resume``,
+    when the file is the same (its inode), is not shorter than the offset, and the byte
+    just before the offset is a newline (so the count of bytes received was right).
+
+    Raises:
+        ValueError: A resume offset or inode that is negative.
     """
     out = ["IFS=''", "set --"]
     for path in paths:
@@ -121,6 +155,29 @@ def files_command(nonce: str, paths: Sequence[str]) -> str:
             out.append(f'set -- "$@" {_shell_word(path)}')
     out.append(f"[ $# -gt 0 ] || {{ printf '%s nofiles\\n' {nonce}; exit 0; }}")
     out.append(f'for f in "$@"; do printf \'%s file %s\\n\' {nonce} "$f"; done')
+    path, mark = resume if resume is not None else ("", FileMark(None, 0))
+    if mark.inode is not None:
+        inode, offset = int(mark.inode), int(mark.offset)
+        if inode < 0 or offset < 0:
+            raise ValueError("a resume inode or offset is negative")
+        # The byte before the offset must be a newline: else the count was off (a CRLF
+        # line, bytes that were not UTF-8) and following from the end is the safe choice.
+        newline = (
+            ""
+            if offset == 0
+            else f" && [ \"$(tail -c +{offset} -- \"$1\" | head -c 1 | od -An -c | tr -d ' ')\" = '\\n' ]"
+        )
+        out.append(
+            f'if [ $# -eq 1 ] && [ "$1" = {shlex.quote(path)} ]; then '
+            f"s=$(stat -L -c '%i %s' -- \"$1\" 2>/dev/null) || s='- -'; "
+            f'if [ "${{s% *}}" = {inode} ] && [ "${{s#* }}" -ge {offset} ]{newline}; then '
+            f"printf '%s resume\\n' {nonce}; printf '%s tailing\\n' {nonce}; "
+            f'exec tail -F -v -c +{offset + 1} -- "$@"; fi; fi'
+        )
+    out.append(
+        f"for f in \"$@\"; do printf '%s at %s %s\\n' {nonce} "
+        f'"$(stat -L -c \'%i %s\' -- "$f" 2>/dev/null || echo \'- -\')" "$f"; done'
+    )
     out.append(f"printf '%s tailing\\n' {nonce}")
     out.append('exec tail -F -v -n 0 -- "$@"')
     return "\n".join(out)
@@ -399,16 +456,21 @@ class LogFollower:
         """Run one stream on one host, restarting it with backoff until cancelled."""
         delay = self.retry_min
         started_once = False
+        # Each followed file's inode and bytes read, kept across restarts (resume or tell).
+        marks: dict[str, FileMark] = {}
+        ended_at: float | None = None
         while True:
             nonce = "@iact-tail-" + secrets.token_hex(6)
             if stream.kind == "file":
-                command = files_command(nonce, stream.targets)
+                known = [(path, mark) for path, mark in marks.items() if mark.inode is not None]
+                resume = known[0] if started_once and len(marks) == 1 and len(known) == 1 else None
+                command = files_command(nonce, stream.targets, resume)
             else:
                 command = units_command(nonce, stream.targets)
             began = time.monotonic()
             result: CommandResult | None = None
             reason = ""
-            parser = _TailParser(self, host, stream, nonce, restarted=started_once)
+            parser = _TailParser(self, host, stream, nonce, restarted=started_once, marks=marks, ended_at=ended_at)
             try:
                 async for item in host.stream(command, timeout=FOREVER):
                     if isinstance(item, CommandResult):
@@ -422,6 +484,7 @@ class LogFollower:
             except Exception as exc:  # a monitor runs for hours: any failure is a reconnect
                 reason = f"{type(exc).__name__}: {exc}"
             parser.flush()
+            ended_at = time.monotonic()
             started_once = started_once or parser.started
             stats = self.stats[host.name]
             if result is not None and result.exit_status in _NOT_RUNNABLE and not parser.log_lines:
@@ -454,8 +517,26 @@ class LogFollower:
 class _TailParser:
     """Turns one run of a stream's output into lines and notices."""
 
-    def __init__(self, follower: LogFollower, host: Host, stream: _Stream, nonce: str, *, restarted: bool) -> None:
+    def __init__(
+        self,
+        follower: LogFollower,
+        host: Host,
+        stream: _Stream,
+        nonce: str,
+        *,
+        restarted: bool,
+        marks: dict[str, FileMark] | None = None,
+        ended_at: float | None = None,
+    ) -> None:
         self.follower = follower
+        #: The follow's file marks (updated as lines arrive), and as the last run left them.
+        self.marks: dict[str, FileMark] = marks if marks is not None else {}
+        self.before = {path: FileMark(m.inode, m.offset) for path, m in self.marks.items()}
+        self.ended_at = ended_at
+        self.resumed = False
+        #: What is known of the lines written while disconnected, per file label.
+        self.missed: list[str] = []
+        self.current_path = ""
         self.stats = follower.stats[host.name]
         self.host = host.name
         self.stream = stream
@@ -465,7 +546,7 @@ class _TailParser:
         self.no_files = False
         self.log_lines = 0
         self.files: dict[str, str] = {}  # path -> label
-        self.headers: dict[str, str] = {}  # "==> path <==" -> label
+        self.headers: dict[str, str] = {}  # "==> path <==" -> path
         self.current = stream.label
         self._blank = False  # an empty line held: tail prints one before each header
         # Files tail has not opened yet: "following" is said once each has its header (or
@@ -486,11 +567,42 @@ class _TailParser:
         else:
             what = f"following {self.stream.what}"
         self.follower._notice(self.host, ("reconnected: " if self.restarted else "") + what, "following")
+        if not self.restarted:
+            return
+        down = "" if self.ended_at is None else f" after {max(time.monotonic() - self.ended_at, 0):.0f} s"
+        if self.resumed:
+            label = next(iter(self.files.values()), "the file")
+            self.follower._notice(self.host, f"resumed {label} where it stopped{down}: no line is missed")
+            return
+        details = f" ({'; '.join(self.missed)})" if self.missed else ""
+        self.follower._notice(
+            self.host, f"── {self.host}: reconnected{down}; lines written meanwhile may be missing{details} ──"
+        )
+
+    def _at(self, rest: str) -> None:
+        """``<inode> <size> <path>``: where the follow of ``path`` starts (from its end)."""
+        inode_text, _, rest = rest.partition(" ")
+        size_text, _, path = rest.partition(" ")
+        inode = int(inode_text) if inode_text.isdigit() else None
+        size = int(size_text) if size_text.isdigit() else 0
+        self.marks[path] = FileMark(inode, size)
+        previous = self.before.get(path)
+        if not self.restarted or previous is None:
+            return
+        label = self.files.get(path, path)
+        if previous.inode is not None and previous.inode == inode and size >= previous.offset:
+            if size > previous.offset:
+                self.missed.append(f"{label}: {size - previous.offset:,} bytes written meanwhile not shown")
+        else:
+            self.missed.append(f"{label}: replaced or truncated meanwhile")
 
     def _line(self, text: str) -> None:
         if not self.started and self._opening is not None:
             self._started()  # tail's complaint about a file was not recognised: it runs
         self.log_lines += 1
+        mark = self.marks.get(self.current_path) if self.current_path else None
+        if mark is not None:
+            mark.offset += len(text.encode("utf-8")) + 1
         self.follower._line(self.stats, self.current, text)
 
     def stdout(self, text: str) -> None:
@@ -499,15 +611,25 @@ class _TailParser:
             if kind == "file":
                 label = rest.rstrip("/").rsplit("/", 1)[-1] or rest
                 self.files[rest] = label
-                self.headers[f"==> {rest} <=="] = label
+                self.headers[f"==> {rest} <=="] = rest
                 if not self.current:
                     self.current = label
+            elif kind == "at":
+                self._at(rest)
+            elif kind == "resume":
+                self.resumed = True
+                # Only the one file left off is followed, from where it was: its mark stands.
+                for path in list(self.marks):
+                    if path not in self.files:
+                        del self.marks[path]
             elif kind == "nomatch":
                 self.follower._notice(self.host, f"no file matches {rest}")
             elif kind == "nofiles":
                 self.no_files = True
             elif kind == "tailing":
                 self._opening = set(self.files)
+                for gone in [p for p in self.marks if p not in self.files]:
+                    del self.marks[gone]  # no longer followed (a glob matches other files)
             elif kind == "units":
                 self._started()
             return
@@ -517,8 +639,9 @@ class _TailParser:
         header = self.headers.get(text)
         if header is not None:
             self._blank = False
-            self.current = header
-            self._opened(text[4:-4])
+            self.current = self.files[header]
+            self.current_path = header
+            self._opened(header)
             return
         if self._blank:
             self._blank = False
@@ -532,6 +655,11 @@ class _TailParser:
         if not text:
             return
         self.follower._notice(self.host, text.removeprefix("tail: "))
+        if any(word in text for word in _NEW_FILE):
+            # tail follows the file from a new start: the count no longer matches an offset.
+            for path, mark in self.marks.items():
+                if f"'{path}'" in text or f" {path}:" in text:
+                    mark.inode = None
         if self._opening:
             for path in [p for p in self._opening if f"'{p}'" in text or f" {p}:" in text]:
                 self._opened(path)

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import secrets
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -62,11 +65,19 @@ def rss_mib() -> float:
 
 
 def remote_tails(path: Path) -> list[str]:
-    """``tail`` processes of the SSH test user that follow ``path`` on the host."""
+    """``tail`` processes of the SSH test user that follow ``path`` on the host (from the
+    end, or resumed at an offset after a reconnect)."""
     done = subprocess.run(
-        ["pgrep", "-u", TEST_USER, "-f", f"tail -F -v -n 0 -- {path}"], capture_output=True, text=True
+        ["pgrep", "-u", TEST_USER, "-f", f"tail -F -v (-n 0|-c \\+[0-9]+) -- {path}"], capture_output=True, text=True
     )
     return done.stdout.split()
+
+
+def kill_remote_tail(path: Path) -> None:
+    """Kill the tail following ``path`` on the host (the one this test's follower started)."""
+    pids = remote_tails(path)
+    assert len(pids) == 1, pids
+    os.kill(int(pids[0]), signal.SIGKILL)
 
 
 async def no_tail_left(path: Path, within: float = 0.0) -> bool:
@@ -163,6 +174,11 @@ async def test_the_follower_reconnects_after_sshd_restarts(running_sshd: Sshd, l
     assert any("the log files stopped (" in text and "reconnecting in" in text for text in notices), notices
     assert "reconnected: following app.log" in notices
     assert numbers(after)[-1] > numbers(before)[-1]
+    # Resumed where it stopped: the lines written while sshd was down arrive, none twice.
+    got = numbers(before + after)  # the writer started first: from the line the tail began at
+    assert got == list(range(got[0], got[0] + len(got))), "lines missing or repeated across the reconnect"
+    assert any(text.startswith("resumed app.log where it stopped after ") for text in notices), notices
+    assert not any("may be missing" in text for text in notices)
     stats = follower.stats["web1"]
     assert stats.reconnects >= 1 and stats.lines == len(numbers(before + after)) + stats.dropped
     # The tail started before the restart was orphaned by sshd's death (not by us): it
@@ -170,6 +186,70 @@ async def test_the_follower_reconnects_after_sshd_restarts(running_sshd: Sshd, l
     with log.open("a") as fh:
         fh.write("wake the orphan\n")
     assert await no_tail_left(log, within=10)
+
+
+async def test_a_killed_remote_tail_resumes_where_it_stopped_and_every_line_arrives(
+    running_sshd: Sshd, log_dir: Path
+) -> None:
+    log = log_dir / "app.log"
+    follower = LogFollower([ssh_host(running_sshd)], log_sources([str(log_dir / "*.log")], []), retry_min=0.5)
+    total = 3_000
+    async with follower:
+        await take(follower, lambda got: any("following app.log" in line.text for line in got), 15)
+        writer = start_writer(log, total, 1_000)  # three seconds of lines
+        try:
+            lines = await take(follower, lambda got: len(numbers(got)) >= 300, 15)
+            kill_remote_tail(log)  # mid-stream; the writer goes on while the follower waits
+            lines += await take(follower, lambda got: any("resumed app.log" in line.text for line in got), 15)
+            lines += await take(follower, lambda got: len(numbers(lines + got)) >= total, 30)
+            assert writer.wait(30) == 0
+        finally:
+            writer.kill()
+    notices = [line.text for line in lines if line.notice]
+    assert numbers(lines) == list(range(total)), "lines missing or repeated across the restart"
+    assert any(text.startswith("the log files stopped (") for text in notices), notices
+    assert any(text.startswith("resumed app.log where it stopped after ") for text in notices), notices
+    assert not any("may be missing" in text for text in notices)
+    stats = follower.stats["web1"]
+    assert (stats.lines, stats.dropped, stats.reconnects) == (total, 0, 1)
+    assert await no_tail_left(log)
+
+
+async def test_a_restart_that_cannot_resume_marks_the_gap_with_what_is_known(running_sshd: Sshd, log_dir: Path) -> None:
+    # Two files (one tail for both: no single offset to resume from), then one of them
+    # truncated: the marker says so, with the bytes written meanwhile where they are known.
+    first, second = log_dir / "app.log", log_dir / "worker.log"
+    second.write_text("")
+    shutil.chown(second, TEST_USER)
+    follower = LogFollower([ssh_host(running_sshd)], log_sources([str(log_dir / "*.log")], []), retry_min=1.0)
+    async with follower:
+        await take(follower, lambda got: any("following app.log, worker.log" in line.text for line in got), 15)
+        append_lines(first, "before 1", "before 2")
+        append_lines(second, "w before")
+        await take(follower, lambda got: sum(not line.notice for line in got) >= 3, 15)
+        kill_remote_tail(first)
+        missed = append_lines(first, "while down 1", "while down 2 — ü")
+        with second.open("w") as fh:  # truncated while the follower is away
+            fh.write("")
+        got = await take(follower, lambda got: any("may be missing" in line.text for line in got), 15)
+        append_lines(first, "after")
+        got += await take(follower, lambda got: any(line.text == "after" for line in got), 15)
+    [marker] = [line.text for line in got if "may be missing" in line.text]
+    assert re.fullmatch(
+        r"── web1: reconnected after \d+ s; lines written meanwhile may be missing "
+        rf"\(app\.log: {missed} bytes written meanwhile not shown; worker\.log: replaced or truncated meanwhile\) ──",
+        marker,
+    ), marker
+    assert "while down 1" not in [line.text for line in got]
+    assert await no_tail_left(first)
+
+
+def append_lines(path: Path, *lines: str) -> int:
+    """Append ``lines`` to ``path``; the bytes written."""
+    data = "".join(line + "\n" for line in lines).encode()
+    with path.open("ab") as fh:
+        fh.write(data)
+    return len(data)
 
 
 class _Health(BaseHTTPRequestHandler):

@@ -24,6 +24,7 @@ from iact_tui.engine.journal import Journal, read_journal
 from iact_tui.engine.monitor import MonitorSession
 from iact_tui.errors import ConfigError
 from iact_tui.services.monitor import (
+    FileMark,
     HealthSample,
     HealthStats,
     LineFilter,
@@ -37,7 +38,7 @@ from iact_tui.services.monitor import (
     poll_health,
     read_host_stats,
 )
-from iact_tui.services.remote import CommandResult, Line, LocalHost
+from iact_tui.services.remote import CommandResult, Line, LocalHost, run_collect
 
 
 async def collect(
@@ -270,6 +271,27 @@ def test_the_files_command_quotes_every_path_and_expands_globs_remotely() -> Non
     assert "p=\"$HOME\"/'logs/*.log'; " in script
     assert "'/x/'\"'\"'q'\"'\"'.log'" in script
     assert script.endswith('exec tail -F -v -n 0 -- "$@"')
+
+
+async def test_the_resume_script_resumes_only_the_same_file_after_a_newline(tmp_path: Path) -> None:
+    path = tmp_path / "it's app.log"
+    path.write_bytes(b"one\ntwo\nthree\n")
+    inode = path.stat().st_ino
+
+    async def run(mark: FileMark) -> list[str]:
+        script = files_command("@n", [str(path)], (str(path), mark)).replace("exec tail -F", "exec tail")
+        result, lines = await run_collect(LocalHost("local"), script, timeout=10)
+        assert result.ok, result
+        return lines
+
+    # Four bytes read ("one\n"): resumed at "two", nothing printed twice.
+    assert (await run(FileMark(inode, 4)))[-5:] == ["@n resume", "@n tailing", f"==> {path} <==", "two", "three"]
+    for mark in (FileMark(inode, 5), FileMark(inode + 1, 4), FileMark(inode, 99)):
+        # Mid-line (the count was off), another file, or a shorter one: from the end, said with "at".
+        lines = await run(mark)
+        assert "@n resume" not in lines and f"@n at {inode} 14 {path}" in lines, (mark, lines)
+    with pytest.raises(ValueError, match="negative"):
+        files_command("@n", [str(path)], (str(path), FileMark(inode, -1)))
 
 
 def test_bad_patterns_and_paths_are_config_errors() -> None:
