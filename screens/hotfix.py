@@ -11,15 +11,19 @@ pressed ``c``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
 from rich.markup import escape
 from textual import on, work
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Label, Static, TextArea
+from textual.widgets import Button, Label, Static, TextArea
 from textual.worker import Worker
 
 from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
@@ -27,7 +31,7 @@ from iact_tui.engine.hotfix import BACKPORT, BRANCH, CHECKS, HotfixRun
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
 from iact_tui.screens.prep import ReasonModal
-from iact_tui.widgets import CheckTable
+from iact_tui.widgets import CheckTable, QuitModal
 
 #: How often the hotfix branch is read for new fix commits, in seconds.
 POLL_SECONDS = 2.0
@@ -48,6 +52,50 @@ RELEASE_STEPS: tuple[str, ...] = (
 DEPLOY_STEPS: tuple[str, ...] = (DEPLOY, VERIFY)
 #: Prep items that can be skipped with a reason, and how the reason modal names them.
 _SKIPPABLE = {"backup": "the database backup", "notice": "the stakeholder notice"}
+
+
+class DeleteBranchModal(ModalScreen[bool]):
+    """Offer to delete a hotfix branch that holds nothing (no commit, never pushed).
+
+    Dismisses with ``True`` (Delete, ``y``) or ``False`` (Keep, the default; Escape).
+
+    Args:
+        branch: The hotfix branch, e.g. ``hotfix/v1.3.3``.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "keep", "Keep"),
+        Binding("y", "delete", "Delete"),
+    ]
+
+    def __init__(self, branch: str) -> None:
+        super().__init__()
+        self.branch = branch
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="delete-branch-dialog"):
+            yield Static(
+                f"[b]Delete {escape(self.branch)}?[/b]\n"
+                "It has no commit since production's tag and was never pushed: nothing is lost. "
+                "Kept, the next hotfix reuses it.",
+                id="delete-branch-text",
+            )
+            with Horizontal(id="delete-branch-buttons"):
+                yield Button("Keep", id="delete-branch-keep", variant="primary")
+                yield Button("Delete", id="delete-branch-ok", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#delete-branch-keep", Button).focus()
+
+    @on(Button.Pressed, "#delete-branch-ok")
+    def action_delete(self) -> None:
+        """Delete the branch."""
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#delete-branch-keep")
+    def action_keep(self) -> None:
+        """Keep the branch."""
+        self.dismiss(False)
 
 
 class HotfixScreen(FlowScreen[HotfixRun]):
@@ -82,6 +130,10 @@ class HotfixScreen(FlowScreen[HotfixRun]):
         self.plan_lines: list[str] = []
         self._poll_timer: Timer | None = None
         self._poll_worker: Worker[None] | None = None
+        #: Leaving (the operator's branch is being checked out again).
+        self.leaving = False
+        #: Leaving found uncommitted work: the next esc leaves with the hotfix branch checked out.
+        self.stay_on_branch = False
 
     def compose_flow(self) -> Iterable[Widget]:
         yield Label("Hotfix production", id="hotfix-title")
@@ -125,8 +177,18 @@ class HotfixScreen(FlowScreen[HotfixRun]):
             "(`git commit`); new commits appear below."
         )
         self.loaded = True
+        await self._make_branch()
+
+    async def _make_branch(self) -> None:
+        """Note the operator's branch (checked out again on leaving), then make the hotfix branch."""
+        try:
+            await self.run.remember_branch()
+        except IactError as exc:
+            self.busy = False
+            self.fail(exc)
+            return
         await self.run_steps([BRANCH])
-        if run.records[BRANCH].status == "ok":
+        if self.run.records[BRANCH].status == "ok":
             self._start_polling()
 
     def _start_polling(self) -> None:
@@ -323,9 +385,7 @@ class HotfixScreen(FlowScreen[HotfixRun]):
 
     @work(exclusive=True, exit_on_error=False, group="hotfix")
     async def _retry_branch(self) -> None:
-        await self.run_steps([BRANCH])
-        if self.run.records[BRANCH].status == "ok":
-            self._start_polling()
+        await self._make_branch()
 
     @work(exclusive=True, exit_on_error=False, group="hotfix")
     async def _retry_plan(self) -> None:
@@ -333,7 +393,11 @@ class HotfixScreen(FlowScreen[HotfixRun]):
         await self._read_plan()
 
     def action_leave(self) -> None:
+        """Leave: ask first when the hotfix is tagged but not finished; check the operator's
+        branch back out (offering to delete a hotfix branch that holds nothing)."""
         if self.leave_field():  # esc leaves the editor or a note first
+            return
+        if self.leaving:
             return
         if self.busy and self.loaded:
             self.notify(
@@ -342,11 +406,74 @@ class HotfixScreen(FlowScreen[HotfixRun]):
                 severity="warning",
             )
             return
-        # Loading reads production and fetches: nothing to undo. Stop it and leave.
+        unfinished = self.unfinished()
+        if unfinished is None:
+            self._leave()
+            return
+        done, not_done = unfinished
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self._leave()
+
+        self.app.push_screen(QuitModal(done=done, not_done=not_done), answered)
+
+    def unfinished(self) -> tuple[str, list[str]] | None:
+        """What a tagged, unfinished hotfix has done and what it has not (for the quit
+        dialog), or ``None``: not tagged yet, or backported."""
+        records = self.run.records
+        if records["tag"].status != "ok" or records[BACKPORT].status == "ok":
+            return None
+        tag = escape(self.run.ctx.tag)
+        phrases = ["tagged and pushed"]
+        phrases += ["deployed to production"] if records[DEPLOY].status == "ok" else []
+        phrases += ["verified"] if records[VERIFY].status == "ok" else []
+        done = f"Hotfix {tag} is {', '.join(phrases[:-1]) + ' and ' if len(phrases) > 1 else ''}{phrases[-1]}."
+        order = list(records)
+        not_done = [
+            f"{sid} ({record.status})" if record.status in ("failed", "cancelled") else sid
+            for sid, record in records.items()
+            if order.index(sid) > order.index("tag") and record.status not in self.PASSING
+        ]
+        return done, not_done
+
+    def _leave(self) -> None:
+        # Loading reads production and fetches: nothing to undo. Stop it, then check the
+        # operator's branch back out.
         self.workers.cancel_group(self, "hotfix")
         self.workers.cancel_group(self, "poll")
         if self._poll_timer is not None:
             self._poll_timer.stop()
+        if self.run.records[BRANCH].status == "pending":
+            self.close()
+            return
+        self.leaving = True
+        self._restore_branch()
+
+    @work(exclusive=True, exit_on_error=False, group="leave")
+    async def _restore_branch(self) -> None:
+        """Check the operator's branch back out (asking whether to delete an empty hotfix
+        branch), then close; with uncommitted work, say so and stay (esc again leaves the
+        clone on the hotfix branch)."""
+        run = self.run
+        try:
+            await self._quiet_poll()
+            delete = False
+            if await run.branch_disposable():
+                answer: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+                self.app.push_screen(DeleteBranchModal(run.branch), answer.set_result)
+                delete = bool(await answer)
+            said = await run.leave(delete_branch=delete)
+        except IactError as exc:
+            if self.stay_on_branch:  # said once already: the operator leaves anyway
+                self.close()
+                return
+            self.stay_on_branch, self.leaving = True, False
+            self.failure = (exc.what, f"{exc.fix}; or press esc again to leave with {run.branch} checked out")
+            self.refresh_status()
+            return
+        if said:
+            self.app.notify(said[:1].upper() + said[1:] + ".", title="Hotfix")
         self.close()
 
     def step_started(self, event: StepStarted) -> None:

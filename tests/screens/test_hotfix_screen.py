@@ -22,8 +22,8 @@ from iact_tui import demo
 from iact_tui.config import load_config
 from iact_tui.hotfix_app import HotfixApp, make_hotfix_app
 from iact_tui.screens.flow import FlowScreen
-from iact_tui.screens.hotfix import HotfixScreen
-from iact_tui.widgets import ConfirmModal
+from iact_tui.screens.hotfix import DeleteBranchModal, HotfixScreen
+from iact_tui.widgets import ConfirmModal, QuitModal
 
 MIDDLEWARE = "core/middleware.py"
 DOC = '"""Maintenance mode: answer every request 503 while the flag file exists."""'
@@ -167,6 +167,44 @@ async def test_branch_fix_commit_and_tag_then_a_wrong_version_is_refused(box: de
         assert run.records["deploy-production"].status == "pending"
         assert "deploy-production" not in run.state.confirmations
 
+        # tagged and pushed, not deployed: leaving asks first, and staying is the default
+        await pilot.press("escape")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, QuitModal)
+        asked = dialog.text()
+        assert "v1.3.3 is tagged and pushed" in asked and "deploy-production, verify, backport" in asked
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("escape", "y")
+        await settle(app, pilot)
+        assert not app.is_running
+    # the clone is back on the branch the operator was on (the fix stays on its branch)
+    assert git(box.repo, "branch", "--show-current") == "main"
+    assert git(box.repo, "rev-parse", "hotfix/v1.3.3") == git(box.origin, "rev-parse", "hotfix/v1.3.3")
+
+
+async def test_leaving_before_any_fix_commit_goes_back_to_main_and_offers_to_delete_the_branch(
+    box: demo.Sandbox, tmp_path: Path
+) -> None:
+    app = make_hotfix_app(load_config(box.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert git(box.repo, "branch", "--show-current") == "hotfix/v1.3.3"
+        await pilot.press("escape")
+        for _ in range(50):  # the leaving worker reads the branch, then asks (it waits for the answer)
+            if isinstance(app.screen, DeleteBranchModal):
+                break
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, DeleteBranchModal)
+        assert app.screen.focused is app.screen.query_one("#delete-branch-keep")  # keeping is the default
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert not app.is_running
+    assert git(box.repo, "branch", "--show-current") == "main"
+    assert git(box.repo, "branch", "--list", "hotfix/*") == ""
+
 
 async def test_the_whole_hotfix_reaches_production_and_main(sandbox: demo.Sandbox, tmp_path: Path) -> None:
     box = sandbox
@@ -211,5 +249,6 @@ async def test_the_whole_hotfix_reaches_production_and_main(sandbox: demo.Sandbo
         assert "Hotfix v1.3.3 runs in production" in text_of(screen, "#hotfix-status")
         app.save_screenshot(str(tmp_path / "hotfix-100-done.svg"))
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(app, pilot)
         assert not app.is_running
+    assert git(box.repo, "branch", "--show-current") == "main"
