@@ -177,6 +177,12 @@ class HotfixScreen(FlowScreen[HotfixRun]):
             "(`git commit`); new commits appear below."
         )
         self.loaded = True
+        saved = await run.resume_changelog()
+        if saved is not None:  # an earlier run of this hotfix saved an edit: it is the section
+            editor = self.query_one("#hotfix-changelog", TextArea)
+            editor.load_text(saved)
+            editor.disabled = False
+            self.seeded = saved
         await self._make_branch()
 
     async def _make_branch(self) -> None:

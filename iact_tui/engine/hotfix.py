@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import re
 import shutil
 import tempfile
@@ -55,6 +56,7 @@ from iact_tui.config import CONFIG_NAME, Config
 from iact_tui.engine import history as history_mod
 from iact_tui.engine.events import CheckStatus, CheckUpdate, Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.flows import HOTFIX_STEP_IDS
+from iact_tui.engine.journal import read_journal, state_root
 from iact_tui.engine.run import FlowRun, ReleaseRun
 from iact_tui.engine.state import RunContext
 from iact_tui.engine.step import Action, Step
@@ -647,6 +649,52 @@ class HotfixRun(ReleaseRun):
         if self.state.changelog_body is not None:
             return self.state.changelog_body
         return draft_fixed(await fix_commits(self.ctx))
+
+    def set_changelog(self, body: str) -> None:
+        """Keep the operator's edited section body, journaled with its text so that a
+        resumed hotfix shows it again (:meth:`resume_changelog`)."""
+        super().set_changelog(body)
+        self.journal.write("hotfix_changelog_saved", version=self.state.version, branch=self.branch, body=body)
+
+    async def resume_changelog(self) -> str | None:
+        """Take up the section body an earlier run of this hotfix saved (the newest run of
+        this repository with the same version and branch), unless this run has one.
+
+        Returns:
+            The body this run keeps, or ``None`` when there is none (a draft is made).
+        """
+        if self.state.changelog_body is None:
+            found = await asyncio.to_thread(self._saved_changelog)
+            if found is not None:
+                run, body = found
+                self.state.changelog_body = body
+                self.journal.write("changelog_resumed", run=run, chars=len(body))
+        return self.state.changelog_body
+
+    def _saved_changelog(self) -> tuple[str, str] | None:
+        """``(run folder name, body)`` of the newest ``hotfix_changelog_saved`` record of
+        another run of this hotfix; unreadable journals are passed over."""
+        wanted = os.path.realpath(self.config.root)
+        found: tuple[str, str] | None = None
+        for path in sorted((state_root(self.state_dir) / "runs").glob("*/journal.jsonl")):
+            if path.parent == self.run_dir:
+                continue
+            try:
+                records = read_journal(path)
+            except OSError:
+                continue
+            started = next((r for r in records if r.get("kind") == "run_started"), {})
+            if started.get("flow") != self.flow or os.path.realpath(str(started.get("repo", ""))) != wanted:
+                continue
+            for record in records:
+                if (
+                    record.get("kind") == "hotfix_changelog_saved"
+                    and record.get("version") == self.state.version
+                    and record.get("branch") == self.branch
+                    and isinstance(record.get("body"), str)
+                ):
+                    found = (path.parent.name, record["body"])
+        return found
 
     # -- steps -------------------------------------------------------------------------
 

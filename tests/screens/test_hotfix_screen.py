@@ -185,7 +185,7 @@ async def test_branch_fix_commit_and_tag_then_a_wrong_version_is_refused(box: de
     assert git(box.repo, "rev-parse", "hotfix/v1.3.3") == git(box.origin, "rev-parse", "hotfix/v1.3.3")
 
 
-async def test_leaving_before_any_fix_commit_goes_back_to_main_and_offers_to_delete_the_branch(
+async def test_leaving_goes_back_to_main_offers_to_delete_an_empty_branch_and_a_resumed_hotfix_keeps_its_changelog(
     box: demo.Sandbox, tmp_path: Path
 ) -> None:
     app = make_hotfix_app(load_config(box.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
@@ -204,6 +204,32 @@ async def test_leaving_before_any_fix_commit_goes_back_to_main_and_offers_to_del
         assert not app.is_running
     assert git(box.repo, "branch", "--show-current") == "main"
     assert git(box.repo, "branch", "--list", "hotfix/*") == ""
+
+    # again: the fix committed and the changelog section edited and saved, then leave
+    app = make_hotfix_app(load_config(box.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, HotfixScreen)
+        commit_fix(box.repo)
+        await wait_for_commit(app, screen, pilot)
+        editor = screen.query_one("#hotfix-changelog", TextArea)
+        editor.load_text(editor.text + "- Tell clients when to retry\n")
+        editor.focus()
+        await pilot.press("ctrl+s", "escape", "escape")  # leave the editor, then the screen
+        await settle(app, pilot)
+        assert not app.is_running
+    assert git(box.repo, "branch", "--show-current") == "main"
+    # resumed: the saved section, not a fresh draft
+    app = make_hotfix_app(load_config(box.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, HotfixScreen)
+        await wait_for_commit(app, screen, pilot)
+        editor = screen.query_one("#hotfix-changelog", TextArea)
+        assert "- Tell clients when to retry" in editor.text and not editor.disabled
+        assert app.hotfix_run.state.changelog_body == editor.text
 
 
 async def test_the_whole_hotfix_reaches_production_and_main(sandbox: demo.Sandbox, tmp_path: Path) -> None:
