@@ -107,6 +107,12 @@ def slack_problems(payload: Any) -> list[str]:
 _MATTERMOST_KEYS = {"text", "channel", "username", "icon_url", "icon_emoji", "attachments", "props", "type", "priority"}
 
 
+#: Mattermost's post limit (server default, docs.mattermost.com product limits), characters.
+MATTERMOST_MAX_CHARS = 16383
+#: Teams incoming webhooks: "The message size limit is 28 KB" (learn.microsoft.com), bytes.
+TEAMS_MAX_BYTES = 28 * 1024
+
+
 def mattermost_problems(payload: Any) -> list[str]:
     """What Mattermost's incoming webhooks would refuse in ``payload``."""
     if not isinstance(payload, dict):
@@ -115,6 +121,8 @@ def mattermost_problems(payload: Any) -> list[str]:
     text = payload.get("text")
     if not isinstance(text, str) or not text.strip():
         found.append("text: missing or empty")
+    elif len(text) > MATTERMOST_MAX_CHARS:
+        found.append(f"text: {len(text)} characters, over Mattermost's {MATTERMOST_MAX_CHARS} per post")
     return found
 
 
@@ -132,6 +140,9 @@ def teams_problems(payload: Any) -> list[str]:
     if not isinstance(attachments, list) or not attachments:
         return ["attachments: missing or empty"]
     found: list[str] = []
+    size = len(json.dumps(payload).encode("utf-8"))
+    if size > TEAMS_MAX_BYTES:
+        found.append(f"payload: {size} bytes, over Teams' 28 KB message limit")
     for i, attachment in enumerate(attachments):
         if not isinstance(attachment, dict) or attachment.get("contentType") != _CARD:
             found.append(f"attachments[{i}]: contentType must be {_CARD}")
