@@ -227,8 +227,12 @@ def render_config(root: Path, ports: Mapping[str, int], python: str = sys.execut
             f"app_dir = {_toml(str(root / env))}",
             f"python = {_toml(python)}",
             f"health_url = {_toml(base + '/api/health')}",
-            "# Run first; `post` runs last, also after a failed step.",
-            f"pre = [{_cmd('maintenance mode on', '{python} manage.py maintenance on')}]",
+            "# Run first; `post` runs last, also after a failed step. Maintenance mode is the",
+            "# MAINTENANCE flag file the site's middleware reads (what `manage.py maintenance on`",
+            "# writes), set with the shell: pre runs with the code the host ran before and post",
+            "# with the code checked out, and a rollback to a release older than the command",
+            "# must still be able to end maintenance mode.",
+            f"pre = [{_cmd('maintenance mode on', 'touch MAINTENANCE')}]",
             "steps = [",
             f"    {_cmd('fetch tags', 'git fetch --tags --force {remote}')},",
             f"    {_cmd('check out the release tag', 'git checkout --detach {tag}')},",
@@ -236,7 +240,7 @@ def render_config(root: Path, ports: Mapping[str, int], python: str = sys.execut
             f"    {_cmd('collect static files', '{python} manage.py collectstatic --noinput')},",
             f"    {_cmd('restart the app server', restart)},",
             "]",
-            f"post = [{_cmd('maintenance mode off', '{python} manage.py maintenance off')}]",
+            f"post = [{_cmd('maintenance mode off', 'rm -f MAINTENANCE')}]",
             *(
                 [
                     "# The sample keeps its data in SQLite inside the checkout, so there is no",

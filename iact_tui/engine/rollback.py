@@ -346,6 +346,20 @@ async def build_plan(
             with contextlib.suppress(Exception):
                 await host.close()
     plan.commands = rollback_commands(ctx, env_name, plan.reverse)
+    current = plan.hosts[0].commit if plan.hosts else ""
+    if current:
+        try:
+            missing = await rb.commands_missing_in_target(
+                ctx.git, current, ctx.tag, [(spec.name, spec.run) for spec in cfg.post]
+            )
+        except GitError:
+            missing = []  # the commit is not in this clone: said above
+        plan.warnings += [
+            f"post command '{name}' runs `manage.py {command}`, which {ctx.tag} does not have ({path} came "
+            f"later): post commands run with the target's code, so it will fail after the checkout; make it "
+            f"work with any release (e.g. `rm -f MAINTENANCE` instead of a management command) before rolling back"
+            for name, command, path in missing
+        ]
     yield plan
 
 

@@ -374,3 +374,41 @@ IRREVERSIBLE_MEANING = (
     "columns filled) cannot be undone automatically, so the rollback is refused before anything changes."
 )
 """What an irreversible migration means for the operator."""
+
+
+#: Django project management commands, as :meth:`~iact_tui.services.git.GitService.list_paths` matches them.
+COMMANDS_PATTERN = "**/management/commands/[a-z]*.py"
+_MANAGE = re.compile(r"manage\.py\s+([A-Za-z_]\w*)")
+
+
+async def commands_missing_in_target(
+    git: _Git, current_ref: str, target_ref: str, runs: Iterable[tuple[str, str]]
+) -> list[tuple[str, str, str]]:
+    """The ``manage.py`` commands a rollback would run after checking out the target
+    that the project defines in ``current_ref``'s tree but not in ``target_ref``'s.
+
+    A ``post`` command such as ``manage.py maintenance off`` runs with the target's code;
+    when the target predates the command, it fails and maintenance mode stays on.
+    Django's own commands (``migrate``, ``collectstatic``...) are not in the project's
+    tree and are never reported.
+
+    Args:
+        git: Lists a tree's paths.
+        current_ref: What the host runs now (commit or tag).
+        target_ref: The rollback target (tag).
+        runs: ``(name, command line)`` of the commands that run after the checkout.
+
+    Returns:
+        ``(name, manage.py command, its file in current_ref)`` per command missing in the target.
+
+    Raises:
+        GitError: A ref is unknown.
+    """
+    now = {PurePosixPath(p).stem: p for p in await git.list_paths(current_ref, COMMANDS_PATTERN)}
+    then = {PurePosixPath(p).stem for p in await git.list_paths(target_ref, COMMANDS_PATTERN)}
+    missing: list[tuple[str, str, str]] = []
+    for name, run in runs:
+        for command in _MANAGE.findall(run):
+            if command in now and command not in then:
+                missing.append((name, command, now[command]))
+    return missing

@@ -51,3 +51,31 @@ async def test_plan_warns_of_data_lost_by_a_reversible_migration(quiet_sandbox: 
     assert run.needs_confirmation(run.deploy_step_id) and not run.confirm(run.deploy_step_id, "1.3.2")
     assert run.confirm(run.deploy_step_id, "v1.1.0")
     run.journal.close()
+
+
+async def test_plan_warns_when_a_post_command_needs_a_command_the_target_lacks(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    """`manage.py maintenance` came in v1.2.0: going back to v1.1.0 with it as a post
+    command would fail after the checkout and leave maintenance mode on; v1.3.1 has it."""
+    path = quiet_sandbox.config_path
+    text = path.read_text(encoding="utf-8")
+    assert "rm -f MAINTENANCE" in text  # the demo's own post command works with any release
+    path.write_text(text.replace("rm -f MAINTENANCE", "{python} manage.py maintenance off"), encoding="utf-8")
+    found: dict[str, list[str]] = {}
+    for target in ("1.1.0", "1.3.1"):
+        run = RollbackRun(load_config(path), state_dir=tmp_path / "state")
+        await run.load()
+        run.choose_target(target)
+        events = [e async for e in run.run_step("rollback-plan")]
+        finished = events[-1]
+        assert isinstance(finished, StepFinished) and finished.status == "ok", finished
+        found[target] = [w for w in finished.data["warnings"] if "post command" in w]
+        run.journal.close()
+    assert found["1.3.1"] == []
+    assert found["1.1.0"] == [
+        "post command 'maintenance mode off' runs `manage.py maintenance`, which v1.1.0 does not have "
+        "(core/management/commands/maintenance.py came later): post commands run with the target's code, so it "
+        "will fail after the checkout; make it work with any release (e.g. `rm -f MAINTENANCE` instead of a "
+        "management command) before rolling back"
+    ]
