@@ -29,7 +29,7 @@ from iact_tui.errors import IactError
 from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable, VerifyTicks
 
 
-class FlowRun(Protocol):
+class FlowScreenRun(Protocol):
     """What a flow screen needs of its run (``HotfixRun``, ``RollbackRun``)."""
 
     records: dict[str, StepRecord]
@@ -65,7 +65,7 @@ class FlowRun(Protocol):
         ...
 
 
-RunT = TypeVar("RunT", bound=FlowRun)
+RunT = TypeVar("RunT", bound=FlowScreenRun)
 
 #: The verification's step id (the same in every flow).
 VERIFY = "verify"

@@ -787,7 +787,7 @@ class HotfixRun(ReleaseRun):
         said = f"checked out {origin} again"
         if deleted:
             # ``-d``: git itself refuses a branch with commits that are not on ``origin``.
-            await git._call(f"branch -d {self.branch}", lambda: git._repo.git.branch("-d", self.branch))
+            await git.delete_merged_branch(self.branch)
             said += f"; deleted {self.branch} (no commit, never pushed)"
         self.journal.write("hotfix_left", branch=origin, deleted=self.branch if deleted else "")
         return said

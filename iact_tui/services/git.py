@@ -515,6 +515,16 @@ class GitService:
         check_ref_name(branch)
         await self._call(f"checkout -b {branch}", lambda: self._repo.git.checkout("-b", branch, start))
 
+    async def delete_merged_branch(self, branch: str) -> None:
+        """Delete a local branch with ``git branch -d``: git refuses one whose commits are
+        not on its upstream or on HEAD, so no work can be lost.
+
+        Raises:
+            GitError: ``branch`` is not a valid name, does not exist or is not fully merged.
+        """
+        check_ref_name(branch)
+        await self._call(f"branch -d {branch}", lambda: self._repo.git.branch("-d", branch))
+
     async def commit_paths(self, paths: list[str], message: str) -> str:
         """Commit exactly ``paths`` (relative to the root) with ``message``.
 

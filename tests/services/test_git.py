@@ -216,3 +216,19 @@ async def test_added_and_listed_paths_match_a_glob_on_any_git(tmp_path: Path) ->
         "shop/migrations/0001_initial.py",
     ]
     assert await git.list_paths("v1", "core/migrations/[0-9]*.py") == ["core/migrations/0001_initial.py"]
+
+
+async def test_delete_merged_branch_refuses_a_branch_with_work_on_it(repo: Path) -> None:
+    service = GitService(repo)
+    git(repo, "branch", "hotfix/v1.0.1")
+    git(repo, "checkout", "-q", "-b", "hotfix/v1.0.2")
+    (repo / "fix").write_text("fix")
+    git(repo, "add", "fix")
+    git(repo, "commit", "-qm", "fix: not merged anywhere")
+    git(repo, "checkout", "-q", "main")
+    await service.delete_merged_branch("hotfix/v1.0.1")
+    with pytest.raises(GitError, match="not fully merged"):
+        await service.delete_merged_branch("hotfix/v1.0.2")
+    assert git(repo, "branch", "--list", "hotfix/*").split() == ["hotfix/v1.0.2"]
+    with pytest.raises(GitError):
+        await service.delete_merged_branch("bad..name")
