@@ -23,7 +23,7 @@ from iact_tui.engine.events import StepFinished
 from iact_tui.engine.rollback import PLAN, RECORD, RollbackRun
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
-from iact_tui.widgets import CheckTable
+from iact_tui.widgets import CheckTable, QuitModal
 
 
 class RollbackScreen(FlowScreen[RollbackRun]):
@@ -175,9 +175,39 @@ class RollbackScreen(FlowScreen[RollbackRun]):
                 severity="warning",
             )
             return
+        unfinished = self.unfinished()
+        if unfinished is not None:
+            done, not_done = unfinished
+
+            def answered(leave: bool | None) -> None:
+                if leave:
+                    self.close()
+
+            self.app.push_screen(QuitModal(done=done, not_done=not_done), answered)
+            return
         # Reading what runs and planning change nothing: stop them and leave.
         self.workers.cancel_group(self, "rollback")
         self.close()
+
+    def unfinished(self) -> tuple[str, list[str]] | None:
+        """What a rollback that changed hosts but is not recorded has done and has not
+        (for the quit dialog), or ``None``: nothing changed yet, or recorded."""
+        records = self.run.records
+        deploy = records[self.run.deploy_step_id]
+        if deploy.status in ("pending", "skipped") or records[RECORD].status == "ok":
+            return None
+        tag, env = self.run.ctx.tag, self.run.env  # QuitModal escapes what it shows
+        if deploy.status == "ok":
+            done = f"{env} is rolled back to {tag}" + (" and verified." if records[VERIFY].status == "ok" else ".")
+        else:
+            done = f"The rollback of {env} to {tag} ended {deploy.status}: hosts may have changed."
+        not_done = [
+            f"{sid} ({record.status})" if record.status in ("failed", "cancelled") else sid
+            for sid, record in records.items()
+            if sid not in (PLAN, RECORD) and record.status not in ("ok", "skipped")
+        ]
+        not_done.append(f"{RECORD}: the rolled-back release is not marked bad, so it would be offered again")
+        return done, not_done
 
     @work(exclusive=True, exit_on_error=False, group="rollback")
     async def _rollback(self) -> None:

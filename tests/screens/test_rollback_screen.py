@@ -16,7 +16,7 @@ from iact_tui.rollback_app import RollbackApp, make_rollback_app
 from iact_tui.screens.flow import FlowScreen
 from iact_tui.screens.hotfix import HotfixScreen
 from iact_tui.screens.rollback import RollbackScreen
-from iact_tui.widgets import ConfirmModal, DeployTable
+from iact_tui.widgets import ConfirmModal, DeployTable, QuitModal
 
 
 @pytest.fixture
@@ -105,6 +105,15 @@ async def test_the_rollback_asks_for_the_items_verified_by_hand_before_it_is_rec
         table = screen.query_one("#rollback-table", DeployTable)
         assert table.max_scroll_y == 0 and str(table.get_row_at(0)[1]) == "production"
         await tick_by_hand(pilot, screen, "rollback-record")
+        # leaving before the record asks first; staying is the default
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitModal)
+        said = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "production is rolled back to v1.3.1 and verified." in said and "not marked bad" in said
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and run.records["rollback-record"].status == "pending"
         await pilot.press("c")
         await settle(app, pilot)
         assert run.records["rollback-record"].status == "ok", screen.failure
