@@ -54,7 +54,7 @@ import semver
 
 from iact_tui.config import CONFIG_NAME, Config
 from iact_tui.engine import history as history_mod
-from iact_tui.engine.events import CheckStatus, CheckUpdate, Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.events import CheckStatus, CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.flows import HOTFIX_STEP_IDS
 from iact_tui.engine.journal import read_journal, state_root
 from iact_tui.engine.run import FlowRun, ReleaseRun
@@ -699,6 +699,13 @@ class HotfixRun(ReleaseRun):
     # -- steps -------------------------------------------------------------------------
 
     def _gate(self, step_id: str) -> None:
+        """The hotfix's rules: a known version; the hotfix checks passed before any change;
+        the tag before any deploy; then the release's (the typed version, the verification
+        before the announcement).
+
+        Raises:
+            VersionError, ChecklistError, ConfirmationError: What is missing and what to do.
+        """
         order = [s.id for s in self.steps]
         if not self.state.version:
             raise VersionError("the hotfix's version is not known yet", "load what production runs first")
@@ -712,24 +719,7 @@ class HotfixRun(ReleaseRun):
             )
         if order.index(step_id) > order.index("tag") and self.records["tag"].status != "ok":
             raise ChecklistError(f"{self.ctx.tag} is not tagged and pushed yet", "run the steps up to the tag first")
-
-    async def run_step(self, step_id: str) -> AsyncIterator[Event]:
-        """Run one step (see :meth:`ReleaseRun.run_step`) after the hotfix's gate: the
-        hotfix checks before any change, the tag before any deploy."""
-        try:
-            self._gate(step_id)
-        except IactError as exc:
-            step, record = self.step(step_id), self.records[step_id]
-            started: Event = StepStarted(step_id, step.title)
-            self.journal.event(started)
-            yield started
-            finished = StepFinished(step_id, "failed", exc.what, exc.fix, {"seconds": 0.0})
-            record.status, record.message, record.fix, record.data = "failed", exc.what, exc.fix, dict(finished.data)
-            self.journal.event(finished)
-            yield finished
-            return
-        async for event in super().run_step(step_id):
-            yield event
+        super()._gate(step_id)
 
     # -- leaving: the operator's branch back ---------------------------------------------
 

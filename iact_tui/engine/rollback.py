@@ -40,13 +40,13 @@ import semver
 from iact_tui.config import Config
 from iact_tui.engine import history as history_mod
 from iact_tui.engine.commands import RenderedCommand, placeholder_values, render
-from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.run import FlowRun
 from iact_tui.engine.state import VERIFY_MANUAL, RunContext
 from iact_tui.engine.step import Action, StepRecord
 from iact_tui.engine.steps.checks import VerifyStep
 from iact_tui.engine.steps.deploy import DeployStep
-from iact_tui.errors import ChecklistError, ConfigError, ConfirmationError, GitError, IactError, VersionError
+from iact_tui.errors import ChecklistError, ConfigError, ConfirmationError, GitError, VersionError
 from iact_tui.services import deploy_state, versioning
 from iact_tui.services import rollback as rb
 from iact_tui.services.remote import make_hosts
@@ -638,6 +638,13 @@ class RollbackRun(FlowRun):
     # -- steps -------------------------------------------------------------------------
 
     def _gate(self, step_id: str) -> None:
+        """The rollback's rules: a chosen target; the plan passed for it; the typed target
+        version before the rollback; the rollback done before the verification, which
+        must pass before the record.
+
+        Raises:
+            VersionError, ChecklistError, ConfirmationError: What is missing and what to do.
+        """
         if not self.state.version:
             raise VersionError("no rollback target chosen yet", f"choose one of: {self._offer()}")
         if step_id == PLAN:
@@ -661,52 +668,6 @@ class RollbackRun(FlowRun):
                 f"the verification of {self.env} on {self.ctx.tag} has not passed",
                 "look at the verification's failures, fix them, and verify again",
             )
-
-    async def run_step(self, step_id: str) -> AsyncIterator[Event]:
-        """Run one step, journaling every event (see ``ReleaseRun.run_step``: an
-        :class:`IactError` becomes a failed ``StepFinished``; a cancel is journaled)."""
-        step = self.step(step_id)
-        record = self.records[step_id]
-        record.status = "running"
-        started = time.monotonic()
-        first: Event = StepStarted(step_id, step.title)
-        self.journal.event(first)
-        yield first
-        finished: StepFinished | None = None
-        try:
-            self._gate(step_id)
-            async for event in step.run(self.ctx):
-                if isinstance(event, StepFinished):
-                    finished = event
-                    continue
-                self.journal.event(event)
-                yield event
-            if finished is None:
-                finished = StepFinished(step_id, "ok", f"{step.title}: done")
-        except IactError as exc:
-            finished = StepFinished(step_id, "failed", exc.what, exc.fix)
-        except asyncio.CancelledError:
-            record.status = "cancelled"
-            record.message, record.fix = f"{step.title}: cancelled by the operator", ""
-            self.journal.event(StepFinished(step_id, "cancelled", record.message))
-            raise
-        finished = StepFinished(
-            finished.step_id,
-            finished.status,
-            finished.message,
-            finished.fix,
-            {**finished.data, "seconds": round(time.monotonic() - started, 3)},
-        )
-        record.status, record.message, record.fix, record.data = (
-            finished.status,
-            finished.message,
-            finished.fix,
-            dict(finished.data),
-        )
-        if finished.status == "ok":
-            self.state.results[step_id] = dict(finished.data)
-        self.journal.event(finished)
-        yield finished
 
     async def run_until(self, until: str | None = None) -> AsyncIterator[Event]:
         """Run the steps in order (those not yet ``ok``), stopping after a failure or ``until``."""

@@ -111,6 +111,69 @@ class FlowRun:
                 return s
         raise KeyError(step_id)
 
+    def _gate(self, step_id: str) -> None:
+        """Refuse ``step_id`` when the flow's rules do not let it run now (each flow has
+        its own: a chosen version, a passed checklist or plan, a typed confirmation).
+
+        Raises:
+            IactError: What is missing and what to do (the step fails with it).
+        """
+
+    async def run_step(self, step_id: str) -> AsyncIterator[Event]:
+        """Run one step, yielding its events; every event is journaled.
+
+        An :class:`IactError` becomes a failed ``StepFinished`` carrying its ``what`` and
+        ``fix``; the step can be run again after the operator fixes the cause.
+        Cancellation yields nothing more but journals a ``cancelled`` result.
+
+        Raises:
+            ConfirmationError: Never raised; a missing confirmation fails the step.
+        """
+        step = self.step(step_id)
+        record = self.records[step_id]
+        record.status = "running"
+        record.attempts += 1
+        started = time.monotonic()
+        first: Event = StepStarted(step_id, step.title)
+        self.journal.event(first)
+        yield first
+        finished: StepFinished | None = None
+        try:
+            self._gate(step_id)
+            async for event in step.run(self.ctx):
+                if isinstance(event, StepFinished):
+                    finished = event
+                    continue
+                self.journal.event(event)
+                yield event
+            if finished is None:
+                finished = StepFinished(step_id, "ok", f"{step.title}: done")
+        except IactError as exc:
+            finished = StepFinished(step_id, "failed", exc.what, exc.fix)
+        except asyncio.CancelledError:
+            record.status = "cancelled"
+            record.message, record.fix = f"{step.title}: cancelled by the operator", ""
+            self.journal.event(StepFinished(step_id, "cancelled", record.message))
+            raise
+        elapsed = time.monotonic() - started
+        finished = StepFinished(
+            finished.step_id,
+            finished.status,
+            finished.message,
+            finished.fix,
+            {**finished.data, "seconds": round(elapsed, 3), "attempt": record.attempts},
+        )
+        record.status, record.message, record.fix, record.data = (
+            finished.status,
+            finished.message,
+            finished.fix,
+            dict(finished.data),
+        )
+        if finished.status == "ok":
+            self.state.results[step_id] = dict(finished.data)
+        self.journal.event(finished)
+        yield finished
+
 
 class ReleaseRun(FlowRun):
     """One release run over a repository.
@@ -535,76 +598,31 @@ class ReleaseRun(FlowRun):
         """Every step with the actions it would take; changes nothing."""
         return [(s, s.plan(self.ctx)) for s in self.steps]
 
-    async def run_step(self, step_id: str) -> AsyncIterator[Event]:
-        """Run one step, yielding its events; every event is journaled.
-
-        An :class:`IactError` becomes a failed ``StepFinished`` carrying its ``what`` and
-        ``fix``; the step can be run again after the operator fixes the cause.
-        Cancellation yields nothing more but journals a ``cancelled`` result.
+    def _gate(self, step_id: str) -> None:
+        """The release's rules: a chosen version; the checklist passed for it (except for
+        ``preflight`` itself); the verification complete before ``announce``; the typed
+        version before a step that needs it.
 
         Raises:
-            ConfirmationError: Never raised; a missing confirmation fails the step.
+            VersionError, ChecklistError, ConfirmationError: What is missing and what to do.
         """
-        step = self.step(step_id)
-        record = self.records[step_id]
-        record.status = "running"
-        record.attempts += 1
-        started = time.monotonic()
-        first: Event = StepStarted(step_id, step.title)
-        self.journal.event(first)
-        yield first
-        finished: StepFinished | None = None
-        try:
-            if not self.state.version:
-                raise VersionError("no version chosen yet", "choose MAJOR, MINOR or PATCH first")
-            if step_id != "preflight" and not self.checklist_complete():
-                raise ChecklistError(
-                    f"the pre-release checklist has not passed for {self.ctx.tag}",
-                    "run the checklist for this version and tick every manual item first",
-                )
-            if step_id == "announce" and not self.verification_complete():
-                raise ChecklistError(
-                    "production verification is not complete: it has not passed, or an item done by hand is not ticked",
-                    "finish the verification screen (tick what you verified by hand), or pass --yes to the headless runner",
-                )
-            if self.needs_confirmation(step_id) and step_id not in self.state.confirmations:
-                raise ConfirmationError(
-                    f"{step.title} needs the operator to type the version {self.state.version} first",
-                    "confirm on the production screen, or pass --yes to the headless runner",
-                )
-            async for event in step.run(self.ctx):
-                if isinstance(event, StepFinished):
-                    finished = event
-                    continue
-                self.journal.event(event)
-                yield event
-            if finished is None:
-                finished = StepFinished(step_id, "ok", f"{step.title}: done")
-        except IactError as exc:
-            finished = StepFinished(step_id, "failed", exc.what, exc.fix)
-        except asyncio.CancelledError:
-            record.status = "cancelled"
-            record.message, record.fix = f"{step.title}: cancelled by the operator", ""
-            self.journal.event(StepFinished(step_id, "cancelled", f"{step.title}: cancelled by the operator"))
-            raise
-        elapsed = time.monotonic() - started
-        finished = StepFinished(
-            finished.step_id,
-            finished.status,
-            finished.message,
-            finished.fix,
-            {**finished.data, "seconds": round(elapsed, 3), "attempt": record.attempts},
-        )
-        record.status, record.message, record.fix, record.data = (
-            finished.status,
-            finished.message,
-            finished.fix,
-            dict(finished.data),
-        )
-        if finished.status == "ok":
-            self.state.results[step_id] = dict(finished.data)
-        self.journal.event(finished)
-        yield finished
+        if not self.state.version:
+            raise VersionError("no version chosen yet", "choose MAJOR, MINOR or PATCH first")
+        if step_id != "preflight" and not self.checklist_complete():
+            raise ChecklistError(
+                f"the pre-release checklist has not passed for {self.ctx.tag}",
+                "run the checklist for this version and tick every manual item first",
+            )
+        if step_id == "announce" and not self.verification_complete():
+            raise ChecklistError(
+                "production verification is not complete: it has not passed, or an item done by hand is not ticked",
+                "finish the verification screen (tick what you verified by hand), or pass --yes to the headless runner",
+            )
+        if self.needs_confirmation(step_id) and step_id not in self.state.confirmations:
+            raise ConfirmationError(
+                f"{self.step(step_id).title} needs the operator to type the version {self.state.version} first",
+                "confirm on the production screen, or pass --yes to the headless runner",
+            )
 
     async def run_until(self, until: str | None = None) -> AsyncIterator[Event]:
         """Run the flow's steps in order up to and including ``until`` (all when ``None``).
