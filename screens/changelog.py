@@ -114,7 +114,12 @@ class ChangelogScreen(WizardScreen):
         try:
             self.run.check_changelog(self.text)
         except IactError as exc:
-            self.notify(f"{exc.what}\n→ {exc.fix}", title="Nothing to release yet", severity="error", timeout=8)
+            self.notify(
+                f"{exc.what}\n→ {exc.fix}",
+                title="The changelog section cannot be written",
+                severity="error",
+                timeout=12,
+            )
             return
         self.go_next()
 

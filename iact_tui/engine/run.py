@@ -505,19 +505,21 @@ class ReleaseRun(FlowRun):
 
     @staticmethod
     def check_changelog(body: str) -> int:
-        """Check a section body has at least one ``- `` entry; returns how many it has.
+        """Check a section body can be written: at least one ``- `` entry and no ``#`` or
+        ``##`` heading (:func:`~iact_tui.services.changelog.section_problems`); returns
+        how many entries it has.
 
         Raises:
-            ChangelogError: The section is empty (Keep a Changelog 1.1.0 lists changes as
-                bullet entries under ``### Added``, ``### Fixed``...).
+            ChangelogError: Naming every problem with its line (Keep a Changelog 1.1.0
+                lists changes as bullet entries under ``### Added``, ``### Fixed``...).
         """
-        entries = changelog.count_entries(body)
-        if not entries:
+        problems = changelog.section_problems(body)
+        if problems:
             raise ChangelogError(
-                "the new changelog section has no entries",
-                "write at least one `- ` entry under a heading such as ### Added or ### Fixed",
+                "the new changelog section cannot be written: " + "; ".join(problems),
+                "fix it in the changelog editor (groups are ### headings with `- ` entries under them)",
             )
-        return entries
+        return changelog.count_entries(body)
 
     def needs_confirmation(self, step_id: str) -> bool:
         """Whether ``step_id`` needs a typed confirmation (the version) before it runs."""

@@ -487,6 +487,42 @@ def count_entries(body: str) -> int:
     return sum(1 for line, inside in zip(lines, fenced, strict=True) if not inside and _BULLET_RE.match(line.lstrip()))
 
 
+_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*)$")
+
+
+def section_problems(body: str) -> list[str]:
+    """What is wrong with a release section's body as the operator wrote it, one
+    sentence each with its line number; ``[]`` when it can be written.
+
+    A body holds ``###`` groups with bullet entries (Keep a Changelog 1.1.0). A ``#`` or
+    ``##`` heading in it would end the release's section in the file (``## [X.Y.Z]``
+    heads a release) and is refused, outside code fences; so is a body with no entry.
+
+    Args:
+        body: The section body, without its ``## [X.Y.Z] - date`` heading.
+
+    Returns:
+        Problems in line order, e.g. ``["line 1: '## Added' is a level-2 heading: ..."]``.
+    """
+    lines = body.splitlines()
+    fenced = _fenced(lines)
+    found: list[str] = []
+    for number, (line, inside) in enumerate(zip(lines, fenced, strict=True), start=1):
+        match = _HEADING_RE.match(line)
+        if inside or match is None or len(match.group(1)) > 2:
+            continue
+        level = len(match.group(1))
+        name = match.group(2).strip()
+        group = f"### {name}" if name.title() in SECTIONS else "### Added, ### Fixed..."
+        found.append(
+            f"line {number}: '{line.strip()}' is a level-{level} heading, which would end the release's "
+            f"section in the file; groups are level 3 ({group})"
+        )
+    if not count_entries(body):
+        found.append("the section has no entries: write at least one `- ` entry under a ### group")
+    return found
+
+
 def render_groups(groups: Mapping[str, Sequence[str]]) -> str:
     """Render groups as Keep a Changelog 1.1.0 ``###`` subsections.
 

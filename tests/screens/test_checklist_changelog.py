@@ -103,7 +103,18 @@ async def test_changelog_draft_preview_and_edits_are_kept(tiny_app: IactApp) -> 
         await settle(tiny_app, pilot)
         again = tiny_app.screen
         assert isinstance(again, ChangelogScreen) and again is not screen
-        assert "Hand-written entry" in again.query_one("#changelog-editor", TextArea).text
+        editor = again.query_one("#changelog-editor", TextArea)
+        assert "Hand-written entry" in editor.text
+        # A level-2 heading would end the release's section in the file: refused, text kept.
+        edited = editor.text
+        editor.load_text(edited.replace("### Added", "## Added"))
+        await pilot.press("ctrl+s")
+        await settle(tiny_app, pilot)
+        assert tiny_app.screen is again
+        said = " ".join(str(n.message) for n in tiny_app._notifications)
+        assert "'## Added' is a level-2 heading" in said and "### Added" in said
+        assert "## Added" in editor.text
+        editor.load_text(edited)
         await pilot.press("ctrl+s")
         await settle(tiny_app, pilot)
         assert "Hand-written entry" in (tiny_app.release_run.state.changelog_body or "")

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iact_tui.errors import ChangelogError
+from iact_tui.services import changelog
 from iact_tui.services.changelog import (
     HEADER,
     SECTIONS,
@@ -429,3 +430,17 @@ def test_an_edited_section_loses_its_empty_groups() -> None:
     # prose is content; a heading inside a code fence is not a group
     kept = "### Changed\n\nSee the migration guide.\n\n### Added\n\n- X\n\n  ```\n  ### not a group\n  ```\n"
     assert drop_empty_groups(kept) == kept
+
+
+def test_section_problems_refuse_level_one_and_two_headings_outside_code_fences() -> None:
+    body = "## Added\n\n- a thing\n\n```\n## not a heading in a fence\n```\n\n# Notes\n### Fixed\n- b\n"
+    assert changelog.section_problems(body) == [
+        "line 1: '## Added' is a level-2 heading, which would end the release's section in the file; "
+        "groups are level 3 (### Added)",
+        "line 9: '# Notes' is a level-1 heading, which would end the release's section in the file; "
+        "groups are level 3 (### Added, ### Fixed...)",
+    ]
+    assert changelog.section_problems("### Fixed\n- b\n#### detail\n") == []
+    assert changelog.section_problems("### Fixed\n") == [
+        "the section has no entries: write at least one `- ` entry under a ### group"
+    ]

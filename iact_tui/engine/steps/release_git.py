@@ -99,8 +99,12 @@ async def _preconditions(ctx: RunContext) -> None:
             f"align them with {previous} and commit, or accept on the checklist that the bump "
             f"writes {ctx.state.version} into them anyway",
         )
-    if ctx.state.changelog_body is not None and not changelog.count_entries(ctx.state.changelog_body):
-        raise ChangelogError("the new changelog section has no entries", "write at least one entry, then retry")
+    problems = changelog.section_problems(ctx.state.changelog_body) if ctx.state.changelog_body is not None else []
+    if problems:
+        raise ChangelogError(
+            "the new changelog section cannot be written: " + "; ".join(problems),
+            "fix it in the changelog editor, then retry",
+        )
 
 
 class BranchStep:
