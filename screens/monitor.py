@@ -75,6 +75,10 @@ class MonitorScreen(Screen[None]):
         # A priority binding runs as the app takes the key, before it hands the next keys
         # to the focused widget: keys typed right after "/" reach the filter box.
         Binding("slash", "filter", "Filter", priority=True),
+        # Likewise enter and esc in the filter box: the focus is back on the pane before
+        # the app takes the keys typed behind them (``p`` right after enter pauses).
+        Binding("enter", "filter_done", "Apply filter", show=False, priority=True),
+        Binding("escape", "filter_done", "Apply filter", show=False, priority=True),
         Binding("e", "errors_only", "Errors only"),
         Binding("h", "next_host", "Host"),
         Binding("s", "save_summary", "Save summary"),
@@ -407,6 +411,18 @@ class MonitorScreen(Screen[None]):
         if isinstance(self.focused, Input):
             raise SkipAction()
         self.set_focus(self.query_one("#filter-input", Input))
+
+    def action_filter_done(self) -> None:
+        """Enter or esc in the filter box: apply it and give the keys back to the pane, at
+        once (see :meth:`action_filter`).
+
+        Raises:
+            SkipAction: The filter box does not have the focus (the key goes on as usual).
+        """
+        if self.focused is not self.query_one("#filter-input", Input):
+            raise SkipAction()
+        self.apply_filter()
+        self.set_focus(self.tail_log.log_widget)
 
     def action_errors_only(self) -> None:
         """Show only error lines (and the monitor's notices), or every line again."""

@@ -308,6 +308,38 @@ async def test_a_filter_typed_fast_while_lines_stream_in_loses_no_key(tmp_path: 
         await pilot.pause()
 
 
+async def test_keys_burst_behind_enter_in_the_filter_are_the_screens_keys(tmp_path: Path, health_url: str) -> None:
+    """`/xyz` enter `p` in one burst: the filter is xyz and p pauses (it went into the box)."""
+    app = app_for(tmp_path, health_url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await started(pilot, app)
+        box = screen.query_one("#filter-input", Input)
+        burst(app, "/xyz")
+        burst_keys(app, ("enter", "p"))
+        # The box takes its keys in order from its own queue; the filter is applied once
+        # they have arrived (debounced), whatever the order the app handled enter in.
+        await wait_for(pilot, lambda: screen.filter.text == "xyz" and not screen.filter_pending, timeout=5)
+        assert (box.value, screen.paused) == ("xyz", True)
+        assert screen.focused is screen.tail_log.log_widget
+        burst(app, "/ab")  # the box selects its text when focused: typing replaces it
+        burst_keys(app, ("escape", "p"))
+        await wait_for(pilot, lambda: screen.filter.text == "ab" and not screen.filter_pending, timeout=5)
+        assert (box.value, screen.paused) == ("ab", False)
+        assert screen.focused is screen.tail_log.log_widget
+        await pilot.press("q")
+        await pilot.pause()
+
+
+def burst_keys(app: MonitorApp, keys: tuple[str, ...]) -> None:
+    """Queue named keys (``enter``, ``escape``...) at once, as :func:`burst` does."""
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        event = events.Key(key, {"enter": "\r", "escape": "\x1b", "backspace": "\x7f"}.get(key, key))
+        event.set_sender(app)
+        driver.send_message(event)
+
+
 def footer_label(app: MonitorApp, key: str) -> str:
     """The description the footer shows for ``key``."""
     labels = [k.description for k in app.screen.query(FooterKey) if k.key == key]
