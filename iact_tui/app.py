@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path, PurePath
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -25,7 +25,15 @@ from iact_tui.errors import IactError
 from iact_tui.screens import MonitorScreen, StepScreen, WizardScreen, make_stage_screen, next_stage
 from iact_tui.screens.base import PASSABLE
 from iact_tui.screens.changelog import ChangelogScreen
+from iact_tui.screens.flow import FlowScreen
 from iact_tui.widgets import QuitModal
+
+if TYPE_CHECKING:
+    from iact_tui.engine.hotfix import HotfixRun
+    from iact_tui.engine.rollback import RollbackRun
+
+#: A flow started from the Welcome screen beside the release (see :meth:`IactApp.other_flow_lines`).
+OtherRun: TypeAlias = "HotfixRun | RollbackRun | MonitorSession"
 
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _TIME = re.compile(r"\b\d{2}:\d{2}(:\d{2})?\b")
@@ -81,6 +89,9 @@ class IactApp(App[None]):
         self.snapshot_mode = snapshot_mode
         self.blink = not snapshot_mode
         self._finished = False
+        #: The hotfix, rollback and monitor runs started from Welcome, in order (the exit
+        #: summary says what each did).
+        self.other_runs: list[OtherRun] = []
         self.sub_title = self.display_path(run.config.root)
 
     def on_mount(self) -> None:
@@ -111,6 +122,7 @@ class IactApp(App[None]):
         except IactError as exc:
             self.notify(str(exc), title="Cannot roll back", severity="error")
             return
+        self.other_runs.append(run)
         self.push_screen(RollbackScreen(run, blink=self.blink, exit_on_leave=False))
 
     def start_hotfix(self) -> None:
@@ -124,6 +136,7 @@ class IactApp(App[None]):
         except IactError as exc:
             self.notify(str(exc), title="Cannot make a hotfix", severity="error")
             return
+        self.other_runs.append(run)
         self.push_screen(HotfixScreen(run, blink=self.blink, exit_on_leave=False))
 
     def start_monitor(self, env: str = "production") -> None:
@@ -134,6 +147,7 @@ class IactApp(App[None]):
         except IactError as exc:
             self.notify(str(exc), title="Cannot monitor", severity="error")
             return
+        self.other_runs.append(session)
         self.push_screen(MonitorScreen(session))
 
     def display_path(self, path: Path) -> str:
@@ -219,11 +233,31 @@ class IactApp(App[None]):
         self.finish_and_exit()
 
     def finish_and_exit(self) -> None:
-        """Journal the end of the run and exit."""
+        """Journal the end of the run (and of a hotfix or rollback whose screen is still
+        open: leaving it journals its end otherwise) and exit."""
         if not self._finished:
             self._finished = True
             self.release_run.finish()
+            for screen in self.screen_stack:
+                if isinstance(screen, FlowScreen):
+                    screen.run.finish()
         self.exit()
+
+    def other_flow_lines(self) -> list[str]:
+        """What each flow started from Welcome did, for the exit summary: its first line
+        (``Hotfix v1.4.1: deployed to production and backported (journal …)``, ``Rollback
+        of production to v1.4.0: recorded (journal …)``, ``Monitor of production: 5 min
+        monitored, …``), then its details indented."""
+        lines: list[str] = []
+        for run in self.other_runs:
+            if isinstance(run, MonitorSession):
+                first = run.summary_lines()[0].removeprefix(f"{run.env}: ")
+                lines.append(f"Monitor of {run.env}: {first}")
+                continue
+            head, *details = run.summary_lines()
+            lines.append(f"{head} (journal {run.journal_path})")
+            lines += [f"  {line}" for line in details]
+        return lines
 
     # -- command palette ---------------------------------------------------------------
 

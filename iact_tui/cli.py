@@ -227,11 +227,16 @@ def _cmd_wizard(args: argparse.Namespace) -> int:
 
     app = make_app(config)
     app.run()
-    return _after_wizard(app.release_run)
+    return _after_wizard(app.release_run, app.other_flow_lines())
 
 
-def _after_wizard(run: ReleaseRun) -> int:
+def _after_wizard(run: ReleaseRun, others: Sequence[str] = ()) -> int:
     """Say where the run ended and where its files are, once the terminal is back.
+
+    Args:
+        run: The release run.
+        others: What the hotfix, rollback and monitor runs started from Welcome did,
+            with their journals (``IactApp.other_flow_lines``), printed after the release.
 
     Returns:
         0 when nothing ran or every step passed or was skipped; 1 when a step failed or
@@ -241,7 +246,8 @@ def _after_wizard(run: ReleaseRun) -> int:
     ran = [sid for sid, status in statuses.items() if status != "pending"]
     tag = run.ctx.tag if run.state.version else ""
     if not ran:
-        print("no step was run; nothing changed")
+        # Another flow may have changed things: only the release is known to have not.
+        print("release: no step was run" if others else "no step was run; nothing changed")
     elif all(status in {"ok", "skipped"} for status in statuses.values()):
         print(f"release {tag} finished: every step passed or was skipped")
     else:
@@ -261,6 +267,8 @@ def _after_wizard(run: ReleaseRun) -> int:
     if run.announcement_path:
         print(f"announcement: {run.announcement_path}")
     print(f"journal: {run.journal_path}")
+    for line in others:
+        print(line)
     if "failed" in statuses.values():
         return EXIT_FAILED
     if "cancelled" in statuses.values():
@@ -284,7 +292,7 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
         os.chdir(sandbox.repo)
         app = make_app(config)
         app.run()
-        status = _after_wizard(app.release_run)
+        status = _after_wizard(app.release_run, app.other_flow_lines())
     finally:
         stopped = demo.stop_sandbox(root)
         print(f"stopped {len(stopped)} demo server(s); the sandbox stays in {root}", flush=True)

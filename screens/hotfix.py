@@ -422,11 +422,19 @@ class HotfixScreen(FlowScreen[HotfixRun]):
             if leave:
                 self._leave()
 
-        self.app.push_screen(QuitModal(done=done, not_done=not_done), answered)
+        self.app.push_screen(
+            QuitModal(
+                done=done,
+                not_done=not_done,
+                subject="The hotfix is not finished.",
+                leave_label="Quit" if self.exit_on_leave else "Leave",
+            ),
+            answered,
+        )
 
     def unfinished(self) -> tuple[str, list[str]] | None:
-        """What a tagged, unfinished hotfix has done and what it has not (for the quit
-        dialog), or ``None``: not tagged yet, or backported."""
+        """What a tagged, unfinished hotfix has done and what it has not, by step title
+        (for the quit dialog), or ``None``: not tagged yet, or backported."""
         records = self.run.records
         if records["tag"].status != "ok" or records[BACKPORT].status == "ok":
             return None
@@ -436,8 +444,9 @@ class HotfixScreen(FlowScreen[HotfixRun]):
         phrases += ["verified"] if records[VERIFY].status == "ok" else []
         done = f"Hotfix {tag} is {', '.join(phrases[:-1]) + ' and ' if len(phrases) > 1 else ''}{phrases[-1]}."
         order = list(records)
+        title = self.run.step
         not_done = [
-            f"{sid} ({record.status})" if record.status in ("failed", "cancelled") else sid
+            f"{title(sid).title} ({record.status})" if record.status in ("failed", "cancelled") else title(sid).title
             for sid, record in records.items()
             if order.index(sid) > order.index("tag") and record.status not in self.PASSING
         ]
@@ -472,6 +481,7 @@ class HotfixScreen(FlowScreen[HotfixRun]):
             said = await run.leave(delete_branch=delete)
         except IactError as exc:
             if self.stay_on_branch:  # said once already: the operator leaves anyway
+                self.app.notify(f"{run.branch} stays checked out (uncommitted changes).", title="Hotfix")
                 self.close()
                 return
             self.stay_on_branch, self.leaving = True, False

@@ -7,13 +7,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "screens"))
 
+import pytest
+from textual.widgets import Button
 from ui_helpers import build_tiny_repo, settle, walk_to_checklist
 
+from iact_tui import cli, demo
 from iact_tui.app import STYLE_FILES, IactApp, _css_paths, make_app
 from iact_tui.config import load_config
+from iact_tui.engine.rollback import RollbackRun
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.screens import WelcomeScreen
 from iact_tui.screens.base import StepScreen
+from iact_tui.screens.hotfix import DeleteBranchModal, HotfixScreen
+from iact_tui.screens.rollback import RollbackScreen
+from iact_tui.widgets import QuitModal
 
 
 def test_every_style_sheet_ships_and_screen_rules_are_nested() -> None:
@@ -65,3 +72,62 @@ async def test_palette_offers_retry_only_when_a_step_failed(tmp_path: Path) -> N
         titles = [c.title for c in app.get_system_commands(screen)]
         assert "Retry step" in titles and "Back" in titles and "Show journal path" in titles
         assert "Continue" not in titles
+
+
+async def test_the_exit_summary_says_what_the_flows_started_from_welcome_did(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hotfix and a rollback opened from Welcome are summed up on exit, each with its
+    journal; the unused release does not claim that nothing changed. Leaving the hotfix
+    says on Welcome where the checkout went."""
+    box = quiet_sandbox
+    app = make_app(load_config(box.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        app.start_hotfix()
+        await settle(app, pilot)
+        await settle(app, pilot)
+        hotfix = app.screen
+        assert isinstance(hotfix, HotfixScreen) and hotfix.run.records["hotfix-branch"].status == "ok"
+        hotfix.run.records["tag"].status = "ok"  # as if tagged: leaving asks first
+        await pilot.press("escape")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, QuitModal) and dialog.text().startswith("[b]The hotfix is not finished.")
+        assert str(dialog.query_one("#quit-leave", Button).label) == "Leave"  # back to Welcome, not out
+        await pilot.press("escape")  # stay
+        await pilot.pause()
+        hotfix.run.records["tag"].status = "pending"
+        await pilot.press("escape")
+        for _ in range(50):  # the leaving worker reads the branch, then asks (it waits for the answer)
+            if isinstance(app.screen, DeleteBranchModal):
+                break
+            await pilot.pause(0.05)
+        await pilot.press("escape")  # keep the branch
+        await settle(app, pilot)
+        assert isinstance(app.screen, WelcomeScreen)
+        said = [n.message for n in app._notifications]
+        assert "Checked out main again; hotfix/v1.3.3 is kept." in said
+        app.start_rollback()
+        await settle(app, pilot)
+        assert isinstance(app.screen, RollbackScreen)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert isinstance(app.screen, WelcomeScreen)
+        # as if both had run to the end (the flows themselves are tested on their own)
+        for record in hotfix.run.records.values():
+            record.status = "ok"
+        rollback = app.other_runs[1]
+        assert isinstance(rollback, RollbackRun)
+        rollback.state.version = "1.3.1"
+        for record in rollback.records.values():
+            record.status = "ok"
+        await pilot.press("q")
+        await settle(app, pilot)
+    assert not app.is_running
+    cli._after_wizard(app.release_run, app.other_flow_lines())
+    out = capsys.readouterr().out
+    assert f"Hotfix v1.3.3: deployed to production and backported (journal {hotfix.run.journal_path})" in out
+    assert f"Rollback of production to v1.3.1: recorded (journal {rollback.journal_path})" in out
+    assert "nothing changed" not in out
+    assert "release: no step was run" in out

@@ -82,7 +82,16 @@ _CONVENTIONAL = re.compile(r"^[a-zA-Z]+(\([^)]*\))?!?:\s*")
 
 
 def fix_entry(subject: str) -> str:
-    """A changelog entry from a fix commit's subject: ``fix(auth): answer 400 …`` → ``Answer 400 …``."""
+    """A changelog entry from a fix commit's subject, written as a release's draft writes
+    it (:func:`iact_tui.services.changelog.classify`: ``fix(auth): answer 400 …`` →
+    ``**auth:** Answer 400 …``, breaking ones marked).
+
+    A subject a release's draft leaves out (``test: …``, ``chore: …``) is still an entry
+    here, without its type: every commit on a hotfix branch is part of the fix.
+    """
+    found = changelog.classify(changelog.Commit("", subject))
+    if found is not None:
+        return found[1]
     text = _CONVENTIONAL.sub("", subject.strip()).strip() or subject.strip()
     return text[:1].upper() + text[1:]
 
@@ -489,6 +498,13 @@ async def _raise_version_files(ctx: RunContext, tree: Path, wgit: GitService) ->
     return {str(f.path): f.version for f in raised}
 
 
+def _titled(step: Step, title: str) -> Step:
+    """``step`` shown as ``title``: the release's git steps do the same work on the hotfix
+    branch, but the operator reads "hotfix", not "release"."""
+    step.title = title
+    return step
+
+
 def hotfix_steps() -> list[Step]:
     """The hotfix flow's steps, in :data:`~iact_tui.engine.flows.HOTFIX_STEP_IDS` order."""
     steps: list[Step] = [
@@ -496,9 +512,9 @@ def hotfix_steps() -> list[Step]:
         HotfixChecksStep(),
         BumpStep(),
         HotfixChangelogStep(),
-        CommitStep(),
-        PushStep(),
-        TagStep(),
+        _titled(CommitStep(), "Commit hotfix"),
+        _titled(PushStep(), "Push hotfix branch"),
+        _titled(TagStep(), "Tag hotfix"),
         StagingIfConfigured(DeployStep("staging")),
         StagingIfConfigured(SmokeStep("staging")),
         PrepStep("production"),
@@ -779,12 +795,45 @@ class HotfixRun(ReleaseRun):
             # ``-d``: git itself refuses a branch with commits that are not on ``origin``.
             await git.delete_merged_branch(self.branch)
             said += f"; deleted {self.branch} (no commit, never pushed)"
+        else:
+            said += f"; {self.branch} is kept"
         self.journal.write("hotfix_left", branch=origin, deleted=self.branch if deleted else "")
         return said
 
+    def outcome(self) -> str:
+        """What the hotfix did, in a few words: ``deployed to production and backported``,
+        ``tagged and pushed; not deployed``, ``nothing changed``…, with a failed or
+        cancelled step named (by its title)."""
+        records = self.records
+        ok = {sid for sid, record in records.items() if record.status == "ok"}
+        if BACKPORT in ok:
+            said = "deployed to production and backported"
+        elif "deploy-production" in ok:
+            said = "deployed to production" + (" and verified" if "verify" in ok else "") + "; not backported yet"
+        elif "tag" in ok:
+            said = "tagged and pushed; not deployed"
+        elif ok & {"bump", "changelog", "commit", "push"}:
+            said = f"prepared on {self.branch}; not tagged"
+        elif BRANCH in ok:
+            said = f"{self.branch} {records[BRANCH].data.get('how', 'made')}; nothing released"
+        else:
+            said = "nothing changed"
+        stopped = [
+            f"{self.step(sid).title} {record.status}"
+            for sid, record in records.items()
+            if record.status in ("failed", "cancelled")
+        ]
+        return "; ".join([said, *stopped])
+
     def summary_lines(self) -> list[str]:
-        """Where the hotfix ended, for the headless summary and the wizard's exit."""
-        lines = [f"production ran {self.production_tag}; hotfix {self.ctx.tag} on {self.branch}"]
+        """Where the hotfix ended, for the headless summary and the wizard's exit: first
+        ``Hotfix vX.Y.Z: <what it did>`` (:meth:`outcome`), then the details."""
+        if not self.state.version:
+            return ["Hotfix: what production runs was not read; nothing changed"]
+        lines = [
+            f"Hotfix {self.ctx.tag}: {self.outcome()}",
+            f"production ran {self.production_tag}; hotfix {self.ctx.tag} on {self.branch}",
+        ]
         backport = self.records[BACKPORT]
         targets = backport.data.get("targets")
         if isinstance(targets, dict):

@@ -684,3 +684,27 @@ class RollbackRun(FlowRun):
     def finish(self) -> None:
         """Journal the end of the run with each step's status."""
         self.journal.write("run_finished", steps={k: v.status for k, v in self.records.items()})
+
+    def summary_lines(self) -> list[str]:
+        """Where the rollback ended, for the wizard's exit: first ``Rollback of ENV to
+        TAG: <what it did>`` (``recorded``; ``rolled back, not recorded``…; ``nothing
+        changed``), then each step that ran with its status and message."""
+        if not self.state.version:
+            return [f"Rollback of {self.env}: no target chosen; nothing changed"]
+        records, deploy = self.records, self.records[self.deploy_step_id]
+        if records[RECORD].status == "ok":
+            said = "recorded"
+        elif deploy.status == "ok":
+            verified = " and verified" if records["verify"].status == "ok" else ""
+            said = f"rolled back{verified}; not recorded (the rolled-back release is not marked bad)"
+        elif deploy.status in ("failed", "cancelled", "running"):
+            said = f"the rollback ended {deploy.status}: hosts may have changed"
+        else:
+            said = "nothing changed"
+        lines = [f"Rollback of {self.env} to {self.ctx.tag}: {said}"]
+        lines += [
+            f"{sid}: {record.status}" + (f" — {record.message}" if record.message else "")
+            for sid, record in records.items()
+            if record.status != "pending"
+        ]
+        return lines

@@ -103,18 +103,21 @@ class ConfirmModal(ModalScreen[bool]):
 
 
 class QuitModal(ModalScreen[bool]):
-    """Ask before quitting: while a step is running (it will be cancelled), or while the
-    release is half done (it has changed things and is not announced yet).
+    """Ask before quitting or leaving: while a step is running (it will be cancelled), or
+    while a flow is half done (it has changed things and is not finished yet).
 
-    Dismisses with ``True`` (Quit, ``y``) or ``False`` (Stay, the default; Escape).
+    Dismisses with ``True`` (the leave button, ``y``) or ``False`` (Stay, the default; Escape).
 
     Args:
         step: The running step's title (``""`` when none is running).
-        done: What the release has done, e.g. ``"v1.5.3 is tagged and deployed to production."``
-        not_done: What it has not, e.g. ``["verify", "announce"]``.
+        done: What the flow has done, e.g. ``"v1.5.3 is tagged and deployed to production."``
+        not_done: What it has not, e.g. ``["Deploy to production", "Backport into main"]``.
+        subject: The dialog's first line when no step runs, e.g. ``"The hotfix is not finished."``
+        leave_label: The leave button's label: ``"Quit"`` when the app exits, ``"Leave"``
+            when the operator goes back to another screen.
     """
 
-    BINDINGS = [Binding("escape", "stay", "Stay"), Binding("y", "leave", "Quit")]
+    BINDINGS = [Binding("escape", "stay", "Stay"), Binding("y", "leave", "Leave")]
 
     DEFAULT_CSS = """
     QuitModal { align: center middle; background: $background 60%; }
@@ -125,11 +128,21 @@ class QuitModal(ModalScreen[bool]):
     QuitModal #quit-buttons Button { margin-left: 2; }
     """
 
-    def __init__(self, step: str = "", *, done: str = "", not_done: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        step: str = "",
+        *,
+        done: str = "",
+        not_done: Sequence[str] = (),
+        subject: str = "The release is not finished.",
+        leave_label: str = "Quit",
+    ) -> None:
         super().__init__()
         self.step = step
         self.done = done
         self.not_done = tuple(not_done)
+        self.subject = subject
+        self.leave_label = leave_label
 
     def text(self) -> str:
         """The dialog's message (markup)."""
@@ -140,12 +153,12 @@ class QuitModal(ModalScreen[bool]):
                 "Quitting stops it first: its command is stopped, and a deploy runs its post "
                 "commands (maintenance mode off) before iact-tui exits. The journal records where it stopped."
             )
-        lines = ["[b]The release is not finished.[/b]"]
+        lines = [f"[b]{escape(self.subject)}[/b]"]
         if self.done:
             lines.append(escape(self.done))
         if self.not_done:
             lines.append(f"[b]not done:[/b] {escape(', '.join(self.not_done))}")
-        lines.append("The journal records where the release stopped.")
+        lines.append("The journal records where it stopped.")
         return "\n".join(lines)
 
     def compose(self) -> ComposeResult:
@@ -153,17 +166,17 @@ class QuitModal(ModalScreen[bool]):
             yield Static(self.text(), id="quit-text")
             with Horizontal(id="quit-buttons"):
                 yield Button("Stay", id="quit-stay", variant="primary")
-                yield Button("Quit", id="quit-leave", variant="warning")
+                yield Button(self.leave_label, id="quit-leave", variant="warning")
 
     def on_mount(self) -> None:
         self.query_one("#quit-stay", Button).focus()
 
     @on(Button.Pressed, "#quit-leave")
     def action_leave(self) -> None:
-        """Quit anyway."""
+        """Quit or leave anyway."""
         self.dismiss(True)
 
     @on(Button.Pressed, "#quit-stay")
     def action_stay(self) -> None:
-        """Go back to the wizard."""
+        """Go back to the flow."""
         self.dismiss(False)

@@ -19,9 +19,11 @@ import pytest
 from iact_tui import demo
 from iact_tui.config import Config, HotfixConfig, load_config
 from iact_tui.demo.history import VERSION_FILES
-from iact_tui.engine.hotfix import HotfixRun, draft_fixed, fix_entry
+from iact_tui.engine.hotfix import HotfixRun, draft_fixed, fix_entry, hotfix_steps
 from iact_tui.engine.journal import read_journal
+from iact_tui.engine.steps.release_git import CommitStep, PushStep, TagStep
 from iact_tui.headless import run_hotfix
+from iact_tui.services import changelog
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +100,7 @@ async def test_hotfix_reaches_production_and_main(sandbox: demo.Sandbox, tmp_pat
     assert headings[0] == "## [Unreleased]" and headings[1].startswith("## [1.3.3] - ")
     assert headings[2].startswith("## [1.3.2]")
     section = log.split(headings[1], 1)[1].split("## [1.3.2]", 1)[0]
-    assert "### Fixed" in section and "- Say how long clients should wait during maintenance" in section
+    assert "### Fixed" in section and "- **core:** Say how long clients should wait during maintenance" in section
     assert "`GET /api/projects` lists the projects by name." in log.split(headings[1], 1)[0]
     assert 'path("api/projects"' in git(origin, "show", "main:iact/urls.py")  # main's own work kept
     # the operator's clone is back on main, level with origin
@@ -183,11 +185,28 @@ async def test_next_free_patch_skips_a_taken_version(quiet_sandbox: demo.Sandbox
     run.journal.close()
 
 
-def test_fixed_section_from_fix_subjects() -> None:
-    assert fix_entry("fix(auth): answer 400 on bad JSON") == "Answer 400 on bad JSON"
+def test_fixed_section_from_fix_subjects_is_written_like_a_release_draft() -> None:
+    subject = "fix(api): reject empty project names"
+    assert fix_entry(subject) == "**api:** Reject empty project names"
+    assert (
+        changelog.draft_section_body("", [changelog.Commit("a", subject)])
+        == "### Fixed\n\n- " + fix_entry(subject) + "\n"
+    )
     assert fix_entry("Handle empty names") == "Handle empty names"
+    assert fix_entry("test: cover empty names") == "Cover empty names"  # left out of a release, kept in a hotfix
     body = draft_fixed([("b", "fix: second"), ("a", "fix(x)!: first")])
-    assert body == "### Fixed\n\n- First\n- Second\n"
+    assert body == "### Fixed\n\n- **BREAKING:** **x:** First\n- Second\n"
+
+
+def test_hotfix_steps_have_their_own_titles() -> None:
+    titles = {step.id: step.title for step in hotfix_steps()}
+    assert (titles["commit"], titles["push"], titles["tag"]) == ("Commit hotfix", "Push hotfix branch", "Tag hotfix")
+    assert not any("release" in title.lower() for title in titles.values())
+    assert (CommitStep().title, PushStep().title, TagStep().title) == (
+        "Commit release",
+        "Push release branch",
+        "Tag release",
+    )  # the release's own steps keep theirs
 
 
 async def test_cherry_pick_backport_brings_the_fix_and_the_section_only(

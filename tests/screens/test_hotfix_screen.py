@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import Button, Input, Static, TextArea
 
 from iact_tui import demo
 from iact_tui.config import load_config
@@ -114,7 +114,9 @@ async def open_and_fix(box: demo.Sandbox, tmp_path: Path, pilot: object, app: Ho
     await wait_for_commit(app, screen, pilot)
     assert f"{fix[:10]} {SUBJECT}" in text_of(screen, "#hotfix-commits")
     editor = screen.query_one("#hotfix-changelog", TextArea)
-    assert "### Fixed" in editor.text and "- Say how long clients should wait during maintenance" in editor.text
+    assert (
+        "### Fixed" in editor.text and "- **core:** Say how long clients should wait during maintenance" in editor.text
+    )
     assert screen.check_action("continue", ())
     return screen, fix
 
@@ -173,7 +175,10 @@ async def test_branch_fix_commit_and_tag_then_a_wrong_version_is_refused(box: de
         dialog = app.screen
         assert isinstance(dialog, QuitModal)
         asked = dialog.text()
-        assert "v1.3.3 is tagged and pushed" in asked and "deploy-production, verify, backport" in asked
+        assert "The hotfix is not finished." in asked and "release" not in asked
+        assert "v1.3.3 is tagged and pushed" in asked
+        assert "not done:[/b] Deploy to production, Verify production, Backport into main" in asked
+        assert str(dialog.query_one("#quit-leave", Button).label) == "Quit"  # leaving exits iact-tui hotfix
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is screen
