@@ -21,7 +21,7 @@ from iact_tui.engine.step import Step, StepRecord
 from iact_tui.errors import IactError
 
 _MARK = {"ok": "✔", "failed": "✘", "skipped": "–", "cancelled": "■"}
-_CHECK_MARK = {"passed": "✔", "failed": "✘", "skipped": "–"}
+_CHECK_MARK = {"passed": "✔", "warning": "!", "failed": "✘", "skipped": "–"}
 
 
 def _say(out: TextIO, text: str) -> None:
@@ -381,6 +381,8 @@ async def run_rollback(
         failed, cancelled = await _stream(out, run.run_until(), run.steps, 1)
         run.finish()
         _summary(out, run.steps, run.records, 20)
+        for line in run.now_running():  # what the environment runs now, not only step names
+            _say(out, line)
         _say(out, f"journal: {run.journal_path}")
         if cancelled:
             return 130

@@ -18,6 +18,7 @@ from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static, TextArea
@@ -97,6 +98,8 @@ class FlowScreen(Screen[None], Generic[RunT]):
     ICON: ClassVar[str] = "⭘"
     #: The commands table's border title.
     TABLE_TITLE: ClassVar[str] = "Commands"
+    #: Seconds a warning toast stays (see :meth:`notify`).
+    WARNING_SECONDS: ClassVar[float] = 4.0
 
     def __init__(self, run: RunT, *, blink: bool = True, exit_on_leave: bool = True) -> None:
         super().__init__()
@@ -109,6 +112,8 @@ class FlowScreen(Screen[None], Generic[RunT]):
         self.loaded = False
         #: ``(what is wrong, what to do)`` of the last failure, shown in the status line.
         self.failure: tuple[str, str] | None = None
+        #: The failure the status line showed last (a new one clears the notifications).
+        self._failure_shown: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon=self.ICON)
@@ -206,9 +211,27 @@ class FlowScreen(Screen[None], Generic[RunT]):
     def step_finished(self, event: StepFinished) -> None:
         """A step finished (after its line in the output pane and any failure)."""
 
-    def ask_version(self, step_id: str, target: str, then: Callable[[], object]) -> None:
+    def ask_version(
+        self,
+        step_id: str,
+        target: str,
+        then: Callable[[], object],
+        *,
+        title: str = "",
+        purpose: str = "",
+        noun: str = "the version being released",
+    ) -> None:
         """Ask for the typed version before ``step_id`` (a :class:`ConfirmModal` naming
-        ``target``); call ``then`` once it matched, nothing when cancelled."""
+        ``target``); call ``then`` once it matched, nothing when cancelled.
+
+        Args:
+            step_id: The step the typed version confirms.
+            target: What is confirmed (``production (hotfix v1.4.1)``).
+            then: Called once the typed version matched.
+            title: The dialog's title; ``""``: ``Deploy to <target>``.
+            purpose: What typing does, after "to" in the prompt; ``""``: ``deploy to <target>``.
+            noun: What the version is, in the message for a wrong one.
+        """
 
         def answered(confirmed: bool | None) -> None:
             if confirmed:
@@ -220,6 +243,9 @@ class FlowScreen(Screen[None], Generic[RunT]):
                 lambda typed: self.run.confirm(step_id, typed),
                 target=target,
                 blink=self.blink,
+                title=title,
+                purpose=purpose,
+                noun=noun,
             ),
             answered,
         )
@@ -308,14 +334,39 @@ class FlowScreen(Screen[None], Generic[RunT]):
         return "", ""
 
     def refresh_status(self) -> None:
-        """Show the status line and the footer's keys as they are now."""
+        """Show the status line and the footer's keys as they are now.
+
+        A failure shown for the first time clears the notifications: a toast left from
+        before (e.g. "wait for it to end") must not cover it.
+        """
         if not self.is_mounted:
             return
+        if self.failure is not None and self.failure != self._failure_shown:
+            self.app.clear_notifications()
+        self._failure_shown = self.failure
         text, state = self.status_text()
         pane = self.query_one(f"#{self.PREFIX}-status", Static)
         pane.update(text)
         pane.set_classes(state)
         self.refresh_bindings()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Show a toast; a warning without a timeout of its own lasts :attr:`WARNING_SECONDS`.
+
+        A warning here answers a key the operator pressed ("wait for it to end"): it is
+        read at once and must not stay over the status line.
+        """
+        if timeout is None and severity == "warning":
+            timeout = self.WARNING_SECONDS
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def action_gates(self) -> Mapping[str, Callable[[], bool]]:
         """Action → whether its key applies now (keys not named always do)."""

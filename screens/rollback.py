@@ -25,6 +25,10 @@ from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
 from iact_tui.widgets import CheckTable, QuitModal
 
+#: The plan box's and the plan checks' border titles ("(before the rollback)" is added
+#: once the rollback step ran: they describe what the hosts ran then).
+PLAN_TITLE, PLAN_CHECKS_TITLE = "Plan", "Plan checks"
+
 
 class RollbackScreen(FlowScreen[RollbackRun]):
     """Roll an environment back to an earlier release.
@@ -55,8 +59,10 @@ class RollbackScreen(FlowScreen[RollbackRun]):
         with Horizontal(id="rollback-target-row"):
             yield Label("Go back to", id="rollback-target-label")
             yield Select[str]([], prompt="no target yet", allow_blank=True, id="rollback-target")
-        yield CheckTable(id="rollback-checks", title="Plan checks")
-        yield Static("", id="rollback-plan")
+        yield CheckTable(id="rollback-checks", title=PLAN_CHECKS_TITLE)
+        plan = Static("", id="rollback-plan")
+        plan.border_title = PLAN_TITLE
+        yield plan
 
     def on_mount(self) -> None:
         self._load()
@@ -86,17 +92,31 @@ class RollbackScreen(FlowScreen[RollbackRun]):
 
     @on(Select.Changed, "#rollback-target")
     def _target_changed(self, event: Select.Changed) -> None:
-        if not isinstance(event.value, str) or self.busy:
+        if self.busy or (not isinstance(event.value, str) and not self.run.state.version):
             return
         try:
-            self.run.choose_target(event.value)
+            if isinstance(event.value, str):
+                self.run.choose_target(event.value)
+            else:  # back to "no target yet": nothing is chosen, so b has nothing to roll back to
+                self.run.clear_target()
         except IactError as exc:
             self.fail(exc)
             return
-        self._plan()
+        if isinstance(event.value, str):
+            self._plan()
+            return
+        self.failure = None
+        self._clear_plan()
+        self.refresh_status()
+
+    def _clear_plan(self) -> None:
+        """Empty the plan box and the plan checks (another target, or none, was chosen)."""
+        self.query_one("#rollback-checks", CheckTable).clear()
+        self.query_one("#rollback-plan", Static).update("")
 
     @work(exclusive=True, exit_on_error=False, group="rollback")
     async def _plan(self) -> None:
+        self._clear_plan()
         await self.run_steps([PLAN])
         data = self.run.plan_result
         self._show_plan(data)
@@ -140,8 +160,15 @@ class RollbackScreen(FlowScreen[RollbackRun]):
         """Ask for the typed target version, then roll back, verify and record."""
         if not self.can_roll_back():
             return
-        target = f"{self.run.env} (roll back to {self.run.ctx.tag})"
-        self.ask_version(self.run.deploy_step_id, target, self._rollback)
+        env, tag = self.run.env, self.run.ctx.tag
+        self.ask_version(
+            self.run.deploy_step_id,
+            env,
+            self._rollback,
+            title=f"Roll {env} back to {tag}",
+            purpose=f"roll {env} back to {tag}",
+            noun="the rollback target",
+        )
 
     def can_roll_back(self) -> bool:
         """The plan passed for the chosen target and the rollback has not run yet."""
@@ -227,28 +254,19 @@ class RollbackScreen(FlowScreen[RollbackRun]):
         if event.step_id == PLAN:
             self._show_plan(dict(event.data))
         elif event.step_id == self.run.deploy_step_id:
+            # What the plan and its checks say (what each host ran) was true before the rollback.
+            self.query_one("#rollback-plan", Static).border_title = f"{PLAN_TITLE} (before the rollback)"
+            self.query_one("#rollback-checks", CheckTable).border_title = f"{PLAN_CHECKS_TITLE} (before the rollback)"
             self._show_current()
 
     def _show_current(self) -> None:
-        """The header: what each host runs, as loaded; after the rollback step, the target
-        on every host it passed on (the step's per-host outcomes)."""
-        run = self.run
-        running = {name: s.tag or s.commit[:12] for name, s in run.hosts.items()}
-        rolled = run.records[run.deploy_step_id]
-        outcomes = rolled.data.get("hosts") if rolled.status in {"ok", "failed"} else None
-        changed = False
-        if isinstance(outcomes, dict):
-            for name, outcome in outcomes.items():
-                if isinstance(outcome, dict) and outcome.get("status") == "ok":
-                    running[str(name)], changed = run.ctx.tag, True
-        before = run.current_tag or "an unknown release"
-        current = next(iter(running.values()), "") if changed else before
-        hosts = ", ".join(f"{name} ({tag})" for name, tag in running.items())
-        text = f"[b]{escape(run.env)}[/b] runs [b]{escape(current or before)}[/b] on {escape(hosts)}"
-        if changed:
-            text += f"\n[dim]rolled back from {escape(before)}[/dim]"
-        else:
-            text += "".join(f"\n[dim]{escape(note)}[/dim]" for note in run.notes)
+        """The header: what the environment runs (:meth:`RollbackRun.now_running`): as
+        loaded; after the rollback step, from its per-host outcomes (after a failure: that
+        hosts may have changed, and what the step reported)."""
+        first, *rest = self.run.now_running()
+        changed = self.run.records[self.run.deploy_step_id].status in {"failed", "cancelled"} and bool(rest)
+        head = f"[yellow b]{escape(first)}[/yellow b]" if changed else f"[b]{escape(first)}[/b]"
+        text = head + "".join(f"\n[dim]{escape(line)}[/dim]" for line in rest)
         self.query_one("#rollback-current", Static).update(text)
 
     # -- status --------------------------------------------------------------------------
@@ -268,6 +286,8 @@ class RollbackScreen(FlowScreen[RollbackRun]):
         if self.can_roll_back():
             version = escape(self.run.state.version)
             return f"Nothing has changed yet. Press [b]b[/b] and type [b]{version}[/b] to roll back.", ""
+        if self.loaded and not self.run.state.version:
+            return "Nothing has changed yet. Choose the release to go back to (Go back to).", ""
         return "", ""
 
     def action_gates(self) -> Mapping[str, Callable[[], bool]]:

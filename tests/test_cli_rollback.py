@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
+from collections.abc import AsyncIterator
 
 import pytest
 
-from iact_tui import demo
+from iact_tui import demo, headless
 from iact_tui.cli import main
 from iact_tui.config import load_config
+from iact_tui.engine.events import CheckUpdate, Event
 from iact_tui.engine.rollback import RollbackRun
 from iact_tui.errors import VersionError
 
@@ -35,6 +38,8 @@ def test_run_rollback_goes_back_and_verifies(sandbox: demo.Sandbox, capsys: pyte
     out = capsys.readouterr().out
     assert status == 0, out
     assert "rolled back from v1.3.2 to v1.3.1; v1.3.2 marked bad" in out
+    # the last lines say what production runs now, not only the steps' names
+    assert "production runs v1.3.1 (1 host: production), rolled back from v1.3.2\njournal:" in out, out
     # v1.3.2 is now marked bad: it is refused as a target.
     assert main(["run", "rollback", "--to", "1.3.2", "--yes", "--config", str(sandbox.config_path)]) == 2
     assert "marked bad" in capsys.readouterr().out
@@ -73,5 +78,20 @@ def test_run_rollback_without_a_target_says_there_is_none(
     assert run.targets() == []
     with pytest.raises(VersionError) as refused:
         run.choose_target("1.0.0")
-    assert "no release older than v1.0.0" in refused.value.fix, refused.value.fix
+    assert refused.value.fix.startswith("there is no release older than v1.0.0"), refused.value.fix
     assert "backup" in refused.value.fix
+
+
+async def test_the_headless_printer_shows_a_warning_check() -> None:
+    async def events() -> AsyncIterator[Event]:
+        yield CheckUpdate(
+            "rollback-plan",
+            "migrate:production:core",
+            "core back to zero on production",
+            "warning",
+            "1 operation(s) lose data",
+        )
+
+    out = io.StringIO()
+    await headless._stream(out, events(), [])
+    assert out.getvalue() == "      ! core back to zero on production: 1 operation(s) lose data\n"

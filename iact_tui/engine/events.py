@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 Stream = Literal["stdout", "stderr", "info"]
 Status = Literal["ok", "failed", "skipped", "cancelled"]
-CheckStatus = Literal["pending", "running", "passed", "failed", "skipped"]
+CheckStatus = Literal["pending", "running", "passed", "warning", "failed", "skipped"]
 CommandStatus = Literal["pending", "running", "ok", "failed", "skipped", "cancelled", "timed-out"]
 
 
@@ -70,8 +70,10 @@ class CheckUpdate:
         step_id: The step the check belongs to.
         check_id: Stable id, e.g. ``clean-tree``, ``health``, ``login``.
         label: Operator-facing text.
-        status: ``pending``, ``running``, ``passed``, ``failed`` or ``skipped``.
-        detail: Evidence or the reason for a failure (one or a few lines).
+        status: ``pending``, ``running``, ``passed``, ``warning`` (passed, but with
+            something the operator must weigh, e.g. a rollback that loses data; it stops
+            nothing), ``failed`` or ``skipped``.
+        detail: Evidence, the warning, or the reason for a failure (one or a few lines).
         data: Figures (e.g. ``{"status_code": 200, "elapsed_ms": 12.5}``).
     """
 

@@ -198,6 +198,8 @@ def rollback_commands(ctx: RunContext, env_name: str, reverse: dict[str, str]) -
 class RollbackDeployStep(DeployStep):
     """The deploy recipe run for a rollback (see the module docstring)."""
 
+    retry_name = "the rollback (r)"
+
     def __init__(self, env: str) -> None:
         super().__init__(env)
         self.id = f"rollback-{env}"
@@ -339,8 +341,12 @@ async def build_plan(
                     yield CheckUpdate(PLAN, check, label, "failed", f"irreversible: {detail}")
                 else:
                     count = len(backwards.migrations)
-                    lost = f"; {len(losses)} operation(s) lose data" if losses else ""
-                    yield CheckUpdate(PLAN, check, label, "passed", f"{count} migration(s) can be unapplied{lost}")
+                    if losses:
+                        # Reversible, but not without loss: the operator weighs it (a warning, not a pass).
+                        detail = f"{len(losses)} operation(s) lose data; {count} migration(s) can be unapplied"
+                        yield CheckUpdate(PLAN, check, label, "warning", detail)
+                    else:
+                        yield CheckUpdate(PLAN, check, label, "passed", f"{count} migration(s) can be unapplied")
     finally:
         for host in hosts:
             with contextlib.suppress(Exception):
@@ -361,6 +367,17 @@ async def build_plan(
             for name, command, path in missing
         ]
     yield plan
+
+
+def _runs(running: dict[str, str]) -> str:
+    """What hosts run, in a few words: ``v1.3.2 (1 host: production)`` when they agree,
+    else ``different releases: web1 v1.3.2, web2 v1.3.1``."""
+    tags = set(running.values())
+    if len(tags) > 1:
+        return "different releases: " + ", ".join(f"{host} {tag}" for host, tag in running.items())
+    count = len(running)
+    names = ", ".join(running)
+    return f"{next(iter(tags), 'an unknown release')} ({count} host{'s' if count != 1 else ''}: {names})"
 
 
 def versioning_version(tag: str, prefix: str) -> str:
@@ -558,21 +575,21 @@ class RollbackRun(FlowRun):
         version = text[len(prefix) :] if prefix and text.startswith(prefix) else text
         tag = f"{prefix}{version}"
         if not versioning_version(tag, prefix):
-            raise VersionError(f"{text!r} is not a SemVer release", f"give one of: {self._offer()}")
+            raise VersionError(f"{text!r} is not a SemVer release", self._offer("give one of"))
         if self.tags is None or tag not in self.tags.all_tags:
-            raise VersionError(f"there is no tag {tag} in this repository", f"give one of: {self._offer()}")
+            raise VersionError(f"there is no tag {tag} in this repository", self._offer("give one of"))
         if version in self.history.bad:
             bad = self.history.bad[version]
             raise VersionError(
                 f"{tag} was marked bad ({bad.get('reason') or 'rolled back'}, run {bad.get('run')})",
-                f"it is not offered again; give one of: {self._offer()}",
+                f"it is not offered again; {self._offer('give one of')}",
             )
         if version == self.current_version:
-            raise VersionError(f"{self.env} already runs {tag}", f"give an older release: {self._offer()}")
+            raise VersionError(f"{self.env} already runs {tag}", self._offer("give an older release"))
         if not self._older(version):
             raise VersionError(
                 f"{tag} is newer than {self.current_tag}, which {self.env} runs: a rollback goes back",
-                f"release it instead, or give an older one: {self._offer()}",
+                f"release it instead, or {self._offer('give an older one')}",
             )
         offered = {t.version: t for t in self.targets()}
         target = offered.get(version) or Target(version, tag, "git", "release tag in git")
@@ -585,13 +602,35 @@ class RollbackRun(FlowRun):
         self.journal.write("rollback_target_chosen", version=version, tag=tag, source=target.source)
         return target
 
-    def _offer(self) -> str:
-        """The targets as one line for an error's fix: each tag with its detail, or, when
-        there is none, that plainly and what to do instead."""
+    def clear_target(self) -> None:
+        """Forget the chosen target (the operator went back to "no target yet"): its
+        plan and typed confirmation go too, so nothing can run until one is chosen
+        (journaled).
+
+        Raises:
+            VersionError: The rollback has already started: its target cannot change.
+        """
+        if any(r.status != "pending" for sid, r in self.records.items() if sid != PLAN):
+            raise VersionError("the rollback has already started: its target cannot change", "start a new run")
+        if not self.state.version:
+            return
+        self.state.version = ""
+        self.records[PLAN] = StepRecord()
+        self.state.confirmations.clear()
+        self.journal.write("rollback_target_cleared")
+
+    def _offer(self, ask: str) -> str:
+        """An error's fix offering the targets: ``ask``, then each tag with its detail
+        (``give one of: v1.3.1 (…); v1.3.0 (…)``); when there is none, only the sentence
+        saying so and what to do instead (:meth:`no_target_text`), without ``ask``.
+
+        Args:
+            ask: What the operator should do with the list, e.g. ``give one of``.
+        """
         offered = self.targets()
         if offered:
-            return "; ".join(f"{t.tag} ({t.detail})" for t in offered)
-        return "none: " + self.no_target_text()
+            return f"{ask}: " + "; ".join(f"{t.tag} ({t.detail})" for t in offered)
+        return self.no_target_text()
 
     def no_target_text(self) -> str:
         """Why nothing can be offered and what to do (for an empty :meth:`targets`)."""
@@ -603,6 +642,45 @@ class RollbackRun(FlowRun):
             "fix forward with a hotfix (`iact-tui hotfix`), or restore a database backup and deploy an "
             "older commit by hand"
         )
+
+    def now_running(self) -> list[str]:
+        """What the environment runs now, as plain lines (the screen's header, the headless
+        runner's last lines).
+
+        Before the rollback step (or when it stopped before any host): what was loaded,
+        then :attr:`notes`. After it passed: the target on every host and what ran before.
+        After it failed or was cancelled: that hosts may have changed, then what the step
+        reported per host (rolled back, its failure, stopped, not started), then what ran
+        before; nothing here claims the loaded state is still current.
+
+        Returns:
+            The first line says what runs (``production runs v1.3.2 (1 host: production)``);
+            the others add to it.
+        """
+        tag, before = self.ctx.tag, self.current_tag or "an unknown release"
+        running = {name: s.tag or s.commit[:12] for name, s in self.hosts.items()}
+        rolled = self.records[self.deploy_step_id]
+        outcomes = rolled.data.get("hosts") if rolled.status in {"ok", "failed", "cancelled"} else None
+        if not isinstance(outcomes, dict) or not outcomes:
+            return [f"{self.env} runs {_runs(running)}", *self.notes]
+        if rolled.status == "ok":
+            return [f"{self.env} runs {_runs(dict.fromkeys(outcomes, tag))}, rolled back from {before}"]
+        lines = [f"{self.env}: the rollback to {tag} {rolled.status}; hosts may have changed. The step reported:"]
+        for name, outcome in outcomes.items():
+            status = outcome.get("status") if isinstance(outcome, dict) else None
+            failure = outcome.get("failure") if isinstance(outcome, dict) else None
+            if status == "ok":
+                lines.append(f"{name}: rolled back, runs {tag}")
+            elif status == "skipped":
+                lines.append(f"{name}: not started, still runs {running.get(str(name), before)}")
+            elif status == "cancelled":
+                lines.append(f"{name}: stopped part-way by the operator; what it runs is unknown")
+            elif isinstance(failure, list) and failure:
+                lines.append(f"{name}: failed: {str(failure[0]).removeprefix(f'{self.env}: ')}")
+            else:
+                lines.append(f"{name}: {status or 'unknown'}; what it runs is unknown")
+        lines.append(f"before the rollback: {before}")
+        return lines
 
     @property
     def plan_result(self) -> dict[str, Any]:
@@ -646,7 +724,7 @@ class RollbackRun(FlowRun):
             VersionError, ChecklistError, ConfirmationError: What is missing and what to do.
         """
         if not self.state.version:
-            raise VersionError("no rollback target chosen yet", f"choose one of: {self._offer()}")
+            raise VersionError("no rollback target chosen yet", self._offer("choose one of"))
         if step_id == PLAN:
             return
         plan = self.records[PLAN]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
@@ -12,6 +14,7 @@ STATUS_ICONS: dict[str, str] = {
     "running": "◌",
     "passed": "✔",
     "ok": "✔",
+    "warning": "!",
     "failed": "✘",
     "skipped": "–",
     "cancelled": "■",
@@ -22,10 +25,14 @@ _STYLE = {
     "running": "bold cyan",
     "passed": "bold green",
     "ok": "bold green",
+    "warning": "bold yellow",
     "failed": "bold red",
     "skipped": "yellow",
     "cancelled": "yellow",
 }
+
+
+_DETAIL_STYLE = {"warning": "yellow", "failed": "red"}
 
 
 def _cell(text: str, status: str) -> Text:
@@ -104,15 +111,28 @@ class CheckTable(DataTable[Text]):
         """Check id → status, in row order."""
         return dict(self._statuses)
 
+    def clear(self, columns: bool = False) -> Self:
+        """Remove every row (and, with ``columns``, the columns), forgetting their statuses.
+
+        Args:
+            columns: Remove the columns too.
+
+        Returns:
+            The table.
+        """
+        self._statuses.clear()
+        return super().clear(columns)
+
     def update_check(self, check_id: str, label: str, status: str, detail: str = "") -> None:
         """Add the check's row, or update it in place.
 
         Args:
             check_id: Stable id (the row key).
             label: Operator-facing name.
-            status: ``pending``/``running``/``passed``/``failed``/``skipped`` (or a step
-                status: ``ok``/``cancelled``).
-            detail: Evidence or the failure's reason; only the first line fits the row.
+            status: ``pending``/``running``/``passed``/``warning``/``failed``/``skipped``
+                (or a step status: ``ok``/``cancelled``).
+            detail: Evidence, the warning or the failure's reason; only the first line
+                fits the row (yellow for a warning, red for a failure).
         """
         icon = STATUS_ICONS.get(status, "?")
         first_line = detail.strip().splitlines()[0] if detail.strip() else ""
@@ -120,7 +140,7 @@ class CheckTable(DataTable[Text]):
             "icon": _cell(icon, status),
             "label": Text(label, no_wrap=True, overflow="ellipsis"),
             "status": _cell(status, status),
-            "detail": Text(first_line, style="dim" if status != "failed" else "red", no_wrap=True, overflow="ellipsis"),
+            "detail": Text(first_line, style=_DETAIL_STYLE.get(status, "dim"), no_wrap=True, overflow="ellipsis"),
         }
         self._statuses[check_id] = status
         try:

@@ -19,11 +19,20 @@ class ConfirmModal(ModalScreen[bool]):
     Dismisses with ``True`` once ``check(typed)`` accepts the text, ``False`` on Cancel
     or Escape. Wrong text keeps the dialog open with a message saying what to type.
 
+    The wording defaults to a release's deploy; another flow gives its own, e.g. a
+    rollback: ``title="Roll production back to v1.4.0"``, ``purpose="roll production
+    back to v1.4.0"``, ``noun="the rollback target"``.
+
     Args:
         version: The version to type, e.g. ``"1.4.0"``.
         check: Decides whether the typed text confirms (the run records the attempt).
         target: What is being confirmed, e.g. ``"production"``.
         blink: Whether the input's cursor blinks (off for snapshots).
+        title: The dialog's title; ``""``: ``Deploy to <target>``.
+        purpose: What typing the version does, after "to" in the prompt; ``""``:
+            ``deploy to <target>``.
+        noun: What the version is, in the message for a wrong one (``“1.3.2” is not
+            <noun>``).
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -54,18 +63,24 @@ class ConfirmModal(ModalScreen[bool]):
         *,
         target: str = "production",
         blink: bool = True,
+        title: str = "",
+        purpose: str = "",
+        noun: str = "the version being released",
     ) -> None:
         super().__init__()
         self.version = version
         self.target = target
+        self.heading = title or f"Deploy to {target}"  # not ``title``: a screen's own reactive
+        self.purpose = purpose or f"deploy to {target}"
+        self.noun = noun
         self._check = check
         self._blink = blink
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
-            yield Label(f"Deploy to {self.target}", classes="confirm--title")
+            yield Label(escape(self.heading), classes="confirm--title")
             yield Static(
-                f"Type the version [b]{self.version}[/b] to deploy to {self.target}.",
+                f"Type the version [b]{escape(self.version)}[/b] to {escape(self.purpose)}.",
                 classes="confirm--prompt",
             )
             yield Input(placeholder="type the version here", id="confirm-input")
@@ -88,7 +103,7 @@ class ConfirmModal(ModalScreen[bool]):
             self.dismiss(True)
             return
         message = (
-            f"“{escape(typed)}” is not the version being released. Type {self.version} exactly."
+            f"“{escape(typed)}” is not {escape(self.noun)}. Type {escape(self.version)} exactly."
             if typed
             else f"Type the version {self.version} to confirm, or press Cancel."
         )

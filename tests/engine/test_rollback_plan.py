@@ -12,7 +12,7 @@ from pathlib import Path
 
 from iact_tui import demo
 from iact_tui.config import load_config
-from iact_tui.engine.events import OutputLine, StepFinished
+from iact_tui.engine.events import CheckUpdate, OutputLine, StepFinished
 from iact_tui.engine.journal import read_journal
 from iact_tui.engine.rollback import RollbackRun
 
@@ -39,6 +39,9 @@ async def test_plan_warns_of_data_lost_by_a_reversible_migration(quiet_sandbox: 
         }
     ]
     assert "1 reversal(s) lose data" in finished.message
+    # the check of that reversal is a warning, not a pass
+    core = [e for e in events if isinstance(e, CheckUpdate) and e.check_id == "migrate:production:core"][-1]
+    assert core.status == "warning" and core.detail.startswith("1 operation(s) lose data"), core
     printed = [e.text for e in events if isinstance(e, OutputLine)]
     assert f"! {WARNING}" in printed
     assert f"    ! core.0002_project_description: Undo Add field description to project — {LOSS}" in printed

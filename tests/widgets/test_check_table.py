@@ -28,3 +28,16 @@ async def test_rows_are_added_once_and_updated_by_id() -> None:
         assert table.status_of("login") == "failed"
         assert str(table.get_row("login")[0]) == "✘"
         assert table.status_of("missing") is None
+
+
+async def test_a_warning_is_not_shown_as_passed_and_clear_forgets_the_rows() -> None:
+    app = TableApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(CheckTable)
+        table.update_check("migrate", "core back to zero", "warning", "1 operation(s) lose data")
+        await pilot.pause()
+        icon, _, status, detail = table.get_row("migrate")
+        assert (str(icon), str(status)) == ("!", "warning")
+        assert "yellow" in str(icon.style) and "yellow" in str(detail.style)
+        table.clear()
+        assert table.row_count == 0 and table.statuses == {}

@@ -9,10 +9,11 @@ from iact_tui.widgets import ConfirmModal
 
 
 class ModalApp(App[None]):
-    def __init__(self) -> None:
+    def __init__(self, **wording: str) -> None:
         super().__init__()
         self.result: bool | None = None
         self.attempts: list[str] = []
+        self.wording = wording
 
     def on_mount(self) -> None:
         def check(typed: str) -> bool:
@@ -22,7 +23,7 @@ class ModalApp(App[None]):
         def done(ok: bool | None) -> None:
             self.result = ok
 
-        self.push_screen(ConfirmModal("1.4.0", check, blink=False), done)
+        self.push_screen(ConfirmModal("1.4.0", check, blink=False, **self.wording), done)
 
 
 async def test_wrong_text_stays_and_says_what_to_type() -> None:
@@ -34,7 +35,8 @@ async def test_wrong_text_stays_and_says_what_to_type() -> None:
         assert isinstance(app.screen, ConfirmModal)
         assert app.result is None
         error = str(app.screen.query_one("#confirm-error", Static).render())
-        assert "1.3.0" in error and "Type 1.4.0 exactly" in error
+        assert error == "“1.3.0” is not the version being released. Type 1.4.0 exactly."
+        assert str(app.screen.query_one(".confirm--title", Static).render()) == "Deploy to production"
         assert app.screen.query_one(Input).value == ""
         await pilot.press(*"1.4.0")
         await pilot.click("#confirm-ok")
@@ -42,6 +44,22 @@ async def test_wrong_text_stays_and_says_what_to_type() -> None:
         assert app.result is True
         assert app.attempts == ["1.3.0", "1.4.0"]
         assert not isinstance(app.screen, ConfirmModal)
+
+
+async def test_another_flow_gives_its_own_wording() -> None:
+    """A rollback's dialog speaks of the rollback target, not of a release."""
+    app = ModalApp(
+        title="Roll production back to v1.4.0", purpose="roll production back to v1.4.0", noun="the rollback target"
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        said = [str(w.render()) for w in app.screen.query(Static)]
+        assert said[0] == "Roll production back to v1.4.0"
+        assert said[1] == "Type the version 1.4.0 to roll production back to v1.4.0."
+        await pilot.press(*"1.3.2", "enter")
+        await pilot.pause()
+        error = str(app.screen.query_one("#confirm-error", Static).render())
+        assert error == "“1.3.2” is not the rollback target. Type 1.4.0 exactly."
 
 
 async def test_escape_cancels() -> None:

@@ -412,7 +412,8 @@ class _HostRun:
                     )
                 self.outcome.failure = (
                     what,
-                    f"fix the cause on {self.host.name} (full output above and in the journal), then retry the deploy",
+                    f"fix the cause on {self.host.name} (full output above and in the journal), then retry "
+                    f"{self.step.retry_name}",
                 )
                 if keep_on and row.phase != "post":
                     self.outcome.maintenance_kept = True
@@ -425,7 +426,7 @@ class _HostRun:
             by_hand = "; ".join(f"in {c.cwd}: {c.run}" for c in unfinished_post)
             note = (
                 f"⚠ {env} may still be in maintenance mode on {self.host.name}: {names} did not run to the end; "
-                f"retrying the deploy runs it again, or run it by hand {by_hand}"
+                f"retrying {self.step.retry_name} runs it again, or run it by hand {by_hand}"
             )
             await self.say(note, "stderr")
             if self.outcome.failure is not None:
@@ -530,6 +531,9 @@ class DeployStep:
         self.env = env
         self.id = f"deploy-{env}"
         self.title = f"Deploy to {env}"
+
+    #: What a failure's advice calls running this step again ("retry the deploy").
+    retry_name: str = "the deploy"
 
     def lock_purpose(self, ctx: RunContext) -> str:
         """What the deploy lock says this deploy is doing (shown to whoever finds it held)."""
