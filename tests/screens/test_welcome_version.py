@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from textual.widgets import Input, OptionList, Static
@@ -11,7 +12,7 @@ from iact_tui import demo
 from iact_tui.app import IactApp, make_app
 from iact_tui.config import load_config
 from iact_tui.screens import ChecklistScreen, MonitorScreen, VersionScreen, WelcomeScreen
-from iact_tui.screens.hotfix import HotfixScreen
+from iact_tui.screens.hotfix import DeleteBranchModal, HotfixScreen
 from iact_tui.screens.rollback import RollbackScreen
 
 
@@ -102,8 +103,21 @@ async def test_welcome_opens_rollback_and_monitor_and_comes_back(sandbox: demo.S
         production = str(hotfix.query_one("#hotfix-production", Static).render())
         assert "production runs v1.3.2" in production and "hotfix/v1.3.3" in production, production
         await pilot.press("escape")
+        # The hotfix branch holds nothing: deleting it is offered (Keep is the default).
+        for _ in range(50):
+            if isinstance(app.screen, DeleteBranchModal):
+                break
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, DeleteBranchModal)
+        await pilot.press("y")
         await settle(app, pilot)
         assert app.screen is welcome
+        assert (
+            subprocess.run(
+                ["git", "branch", "--show-current"], cwd=sandbox.repo, capture_output=True, text=True, check=True
+            ).stdout.strip()
+            == "main"
+        )
         assert app.is_running
         welcome.choose("rollback")
         await settle(app, pilot)
