@@ -193,6 +193,14 @@ class IactApp(App[None]):
         release has changed things and is not finished (see :func:`unfinished_release`)."""
         if isinstance(self.screen, QuitModal):
             return  # already asking: a second q must not stack another dialog
+        from iact_tui.screens.flow import FlowScreen
+
+        if isinstance(self.screen, FlowScreen) and not self.screen.exit_on_leave:
+            # A hotfix or rollback opened from Welcome: leave it as esc does (it asks when
+            # it is half done, and the hotfix checks the operator's branch out again).
+            self.screen.action_leave()
+            self.notify("q again on the Welcome screen quits iact-tui.", title="Quit", timeout=4)
+            return
         busy = self.running_screen()
         if busy is None:
             unfinished = unfinished_release(self.release_run)
@@ -311,8 +319,8 @@ def unfinished_release(run: ReleaseRun) -> tuple[str, list[str]] | None:
 
     Returns:
         ``None`` when there is nothing to ask; else the sentence saying what is done
-        (``"v1.5.3 is tagged and deployed to staging and production."``) and the step ids
-        not done, a failed one marked (``["verify (failed)", "announce"]``).
+        (``"v1.5.3 is tagged and deployed to staging and production."``) and the titles of
+        the steps not done, a failed one marked (``["Verify production (failed)", "Announcement"]``).
     """
     records = run.records
     announce = records.get("announce")
@@ -330,8 +338,11 @@ def unfinished_release(run: ReleaseRun) -> tuple[str, list[str]] | None:
         done = f"The release branch of {tag} is made; {tag} is not tagged yet."
     else:
         done = f"The release of {tag} has started; {tag} is not tagged yet."
+    titles = {s.id: s.title for s in run.steps}
     not_done = [
-        f"{sid} ({record.status})" if record.status in ("failed", "cancelled") else sid
+        f"{titles.get(sid, sid)} ({record.status})"
+        if record.status in ("failed", "cancelled")
+        else titles.get(sid, sid)
         for sid, record in records.items()
         if sid != "preflight" and record.status not in PASSABLE
     ]

@@ -308,6 +308,12 @@ class FlowScreen(Screen[None], Generic[RunT]):
             return True
         return False
 
+    def action_leave(self) -> None:
+        """Leave the screen (``esc``; ``q`` when opened from Welcome): each flow first asks
+        what it must (a half-done hotfix or rollback) and undoes what it may; this base
+        just closes."""
+        self.close()
+
     def close(self) -> None:
         """Journal the end of the run, then exit the app or go back."""
         self.run.finish()

@@ -210,7 +210,15 @@ class RollbackScreen(FlowScreen[RollbackRun]):
                 if leave:
                     self.close()
 
-            self.app.push_screen(QuitModal(done=done, not_done=not_done), answered)
+            self.app.push_screen(
+                QuitModal(
+                    done=done,
+                    not_done=not_done,
+                    subject="The rollback is not finished.",
+                    leave_label="Quit" if self.exit_on_leave else "Leave",
+                ),
+                answered,
+            )
             return
         # Reading what runs and planning change nothing: stop them and leave.
         self.workers.cancel_group(self, "rollback")
@@ -229,11 +237,14 @@ class RollbackScreen(FlowScreen[RollbackRun]):
         else:
             done = f"The rollback of {env} to {tag} ended {deploy.status}: hosts may have changed."
         not_done = [
-            f"{sid} ({record.status})" if record.status in ("failed", "cancelled") else sid
+            f"{title} ({record.status})" if record.status in ("failed", "cancelled") else title
             for sid, record in records.items()
             if sid not in (PLAN, RECORD) and record.status not in ("ok", "skipped")
+            for title in (self.run.step(sid).title,)
         ]
-        not_done.append(f"{RECORD}: the rolled-back release is not marked bad, so it would be offered again")
+        not_done.append(
+            f"{self.run.step(RECORD).title}: the rolled-back release is not marked bad, so it would be offered again"
+        )
         return done, not_done
 
     @work(exclusive=True, exit_on_error=False, group="rollback")

@@ -38,7 +38,7 @@ async def test_q_after_the_production_deploy_asks_saying_what_is_done_and_not(ti
         assert isinstance(modal, QuitModal)
         text = str(modal.query_one("#quit-text", Static).render())
         assert "v1.5.3 is tagged and deployed to staging and production" in text
-        assert "not done: verify, announce" in text
+        assert "not done: Verify production, Announcement" in text
         assert modal.focused is modal.query_one("#quit-stay", Button)  # Stay is the default
         await pilot.press("q")  # a second q does not stack another dialog
         await pilot.pause()
@@ -70,7 +70,10 @@ async def test_a_failed_step_is_named_among_what_is_not_done(tiny_app: IactApp) 
         assert isinstance(modal, QuitModal)
         text = str(modal.query_one("#quit-text", Static).render())
         assert "release branch" in text and "not tagged" in text
-        assert "not done: changelog (failed), commit, push, merge, tag" in text
+        assert (
+            "not done: Write CHANGELOG (failed), Commit release, Push release branch, Merge into main, Tag release"
+            in text
+        )
         await pilot.press("y")
         await pilot.pause()
     assert not tiny_app.is_running

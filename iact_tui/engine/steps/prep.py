@@ -179,7 +179,13 @@ class PrepStep:
         data["rollback_plan"] = {"lines": plan.lines, "back_to": plan.back_to, "targets": plan.targets}
         if acknowledged:
             results["rollback-plan"] = "passed"
-            yield CheckUpdate(self.id, "rollback-plan", label, "passed", f"back to {plan.back_to or '?'}; {plan.note}")
+            yield CheckUpdate(
+                self.id,
+                "rollback-plan",
+                label,
+                "passed",
+                "; ".join(p for p in (f"back to {plan.back_to or '?'}", plan.note) if p),
+            )
         else:
             results["rollback-plan"] = "failed"
             yield CheckUpdate(
