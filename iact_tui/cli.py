@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("dir", type=Path, metavar="DIR")
     demo.add_argument("--stop", action="store_true", help="stop every server the sandbox in DIR started")
+    demo.add_argument(
+        "--start", action="store_true", help="start the servers of the sandbox in DIR again (after --stop or a --demo)"
+    )
     return parser
 
 
@@ -282,10 +285,15 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
     from iact_tui import demo
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="iact-demo-"))
-    print(f"building the demo sandbox in {root} ...", flush=True)
-    sandbox = demo.build_sandbox(root, progress=lambda line: print(f"  {line}", flush=True))
+    fresh = not demo.is_sandbox(root)
+    if fresh:
+        print(f"building the demo sandbox in {root} ...", flush=True)
+        sandbox = demo.build_sandbox(root, progress=lambda line: print(f"  {line}", flush=True))
+    else:
+        print(f"starting the demo sandbox in {root} again ...", flush=True)
+        sandbox = demo.start_sandbox(root, progress=lambda line: print(f"  {line}", flush=True))
     try:
-        print(demo.describe(sandbox, command=_self_command()), flush=True)
+        print(demo.describe(sandbox, command=_self_command(), fresh=fresh), flush=True)
         config = load_config(sandbox.config_path)
         from iact_tui.app import make_app
 
@@ -295,7 +303,11 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
         status = _after_wizard(app.release_run, app.other_flow_lines())
     finally:
         stopped = demo.stop_sandbox(root)
-        print(f"stopped {len(stopped)} demo server(s); the sandbox stays in {root}", flush=True)
+        print(
+            f"stopped {len(stopped)} demo server(s); the sandbox stays in {root} "
+            f"(`{_self_command()} --demo --dir {shlex.quote(str(root))}` goes on with it)",
+            flush=True,
+        )
     return status
 
 
@@ -376,6 +388,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.stop:
         stopped = demo.stop_sandbox(args.dir)
         print("\n".join(f"stopped {s}" for s in stopped) or "no demo server was running")
+        return EXIT_OK
+    if args.start:
+        sandbox = demo.start_sandbox(args.dir, progress=lambda line: print(f"  {line}", flush=True))
+        print(demo.describe(sandbox, command=_self_command(), fresh=False))
         return EXIT_OK
     sandbox = demo.build_sandbox(args.dir, progress=lambda line: print(f"  {line}", flush=True))
     print(demo.describe(sandbox, command=_self_command()))

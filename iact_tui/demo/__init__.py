@@ -5,6 +5,6 @@ Conventional Commits and release tags, and two deploy targets serving the latest
 release on loopback ports. No Textual import here.
 """
 
-from iact_tui.demo.sandbox import Sandbox, build_sandbox, describe, stop_sandbox
+from iact_tui.demo.sandbox import Sandbox, build_sandbox, describe, is_sandbox, start_sandbox, stop_sandbox
 
-__all__ = ["Sandbox", "build_sandbox", "describe", "stop_sandbox"]
+__all__ = ["Sandbox", "build_sandbox", "describe", "is_sandbox", "start_sandbox", "stop_sandbox"]

@@ -135,10 +135,15 @@ def _check_root(root: Path) -> None:
     if root.exists() and not root.is_dir():
         raise IactError(f"{root} exists and is not a directory", "choose a new directory for the sandbox")
     if root.is_dir() and any(root.iterdir()):
+        quoted = shlex.quote(str(root))
+        again = (
+            f"it holds a sandbox: go on with it (iact-tui --demo --dir {quoted}, or iact-tui demo {quoted} --start), "
+            if is_sandbox(root)
+            else ""
+        )
         raise IactError(
             f"{root} is not empty; the sandbox is built only in a new or empty directory",
-            "choose another directory, or stop the old sandbox "
-            f"(iact-tui demo {shlex.quote(str(root))} --stop) and remove it",
+            f"{again}choose another directory, or stop the old sandbox (iact-tui demo {quoted} --stop) and remove it",
         )
 
 
@@ -438,12 +443,68 @@ def stop_sandbox(root: Path) -> list[str]:
     return stopped
 
 
-def describe(sandbox: Sandbox, *, command: str = "iact-tui") -> str:
-    """What ``iact-tui demo DIR`` prints once the sandbox is built.
+def is_sandbox(root: Path) -> bool:
+    """Whether ``root`` holds a sandbox :func:`build_sandbox` made (its clone's config and
+    the servers' state files)."""
+    root = Path(root).expanduser().absolute()
+    return (root / "repo" / CONFIG_NAME).is_file() and any((root / "run").glob("*.json"))
+
+
+def start_sandbox(root: Path, *, progress: Callable[[str], None] | None = None) -> Sandbox:
+    """Start again the servers of a sandbox built earlier (after ``--stop`` or the end of
+    ``iact-tui --demo``), as they were left: each serves what its checkout holds now.
+
+    Servers already running are left alone. Safe to call again.
+
+    Args:
+        root: The directory given to :func:`build_sandbox`.
+        progress: Receives one line per stage.
+
+    Returns:
+        The :class:`Sandbox` in ``root``.
+
+    Raises:
+        IactError: ``root`` holds no sandbox, or a server does not start (its log is named).
+    """
+    from iact_tui.demo import appctl
+
+    say = progress or _say_nothing
+    root = Path(root).expanduser().absolute()
+    if not is_sandbox(root):
+        raise IactError(
+            f"{root} holds no demo sandbox (no repo/{CONFIG_NAME} and run/*.json)",
+            "pass the directory given to `iact-tui demo` or `iact-tui --demo --dir`, or build a new one",
+        )
+    servers = [appctl.Server.from_state(state) for state in sorted((root / "run").glob("*.json"))]
+    order = {env: i for i, env in enumerate(ENVIRONMENTS)}
+    servers.sort(key=lambda server: order.get(server.name, len(order)))
+    try:
+        for server in servers:
+            if appctl.running_pid(server) is not None:
+                say(f"{server.name} is running on {server.health_url}")
+                continue
+            say(f"starting {server.name} on {server.health_url}")
+            appctl.start(server, say=_say_nothing, wait=True)
+    except appctl.AppctlError as exc:
+        raise IactError(str(exc), "fix the cause shown above, or build a new sandbox") from None
+    return Sandbox(
+        root=root,
+        origin=root / "origin.git",
+        repo=root / "repo",
+        config_path=root / "repo" / CONFIG_NAME,
+        environments={server.name: server.health_url for server in servers},
+        run_dir=root / "run",
+    )
+
+
+def describe(sandbox: Sandbox, *, command: str = "iact-tui", fresh: bool = True) -> str:
+    """What ``iact-tui demo DIR`` prints once the sandbox is built (or started again).
 
     Args:
         sandbox: The built sandbox.
         command: How to run iact-tui (its full path when it is not on ``PATH``).
+        fresh: Just built: the servers serve the latest release (else: whatever was
+            deployed since, so no version is named).
 
     Returns:
         Several lines: what was made, each environment's health URL and state, and
@@ -461,7 +522,7 @@ def describe(sandbox: Sandbox, *, command: str = "iact-tui") -> str:
     for env, url in sandbox.environments.items():
         state_file = sandbox.run_dir / f"{env}.json"
         running = state_file.is_file() and appctl.running_pid(appctl.Server.from_state(state_file)) is not None
-        state = f"serving v{LATEST_RELEASE}" if running else "stopped"
+        state = ("serving v" + LATEST_RELEASE if fresh else "running") if running else "stopped"
         lines.append(f"  {env + '/':<13} deploy target, {state}: {url}")
     lines += [
         "  secrets/      smoke-password: the smoke-test user's password (mode 600)",

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from iact_tui.config import load_config
-from iact_tui.demo import Sandbox, describe, stop_sandbox
+from iact_tui.demo import Sandbox, build_sandbox, describe, start_sandbox, stop_sandbox
+from iact_tui.errors import IactError
 
 from ._support import child_env, http, manage
 
@@ -169,6 +170,19 @@ def test_stop_sandbox_leaves_no_server(own_sandbox: Sandbox) -> None:
         assert appctl(own_sandbox, env, "status").returncode == 3
     assert stop_sandbox(own_sandbox.root) == []
     assert "stopped" in describe(own_sandbox)
+    # Building in it again is refused with the way to go on; starting it again works.
+    with pytest.raises(IactError) as refused:
+        build_sandbox(own_sandbox.root)
+    assert f"iact-tui --demo --dir {own_sandbox.root}" in refused.value.fix
+    again = start_sandbox(own_sandbox.root)
+    assert again.environments == own_sandbox.environments and again.config_path == own_sandbox.config_path
+    for url in again.environments.values():
+        status, body = http(url)
+        assert status == 200 and body["version"] == "1.3.2", body
+    assert "running" in describe(again, fresh=False)
+    assert [s.split()[0] for s in stop_sandbox(own_sandbox.root)] == ["production", "staging"]
+    with pytest.raises(IactError, match="holds no demo sandbox"):
+        start_sandbox(own_sandbox.root / "repo")
 
 
 def _zombie(pid: int) -> bool:
