@@ -656,7 +656,8 @@ def load_config(path: Path) -> Config:
 
     Raises:
         ConfigError: The file is missing or unreadable, is not valid TOML (with line and
-            column), or a value breaks the schema (naming the key, its line, and what is
+            column), holds a literal secret (see :func:`literal_secrets`; the value is
+            never echoed), or a value breaks the schema (naming the key, its line, and what is
             allowed, with a close match for a mistyped key).
     """
     try:
@@ -674,6 +675,9 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}", "fix the syntax at that line") from None
+    found = literal_secrets(data)
+    if found:
+        raise ConfigError(_explain_secrets(path, text, found), _SECRET_FIX)
     try:
         return Config.model_validate({**data, "path": path})
     except ValidationError as exc:
@@ -711,6 +715,119 @@ def _explain(path: Path, text: str, exc: ValidationError) -> str:
 
 
 _SECRETISH = re.compile(r"pass(word)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
+
+#: A key whose name says it holds a secret (``password``, ``db_password``, ``api_key``,
+#: ``webhook_url``, an ``Authorization`` header...). Matched on the whole name, split at
+#: ``_``/``-``, so ``tokenizer`` or ``passes`` do not match.
+_SECRET_KEY = re.compile(
+    r"(^|[_-])(pass(word|wd|phrase)?|pwd|secrets?|(access|auth|api|bearer|refresh)?[_-]?tokens?|"
+    r"api[_-]?keys?|apikey|private[_-]?key|credentials?|webhook([_-]?url)?|authorization|cookie)([_-]|$)",
+    re.IGNORECASE,
+)
+
+#: Names that hold where a secret comes from, never the secret itself.
+_SECRET_SOURCE = re.compile(r"[_-](env|command|cmd|file|path)$", re.IGNORECASE)
+
+#: Known credential shapes, as (what it looks like, pattern). Values are searched, so a
+#: token inside a command line or a URL is found too.
+_SECRET_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
+    ("a Slack token", re.compile(r"\bxox[abprse]-[A-Za-z0-9-]{8,}")),
+    ("a Slack webhook URL", re.compile(r"hooks\.slack\.com/(services|workflows|triggers)/[A-Za-z0-9/_-]+", re.I)),
+    ("a Teams webhook URL", re.compile(r"[A-Za-z0-9.-]+\.webhook\.office\.com/[^\s\"']+", re.I)),
+    ("a Teams webhook URL", re.compile(r"\.logic\.azure\.com[^\s\"']*[?&]sig=[^\s\"'&]+", re.I)),
+    ("a webhook URL", re.compile(r"/hooks/[A-Za-z0-9]{16,}")),
+    ("a URL with a password", re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"']*:(?![$%{])[^/\s@\"']+@")),
+    ("an AWS access key", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a private key", re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")),
+)
+
+#: A value made only of ``$env:NAME`` references (and text around them) names where the
+#: secret comes from; any ``$VAR``/``${VAR}`` is the shell's, read on the host.
+_ENV_REFERENCE = re.compile(r"\$(env:)?\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+
+_SECRET_FIX = (
+    "take the secret out of the file: name an environment variable (password_env, webhook_env, "
+    "or $env:NAME in a smoke check's headers and body) or a command that prints it "
+    "(password_command); then rotate the secret, since the file may already be in git"
+)
+
+
+def literal_secrets(data: object, loc: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """Find the literal secrets in a parsed config file, before any validation.
+
+    A secret is a non-empty string under a key whose name says it is one (``password``,
+    ``token``, ``secret``, ``api_key``, ``webhook_url``, an ``Authorization`` header...;
+    names ending in ``_env``/``_command`` name a source and are fine, and so is a value
+    that only refers to an environment variable, ``$env:NAME`` or ``$NAME``), or any
+    string anywhere shaped like a credential: a GitHub or Slack token, a Slack, Teams or
+    Mattermost webhook URL, a URL with ``user:password@``, an AWS access key id, a
+    private key block.
+
+    Args:
+        data: The TOML document as ``tomllib`` returns it (dicts, lists, scalars).
+        loc: The key path of ``data`` (used by the recursion).
+
+    Returns:
+        ``(key path, what it looks like)`` for each secret found, in document order;
+        never the value itself.
+    """
+    found: list[tuple[tuple[str, ...], str]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += literal_secrets(value, (*loc, str(key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found += literal_secrets(value, (*loc, str(i)))
+    elif isinstance(data, str):
+        for what, shape in _SECRET_SHAPES:
+            if shape.search(data):
+                found.append((loc, f"the value looks like {what}"))
+                return found
+        name = next((p for p in reversed(loc) if not p.isdigit()), "")
+        # expect_json describes a response; its keys (token_type...) are not sent anywhere.
+        if (
+            name
+            and "expect_json" not in loc
+            and _SECRET_KEY.search(name)
+            and not _SECRET_SOURCE.search(name)
+            and data.strip()
+            and not _only_env_references(data)
+        ):
+            found.append((loc, "a literal value under a secret's name"))
+    return found
+
+
+def _secret_line(text: str, loc: tuple[str, ...]) -> int | None:
+    """The line (1-based) of the secret at ``loc``: its key's line, also inside an inline
+    table or array (``headers = { Authorization = ... }``), else :func:`_line_of`'s guess."""
+    src = text.splitlines()
+    start = (_line_of(text, list(loc)) or 1) - 1
+    header = src[start] if start < len(src) else ""
+    if not re.match(r"^\s*\[", header):  # _line_of found the key's own line
+        return start + 1
+    for name in [p for p in reversed(loc) if not p.isdigit()]:
+        key_re = re.compile(r"(^|[{,\s])[\"']?" + re.escape(name) + r"[\"']?\s*=")
+        for i in range(start, len(src)):
+            if i > start and re.match(r"^\s*\[", src[i]):
+                break
+            if key_re.search(src[i]):
+                return i + 1
+    return start + 1
+
+
+def _only_env_references(value: str) -> bool:
+    """Whether ``value``'s secret part is a reference: ``Bearer $env:TOKEN``, ``$TOKEN``."""
+    return bool(_ENV_REFERENCE.search(value)) and len(_ENV_REFERENCE.sub("", value).split()) <= 1
+
+
+def _explain_secrets(path: Path, text: str, found: list[tuple[tuple[str, ...], str]]) -> str:
+    lines = []
+    for loc, what in found:
+        line = _secret_line(text, loc)
+        where = f"{path}:{line}" if line else str(path)
+        lines.append(f"{where}: {'.'.join(loc)}: secrets never go in this file ({what})")
+    return "literal secret in the configuration (value not shown):\n  " + "\n  ".join(lines)
 
 
 def _allowed_keys(parent: list[str]) -> list[str]:

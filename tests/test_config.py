@@ -209,3 +209,90 @@ def test_a_check_across_a_tables_keys_names_the_tables_line(tmp_path: Path) -> N
         load_config(path)
     assert f'{path}:4: environments.production: transport = "ssh" needs an absolute app_dir' in err.value.what
     assert "Value error" not in err.value.what
+
+
+# Credential-shaped test values are built by concatenation so no scanner mistakes this
+# file for a leak.
+_GH = "ghp" + "_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+_SLACK_HOOK = "https://hooks.slack.com/services/" + "T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"
+
+
+@pytest.mark.parametrize(
+    ("addition", "key", "line", "hidden"),
+    [
+        (  # a secret's name holding a literal value, in a table header's key
+            '\n[environments.staging.backup]\ndatabase = "iact"\ndirectory = "/b"\ndb_password = "s3cr3t-pw"\n',
+            "environments.staging.backup.db_password",
+            18,
+            "s3cr3t-pw",
+        ),
+        (  # a header named like a secret
+            '\n[[environments.staging.smoke.checks]]\nname = "api"\nurl = "http://127.0.0.1:1/"\n'
+            'headers = { Authorization = "Bearer abc123def" }\n',
+            "environments.staging.smoke.checks.0.headers.Authorization",
+            18,
+            "abc123def",
+        ),
+        ('\n[announce]\nwebhook_url = "https://chat.example.invalid/x"\n', "announce.webhook_url", 16, "chat.example"),
+        ('\n[forge]\ntoken = "plain-text-token"\n', "forge.token", 16, "plain-text-token"),
+        ('\n[forge]\napi_key = "k-123456"\n', "forge.api_key", 16, "k-123456"),
+        # credential shapes anywhere, whatever the key
+        (f'\n[announce]\nteam = "{_GH}"\n', "announce.team", 16, _GH),
+        ('\n[announce]\nteam = "xox' + 'b-1234567890-abcdefghij"\n', "announce.team", 16, "abcdefghij"),
+        (f'\n[announce]\noutput = "{_SLACK_HOOK}"\n', "announce.output", 16, "XXXXXXXX"),
+        (
+            '\n[announce]\noutput = "https://acme.webhook.office.com/webhookb2/abc@def/IncomingWebhook/1/2"\n',
+            "announce.output",
+            16,
+            "IncomingWebhook",
+        ),
+        (
+            '\n[announce]\noutput = "https://chat.example.invalid/hooks/' + "a1b2c3d4e5f6g7h8i9j0k1l2m3" + '"\n',
+            "announce.output",
+            16,
+            "a1b2c3d4e5f6",
+        ),
+        ("", "", 0, ""),  # a URL with user:password@, below
+        ('\n[announce]\nteam = "AKIA' + 'ABCDEFGHIJKLMNOP"\n', "announce.team", 16, "ABCDEFGHIJKLMNOP"),
+        (
+            '\n[announce]\ntemplate = """\n-----BEGIN OPENSSH ' + 'PRIVATE KEY-----\nb3BlbnNzaA==\n"""\n',
+            "announce.template",
+            16,
+            "b3BlbnNzaA",
+        ),
+    ],
+)
+def test_a_literal_secret_anywhere_is_refused_without_echoing_it(
+    tmp_path: Path, addition: str, key: str, line: int, hidden: str
+) -> None:
+    if not key:  # a URL with user:password@ in a deploy command
+        text = GOOD.replace(
+            'run = "{python} manage.py maintenance on"',
+            'run = "git fetch https://deploy:pa55word@git.example.invalid/site.git"',
+        )
+        key, line, hidden = "environments.staging.pre.0.run", 13, "pa55word"
+    else:
+        text = GOOD + addition
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert f"{path}:{line}: {key}: secrets never go in this file" in message
+    assert hidden not in message and hidden not in info.value.fix
+    assert "_env" in info.value.fix and "password_command" in info.value.fix
+
+
+@pytest.mark.parametrize(
+    "addition",
+    [
+        '\n[announce]\nwebhook_env = "IACT_WEBHOOK"\n',
+        '\n[[environments.staging.smoke.checks]]\nname = "api"\nurl = "http://127.0.0.1:1/"\n'
+        'headers = { Authorization = "Bearer $env:IACT_API_TOKEN" }\njson = { password = "$env:IACT_PW" }\n'
+        'expect_json = { token_type = "bearer" }\n',
+        '\n[forge]\nrepository = "acme/site"\n[announce]\noutput = "git@github.com:acme/site.git"\n',
+        '\n[forge]\napi_url = "https://api.github.com"\n',
+        '\n[announce]\ntemplate = "git push https://ci:$CI_TOKEN@git.example.invalid/x ssh://git@host:22/x"\n',
+    ],
+)
+def test_secret_sources_and_lookalikes_still_load(tmp_path: Path, addition: str) -> None:
+    load_config(write(tmp_path, GOOD + addition))
