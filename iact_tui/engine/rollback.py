@@ -39,6 +39,7 @@ import semver
 
 from iact_tui.config import Config
 from iact_tui.engine import history as history_mod
+from iact_tui.engine import report
 from iact_tui.engine.commands import RenderedCommand, placeholder_values, render
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.run import FlowRun
@@ -760,8 +761,10 @@ class RollbackRun(FlowRun):
                 return
 
     def finish(self) -> None:
-        """Journal the end of the run with each step's status."""
+        """Journal the end of the run with each step's status, then write its
+        ``report.md`` next to the journal (:mod:`iact_tui.engine.report`)."""
         self.journal.write("run_finished", steps={k: v.status for k, v in self.records.items()})
+        report.save_run_report(self.journal_path)
 
     def summary_lines(self) -> list[str]:
         """Where the rollback ended, for the wizard's exit: first ``Rollback of ENV to

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui.config import Config, load_config
-from iact_tui.engine import flows
+from iact_tui.engine import flows, report
 from iact_tui.engine.events import Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.journal import Journal, new_run_dir
 from iact_tui.engine.state import MANUAL_CHECKS, VERIFY_MANUAL, RunContext, RunState
@@ -869,8 +869,10 @@ class ReleaseRun(FlowRun):
         yield last
 
     def finish(self) -> None:
-        """Journal the end of the run with each step's status."""
+        """Journal the end of the run with each step's status, then write its
+        ``report.md`` next to the journal (:mod:`iact_tui.engine.report`)."""
         self.journal.write("run_finished", steps={k: v.status for k, v in self.records.items()})
+        report.save_run_report(self.journal_path)
 
     def info(self, text: str) -> OutputLine:
         """An ``info`` line not tied to a step (for front ends' own notices)."""
