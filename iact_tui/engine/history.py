@@ -52,12 +52,15 @@ class History:
         deployments: Oldest first.
         bad: Version → the record that marked it bad (``reason``, ``run``, ``ts``).
         backups: Oldest first.
+        notices: Lines left out of this repository's journals (torn or damaged; see
+            :func:`~iact_tui.engine.journal.read_journal`), one sentence each.
     """
 
     env: str
     deployments: list[Deployment] = field(default_factory=list)
     bad: dict[str, dict[str, Any]] = field(default_factory=dict)
     backups: list[Backup] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def latest(self) -> Deployment | None:
@@ -111,13 +114,15 @@ def read_history(env: str, tag_prefix: str, state_dir: Path | None = None, *, re
     for journal in sorted(runs.glob("*/journal.jsonl")):
         run = journal.parent.name
         try:
-            records = read_journal(journal)
+            read = read_journal(journal)
         except OSError:
             continue
+        records = read.records
         if wanted is not None:
             started = next((r for r in records if r.get("kind") == "run_started"), None)
             if started is None or os.path.realpath(str(started.get("repo", ""))) != wanted:
                 continue
+        history.notices += read.notices
         for record in records:
             _read(history, record, run, tag_prefix)
     history.deployments.sort(key=lambda d: d.ts)

@@ -696,7 +696,7 @@ class HotfixRun(ReleaseRun):
             if path.parent == self.run_dir:
                 continue
             try:
-                records = read_journal(path)
+                records = read_journal(path).records
             except OSError:
                 continue
             started = next((r for r in records if r.get("kind") == "run_started"), {})

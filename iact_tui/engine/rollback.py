@@ -515,6 +515,7 @@ class RollbackRun(FlowRun):
             self.current_version, self.current_tag = latest.version, latest.tag
         if not self.history.deployments:
             self.notes.append("no journal records a deploy here yet: the targets are the older release tags in git")
+        self.notes += self.history.notices  # torn or damaged journal lines, left out of the history
         self.state.previous_version = ""
         self.journal.write(
             "rollback_loaded",

@@ -108,7 +108,7 @@ async def test_hotfix_reaches_production_and_main(sandbox: demo.Sandbox, tmp_pat
     assert git(box.repo, "rev-parse", "main") == git(origin, "rev-parse", "main")
     # the journal is a hotfix run's
     journal = Path(text.rsplit("journal: ", 1)[1].strip())
-    records = read_journal(journal)
+    records = read_journal(journal).records
     assert records[0]["kind"] == "run_started" and records[0]["flow"] == "hotfix"
     loaded = next(r for r in records if r["kind"] == "hotfix_loaded")
     assert (loaded["production"], loaded["version"], loaded["source"]) == ("v1.3.2", "1.3.3", "host")

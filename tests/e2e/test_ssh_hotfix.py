@@ -139,7 +139,7 @@ async def test_hotfix_over_ssh_reaches_production_and_main(ssh_site: SshSite, tm
 
     # the journal is a hotfix run's, production read from the host
     journal = Path(text.rsplit("journal: ", 1)[1].strip())
-    records = read_journal(journal)
+    records = read_journal(journal).records
     assert records[0]["kind"] == "run_started" and records[0]["flow"] == "hotfix"
     loaded = next(r for r in records if r["kind"] == "hotfix_loaded")
     assert (loaded["production"], loaded["version"], loaded["source"]) == ("v1.4.0", "1.4.1", "host")

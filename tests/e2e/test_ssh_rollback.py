@@ -105,7 +105,7 @@ async def test_rollback_returns_code_and_database_to_the_previous_release(ssh_si
     assert site.health()["version"] == "1.4.0"
     assert not site.in_maintenance() and not (site.app_dir / deploy_lock.LOCK_NAME).exists()
     run.journal.close()
-    kinds = {r["kind"]: r for r in read_journal(run.journal_path)}
+    kinds = {r["kind"]: r for r in read_journal(run.journal_path).records}
     assert kinds["rollback"]["from_tag"] == "v1.5.0" and kinds["rollback"]["to_tag"] == "v1.4.0"
     assert kinds["rollback"]["hosts"]["127.0.0.1"]["status"] == "ok"
     assert kinds["release_marked_bad"]["version"] == "1.5.0"
@@ -147,7 +147,7 @@ async def test_an_irreversible_migration_refuses_the_rollback_before_anything_ch
     assert (site.app_dir / ".git" / "HEAD").read_text() == head
     assert site.health()["version"] == "1.5.0" and not site.in_maintenance()
     journal = Path(text.split("journal: ")[-1].splitlines()[0].strip())
-    records = read_journal(journal)
+    records = read_journal(journal).records
     assert not any(r["kind"] == "command" and r.get("step_id") == "rollback-production" for r in records)
     assert not any(r["kind"] in {"rollback", "release_marked_bad"} for r in records)
     finished = [r for r in records if r["kind"] == "step_finished"]

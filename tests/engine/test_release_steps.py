@@ -159,7 +159,7 @@ async def test_journal_records_inputs_and_results(
     run = await cleared_run(quiet_sandbox)
     run.tick("docs-updated", True)
     await run_step(run, "branch")
-    kinds = [r["kind"] for r in read_journal(run.journal_path)]
+    kinds = [r["kind"] for r in read_journal(run.journal_path).records]
     assert kinds[0] == "run_started"
     for kind in ("version_chosen", "tick", "step_started", "step_finished"):
         assert kind in kinds

@@ -45,7 +45,7 @@ async def test_plan_warns_of_data_lost_by_a_reversible_migration(quiet_sandbox: 
     printed = [e.text for e in events if isinstance(e, OutputLine)]
     assert f"! {WARNING}" in printed
     assert f"    ! core.0002_project_description: Undo Add field description to project — {LOSS}" in printed
-    records = read_journal(run.journal_path)
+    records = read_journal(run.journal_path).records
     noted = next(r for r in records if r["kind"] == "rollback_data_loss")
     assert noted["target"] == "v1.1.0" and noted["losses"] == finished.data["data_loss"]
     journaled = next(r for r in records if r["kind"] == "step_finished" and r["step_id"] == "rollback-plan")

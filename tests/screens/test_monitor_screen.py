@@ -409,7 +409,7 @@ async def test_the_summary_is_appended_to_a_monitor_run_journal(tmp_path: Path, 
         assert path is not None
         await pilot.press("q")
         await pilot.pause()
-    records = read_journal(path)
+    records = read_journal(path).records
     assert [r["kind"] for r in records] == ["run_started", "monitor_summary"]
     assert records[0]["flow"] == "monitor"
     assert (records[1]["lines"], records[1]["errors"]) == (2, 1)
@@ -490,7 +490,7 @@ async def test_after_a_deploy_o_monitors_the_environment_and_the_summary_goes_to
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert again.stopped and not tails_of(log.parent)
-    summaries = [r for r in read_journal(run.journal_path) if r["kind"] == "monitor_summary"]
+    summaries = [r for r in read_journal(run.journal_path).records if r["kind"] == "monitor_summary"]
     assert len(summaries) == 1 and summaries[0]["env"] == "staging" and summaries[0]["errors"] == 1
 
 

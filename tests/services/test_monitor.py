@@ -420,7 +420,7 @@ async def test_a_session_without_logs_says_so_and_summarises_health_and_hosts(
     path = session.save_summary()
     session.save_summary()  # a second summary goes to the same run folder
     await session.stop()
-    records = read_journal(path)
+    records = read_journal(path).records
     assert path.parent.parent == tmp_path / "state" / "runs"
     assert [r["kind"] for r in records] == ["run_started", "monitor_summary", "monitor_summary"]
     assert records[0]["flow"] == "monitor" and records[0]["env"] == "production"
@@ -447,7 +447,7 @@ async def test_a_session_appends_its_summary_to_the_run_journal(tmp_path: Path) 
     session.save_summary()
     await session.stop()
     journal.close()
-    [record] = read_journal(tmp_path / "journal.jsonl")
+    [record] = read_journal(tmp_path / "journal.jsonl").records
     assert record["kind"] == "monitor_summary"
     assert (record["lines"], record["errors"]) == (2, 1)
     assert record["hosts"]["production"]["errors_by_source"] == {"app.log": 1}
