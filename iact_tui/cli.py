@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  monitor       follow an environment's logs, health and host load: iact-tui monitor --env production\n"
         "  init          write a commented starter iact-release.toml for this repository\n"
         "  demo DIR      build a sandbox (bare origin, clone, Django site, staging and production)\n"
+        "  report [RUN]  print a run's report (default: the newest run of this repository)\n"
+        "  history       list this repository's past runs (--all: every repository's)\n"
         "\nexit status: 0 success, 1 a step failed, 2 bad usage or configuration",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -168,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--start", action="store_true", help="start the servers of the sandbox in DIR again (after --stop or a --demo)"
     )
+    _add_report_commands(sub)
     return parser
 
 
@@ -189,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_init(args)
         if args.command == "demo":
             return _cmd_demo(args)
+        if args.command in ("report", "history"):
+            return _cmd_report(args) if args.command == "report" else _cmd_history(args)
         if args.demo:
             return _cmd_demo_wizard(args)
         return _cmd_wizard(args)
@@ -521,4 +526,94 @@ def _cmd_init(args: argparse.Namespace) -> int:
     for line in found.notes:
         print(f"  {line}")
     print("  next: fill in [environments.staging] and [environments.production], then run `iact-tui plan release`")
+    return EXIT_OK
+
+
+# -- report and history ----------------------------------------------------------------
+
+
+def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``report`` and ``history`` subcommands (read-only: they only read the journals)."""
+    report = sub.add_parser(
+        "report",
+        help="print a past run's report",
+        description="Print the Markdown report of a run (report.md in its run folder, written when the run ends; "
+        "rebuilt from the run's journal when missing). RUN is a run id from iact-tui history, a unique prefix "
+        "of one, a path to a run folder, or last (the default: the newest run of this repository).",
+    )
+    report.add_argument("run", nargs="?", default="last", metavar="RUN", help="the run (default: last)")
+    report.add_argument("--rebuild", action="store_true", help="build the report from the journal again and save it")
+    report.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file (the repository)")
+    history = sub.add_parser(
+        "history",
+        help="list past runs",
+        description="List this repository's past runs, newest first: run id, flow, version, start (local time), "
+        "duration, result (finished ok, failed at STEP, interrupted at STEP, stopped after STEP, unfinished) "
+        "and operator.",
+    )
+    history.add_argument("--all", action="store_true", help="every repository's runs, not only this one's")
+    history.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="show at most N runs (default 20; 0: every run)"
+    )
+    history.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file (the repository)")
+
+
+def _this_repository(args: argparse.Namespace, *, required: bool) -> Path | None:
+    """The repository of ``--config`` or of the current directory (the config file's
+    folder; the config is not validated, so a broken one does not hide the history).
+
+    Raises:
+        ConfigError: No config file is found and ``required``.
+    """
+    path = getattr(args, "sub_config", None) or args.config
+    try:
+        found = path if path else find_config(Path.cwd())
+    except ConfigError:
+        if required:
+            raise
+        return None
+    return Path(found).resolve().parent
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """``iact-tui report [RUN]``: print a run's report; 2 when no run or several fit RUN."""
+    from iact_tui.engine import report
+
+    spec = None if args.run == "last" else args.run
+    try:
+        repo = _this_repository(args, required=spec is None)
+        folder = report.find_run(spec, repo=repo)
+        text = report.read_report(folder, rebuild=args.rebuild)
+    except ConfigError as exc:
+        _err(f"error: {exc.what}\n  → pass a run id (iact-tui history --all lists every run), or {exc.fix}")
+        return EXIT_USAGE
+    except report.ReportError as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    """``iact-tui history [--all] [--limit N]``: list past runs, newest first."""
+    from iact_tui.engine import report
+
+    if args.limit < 0:
+        _err("error: --limit must be 0 (every run) or more")
+        return EXIT_USAGE
+    try:
+        repo = None if args.all else _this_repository(args, required=True)
+    except ConfigError as exc:
+        _err(f"error: {exc.what}\n  → pass --all for every repository's runs, or {exc.fix}")
+        return EXIT_USAGE
+    runs = report.list_runs(repo=repo)
+    if not runs:
+        where = f" of {repo}" if repo is not None else ""
+        print(f"no run{where} is recorded in {report.runs_dir()}")
+        return EXIT_OK
+    shown = runs[: args.limit] if args.limit else runs
+    for line in report.history_table(shown, with_repo=args.all):
+        print(line)
+    if len(shown) < len(runs):
+        print(f"({len(runs) - len(shown)} older run(s) not shown: --limit 0 shows every run)")
     return EXIT_OK

@@ -18,6 +18,9 @@ from iact_tui.screens.base import WizardScreen
 
 #: Seconds of quiet typing before the preview re-renders.
 PREVIEW_DEBOUNCE = 0.3
+#: Seconds after the last key before the edited text is kept in the run (and journaled,
+#: so a run resumed after a crash has it).
+SAVE_DEBOUNCE = 1.0
 
 
 class ChangelogScreen(WizardScreen):
@@ -37,6 +40,7 @@ class ChangelogScreen(WizardScreen):
         super().__init__()
         self.drafted: str | None = None
         self._preview_timer: Timer | None = None
+        self._save_timer: Timer | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="changelog-panes"):
@@ -91,6 +95,15 @@ class ChangelogScreen(WizardScreen):
         if self._preview_timer is not None:
             self._preview_timer.stop()
         self._preview_timer = self.set_timer(PREVIEW_DEBOUNCE, self.refresh_preview)
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(SAVE_DEBOUNCE, self.keep_edit)
+
+    def keep_edit(self) -> None:
+        """Keep the editor's text in the run when the operator changed it (journaled)."""
+        text = self.text
+        if self.drafted is not None and text != self.drafted and text != self.run.state.changelog_body:
+            self.run.set_changelog(text)
 
     async def refresh_preview(self) -> None:
         """Render the editor's text into the preview now."""

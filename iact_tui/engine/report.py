@@ -321,6 +321,29 @@ def find_run(spec: str | None, state_dir: Path | None = None, *, repo: Path | No
     return matches[0].path
 
 
+def history_table(runs: list[RunSummary], *, with_repo: bool = False) -> list[str]:
+    """``iact-tui history``'s lines: a header and one aligned row per run.
+
+    Args:
+        runs: The runs, in the order shown (:func:`list_runs`: newest first).
+        with_repo: Add the repository's folder name (for every repository's runs).
+
+    Returns:
+        The lines: run id, flow, version, start (local time), duration, result,
+        operator (and repository).
+    """
+    head = ["RUN", "FLOW", "VERSION", "STARTED", "DURATION", "RESULT", "OPERATOR"]
+    rows = []
+    for run in runs:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started is not None else "?"
+        row = [run.run_id, run.flow, run.version or "—", started, format_seconds(run.duration), run.result]
+        rows.append([*row, run.operator or "?", *([run.repo or "?"] if with_repo else [])])
+    if with_repo:
+        head.append("REPOSITORY")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    return ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+
+
 # -- writing ---------------------------------------------------------------------------
 
 
@@ -375,20 +398,32 @@ def save_run_report(journal_path: Path) -> Path | None:
         return None
 
 
-def read_report(run_dir: Path) -> str:
-    """The report of the run in ``run_dir``: ``report.md``, rebuilt from the journal
-    (and saved) when missing.
+def read_report(run_dir: Path, *, rebuild: bool = False) -> str:
+    """The report of the run in ``run_dir``: its ``report.md``, or, when that is missing
+    (a run that ended without ``finish``: a crash, a kill) or ``rebuild`` is asked,
+    built from the journal and saved (only shown when the folder is not writable).
 
     Raises:
         ReportError: Neither the report nor the journal can be read.
     """
     report = run_dir / REPORT_NAME
+    if not rebuild:
+        try:
+            return report.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ReportError(f"{report} cannot be read: {exc.strerror or exc}", "check its permissions") from exc
     try:
-        return report.read_text(encoding="utf-8")
-    except FileNotFoundError:
         return write_report(run_dir).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"{report} cannot be read: {exc.strerror or exc}", "check its permissions") from exc
+    except (ReportError, OSError):
+        try:
+            records, notices = journal_records(run_dir / JOURNAL_NAME)
+        except OSError as exc:
+            raise ReportError(
+                f"the journal of {run_dir.name} cannot be read: {exc.strerror or exc}", "check its permissions"
+            ) from exc
+        return build_report(records, run_dir.name, notices)
 
 
 # -- building --------------------------------------------------------------------------

@@ -209,6 +209,20 @@ class _HostRun:
             self.outcome.status, self.outcome.failure = "failed", (exc.what, exc.fix)
             return self.outcome
         await self.update(lock_row, "ok", time.monotonic() - started)
+        # Written at once: a run resumed after this process died releases it by its token.
+        info = lock.info
+        self.ctx.note(
+            "deploy_lock_taken",
+            step=self.step.id,
+            env=env,
+            host=self.host.name,
+            path=lock.path,
+            owner=info.owner,
+            since=info.since_text,
+            version=info.version,
+            reason=info.reason,
+            token=info.token,
+        )
         try:
             await self._record(record_row, app_dir, cfg.python)
             if self.outcome.failure is None:

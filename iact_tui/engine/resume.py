@@ -1,0 +1,549 @@
+"""Resuming a release run that stopped before its end (a quit, a crash, a ``kill -9``).
+
+This module owns three things, none of them UI:
+
+* :func:`find_unfinished`: the newest unfinished release run of a repository in the state
+  dir, read from the run journals;
+* :func:`replay`: a journal's records turned back into the operator's inputs
+  (:class:`~iact_tui.engine.state.RunState`) and the steps' records;
+* :func:`resume_release`: a :class:`~iact_tui.engine.run.ReleaseRun` rebuilt from that
+  journal, appending to the same journal (a ``run_resumed`` record first), and
+  :func:`abandon`, which records that the operator chose to start a new release instead
+  (``run_abandoned``), so that run is not offered again.
+
+A run is **unfinished** when its journal has ``run_started`` with flow ``release`` and this
+repository's real path, a ``version_chosen`` record, no ``run_abandoned`` record, and
+
+* its last session (the records after the last ``run_resumed``) has no ``run_finished``
+  record: the process died (a crash, ``kill -9``, a lost terminal); or
+* that session's ``run_finished`` lists a step after ``preflight`` that is not ``ok`` or
+  ``skipped`` while another step after ``preflight`` did run, and ``announce`` is not
+  ``ok``/``skipped``: the operator quit half way (the quit dialog asked first).
+
+A run the operator quit before any release step ran (only the version, the checklist or
+the changelog were touched, so nothing changed in the repository) is not offered: the
+quit dialog did not ask, and offering every such run would nag.
+
+A step that was ``running`` when the process died (``step_started`` with no
+``step_finished`` after it) comes back with the status ``interrupted`` and the output it
+journaled; it is run again like a failed one. Every release step checks before acting
+(a branch, commit or tag already made is reused, one elsewhere is an error naming both),
+and a deploy lock this run took and never released is released by its token before the
+deploy runs again (``deploy_lock_taken`` records).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iact_tui.config import Config
+from iact_tui.engine.journal import Journal, read_journal, state_root
+from iact_tui.engine.run import ReleaseRun
+from iact_tui.engine.state import RunState
+from iact_tui.engine.step import StepRecord
+
+#: The status a step gets when the process died while it ran.
+INTERRUPTED = "interrupted"
+
+#: Statuses after which the release may go on past a step.
+_PASSED = frozenset({"ok", "skipped"})
+
+#: Journaled output lines kept per interrupted step (the newest ones).
+MAX_OUTPUT_LINES = 2000
+
+
+@dataclass
+class Replayed:
+    """What a journal says about a release run, rebuilt record by record.
+
+    Attributes:
+        state: The operator's inputs and the results of the steps that passed.
+        records: Step id → its last status, message, fix, data and attempts; a step
+            that was running when the journal ends is ``interrupted``.
+        output: Step id → the output lines journaled by its last attempt (``stream``,
+            ``text``, ``host``), the newest :data:`MAX_OUTPUT_LINES`.
+        locks: ``env/host`` → the deploy lock (``path``, ``owner``, ``since``,
+            ``version``, ``reason``, ``token``) taken by a deploy attempt that never
+            finished, so never released.
+        finished: The last session's ``run_finished`` step statuses; ``None`` when the
+            last session has none (the process died).
+        abandoned: A ``run_abandoned`` record is in the journal.
+        started: The ``run_started`` record (empty when missing).
+        last_ts: The time of the last record, in Unix seconds.
+    """
+
+    state: RunState = field(default_factory=RunState)
+    records: dict[str, StepRecord] = field(default_factory=dict)
+    output: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    locks: dict[str, dict[str, str]] = field(default_factory=dict)
+    finished: dict[str, str] | None = None
+    abandoned: bool = False
+    started: dict[str, Any] = field(default_factory=dict)
+    last_ts: float = 0.0
+
+
+def replay(records: list[dict[str, Any]], tag_prefix: str = "v") -> Replayed:
+    """Rebuild a release run's inputs and step records from its journal records.
+
+    Args:
+        records: The journal's records in order (:func:`~iact_tui.engine.journal.read_journal`).
+        tag_prefix: The project's tag prefix, for ``state.previous_tag``.
+
+    Returns:
+        The :class:`Replayed` run. Inputs journaled without their text by older versions
+        (``changelog_edited`` and ``pr_body_edited`` with only ``chars``) stay unset.
+    """
+    out = Replayed()
+    state = out.state
+    for rec in records:
+        kind = rec.get("kind")
+        out.last_ts = float(rec.get("ts", out.last_ts) or out.last_ts)
+        if kind == "run_started":
+            out.started = rec
+            for sid in rec.get("steps", []):
+                out.records.setdefault(str(sid), StepRecord())
+        elif kind == "run_resumed":
+            out.finished = None
+        elif kind == "run_finished":
+            out.finished = {str(k): str(v) for k, v in dict(rec.get("steps", {})).items()}
+        elif kind == "run_abandoned":
+            out.abandoned = True
+        elif kind in _STEP_KINDS:
+            _STEP_KINDS[kind](out, rec)
+        elif kind in _INPUT_KINDS:
+            _INPUT_KINDS[kind](state, rec)
+    if state.previous_version:
+        state.previous_tag = f"{tag_prefix}{state.previous_version}"
+    for sid, record in out.records.items():
+        if record.status == "running":
+            record.status = INTERRUPTED
+            record.message = f"{record.message or sid}: interrupted (iact-tui stopped while it ran)"
+            record.fix = "it runs again when you go on; it checks what is already done first"
+    return out
+
+
+# -- step records -----------------------------------------------------------------------
+
+
+def _step_started(out: Replayed, rec: dict[str, Any]) -> None:
+    sid = str(rec.get("step_id", ""))
+    record = out.records.setdefault(sid, StepRecord())
+    record.status, record.message, record.fix = "running", str(rec.get("title", sid)), ""
+    record.attempts += 1
+    out.output[sid] = []
+
+
+def _output(out: Replayed, rec: dict[str, Any]) -> None:
+    lines = out.output.setdefault(str(rec.get("step_id", "")), [])
+    lines.append(
+        {
+            "stream": str(rec.get("stream", "stdout")),
+            "text": str(rec.get("text", "")),
+            "host": str(rec.get("host", "") or ""),
+        }
+    )
+    if len(lines) > MAX_OUTPUT_LINES:
+        del lines[: len(lines) - MAX_OUTPUT_LINES]
+
+
+def _step_finished(out: Replayed, rec: dict[str, Any]) -> None:
+    sid = str(rec.get("step_id", ""))
+    record = out.records.setdefault(sid, StepRecord())
+    record.status = str(rec.get("status", "failed"))
+    record.message, record.fix = str(rec.get("message", "")), str(rec.get("fix", ""))
+    record.data = dict(rec.get("data") or {})
+    attempt = record.data.get("attempt")
+    if isinstance(attempt, int):
+        record.attempts = max(record.attempts, attempt)
+    if record.status == "ok":
+        out.state.results[sid] = dict(record.data)
+    else:
+        out.state.results.pop(sid, None)
+    env = sid.removeprefix("deploy-") if sid.startswith("deploy-") else None
+    if env is not None:
+        for key in [k for k in out.locks if k.startswith(f"{env}/")]:
+            del out.locks[key]  # the step released them (or said why not)
+
+
+def _lock_taken(out: Replayed, rec: dict[str, Any]) -> None:
+    fields = ("path", "owner", "since", "version", "reason", "token")
+    out.locks[f"{rec.get('env')}/{rec.get('host')}"] = {k: str(rec.get(k, "")) for k in fields}
+
+
+def _announcement_edited(out: Replayed, rec: dict[str, Any]) -> None:
+    data = out.state.results.get("announce")
+    if data is not None and "text" in rec:
+        data.update(markdown=str(rec["text"]), edited=bool(rec.get("edited")))
+        out.records["announce"].data.update(markdown=str(rec["text"]), edited=bool(rec.get("edited")))
+
+
+def _announcement_sent(out: Replayed, rec: dict[str, Any]) -> None:
+    data = out.state.results.get("announce")
+    if data is not None:
+        send = {k: v for k, v in rec.items() if k not in {"ts", "kind", "text"}}
+        data["send"] = send
+        out.records["announce"].data["send"] = send
+
+
+_STEP_KINDS = {
+    "step_started": _step_started,
+    "output": _output,
+    "step_finished": _step_finished,
+    "deploy_lock_taken": _lock_taken,
+    "announcement_edited": _announcement_edited,
+    "announcement_sent": _announcement_sent,
+    "announcement_send_failed": _announcement_sent,
+}
+
+
+# -- operator inputs --------------------------------------------------------------------
+
+
+def _version_chosen(state: RunState, rec: dict[str, Any]) -> None:
+    version = str(rec.get("version", ""))
+    if state.version and version != state.version:
+        state.changelog_body = None  # as ReleaseRun._set_version: a new version, a new draft
+    state.version, state.bump = version, str(rec.get("bump", ""))
+    state.previous_version = str(rec.get("previous", "") or "")
+
+
+def _tick(state: RunState, rec: dict[str, Any]) -> None:
+    check = str(rec.get("check", ""))
+    if rec.get("ticked"):
+        state.ticks.add(check)
+    else:
+        state.ticks.discard(check)
+
+
+def _verify_tick(state: RunState, rec: dict[str, Any]) -> None:
+    check = str(rec.get("check", ""))
+    if rec.get("ticked"):
+        state.verify_ticks[check] = str(rec.get("note", ""))
+    else:
+        state.verify_ticks.pop(check, None)
+
+
+def _changelog(state: RunState, rec: dict[str, Any]) -> None:
+    if "body" in rec:
+        state.changelog_body = None if rec["body"] is None else str(rec["body"])
+
+
+def _pr_body(state: RunState, rec: dict[str, Any]) -> None:
+    if "body" in rec:
+        state.pr_body = None if rec["body"] is None else str(rec["body"])
+
+
+def _confirmation(state: RunState, rec: dict[str, Any]) -> None:
+    if rec.get("accepted"):
+        state.confirmations[str(rec.get("step", ""))] = state.version
+
+
+def _mismatch(state: RunState, rec: dict[str, Any]) -> None:
+    state.accept_version_mismatch = bool(rec.get("accepted"))
+
+
+def _maintenance(state: RunState, rec: dict[str, Any]) -> None:
+    state.keep_maintenance[str(rec.get("env", ""))] = bool(rec.get("keep_on_failure"))
+
+
+def _rollback_ack(state: RunState, rec: dict[str, Any]) -> None:
+    state.prep[f"{rec.get('env')}:rollback-ack"] = "yes"
+
+
+def _prep_skip(state: RunState, rec: dict[str, Any]) -> None:
+    state.prep[f"{rec.get('env')}:{rec.get('item')}-skip"] = str(rec.get("reason", ""))
+
+
+def _log_marks(state: RunState, rec: dict[str, Any]) -> None:
+    env, host = str(rec.get("env", "")), str(rec.get("host", ""))
+    state.log_marks.setdefault(env, {})[host] = dict(rec.get("marks") or {})
+
+
+def _log_marks_failed(state: RunState, rec: dict[str, Any]) -> None:
+    env, host = str(rec.get("env", "")), str(rec.get("host", ""))
+    state.log_marks.setdefault(env, {})[host] = {
+        "host": host,
+        "taken_at": rec.get("since"),
+        "files": {},
+        "missing": [],
+        "error": str(rec.get("error", "")),
+    }
+
+
+def _maintenance_window(state: RunState, rec: dict[str, Any]) -> None:
+    env, host = str(rec.get("env", "")), str(rec.get("host", ""))
+    marks = state.log_marks.setdefault(env, {}).setdefault(host, {})
+    windows: list[dict[str, Any]] = marks.setdefault("maintenance", [])
+    window = {k: v for k, v in rec.items() if k not in {"ts", "kind", "step", "env", "host", "window"}}
+    index = int(rec.get("window", len(windows) + 1)) - 1
+    if 0 <= index < len(windows):
+        windows[index] = window
+    else:
+        windows.append(window)
+
+
+_INPUT_KINDS = {
+    "version_chosen": _version_chosen,
+    "tick": _tick,
+    "verify_tick": _verify_tick,
+    "changelog_edited": _changelog,
+    "pr_body_edited": _pr_body,
+    "confirmation": _confirmation,
+    "version_mismatch_accepted": _mismatch,
+    "maintenance_choice": _maintenance,
+    "rollback_plan_acknowledged": _rollback_ack,
+    "prep_skip_requested": _prep_skip,
+    "log_marks": _log_marks,
+    "log_marks_failed": _log_marks_failed,
+    "maintenance_window": _maintenance_window,
+}
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every complete record of a journal (a torn last line is left out). Blocking.
+
+    Raises:
+        OSError: The file cannot be read.
+    """
+    read: Any = read_journal(path)
+    # read_journal returns the records, or an object carrying them with notices.
+    return list(getattr(read, "records", read))
+
+
+# -- finding one ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnfinishedRun:
+    """A release run that can be resumed.
+
+    Attributes:
+        journal: Its journal file (``<state>/runs/<id>/journal.jsonl``).
+        version: The version being released, e.g. ``"1.4.0"``.
+        tag: Its tag, e.g. ``"v1.4.0"``.
+        stopped_at: The first step not ``ok``/``skipped`` (its id), e.g. ``"deploy-staging"``.
+        stopped_title: That step's title, e.g. ``"Deploy to staging"``.
+        stopped_status: Its status: ``interrupted``, ``failed``, ``cancelled`` or ``pending``.
+        last_ts: When the journal was last written, in Unix seconds.
+        crashed: True when the process died (no ``run_finished``); False when the operator quit.
+    """
+
+    journal: Path
+    version: str
+    tag: str
+    stopped_at: str
+    stopped_title: str
+    stopped_status: str
+    last_ts: float
+    crashed: bool
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's folder."""
+        return self.journal.parent
+
+    def offer(self, now: float | None = None) -> str:
+        """The Welcome screen's line: ``Resume release v1.4.0 (stopped at Deploy to
+        staging, 12 min ago)``.
+
+        Args:
+            now: The current Unix time in seconds; ``None``: the clock.
+        """
+        return (
+            f"Resume release {self.tag} (stopped at {self.stopped_title}, {ago((now or time.time()) - self.last_ts)})"
+        )
+
+
+def ago(seconds: float) -> str:
+    """``just now``, ``12 min ago``, ``3 h ago``, ``2 days ago`` for an age in seconds."""
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} days ago"
+
+
+def _titles(config: Config) -> dict[str, str]:
+    from iact_tui.engine import flows
+
+    return {s.id: s.title for s in flows.release_flow(config)}
+
+
+def judge(records: list[dict[str, Any]], config: Config, journal: Path) -> UnfinishedRun | None:
+    """Whether one journal's run is an unfinished release of ``config``'s repository.
+
+    Args:
+        records: The journal's records.
+        config: The validated config (its ``root`` is compared by real path).
+        journal: The journal file (kept in the answer).
+
+    Returns:
+        The :class:`UnfinishedRun`, or ``None`` when it is another repository's or flow's,
+        finished, abandoned, never chose a version, or was quit before it started (see
+        the module docstring).
+    """
+    started = next((r for r in records if r.get("kind") == "run_started"), None)
+    if started is None or started.get("flow") != "release":
+        return None
+    try:
+        same = Path(str(started.get("repo", ""))).resolve() == config.root.resolve()
+    except OSError:
+        return None
+    if not same:
+        return None
+    found = replay(records, config.project.tag_prefix)
+    if found.abandoned or not found.state.version:
+        return None
+    statuses = {sid: r.status for sid, r in found.records.items()}
+    if statuses.get("announce") in _PASSED or (statuses and all(s in _PASSED for s in statuses.values())):
+        return None
+    ran = any(s != "pending" for sid, s in statuses.items() if sid != "preflight")
+    if found.finished is not None and not ran:
+        return None  # quit before the release started: nothing changed, nothing to resume
+    titles = _titles(config)
+    stopped = next((sid for sid, s in statuses.items() if s not in _PASSED), "")
+    return UnfinishedRun(
+        journal=journal,
+        version=found.state.version,
+        tag=f"{config.project.tag_prefix}{found.state.version}",
+        stopped_at=stopped,
+        stopped_title=titles.get(stopped, stopped),
+        stopped_status=statuses.get(stopped, "pending"),
+        last_ts=found.last_ts,
+        crashed=found.finished is None,
+    )
+
+
+def find_unfinished(config: Config, state_dir: Path | None = None, *, skip: Path | None = None) -> UnfinishedRun | None:
+    """The newest unfinished release run of ``config``'s repository (blocking file reads:
+    call it in a thread from the UI).
+
+    Args:
+        config: The validated config.
+        state_dir: Where runs are kept; ``None``: platformdirs' user state dir.
+        skip: A journal not to consider (the run the app just started).
+
+    Returns:
+        The newest run (by its folder name, a UTC time) that :func:`judge` calls
+        unfinished; ``None`` when there is none.
+    """
+    runs = state_root(state_dir) / "runs"
+    if not runs.is_dir():
+        return None
+    for folder in sorted(runs.iterdir(), reverse=True):
+        journal = folder / "journal.jsonl"
+        if journal == skip or not journal.is_file():
+            continue
+        try:
+            records = read_records(journal)
+        except OSError:
+            continue
+        found = judge(records, config, journal)
+        if found is not None:
+            return found
+    return None
+
+
+# -- resuming and abandoning ------------------------------------------------------------
+
+
+def _apply(run: ReleaseRun, found: Replayed) -> None:
+    """Put a replayed state and records into ``run`` (the context keeps its state object)."""
+    state = run.state
+    for name in state.__dataclass_fields__:
+        if name not in {"unreleased_locks", "flow"}:
+            setattr(state, name, getattr(found.state, name))
+    for sid in run.records:
+        if sid in found.records:
+            run.records[sid] = found.records[sid]
+
+
+def _leftover_locks(run: ReleaseRun, locks: dict[str, dict[str, str]]) -> None:
+    """Hand the deploy locks a killed attempt left on its hosts to the deploy step, which
+    releases each by its token (only if it is still this run's) before taking a new one."""
+    from datetime import UTC, datetime
+
+    from iact_tui.errors import IactError
+    from iact_tui.services import deploy_lock
+    from iact_tui.services.remote import make_hosts
+
+    for key, lock in locks.items():
+        env, _, host_name = key.partition("/")
+        cfg = run.config.environments.get(env)
+        if cfg is None or not lock.get("token"):
+            continue
+        try:
+            host = next(h for h in make_hosts(env, cfg, root=run.config.root) if h.name == host_name)
+            since = datetime.strptime(lock["since"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except (StopIteration, ValueError, KeyError, IactError):
+            continue  # a lock that cannot be rebuilt stays held: the deploy says whose it is
+        info = deploy_lock.LockInfo(
+            owner=lock["owner"], since=since, version=lock["version"], reason=lock["reason"], token=lock["token"]
+        )
+        run.state.unreleased_locks[key] = deploy_lock.DeployLock(host, lock["path"], info)
+
+
+async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[ReleaseRun, Replayed]:
+    """Rebuild the release run of ``unfinished`` and go on writing its journal.
+
+    The tags are read again (:meth:`ReleaseRun.load_versions`) but the previous release
+    is the one the journal chose against (after the ``tag`` step the newest tag is this
+    release's own). ``run_resumed`` is journaled with this process's pid.
+
+    # HOOK(run_lock): once ``iact_tui/engine/run_lock.py`` lands, take the repository's
+    # run lock here, before the journal is opened for appending.
+
+    Args:
+        config: The validated config.
+        unfinished: From :func:`find_unfinished`.
+
+    Returns:
+        The run (its records hold ``interrupted`` for a step that was running) and the
+        replay (the interrupted steps' output in ``output``).
+
+    Raises:
+        GitError: The repository's tags cannot be read.
+        OSError: The journal cannot be read or appended to.
+    """
+    import asyncio
+
+    records = await asyncio.to_thread(read_records, unfinished.journal)
+    found = replay(records, config.project.tag_prefix)
+    run = ReleaseRun(config, record=False)
+    run.run_dir = run.ctx.run_dir = unfinished.run_dir
+    await run.load_versions()
+    run.journal = Journal(unfinished.journal)
+    run.ctx.note = run.journal.write
+    _apply(run, found)
+    _leftover_locks(run, found.locks)
+    interrupted = [sid for sid, r in run.records.items() if r.status == INTERRUPTED]
+    run.journal.write(
+        "run_resumed",
+        pid=os.getpid(),
+        version=run.state.version,
+        stopped_at=unfinished.stopped_at,
+        interrupted=interrupted,
+        locks=sorted(found.locks),
+    )
+    return run, found
+
+
+def abandon(unfinished: UnfinishedRun, reason: str = "the operator started a new release") -> None:
+    """Record in ``unfinished``'s journal that it will not be resumed (``run_abandoned``),
+    so it is not offered again. Blocking file I/O.
+
+    Args:
+        unfinished: From :func:`find_unfinished`.
+        reason: Why, for the journal.
+    """
+    journal = Journal(unfinished.journal)
+    try:
+        journal.write("run_abandoned", reason=reason, pid=os.getpid())
+    finally:
+        journal.close()
