@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--version-override", dest="version_text", metavar="X.Y.Z", help="release this exact version instead of a bump"
     )
     run.add_argument(
+        "--resume",
+        action="store_true",
+        help="release: go on with the newest unfinished release run of this repository (its inputs kept)",
+    )
+    run.add_argument(
         "--yes",
         action="store_true",
         help="tick the manual checklist items, acknowledge the rollback plan and confirm production (required)",
@@ -444,6 +449,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.until and args.until not in RELEASE_STEP_IDS:
         _err(f"error: {args.until} is not a release step; one of: {', '.join(RELEASE_STEP_IDS)}")
         return EXIT_USAGE
+    if args.resume:
+        return _cmd_resume(args)
     if args.bump is None and args.version_text is None:
         _err("error: run release needs --bump or --version-override")
         return EXIT_USAGE
@@ -460,6 +467,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             skip={"backup": args.skip_backup, "notice": args.skip_notice},
         )
     )
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    """``run release --resume --yes``: go on with the newest unfinished release run."""
+    if args.bump is not None or args.version_text is not None:
+        _err("error: --resume takes the version from the run it resumes; leave out --bump and --version-override")
+        return EXIT_USAGE
+    config = _load(args)
+    from iact_tui.headless import resume_release
+
+    return asyncio.run(resume_release(config, until=args.until, out=sys.stdout))
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:

@@ -484,3 +484,64 @@ async def run_hotfix(
         return _ended(out, failed)
     finally:
         run.journal.close()
+
+
+async def resume_release(config: Config, *, until: str | None, out: TextIO, state_dir: Path | None = None) -> int:
+    """Go on with the newest unfinished release run of this repository, headless
+    (``run release --resume --yes``): its version, ticks, changelog text and other inputs
+    come from its journal (:mod:`~iact_tui.engine.resume`); ``--yes`` answers what is
+    still unanswered, as in :func:`run_release`. Steps already ``ok`` are not run again;
+    an interrupted one runs again (each step checks what is done first). The same
+    journal goes on.
+
+    Args:
+        config: The validated config.
+        until: Stop after this step id (``None``: the whole flow).
+        out: Where to print.
+        state_dir: Where runs are kept; ``None``: platformdirs' user state dir.
+
+    Returns:
+        As :func:`run_release`: 0, 1 when a step failed, 130 when cancelled; 2 when there
+        is no unfinished release run of this repository (nothing is changed).
+    """
+    from iact_tui.engine import resume
+
+    found = await asyncio.to_thread(resume.find_unfinished, config, state_dir)
+    if found is None:
+        return _refused(
+            out,
+            IactError(
+                f"there is no unfinished release run of {config.root} to resume",
+                "start one with `iact-tui run release --bump …` (without --resume)",
+            ),
+        )
+    try:
+        run, replayed = await resume.resume_release(config, found)
+    except (IactError, OSError) as exc:
+        return _refused(out, exc if isinstance(exc, IactError) else IactError(f"cannot resume: {exc}", ""))
+    try:
+        _say(out, f"resuming release {run.ctx.tag} ({found.stopped_at}: {found.stopped_status})")
+        _say(out, f"journal: {run.journal_path}")
+        for sid, record in run.records.items():
+            if record.status == resume.INTERRUPTED:
+                lines = len(replayed.output.get(sid, []))
+                _say(
+                    out,
+                    f"! {sid} was interrupted; it runs again (its {lines} output line(s) so far are in the journal)",
+                )
+        for check_id, _label in run.manual_checks():
+            if check_id not in run.state.ticks:
+                run.tick(check_id, True)
+        if not _answer_in_advance(run, until, None, out):
+            return 2
+        failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
+        run.finish()
+        _summary(out, run.steps, run.records, 18)
+        if run.announcement_path:
+            _say(out, f"announcement: {run.announcement_path}")
+        _say(out, f"journal: {run.journal_path}")
+        if cancelled:
+            return 130
+        return _ended(out, failed)
+    finally:
+        run.journal.close()

@@ -469,9 +469,9 @@ class ReleaseRun(FlowRun):
 
     def set_pr_body(self, body: str | None) -> None:
         """Keep the operator's edited release pull request body (``None``: back to the
-        template); journaled with its length (the text is in the PR itself)."""
+        template); journaled with its text, so a resumed run has it."""
         self.state.pr_body = body
-        self.journal.write("pr_body_edited", chars=len(body) if body is not None else None)
+        self.journal.write("pr_body_edited", chars=len(body) if body is not None else None, body=body)
 
     def reset_checklist(self) -> None:
         """Forget the checklist's result so it runs again (before the release has started)."""
@@ -499,9 +499,10 @@ class ReleaseRun(FlowRun):
         return await self.ctx.draft_changelog()
 
     def set_changelog(self, body: str) -> None:
-        """Keep the operator's edited section body (journaled)."""
+        """Keep the operator's edited section body (journaled with the body, so a resumed
+        run has it; the changelog screen calls this 1 s after the last key)."""
         self.state.changelog_body = body
-        self.journal.write("changelog_edited", chars=len(body))
+        self.journal.write("changelog_edited", chars=len(body), body=body)
 
     @staticmethod
     def check_changelog(body: str) -> int:
