@@ -182,6 +182,18 @@ class SmokeConfig(_Model):
 
 _ENV_NAME = r"^([A-Za-z_][A-Za-z0-9_]*)?$"
 
+#: What git's ref rules (``git check-ref-format``) refuse anywhere in a name, plus a
+#: leading ``-``, ``/`` or ``.``: a prefix or branch starting so could be read as an option.
+_REF_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f~^:?*\[\\]|\.\.|@\{|^[-/.]")
+
+
+def _no_control_characters(value: str, what: str) -> str:
+    """``value`` when it holds no control character (newline, tab, NUL...); a path with
+    one would end a shell command early or fail deep inside a step with a traceback."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{what} {value!r} holds a control character (a newline, tab or NUL)")
+    return value
+
 
 #: Error-level records of Python's logging and most frameworks, tracebacks, and 5xx
 #: answers in nginx/apache "combined" access logs (``"GET / HTTP/1.1" 502 157``).
@@ -362,6 +374,18 @@ class EnvironmentConfig(_Model):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
 
+    @field_validator("app_dir", "python", "identity_file", "known_hosts", "ssh_config")
+    @classmethod
+    def _paths(cls, value: str) -> str:
+        return _no_control_characters(value, "path")
+
+    @field_validator("lock_path")
+    @classmethod
+    def _lock_path(cls, value: str) -> str:
+        if value and (not value.startswith("/") or value.endswith("/")):
+            raise ValueError(f"{value!r} is not an absolute file path on the hosts")
+        return _no_control_characters(value, "path")
+
     @field_validator("hosts")
     @classmethod
     def _host_names(cls, value: list[str]) -> list[str]:
@@ -416,7 +440,7 @@ class ProjectConfig(_Model):
     @field_validator("main_branch", "remote", "release_branch_prefix", "tag_prefix")
     @classmethod
     def _ref_safe(cls, value: str) -> str:
-        if re.search(r"[\s~^:?*\[\\]|\.\.|@\{", value):
+        if _REF_UNSAFE.search(value):
             raise ValueError(f"{value!r} is not allowed in a git ref name (see git check-ref-format)")
         return value
 
@@ -565,7 +589,7 @@ class HotfixConfig(_Model):
     @field_validator("branch_prefix")
     @classmethod
     def _ref_safe(cls, value: str) -> str:
-        if re.search(r"[\s~^:?*\[\\]|\.\.|@\{", value):
+        if _REF_UNSAFE.search(value):
             raise ValueError(f"{value!r} is not allowed in a git ref name (see git check-ref-format)")
         return value
 
