@@ -6,6 +6,7 @@ tests. The app holds the :class:`~iact_tui.engine.run.ReleaseRun`; screens drive
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import re
 from collections.abc import Iterable
@@ -26,10 +27,12 @@ from iact_tui.screens import MonitorScreen, StepScreen, WizardScreen, make_stage
 from iact_tui.screens.base import PASSABLE
 from iact_tui.screens.changelog import ChangelogScreen
 from iact_tui.screens.flow import FlowScreen
+from iact_tui.screens.stages import resume_stage
 from iact_tui.widgets import QuitModal
 
 if TYPE_CHECKING:
     from iact_tui.engine.hotfix import HotfixRun
+    from iact_tui.engine.resume import UnfinishedRun
     from iact_tui.engine.rollback import RollbackRun
 
 #: A flow started from the Welcome screen beside the release (see :meth:`IactApp.other_flow_lines`).
@@ -93,6 +96,10 @@ class IactApp(App[None]):
         #: summary says what each did).
         self.other_runs: list[OtherRun] = []
         self.sub_title = self.display_path(run.config.root)
+        #: True once the operator resumed an unfinished run (:meth:`resume_release`).
+        self.resumed = False
+        #: Step id → the output lines its interrupted attempt journaled (``stream``, ``text``, ``host``).
+        self.resumed_output: dict[str, list[dict[str, str]]] = {}
 
     def on_mount(self) -> None:
         self.push_screen(make_stage_screen("welcome"))
@@ -110,6 +117,42 @@ class IactApp(App[None]):
             self.finish_and_exit()
             return
         self.push_screen(make_stage_screen(following))
+
+    async def find_unfinished(self) -> UnfinishedRun | None:
+        """The newest unfinished release run of this repository (not this one), read in a thread."""
+        from iact_tui.engine import resume
+
+        run = self.release_run
+        state_dir = run.run_dir.parent.parent
+        return await asyncio.to_thread(resume.find_unfinished, run.config, state_dir, skip=run.journal_path)
+
+    @work(exclusive=True, group="resume", exit_on_error=False)
+    async def resume_release(self, unfinished: UnfinishedRun) -> None:
+        """Drive ``unfinished`` instead of the fresh run: rebuilt from its journal (which it
+        goes on writing), then open the stage of the first step not ok, every input in
+        place. The fresh run's folder is removed when it holds nothing but its start."""
+        from iact_tui.engine import resume
+
+        try:
+            run, replayed = await resume.resume_release(self.release_run.config, unfinished)
+        except (IactError, OSError) as exc:
+            self.notify(str(exc), title="Cannot resume", severity="error")
+            return
+        fresh, self.release_run = self.release_run, run
+        self.resumed, self.resumed_output = True, replayed.output
+        fresh.journal.close()
+        await asyncio.to_thread(resume.discard_if_empty, fresh.run_dir)
+        self.push_screen(make_stage_screen(resume_stage({k: r.status for k, r in run.records.items()})))
+
+    @work(exclusive=True, group="resume", exit_on_error=False)
+    async def start_new_release(self, unfinished: UnfinishedRun | None) -> None:
+        """Start a new release; ``unfinished`` (offered on Welcome) is journaled
+        ``run_abandoned`` so it is not offered again."""
+        if unfinished is not None:
+            from iact_tui.engine import resume
+
+            await asyncio.to_thread(resume.abandon, unfinished)
+        self.advance("welcome")
 
     def start_rollback(self, env: str = "production") -> None:
         """Open the rollback screen on ``env`` (its own run and journal, beside this run's);

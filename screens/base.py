@@ -223,6 +223,8 @@ class StepScreen(WizardScreen):
         #: Cleared while the quit dialog is open: the running step finishes, no next one starts.
         self.hold = asyncio.Event()
         self.hold.set()
+        #: Set on a resumed run while the step that stopped it is shown: the first start waits for r.
+        self._held_for_resume = False
 
     @property
     def step_ids(self) -> tuple[str, ...]:
@@ -255,7 +257,29 @@ class StepScreen(WizardScreen):
                 self.step_status[sid] = record.status
                 self.last_message = record.message
         super().on_mount()
+        self.show_resumed_stop()
         self.begin()
+
+    def show_resumed_stop(self) -> None:
+        """On a resumed run, show the stage's step that stopped it (``interrupted`` when
+        iact-tui died while it ran, or failed or cancelled) with its journaled output;
+        the steps then start only when the operator presses ``r``."""
+        if not self.iact.resumed:
+            return
+        for sid in self.step_ids:
+            record = self.run.records.get(sid)
+            if record is None or record.status not in {"interrupted", "failed", "cancelled"}:
+                continue
+            self.step_status[sid] = record.status
+            self.failure = (record.message, record.fix)
+            self._held_for_resume = True
+            if self.SHOW_LOG:
+                log = self.query_one(CommandLog)
+                for line in self.iact.resumed_output.get(sid, []):
+                    log.append_output(self.iact.mask(line["text"]), line["stream"], line["host"])
+                log.append_output(f"■ {self.iact.mask(record.message)}", "info")
+            self.step_updated(sid)
+            return
 
     def begin(self) -> None:
         """Start the stage's work (subclasses may ask something first)."""
@@ -270,6 +294,10 @@ class StepScreen(WizardScreen):
 
     def start_steps(self) -> None:
         """Run the steps that are not ``ok``/``skipped`` yet, in one worker."""
+        if self._held_for_resume:
+            self._held_for_resume = False  # shown as it stopped; r starts it
+            self.call_after_refresh(self.refresh_state)  # mounting: the panes are not ready yet
+            return
         self.failure = None
         for log in self.query(CommandLog):
             log.scroll_to_end()  # a retry shows its own output, not the old failure

@@ -38,6 +38,24 @@ STAGE_STEPS: dict[str, tuple[str, ...]] = {
 _KEYS = [key for key, _ in STAGES]
 
 
+def resume_stage(step_statuses: Mapping[str, str]) -> str:
+    """The stage a resumed run opens on: the one holding the first step not ``ok`` or
+    ``skipped``; before any release step ran, the changelog when the checklist passed,
+    else the checklist.
+
+    Args:
+        step_statuses: Engine step id → status, in flow order.
+    """
+    ran = any(status != "pending" for sid, status in step_statuses.items() if sid != "preflight")
+    if not ran:
+        return "changelog" if step_statuses.get("preflight") == "ok" else "checklist"
+    first = next((sid for sid, status in step_statuses.items() if status not in ("ok", "skipped")), None)
+    for key, steps in STAGE_STEPS.items():
+        if first in steps:
+            return key
+    return "announce"
+
+
 def stage_number(key: str) -> int:
     """1-based position of the stage."""
     return _KEYS.index(key) + 1
@@ -63,7 +81,7 @@ def stage_states(current: str, step_statuses: Mapping[str, str]) -> dict[str, st
     states: dict[str, str] = {}
     for i, key in enumerate(_KEYS):
         steps = [step_statuses.get(s, "pending") for s in STAGE_STEPS.get(key, ())]
-        if any(s == "failed" for s in steps):
+        if any(s in ("failed", "interrupted") for s in steps):
             states[key] = "failed"
         elif i == here:
             states[key] = "current"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from rich.markup import escape
+from textual import on, work
 from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
@@ -19,6 +20,9 @@ CHOICES: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 from iact_tui.screens.base import WizardScreen  # noqa: E402
+
+if TYPE_CHECKING:
+    from iact_tui.engine.resume import UnfinishedRun
 
 
 class WelcomeScreen(WizardScreen):
@@ -55,9 +59,37 @@ class WelcomeScreen(WizardScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        #: The unfinished release run offered first (``None``: none found, or not looked yet).
+        self.unfinished: UnfinishedRun | None = None
         choice = self.query_one("#flow-choice", OptionList)
         choice.highlighted = 0
         choice.focus()
+        if not self.iact.resumed:
+            self.look_for_unfinished()
+
+    @work(exclusive=True, group="welcome", exit_on_error=False)
+    async def look_for_unfinished(self) -> None:
+        """Offer the newest unfinished release run first: ``Resume release v1.4.0 (stopped
+        at Deploy to staging, 12 min ago)``, then ``Start a new release``."""
+        found = await self.iact.find_unfinished()
+        if found is None:
+            return
+        self.unfinished = found
+        choice = self.query_one("#flow-choice", OptionList)
+        status = {"interrupted": "interrupted", "failed": "failed", "cancelled": "cancelled"}.get(found.stopped_status)
+        detail = f"{found.stopped_title} {status}" if status else f"next: {found.stopped_title}"
+        options = [
+            Option(f"[b]{escape(found.offer())}[/b]\n[dim]Every input is kept; {escape(detail)}.[/dim]", id="resume"),
+            Option(
+                f"[b]Start a new release[/b]\n[dim]Leave {escape(found.tag)} unfinished for good and cut a new "
+                f"version from {self.run.config.project.main_branch}.[/dim]",
+                id="release",
+            ),
+        ]
+        kept = [choice.get_option_at_index(i) for i in range(1, choice.option_count)]
+        choice.clear_options()
+        choice.add_options([*options, *kept])
+        choice.highlighted = 0
 
     @on(OptionList.OptionSelected, "#flow-choice")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
@@ -66,8 +98,13 @@ class WelcomeScreen(WizardScreen):
     def choose(self, kind: str) -> None:
         """Start the chosen kind of run: ``release`` goes on through the wizard;
         ``hotfix``, ``rollback`` and ``monitor`` open their screen on production (``esc`` comes back)."""
-        if kind == "release":
-            self.go_next()
+        if kind == "resume" and self.unfinished is not None:
+            self.iact.resume_release(self.unfinished)
+        elif kind == "release":
+            if self.unfinished is None:
+                self.go_next()
+            else:
+                self.iact.start_new_release(self.unfinished)
         elif kind == "hotfix":
             self.iact.start_hotfix()
         elif kind == "rollback":

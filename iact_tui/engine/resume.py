@@ -122,7 +122,7 @@ def replay(records: list[dict[str, Any]], tag_prefix: str = "v") -> Replayed:
         if record.status == "running":
             record.status = INTERRUPTED
             record.message = f"{record.message or sid}: interrupted (iact-tui stopped while it ran)"
-            record.fix = "it runs again when you go on; it checks what is already done first"
+            record.fix = "run it again (r in the wizard; run release --resume headless): it checks what is done first"
     return out
 
 
@@ -547,3 +547,24 @@ def abandon(unfinished: UnfinishedRun, reason: str = "the operator started a new
         journal.write("run_abandoned", reason=reason, pid=os.getpid())
     finally:
         journal.close()
+
+
+def discard_if_empty(run_dir: Path) -> bool:
+    """Remove a run folder whose journal holds nothing but ``run_started`` (the fresh
+    run the wizard made before the operator chose to resume another). Blocking.
+
+    Returns:
+        True when removed; False when it holds anything else (it is kept).
+    """
+    journal = run_dir / "journal.jsonl"
+    if {p.name for p in run_dir.iterdir()} != {"journal.jsonl"}:
+        return False
+    try:
+        kinds = [r.get("kind") for r in read_records(journal)]
+    except OSError:
+        return False
+    if kinds not in ([], ["run_started"]):
+        return False
+    journal.unlink()
+    run_dir.rmdir()
+    return True
