@@ -1,0 +1,92 @@
+"""Welcome offers an unfinished release run first; resuming it brings every input back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import OptionList, Static, TextArea
+from ui_helpers import settle
+
+from iact_tui.app import make_app
+from iact_tui.config import load_config
+from iact_tui.engine.events import OutputLine, StepFinished, StepStarted
+from iact_tui.engine.resume import read_records
+from iact_tui.engine.run import ReleaseRun
+from iact_tui.screens import WelcomeScreen
+from iact_tui.screens.changelog import ChangelogScreen
+from iact_tui.screens.release import ReleaseScreen
+
+EDITED = "### Fixed\n\n- An entry typed before the crash\n"
+
+
+async def journal_a_crashed_run(config_path: Path, state: Path, *, interrupted: bool) -> ReleaseRun:
+    """A run as a killed process leaves it: version, ticks, edited changelog, the checklist
+    passed (and, with ``interrupted``, the branch step started but not finished)."""
+    run = ReleaseRun(load_config(config_path), state_dir=state)
+    await run.load_versions()
+    run.choose_bump("minor")
+    for check_id, _ in run.manual_checks():
+        run.tick(check_id, True)
+    run.set_changelog(EDITED)
+    run.journal.event(StepStarted("preflight", "Pre-release checklist"))
+    run.journal.event(StepFinished("preflight", "ok", "every check passed", data={"version": run.state.version}))
+    if interrupted:
+        run.journal.event(StepStarted("branch", "Create release branch"))
+        run.journal.event(OutputLine("branch", "fetched origin before the crash"))
+    run.journal.close()  # no run_finished: the process died
+    return run
+
+
+async def test_welcome_offers_resume_and_resuming_keeps_ticks_and_changelog(
+    tiny_config_path: Path, tmp_path: Path
+) -> None:
+    old = await journal_a_crashed_run(tiny_config_path, tmp_path / "state", interrupted=False)
+    app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    fresh_dir = app.release_run.run_dir
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, WelcomeScreen)
+        choice = screen.query_one("#flow-choice", OptionList)
+        first, second = (str(choice.get_option_at_index(i).prompt) for i in range(2))
+        assert "Resume release v0.2.0 (stopped at Create release branch, just now)" in first
+        assert "Start a new release" in second
+        await pilot.press("enter")  # Resume is highlighted first
+        await settle(app, pilot)
+        assert isinstance(app.screen, ChangelogScreen)
+        assert app.screen.query_one("#changelog-editor", TextArea).text == EDITED
+        run = app.release_run
+        assert run.journal_path == old.journal_path
+        assert run.state.version == "0.2.0"
+        assert run.state.ticks == {c for c, _ in run.manual_checks()}
+        assert run.checklist_complete()
+    kinds = [r["kind"] for r in read_records(old.journal_path)]
+    assert kinds.count("run_started") == 1 and "run_resumed" in kinds
+    assert not fresh_dir.exists()  # the fresh run held nothing: its folder is gone
+
+
+async def test_resumed_interrupted_step_is_shown_and_waits_for_r(tiny_config_path: Path, tmp_path: Path) -> None:
+    await journal_a_crashed_run(tiny_config_path, tmp_path / "state", interrupted=True)
+    app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ReleaseScreen)
+        assert app.release_run.records["branch"].status == "interrupted"
+        status = str(screen.query_one("#step-status", Static).render())
+        assert "interrupted" in status and "Press r" in status
+        assert screen.can_retry()
+
+
+async def test_start_a_new_release_abandons_the_unfinished_run(tiny_config_path: Path, tmp_path: Path) -> None:
+    old = await journal_a_crashed_run(tiny_config_path, tmp_path / "state", interrupted=False)
+    app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("down", "enter")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, WelcomeScreen)
+        assert app.release_run.journal_path != old.journal_path
+    assert "run_abandoned" in [r["kind"] for r in read_records(old.journal_path)]
