@@ -765,6 +765,7 @@ class RollbackRun(FlowRun):
         """Journal the end of the run with each step's status, then write its
         ``report.md`` next to the journal (:mod:`iact_tui.engine.report`)."""
         self.journal.write("run_finished", steps={k: v.status for k, v in self.records.items()})
+        self.release_run_lock()
         report.save_run_report(self.journal_path)
 
     def summary_lines(self) -> list[str]:

@@ -21,6 +21,7 @@ from iact_tui.config import Config, load_config
 from iact_tui.engine import flows, report
 from iact_tui.engine.events import Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.journal import Journal, new_run_dir
+from iact_tui.engine.run_lock import RunLock, Takeover
 from iact_tui.engine.state import MANUAL_CHECKS, VERIFY_MANUAL, RunContext, RunState
 from iact_tui.engine.step import Action, Step, StepRecord
 from iact_tui.engine.steps import announce, preflight, prep, release_git
@@ -64,8 +65,13 @@ class FlowRun:
     ) -> None:
         self.config = config
         self.state = RunState(flow=flow)
+        #: The repository's run lock, held from here to :meth:`release_run_lock` (a run
+        #: that records nothing takes none).
+        self.run_lock: RunLock | None = None
+        taken = self._take_run_lock(state_dir) if record else None
         self.run_dir = new_run_dir(state_dir) if record else (scratch or Path(tempfile.gettempdir()))
         self.journal = Journal(self.run_dir / "journal.jsonl" if record else None)
+        self._journal_takeover(taken)
         self.ctx = RunContext(
             config=config,
             state=self.state,
@@ -94,6 +100,51 @@ class FlowRun:
             operator=f"{getpass.getuser()}@{socket.gethostname()}",
             steps=[s.id for s in steps],
         )
+
+    # -- the run lock ---------------------------------------------------------------------
+
+    def _take_run_lock(self, state_dir: Path | None) -> Takeover | None:
+        """Take the repository's run lock (see :mod:`iact_tui.engine.run_lock`).
+
+        Raises:
+            RunLockHeld: Another live iact-tui, or one on another host, holds it.
+        """
+        lock = RunLock(self.config.root, flow=self.state.flow, version=self.state.version or "", state_dir=state_dir)
+        taken = lock.acquire()
+        self.run_lock = lock
+        return taken
+
+    def _journal_takeover(self, taken: Takeover | None) -> None:
+        if taken is not None:
+            self.journal.write(
+                "run_lock_broken" if taken.reason == "broken" else "run_lock_taken_over",
+                previous=taken.previous.describe(),
+                pid=taken.previous.pid,
+                host=taken.previous.host,
+                detail=taken.detail,
+            )
+
+    def lock_repository(self, state_dir: Path | None = None) -> None:
+        """Take the repository's run lock for this run (a run built with ``record=False``
+        whose journal was set afterwards, as a resumed run is); a stale or broken lock
+        replaced is journaled (``run_lock_taken_over`` / ``run_lock_broken``). A no-op
+        when the run holds it already.
+
+        Args:
+            state_dir: Where runs are kept (the lock is in ``<state>/locks``); ``None``:
+                platformdirs' user state dir.
+
+        Raises:
+            RunLockHeld: Another live iact-tui, or one on another host, holds it.
+        """
+        if self.run_lock is None:
+            self._journal_takeover(self._take_run_lock(state_dir))
+
+    def release_run_lock(self) -> None:
+        """Give the run lock back (called by ``finish``; ``atexit`` does it otherwise)."""
+        if self.run_lock is not None:
+            self.run_lock.release()
+            self.run_lock = None
 
     @property
     def journal_path(self) -> Path:
@@ -373,6 +424,8 @@ class ReleaseRun(FlowRun):
             self.records["preflight"] = StepRecord()
         self.state.version, self.state.bump = version, bump
         self.journal.write("version_chosen", bump=bump, version=version, previous=self.state.previous_version)
+        if self.run_lock is not None:
+            self.run_lock.set_version(version)  # another process refused says which version
 
     def _versions(self) -> versioning.VersionInfo:
         if self.ctx.versions is None:
@@ -873,6 +926,7 @@ class ReleaseRun(FlowRun):
         """Journal the end of the run with each step's status, then write its
         ``report.md`` next to the journal (:mod:`iact_tui.engine.report`)."""
         self.journal.write("run_finished", steps={k: v.status for k, v in self.records.items()})
+        self.release_run_lock()
         report.save_run_report(self.journal_path)
 
     def info(self, text: str) -> OutputLine:
