@@ -401,6 +401,8 @@ def judge(records: list[dict[str, Any]], config: Config, journal: Path) -> Unfin
     if found.abandoned or not found.state.version:
         return None
     statuses = {sid: r.status for sid, r in found.records.items()}
+    if found.finished is not None and found.finished.get("announce") in _PASSED:
+        return None  # the run said so itself when it ended
     if statuses.get("announce") in _PASSED or (statuses and all(s in _PASSED for s in statuses.values())):
         return None
     ran = any(s != "pending" for sid, s in statuses.items() if sid != "preflight")

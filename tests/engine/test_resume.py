@@ -1,0 +1,118 @@
+"""engine/resume.py: which runs are unfinished, and what a journal replays into."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from iact_tui import demo
+from iact_tui.config import load_config
+from iact_tui.engine.journal import Journal
+from iact_tui.engine.resume import INTERRUPTED, abandon, find_unfinished, replay
+from iact_tui.engine.run import ReleaseRun
+
+STEPS = ["preflight", "branch", "bump", "changelog", "commit", "tag", "deploy-staging", "announce"]
+
+
+def rec(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"ts": 1000.0, "kind": kind, **fields}
+
+
+def started(repo: Path) -> dict[str, Any]:
+    return rec("run_started", flow="release", repo=str(repo), steps=STEPS)
+
+
+def test_replay_brings_back_every_input_and_result() -> None:
+    records = [
+        started(Path("/r")),
+        rec("version_chosen", bump="minor", version="1.4.0", previous="1.3.2"),
+        rec("tick", check="prs-merged", ticked=True),
+        rec("tick", check="docs-updated", ticked=True),
+        rec("tick", check="docs-updated", ticked=False),
+        rec("changelog_edited", chars=5, body="### Added\n\n- x\n"),
+        rec("version_mismatch_accepted", accepted=True),
+        rec("confirmation", step="deploy-production", accepted=True),
+        rec("rollback_plan_acknowledged", env="production", plan=["..."]),
+        rec("prep_skip_requested", env="production", item="backup", reason="no db"),
+        rec("maintenance_choice", env="staging", keep_on_failure=True),
+        rec("pr_body_edited", chars=3, body="abc"),
+        rec("verify_tick", check="metrics-normal", ticked=True, note="looked"),
+        rec("step_started", step_id="preflight", title="Checklist"),
+        rec("step_finished", step_id="preflight", status="ok", message="ok", fix="", data={"version": "1.4.0"}),
+        rec("step_started", step_id="deploy-staging", title="Deploy to staging"),
+        rec("log_marks", step="deploy-staging", env="staging", host="staging", marks={"files": {"a": 1}}),
+        rec("maintenance_window", step="deploy-staging", env="staging", host="staging", window=1, state="open"),
+        rec("deploy_lock_taken", env="staging", host="staging", path="/l", token="t" * 32, since="x"),
+        rec("output", step_id="deploy-staging", text="started-slow", stream="stdout", host="staging"),
+    ]
+    out = replay(records)
+    s = out.state
+    assert (s.version, s.bump, s.previous_version, s.previous_tag) == ("1.4.0", "minor", "1.3.2", "v1.3.2")
+    assert s.ticks == {"prs-merged"}
+    assert s.changelog_body == "### Added\n\n- x\n"
+    assert s.accept_version_mismatch and s.confirmations == {"deploy-production": "1.4.0"}
+    assert s.prep == {"production:rollback-ack": "yes", "production:backup-skip": "no db"}
+    assert s.keep_maintenance == {"staging": True} and s.pr_body == "abc"
+    assert s.verify_ticks == {"metrics-normal": "looked"}
+    assert s.results["preflight"] == {"version": "1.4.0"}
+    assert s.log_marks["staging"]["staging"]["files"] == {"a": 1}
+    assert s.log_marks["staging"]["staging"]["maintenance"] == [{"state": "open"}]
+    assert out.records["deploy-staging"].status == INTERRUPTED
+    assert out.output["deploy-staging"][0]["text"] == "started-slow"
+    assert "staging/staging" in out.locks  # never released: the resumed deploy releases it
+    assert out.finished is None
+
+
+def _write(state: Path, name: str, records: list[dict[str, Any]]) -> Path:
+    folder = state / "runs" / name
+    folder.mkdir(parents=True)
+    journal = Journal(folder / "journal.jsonl")
+    for r in records:
+        journal.write(r["kind"], **{k: v for k, v in r.items() if k not in {"ts", "kind"}})
+    journal.close()
+    return folder / "journal.jsonl"
+
+
+def test_which_runs_are_unfinished(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    config = load_config(quiet_sandbox.config_path)
+    repo, state = config.root, tmp_path / "state"
+    chosen = rec("version_chosen", bump="minor", version="1.4.0", previous="1.3.2")
+    ok_tag = [rec("step_started", step_id="tag"), rec("step_finished", step_id="tag", status="ok", data={})]
+    _write(state, "20260101T000000Z-a", [started(repo), chosen, *ok_tag])  # crashed: offered (older)
+    _write(state, "20260102T000000Z-b", [started(repo), chosen, rec("run_finished", steps={"preflight": "ok"})])
+    _write(state, "20260103T000000Z-c", [started(Path("/elsewhere")), chosen, *ok_tag])
+    _write(state, "20260104T000000Z-d", [started(repo), chosen, *ok_tag, rec("run_finished", steps={"announce": "ok"})])
+    _write(state, "20260105T000000Z-e", [started(repo), *ok_tag])  # no version chosen
+    found = find_unfinished(config, state)
+    assert found is not None and found.run_dir.name == "20260101T000000Z-a"
+    assert found.tag == "v1.4.0" and found.crashed
+    quit_half = [
+        started(repo),
+        chosen,
+        *ok_tag,
+        rec("run_finished", steps={"tag": "ok", "deploy-staging": "pending", "announce": "pending"}),
+    ]
+    newest = _write(state, "20260106T000000Z-f", quit_half)
+    found = find_unfinished(config, state)
+    assert found is not None and found.journal == newest and not found.crashed
+    assert found.offer(now=found.last_ts + 12 * 60).endswith(", 12 min ago)")
+    abandon(found)
+    again = find_unfinished(config, state)
+    assert again is not None and again.run_dir.name == "20260101T000000Z-a"
+
+
+async def test_resume_appends_to_the_same_journal(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    from iact_tui.engine.resume import resume_release
+
+    config = load_config(quiet_sandbox.config_path)
+    run = ReleaseRun(config, state_dir=tmp_path / "state")
+    await run.load_versions()
+    run.choose_bump("minor")
+    run.set_changelog("### Fixed\n\n- y\n")
+    run.journal.close()
+    found = find_unfinished(config, tmp_path / "state")
+    assert found is not None
+    resumed, _ = await resume_release(config, found)
+    assert resumed.journal_path == run.journal_path and resumed.run_dir == run.run_dir
+    assert resumed.state.changelog_body == "### Fixed\n\n- y\n" and resumed.state.previous_version == "1.3.2"
+    resumed.journal.close()
