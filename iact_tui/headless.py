@@ -194,7 +194,8 @@ def _answer_in_advance(run: ReleaseRun, until: str | None, skip: dict[str, str] 
     run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])
     for item, reason in (skip or {}).items():
         if reason.strip():
-            run.skip_prep_item("production", item, reason)
+            # --yes stands for the typed version a backup skip needs, as for the deploy.
+            run.skip_prep_item("production", item, reason, typed=run.state.version)
     order = [s.id for s in run.steps]
     reaches_prep = until is None or order.index(until) >= order.index("prep-production")
     gaps = run.prep_gaps("production") if reaches_prep else []

@@ -30,7 +30,7 @@ from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
 from iact_tui.engine.hotfix import BACKPORT, BRANCH, CHECKS, HotfixRun
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
-from iact_tui.screens.prep import ReasonModal
+from iact_tui.screens.prep import skip_dialog
 from iact_tui.widgets import CheckTable, QuitModal
 
 #: How often the hotfix branch is read for new fix commits, in seconds.
@@ -334,19 +334,19 @@ class HotfixScreen(FlowScreen[HotfixRun]):
             return
         item = "backup" if "backup" in gaps[0].what else "notice"
 
-        def answered(reason: str | None) -> None:
-            if not reason:
+        def answered(answer: tuple[str, str] | None) -> None:
+            if not answer:
                 self.failure = (gaps[0].what, "press a to answer again, or configure it and press a")
                 self.refresh_status()
                 return
             try:
-                self.run.skip_prep_item(ENV, item, reason)
+                self.run.skip_prep_item(ENV, item, *answer)
             except IactError as exc:
                 self.fail(exc)
                 return
             self._prep()
 
-        self.app.push_screen(ReasonModal(_SKIPPABLE[item]), answered)
+        self.app.push_screen(skip_dialog(self.run, ENV, item, _SKIPPABLE[item]), answered)
 
     @work(exclusive=True, exit_on_error=False, group="hotfix")
     async def _run_prep(self) -> None:

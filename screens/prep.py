@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from iact_tui.engine.events import CheckUpdate
+from iact_tui.engine.run import ReleaseRun
 from iact_tui.engine.steps.prep import ITEMS as PREP_ITEMS
 from iact_tui.errors import IactError
 from iact_tui.screens.base import StepScreen
@@ -28,44 +29,75 @@ from iact_tui.widgets import CheckTable
 _SKIPPABLE = {"backup": "the database backup", "notice": "the stakeholder notice"}
 
 
-class ReasonModal(ModalScreen[str | None]):
-    """Ask why it is safe to go on without an item; dismisses with the reason or ``None``.
+class ReasonModal(ModalScreen[tuple[str, str] | None]):
+    """Ask why it is safe to go on without an item; dismisses with ``(reason, typed)`` or ``None``.
+
+    Skipping a backup that guards a confirmed deploy (production) also needs the version
+    typed, as the deploy does: give it as ``version`` and the dialog asks for it too.
 
     Args:
         what: What is being skipped, e.g. ``"the database backup"``.
+        version: The version to type (``1.4.0``; ``tag`` is accepted too); empty: no
+            typed version is asked and ``typed`` is ``""``.
+        tag: The release's tag, e.g. ``v1.4.0``.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, version: str = "", tag: str = "") -> None:
         super().__init__()
         self.what = what
+        self.version = version
+        self.tag = tag
 
     def compose(self) -> ComposeResult:
         with Vertical(id="reason-dialog"):
             yield Label(f"Skip {escape(self.what)}?", classes="reason--title")
             yield Static("Type why it is safe to deploy without it. The reason is recorded in the journal.")
             yield Input(placeholder="reason", id="reason-input")
+            if self.version:
+                yield Static(f"Type the version ({escape(self.version)}) to confirm going on without it.")
+                yield Input(placeholder=self.version, id="reason-version")
             yield Static("", id="reason-error")
             with Horizontal(id="reason-buttons"):
                 yield Button("Cancel", id="reason-cancel")
                 yield Button("Skip it", id="reason-ok", variant="warning")
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        self.query_one("#reason-input", Input).focus()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#reason-ok")
-    def _ok(self) -> None:
-        reason = self.query_one(Input).value.strip()
+    def _ok(self, event: Input.Submitted | Button.Pressed) -> None:
+        reason = self.query_one("#reason-input", Input).value.strip()
+        error = self.query_one("#reason-error", Static)
         if not reason:
-            self.query_one("#reason-error", Static).update("[red]Type a reason, or press Escape to cancel.[/]")
+            error.update("[red]Type a reason, or press Escape to cancel.[/]")
             return
-        self.dismiss(reason)
+        typed = ""
+        if self.version:
+            box = self.query_one("#reason-version", Input)
+            typed = box.value.strip()
+            if isinstance(event, Input.Submitted) and event.input.id == "reason-input" and not typed:
+                box.focus()
+                return
+            if typed not in {self.version, self.tag}:
+                error.update(f"[red]Type {escape(self.version)} to confirm, or press Escape to cancel.[/]")
+                box.focus()
+                return
+        self.dismiss((reason, typed))
 
     @on(Button.Pressed, "#reason-cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def skip_dialog(run: ReleaseRun, env: str, item: str, what: str) -> ReasonModal:
+    """The reason dialog for skipping ``item`` of ``env``'s prep: it asks for the typed
+    version too when the item is the backup of an environment whose deploy is confirmed."""
+    if item == "backup" and env in run.config.environments and run.config.needs_confirmation(env):
+        return ReasonModal(what, run.state.version, run.ctx.tag)
+    return ReasonModal(what)
 
 
 class PrepScreen(StepScreen):
@@ -172,18 +204,18 @@ class PrepScreen(StepScreen):
         if item not in _SKIPPABLE or self.running:
             return
 
-        def answered(reason: str | None) -> None:
-            if not reason:
+        def answered(answer: tuple[str, str] | None) -> None:
+            if not answer:
                 return
             try:
-                self.run.skip_prep_item(self.env, item, reason)
+                self.run.skip_prep_item(self.env, item, *answer)
             except IactError as exc:
                 self.failure = (exc.what, exc.fix)
                 self.refresh_state()
                 return
             self.start_steps()
 
-        self.app.push_screen(ReasonModal(_SKIPPABLE[item]), answered)
+        self.app.push_screen(skip_dialog(self.run, self.env, item, _SKIPPABLE[item]), answered)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "acknowledged": self.acknowledged, "items": dict(self.item_status)}

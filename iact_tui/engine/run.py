@@ -730,16 +730,37 @@ class ReleaseRun(FlowRun):
         self.state.prep[f"{env}:rollback-ack"] = "yes"
         self.journal.write("rollback_plan_acknowledged", env=env, plan=lines)
 
-    def skip_prep_item(self, env: str, item: str, reason: str) -> None:
+    def skip_prep_item(self, env: str, item: str, reason: str, typed: str = "") -> None:
         """Skip the prep's ``backup`` or ``notice`` with the operator's reason (journaled).
 
+        Skipping the backup of an environment whose deploy needs a typed confirmation
+        (production always) also needs the release's version typed, as the deploy does.
+
+        Args:
+            env: The environment, e.g. ``"production"``.
+            item: ``"backup"`` or ``"notice"``.
+            reason: Why it is safe to go on without it (recorded).
+            typed: What the operator typed to confirm a backup skip: the version, with
+                or without the tag prefix; ignored for the notice.
+
         Raises:
-            ConfirmationError: ``item`` is not skippable, or ``reason`` is blank.
+            ConfirmationError: ``item`` is not skippable, ``reason`` is blank, or the
+                backup skip's typed version is missing or wrong.
         """
         if item not in {"backup", "notice"}:
             raise ConfirmationError(f"{item!r} cannot be skipped", "only the backup and the notice can be skipped")
         if not reason.strip():
             raise ConfirmationError(f"skipping the {item} needs a reason", "type why it is safe to go on without it")
+        if item == "backup" and env in self.config.environments and self.config.needs_confirmation(env):
+            accepted = bool(self.state.version) and typed.strip() in {self.state.version, self.ctx.tag}
+            self.journal.write("confirmation", step=f"prep-{env}:backup-skip", accepted=accepted)
+            if not accepted:
+                raise ConfirmationError(
+                    f"skipping the {env} database backup needs the version typed "
+                    f"({self.ctx.tag if self.state.version else 'no version chosen yet'})",
+                    f"type {self.state.version or 'the version'} to confirm going on without a backup, "
+                    "or configure the backup",
+                )
         self.state.prep[f"{env}:{item}-skip"] = reason.strip()
         self.journal.write("prep_skip_requested", env=env, item=item, reason=reason.strip())
 

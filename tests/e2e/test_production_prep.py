@@ -149,7 +149,9 @@ async def test_items_without_config_need_a_typed_reason(ssh_site: SshSite, tmp_p
     assert checks["notice"].detail.startswith("no [notify] webhook_env configured")
     with pytest.raises(Exception, match="needs a reason"):
         run.skip_prep_item("production", "backup", "   ")
-    run.skip_prep_item("production", "backup", "nightly snapshot at 02:00 covers it")
+    with pytest.raises(Exception, match="needs the version typed"):
+        run.skip_prep_item("production", "backup", "nightly snapshot at 02:00 covers it")
+    run.skip_prep_item("production", "backup", "nightly snapshot at 02:00 covers it", typed=run.ctx.tag)
     run.skip_prep_item("production", "notice", "announced in the weekly mail")
     run.acknowledge_rollback_plan("production", (await run.rollback_plan("production")).lines)
     checks, last = await prep(run)

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 async def release_to_production(config: Path, state: Path) -> None:
     run = await cleared(config, state)
     run.acknowledge_rollback_plan("production", ["read"])
-    run.skip_prep_item("production", "backup", "sqlite test site")
+    run.skip_prep_item("production", "backup", "sqlite test site", typed=run.state.version)
     run.skip_prep_item("production", "notice", "nobody to tell")
     assert run.confirm("deploy-production", run.state.version)
     _ = [e async for e in run.run_until("deploy-production")]

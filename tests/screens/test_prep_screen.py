@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Input
 from ui_helpers import build_tiny_repo, git, settle, walk_to_release
 
 from iact_tui.app import make_app
@@ -43,13 +44,22 @@ async def test_acknowledge_then_skip_each_missing_item_with_a_reason(tmp_path: P
         await pilot.press("enter")  # a blank reason is refused, the dialog stays
         await pilot.pause()
         assert isinstance(app.screen, ReasonModal)
-        await pilot.press(*"snapshot at 02:00", "enter")
+        await pilot.press(*"snapshot at 02:00", "enter")  # then the version is asked for
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ReasonModal) and modal.focused is modal.query_one("#reason-version")
+        await pilot.press(*"9.9.9", "enter")  # a wrong version is refused, the dialog stays
+        await pilot.pause()
+        assert app.screen is modal and "Type" in str(modal.query_one("#reason-error").render())
+        assert "production:backup-skip" not in app.release_run.state.prep
+        modal.query_one("#reason-version", Input).value = ""
+        await pilot.press(*app.release_run.state.version, "enter")
         await settle(app, pilot)
         assert app.screen is screen
         assert table.status_of("backup") == "skipped" and table.status_of("notice") == "failed"
         await pilot.press("n")
         await settle(app, pilot)
-        await pilot.press(*"told them on the phone", "enter")
+        await pilot.press(*"told them on the phone", "enter")  # the notice needs no version
         await settle(app, pilot)
         assert screen.step_status == {"prep-production": "ok"}, screen.describe()
         assert app.release_run.state.prep["production:backup-skip"] == "snapshot at 02:00"
