@@ -1,18 +1,24 @@
-"""Skipping the production backup needs the version typed as well as a reason."""
+"""Typed confirmations: skipping the production backup needs the version typed as well as
+a reason; a wrong typed version never lets the production deploy or the rollback run."""
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from iact_tui import demo
 from iact_tui.config import load_config
+from iact_tui.engine.events import StepFinished
+from iact_tui.engine.rollback import RollbackRun
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.errors import ConfirmationError
 from iact_tui.headless import run_release
+
+NewRun = Callable[..., Awaitable[ReleaseRun]]
 
 
 def _records(run: ReleaseRun) -> list[dict[str, object]]:
@@ -56,3 +62,31 @@ async def test_headless_skip_backup_counts_as_typed_with_yes(quiet_sandbox: demo
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     skipped = {r["item"]: r["reason"] for r in records if r["kind"] == "prep_skip_requested"}
     assert skipped == {"backup": "snapshot at 02:00", "notice": "told them"}, (status, text)
+
+
+async def test_a_wrong_typed_version_never_lets_the_production_deploy_run(
+    quiet_sandbox: demo.Sandbox, cleared_run: NewRun
+) -> None:
+    run = await cleared_run(quiet_sandbox)  # the checklist passed: only the typed version is missing
+    version = run.state.version
+    for typed in ("1.3.2", "", "1.4", f"{version}.0", "v", f" v{version}x"):
+        assert not run.confirm("deploy-production", typed)
+    assert "deploy-production" not in run.state.confirmations
+    events = [e async for e in run.run_step("deploy-production")]
+    done = events[-1]
+    assert isinstance(done, StepFinished) and done.status == "failed"
+    assert f"type the version {version}" in done.message
+
+
+async def test_a_wrong_typed_target_never_lets_the_rollback_run(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    run = RollbackRun(load_config(quiet_sandbox.config_path), state_dir=tmp_path / "state")
+    await run.load()
+    run.choose_target("1.1.0")
+    plan = [e async for e in run.run_step("rollback-plan")][-1]
+    assert isinstance(plan, StepFinished) and plan.status == "ok", plan
+    for typed in ("1.3.2", "v1.3.2", "", "1.1", "1.1.0.0", "v"):  # 1.3.2: what runs now
+        assert not run.confirm(run.deploy_step_id, typed)
+    done = [e async for e in run.run_step(run.deploy_step_id)][-1]
+    assert isinstance(done, StepFinished) and done.status == "failed"
+    assert "type the target version 1.1.0" in done.message
+    run.journal.close()
