@@ -15,19 +15,22 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from iact_tui import __version__
 from iact_tui.config import CONFIG_NAME, Config, find_config, load_config
 from iact_tui.engine.flows import HOTFIX_STEP_IDS, RELEASE_STEP_IDS
+from iact_tui.engine.run_lock import RunLockHeld
 from iact_tui.errors import ConfigError, IactError
 
 if TYPE_CHECKING:
     from iact_tui.engine.run import ReleaseRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+_Built = TypeVar("_Built")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _err(f"error: {exc}")
         return EXIT_USAGE
+    except RunLockHeld as exc:  # another run works on this repository: nothing was started
+        _err(f"error: {exc}")
+        return EXIT_USAGE
     except IactError as exc:
         _err(f"error: {exc}")
         return EXIT_FAILED
@@ -226,6 +232,24 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _past_lock(build: Callable[[], _Built]) -> _Built:
+    """``build()`` (an app whose run takes the repository's run lock); while the lock is
+    held by another run, show whose it is and offer to break it (``lock_app``), then try
+    again.
+
+    Raises:
+        RunLockHeld: The operator left the lock as it is (``main`` exits 2 with it).
+    """
+    while True:
+        try:
+            return build()
+        except RunLockHeld as exc:
+            from iact_tui.lock_app import ask_to_break  # deferred: Textual
+
+            if not ask_to_break(exc):
+                raise
+
+
 def _load(args: argparse.Namespace) -> Config:
     path = getattr(args, "sub_config", None) or args.config
     return load_config(path) if path else load_config(find_config(Path.cwd()))
@@ -238,7 +262,7 @@ def _cmd_wizard(args: argparse.Namespace) -> int:
     config = _load(args)
     from iact_tui.app import make_app  # deferred: headless commands never import Textual
 
-    app = make_app(config)
+    app = _past_lock(lambda: make_app(config))
     app.run()
     return _after_wizard(app.release_run, app.other_flow_lines())
 
@@ -308,7 +332,7 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
         from iact_tui.app import make_app
 
         os.chdir(sandbox.repo)
-        app = make_app(config)
+        app = _past_lock(lambda: make_app(config))
         app.run()
         status = _after_wizard(app.release_run, app.other_flow_lines())
     finally:
@@ -487,7 +511,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
         raise ConfigError(f"there is no environment {args.env!r} in {config.path}", f"use --env with one of: {known}")
     from iact_tui.rollback_app import make_rollback_app  # deferred: headless commands never import Textual
 
-    app = make_rollback_app(config, env=args.env)
+    app = _past_lock(lambda: make_rollback_app(config, env=args.env))
     app.run()
     run = app.rollback_run
     statuses = {sid: record.status for sid, record in run.records.items()}
@@ -504,7 +528,7 @@ def _cmd_hotfix(args: argparse.Namespace) -> int:
     config = _load(args)
     from iact_tui.hotfix_app import make_hotfix_app  # deferred: headless commands never import Textual
 
-    app = make_hotfix_app(config)
+    app = _past_lock(lambda: make_hotfix_app(config))
     app.run()
     run = app.hotfix_run
     for line in run.summary_lines():

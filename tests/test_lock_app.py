@@ -1,0 +1,107 @@
+"""A repository locked by another live iact-tui: the app says whose the lock is and breaks
+it only with the owner's hostname typed; headless ``run`` exits 2 naming the holder."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Static
+
+from iact_tui import demo
+from iact_tui.cli import main
+from iact_tui.engine.journal import state_root
+from iact_tui.engine.run_lock import RunLock, RunLockHeld
+from iact_tui.lock_app import BreakLockModal, LockHeldApp
+
+_HOLDER = """
+import sys
+from pathlib import Path
+from iact_tui.engine.run_lock import RunLock
+lock = RunLock(Path(sys.argv[1]), flow="hotfix", version="1.3.3", state_dir=Path(sys.argv[2]))
+lock.acquire()
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def holder(quiet_sandbox: demo.Sandbox) -> Iterator[subprocess.Popen[str]]:
+    """Another iact-tui process holding the sandbox repository's run lock (in the state
+    dir the CLI uses: ``$XDG_STATE_HOME/iact-tui``)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(quiet_sandbox.repo), str(state_root())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    try:
+        yield proc
+    finally:
+        proc.communicate("")
+
+
+def test_headless_run_exits_2_naming_the_holder(
+    quiet_sandbox: demo.Sandbox, holder: subprocess.Popen[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["run", "release", "--bump", "minor", "--yes", "--config", str(quiet_sandbox.config_path)])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert f"pid {holder.pid}, hotfix of 1.3.3" in captured.err and "Traceback" not in captured.err
+    assert f"type the hostname {socket.gethostname()}" in captured.err
+    assert not (state_root() / "runs").exists()  # nothing was started
+
+
+def _held(repo: Path) -> RunLockHeld:
+    try:
+        RunLock(repo, flow="release", state_dir=state_root()).acquire()
+    except RunLockHeld as exc:
+        return exc
+    raise AssertionError("the lock was not held")
+
+
+async def test_the_app_shows_the_holder_and_breaks_the_lock_only_for_the_hostname(
+    quiet_sandbox: demo.Sandbox, holder: subprocess.Popen[str]
+) -> None:
+    held = _held(quiet_sandbox.repo)
+    app = LockHeldApp(held, blink=False)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.pause()
+        shown = str(app.screen.query_one("#lock-what", Static).render())
+        assert f"pid {holder.pid}" in shown and "hotfix of 1.3.3" in shown
+
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, BreakLockModal)
+        field = app.screen.query_one("#confirm-input", Input)
+        field.value = "not-" + socket.gethostname()
+        await pilot.press("enter")
+        await pilot.pause()
+        error = str(app.screen.query_one("#confirm-error", Static).render())
+        assert "is not the lock owner's hostname" in error and isinstance(app.screen, BreakLockModal)
+        assert held.lock.path.exists()
+
+        app.screen.query_one("#confirm-input", Input).value = socket.gethostname()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert app.return_value is True
+    assert not held.lock.path.exists()
+    assert os.getpid() != holder.pid
+
+
+async def test_leaving_the_app_keeps_the_lock(quiet_sandbox: demo.Sandbox, holder: subprocess.Popen[str]) -> None:
+    held = _held(quiet_sandbox.repo)
+    app = LockHeldApp(held, blink=False)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+    assert not app.return_value
+    assert held.lock.path.exists()
