@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from iact_tui.services.files import write_atomic
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 """Seconds a (re)started server has to answer HTTP."""
@@ -96,7 +98,7 @@ class Server:
     def save_state(self) -> None:
         """Write ``NAME.json`` (checkout, port, interpreter)."""
         data = {"name": self.name, "port": self.port, "cwd": str(self.cwd), "python": self.python}
-        self.state_file.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        write_atomic(self.state_file, json.dumps(data, indent=2) + "\n")
 
 
 def _is_zombie(pid: int) -> bool:
@@ -266,7 +268,7 @@ def start(server: Server, say: Callable[[str], None] = print, wait: bool = True)
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    server.pid_file.write_text(f"{proc.pid}\n")
+    write_atomic(server.pid_file, f"{proc.pid}\n")
     if wait:
         say(f"{server.name}: waiting for {server.health_url} (up to {START_TIMEOUT:.0f} s)")
         wait_until_up(server, proc.pid)

@@ -460,7 +460,7 @@ async def _backport_one(ctx: RunContext, target: str, head: str, how: str, body:
             text = await wgit.show_file("HEAD", p.changelog)
         if changelog.release_section(text, ctx.state.version) is None:
             new = changelog.insert_backported(text, ctx.state.version, date, body)
-            await asyncio.to_thread((tree / p.changelog).write_text, new, encoding="utf-8")
+            await asyncio.to_thread(files.write_atomic, tree / p.changelog, new)
             await wgit.commit_paths([p.changelog], f"docs(changelog): {ctx.tag} (hotfix)")
         raised = await _raise_version_files(ctx, tree, wgit)
         commit = await wgit.rev("HEAD")

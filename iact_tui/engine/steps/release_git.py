@@ -24,7 +24,7 @@ from iact_tui.engine.state import MANUAL_CHECKS, RunContext
 from iact_tui.engine.step import Action
 from iact_tui.engine.steps import preflight
 from iact_tui.errors import ChangelogError, GitError, IactError, VersionError, VersionFileError
-from iact_tui.services import changelog, migrations, release_notes, version_files
+from iact_tui.services import changelog, files, migrations, release_notes, version_files
 from iact_tui.services.forge import LocalForge
 
 if TYPE_CHECKING:
@@ -242,8 +242,9 @@ class ChangelogStep:
         new = changelog.insert_release(
             text, ctx.state.version, today, body, tag_prefix=p.tag_prefix, repo_url=p.repo_url
         )
-        # Every byte outside the new section is kept, a byte-order mark included.
-        await asyncio.to_thread(path.write_bytes, (b"\xef\xbb\xbf" if bom else b"") + new.encode("utf-8"))
+        # Every byte outside the new section is kept, a byte-order mark included; written
+        # whole (temp file + rename), so a crash never leaves a half-written changelog.
+        await asyncio.to_thread(files.write_atomic, path, (b"\xef\xbb\xbf" if bom else b"") + new.encode("utf-8"))
         yield OutputLine(self.id, f"{p.changelog}: added ## [{ctx.state.version}] - {today}")
         yield StepFinished(self.id, "ok", f"{p.changelog} updated", data={"file": p.changelog, "date": today})
 
