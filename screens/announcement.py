@@ -3,7 +3,8 @@
 The ``announce`` step renders the announcement from its template and saves it; the
 screen previews it with Textual's ``Markdown``. ``f2`` (or ``e``) opens it in an editor
 and back: the edit is kept in the run (journaled) and is what is saved (``ctrl+s``),
-copied (``c``) and sent (``s``, when ``[announce] webhook_env`` names the webhook). A
+copied (``c``) and sent (``s``, when ``[announce] webhook_env`` names the webhook); ``v``
+shows the run's report (:class:`~iact_tui.widgets.report_view.ReportModal`). A
 failed send shows the status and the start of the server's answer; ``r`` sends again.
 Copying goes through the terminal (OSC 52): it works only where the terminal lets
 programs set the clipboard.
@@ -25,6 +26,7 @@ from iact_tui.engine.events import StepFinished
 from iact_tui.engine.steps.announce import SendOutcome
 from iact_tui.errors import IactError
 from iact_tui.screens.base import StepScreen
+from iact_tui.widgets.report_view import ReportModal
 
 STEP = "announce"
 
@@ -46,6 +48,7 @@ class AnnouncementScreen(StepScreen):
         Binding("ctrl+r", "reset", "Reset to template"),
         Binding("c", "copy", "Copy"),
         Binding("s", "send", "Send"),
+        Binding("v", "view_report", "Report"),
         Binding("enter", "continue", "Finish"),
     ]
 
@@ -246,6 +249,11 @@ class AnnouncementScreen(StepScreen):
         self._warned = False
         self.refresh_state()
 
+    def action_view_report(self) -> None:
+        """``v``: the run's report as the journal stands (saved as report.md at the end)."""
+        if not self.editing:
+            self.app.push_screen(ReportModal(self.run.run_dir, self.iact.mask))
+
     # -- state -------------------------------------------------------------------------
 
     def _has_announcement(self) -> bool:
@@ -284,6 +292,8 @@ class AnnouncementScreen(StepScreen):
             return True if self._has_announcement() else None
         if action == "open_editor":
             return (True if self._has_announcement() else None) if not self.editing else False
+        if action == "view_report":
+            return not self.editing
         if action in ("reset", "close_editor"):
             return self.editing
         if action == "continue" and self.editing:

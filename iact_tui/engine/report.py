@@ -426,6 +426,22 @@ def read_report(run_dir: Path, *, rebuild: bool = False) -> str:
         return build_report(records, run_dir.name, notices)
 
 
+def current_report(run_dir: Path) -> str:
+    """The report of the run in ``run_dir`` as its journal stands now (built, not saved:
+    the run may still be going; ``finish()`` saves the final one).
+
+    Raises:
+        ReportError: The journal cannot be read.
+    """
+    try:
+        records, notices = journal_records(run_dir / JOURNAL_NAME)
+    except OSError as exc:
+        raise ReportError(
+            f"the journal of {run_dir.name} cannot be read: {exc.strerror or exc}", "check its permissions"
+        ) from exc
+    return build_report(records, run_dir.name, notices)
+
+
 # -- building --------------------------------------------------------------------------
 
 

@@ -155,3 +155,24 @@ async def test_without_a_webhook_there_is_nothing_to_send(tiny_app: IactApp) -> 
         await pilot.press("enter")
         await pilot.pause()
     assert tiny_app.return_code == 0
+
+
+async def test_v_shows_the_runs_report(tmp_path: Path) -> None:
+    from iact_tui.widgets.report_view import ReportModal
+
+    app = _app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await to_announcement(app, pilot)
+        await pilot.press("v")
+        await settle(app, pilot)
+        modal = app.screen
+        assert isinstance(modal, ReportModal)
+        source = modal.query_one("#report-markdown", Markdown).source
+        assert source == modal.text and source.startswith("# Release v0.2.0 of repo\n")
+        assert "| Result | finished ok |" in source  # every step done, though the run is not closed yet
+        assert "| Write CHANGELOG | changelog | 1 | ok |" in source
+        assert "| Tag | v0.2.0 on " in source
+        assert not (app.release_run.run_dir / "report.md").exists()  # saved at the end only
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
