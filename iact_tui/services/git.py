@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -361,22 +362,27 @@ class GitService:
         def read() -> list[Commit]:
             if not self._repo.head.is_valid():
                 return []  # no commit yet: nothing to draft from
-            commits = self._log(rev, "--reverse")
+            if not changelog:
+                return self._log(rev, "--reverse")
+            # Per commit, the bullet lines it added to the changelog (``-U0`` diffs). Both
+            # logs walk the whole range: the second runs in its own git process at the same
+            # time (a plain command, not the shared cat-file pipes; joined before returning).
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="git-log") as pool:
+                diffs = pool.submit(self._repo.git.log, rev, "--format=%x1e%H", "-U0", "--no-color", "--", changelog)
+                commits = self._log(rev, "--reverse")
+                out = str(diffs.result())
             added: dict[str, tuple[str, ...]] = {}
-            if changelog:
-                # Per commit, the bullet lines it added to the changelog (``-U0`` diffs).
-                out = str(self._repo.git.log(rev, "--format=%x1e%H", "-U0", "--no-color", "--", changelog))
-                for chunk in out.split("\x1e"):
-                    head, _, diff = chunk.partition("\n")
-                    bullets = tuple(
-                        line[1:].lstrip()[2:].strip()
-                        for line in diff.splitlines()
-                        if line.startswith("+")
-                        and not line.startswith("+++")
-                        and line[1:].lstrip()[:2] in {"- ", "* ", "+ "}
-                    )
-                    if head.strip():
-                        added[head.strip()] = bullets
+            for chunk in out.split("\x1e"):
+                head, _, diff = chunk.partition("\n")
+                bullets = tuple(
+                    line[1:].lstrip()[2:].strip()
+                    for line in diff.splitlines()
+                    if line.startswith("+")
+                    and not line.startswith("+++")
+                    and line[1:].lstrip()[:2] in {"- ", "* ", "+ "}
+                )
+                if head.strip():
+                    added[head.strip()] = bullets
             return [dataclasses.replace(c, changelog_added=added[c.sha]) if c.sha in added else c for c in commits]
 
         return await self._call(f"log {rev}", read)
