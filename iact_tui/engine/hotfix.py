@@ -633,6 +633,8 @@ class HotfixRun(ReleaseRun):
             candidate = candidate.bump_patch()
         self.production_version, self.production_tag = version, tag
         self.state.version, self.state.bump = str(candidate), "patch"
+        if self.run_lock is not None:  # another process refused says which hotfix
+            await asyncio.to_thread(self.run_lock.set_version, self.state.version)
         self.state.previous_version, self.state.previous_tag = version, tag
         self.ctx.work_branch = branch
         held, _ = await asyncio.to_thread(version_files.read_versions, self.config.root, p.version_files)

@@ -602,6 +602,8 @@ class RollbackRun(FlowRun):
             self.state.confirmations.clear()
         self.state.version = version
         self.journal.write("rollback_target_chosen", version=version, tag=tag, source=target.source)
+        if self.run_lock is not None:  # another process refused says which target
+            self.run_lock.set_version(version)
         return target
 
     def clear_target(self) -> None:

@@ -253,7 +253,9 @@ def test_an_unreadable_lock_is_refused_naming_the_file(repo: Path, state: Path) 
     assert info.value.holder is None and str(lock.path) in info.value.what and "delete that file" in info.value.fix
 
 
-def test_a_release_run_takes_the_lock_and_finish_gives_it_back(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+async def test_a_release_run_takes_the_lock_and_finish_gives_it_back(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
     from iact_tui.config import load_config
     from iact_tui.engine.journal import read_journal
     from iact_tui.engine.run import ReleaseRun
@@ -267,13 +269,16 @@ def test_a_release_run_takes_the_lock_and_finish_gives_it_back(quiet_sandbox: de
     assert run.run_lock is not None and run.run_lock.path.exists()
     [note] = [r for r in read_journal(run.journal_path).records if r["kind"] == "run_lock_taken_over"]
     assert note["pid"] == dead and "is not running" in note["detail"]
+    await run.load_versions()
+    version = run.choose_bump("minor")
+    assert LockInfo.from_json(run.run_lock.path.read_text()).version == version  # said to those refused
     # Another process on the same repository is refused while this run holds it.
     go = tmp_path / "go-late"
     go.touch()
     late = _holder(config.root, state, go, flow="rollback")
     refused = _outcome(late)
     late.communicate("")
-    assert refused["won"] is False and f"pid {os.getpid()}" in str(refused["error"])
+    assert refused["won"] is False and f"pid {os.getpid()}, release of {version}" in str(refused["error"])
     run.finish()
     assert run.run_lock is None and not any(state.glob("locks/*.lock"))
 
