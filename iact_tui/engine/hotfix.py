@@ -73,6 +73,7 @@ from iact_tui.engine.steps.release_git import (
 )
 from iact_tui.errors import ChecklistError, ConfigError, GitError, IactError, VersionError
 from iact_tui.services import changelog, deploy_state, version_files, versioning
+from iact_tui.services.files import write_atomic
 from iact_tui.services.git import GitService
 from iact_tui.services.remote import CommandResult, LocalHost, make_hosts
 
@@ -460,7 +461,7 @@ async def _backport_one(ctx: RunContext, target: str, head: str, how: str, body:
             text = await wgit.show_file("HEAD", p.changelog)
         if changelog.release_section(text, ctx.state.version) is None:
             new = changelog.insert_backported(text, ctx.state.version, date, body)
-            await asyncio.to_thread(files.write_atomic, tree / p.changelog, new)
+            await asyncio.to_thread(write_atomic, tree / p.changelog, new)
             await wgit.commit_paths([p.changelog], f"docs(changelog): {ctx.tag} (hotfix)")
         raised = await _raise_version_files(ctx, tree, wgit)
         commit = await wgit.rev("HEAD")
