@@ -155,3 +155,26 @@ def test_no_runs_yet(
     assert code == 0 and out.startswith("no run of ")
     code, _, err = _main(capsys, "report")
     assert code == 2 and "no run of this repository is recorded" in err
+
+
+def test_a_rollback_run_writes_its_report_too(
+    quiet_sandbox: demo.Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iact_tui.engine.rollback import RollbackRun
+
+    run = RollbackRun(load_config(quiet_sandbox.config_path))
+    run.finish()  # left before choosing a target
+    text = (run.run_dir / "report.md").read_text()
+    assert text.startswith("# Rollback of repo\n") and "| Result | stopped before any step |" in text
+    assert "| Environment | production |" in text
+    assert "| rollback-production | rollback-production | — | not run | — |" in text
+    monkeypatch.chdir(quiet_sandbox.repo)
+    code, out, _ = _main(capsys, "history")
+    assert code == 0 and f"{run.run_dir.name}  rollback" in out
+
+
+def test_help_names_report_and_history(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "report [RUN]" in out and "history " in out
