@@ -280,11 +280,13 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
     The checks are :meth:`ReleaseRun.check_setup` and the checklist's git checks
     (:meth:`ReleaseRun.check_repository`: clean tree, branch, remote reachable, shallow
     clone or missing tags, level with the remote after a fetch, tag and branch free); the
-    tests and coverage are not run. Nothing changes but remote-tracking refs (the fetch).
+    tests and coverage are not run. Then the read-only probes (each SSH host reached,
+    each health URL's status and version, production's ``migrate --plan``) and only what
+    the release would change. Nothing changes but remote-tracking refs (the fetch).
 
     Returns:
-        0; 1 when the version cannot be worked out or a check finds a problem (each is
-        printed with what to do).
+        0; 1 when the version cannot be worked out, a check finds a problem (each is
+        printed with what to do) or a probe failed (a host out of reach).
     """
     run = ReleaseRun(config, record=False)
     try:
@@ -318,6 +320,7 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
             else:
                 _say(out, f"  {_CHECK_MARK.get(result.status, '?')} {result.label}: {result.detail}")
         failed = [r.error for r in checks if r.error is not None]
+        failed += await _say_probes(run, out)
         seen = {error.what for error in failed}
         problems = [error for error in setup if error.what not in seen]
         if problems:
@@ -335,6 +338,34 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
         return 1 if count else 0
     finally:
         run.journal.close()
+
+
+async def _say_probes(run: ReleaseRun, out: TextIO) -> list[IactError]:
+    """Run the plan's read-only probes (SSH reachability, each health URL, production's
+    ``migrate --plan``), print each, then only what the release would change.
+
+    Returns:
+        One error per failed probe (a host out of reach, a plan that cannot be read).
+    """
+    from iact_tui.engine import probes
+
+    timeout = run.config.timeouts.http
+    _say(out, "")
+    _say(out, f"probes (read-only, each at most {timeout:g} s):")
+    results: list[probes.ProbeResult] = []
+    async for result in probes.run_probes(run.config, probes.target_of(run), timeout=timeout):
+        results.append(result)
+        mark = {"ok": "✔", "warning": "!", "failed": "✘"}[result.status]
+        _say(out, f"  {mark} {result.line()}")
+    _say(out, "")
+    _say(out, "what would change:")
+    for line in probes.planned_changes(run, results):
+        _say(out, f"  - {line}")
+    return [
+        IactError(f"{r.kind} probe of {r.env} {r.target}: {r.detail}", "fix the access, then plan again")
+        for r in results
+        if r.status == "failed"
+    ]
 
 
 async def run_rollback(
