@@ -219,3 +219,28 @@ def test_no_secret_reaches_the_report(canary_demo: CanaryDemo) -> None:
     assert "health with a token" in text and "## Deploy commands" in text  # the secrets were in play
     assert "- Stakeholder notice sent to http://127.0.0.1:" in text  # its URL's token is a canary
     assert [n[:6] for n in canary_demo.needles if n in text] == []
+
+
+def test_a_failed_command_shows_its_exit_status(tmp_path: Path) -> None:
+    from iact_tui.engine.events import CommandUpdate, StepStarted
+    from iact_tui.engine.journal import Journal
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.write("run_started", flow="release", repo=str(tmp_path), operator="ann@box", steps=["deploy-staging"])
+    journal.event(StepStarted("deploy-staging", "Deploy to staging"))
+    for status, seconds, detail in (("ok", 0.5, ""), ("failed", 1.25, "exited 3: no such table | core_project")):
+        journal.event(CommandUpdate("deploy-staging", "web1", 3, "run migrations", "steps", "running"))
+        journal.event(CommandUpdate("deploy-staging", "web1", 3, "run migrations", "steps", status, seconds, detail))  # type: ignore[arg-type]
+        journal.event(CommandUpdate("deploy-staging", "web1", 4, "restart", "steps", "timed-out", 30.0, "timed out"))
+        journal.event(CommandUpdate("deploy-staging", "web1", 5, "collect static files", "steps", "skipped"))
+    journal.close()
+    text = report.write_report(tmp_path).read_text()
+    rows = _table(text, "Deploy commands")
+    assert [(row[4], row[6], row[7], row[8]) for row in rows] == [
+        ("run migrations", "failed", "3", "1.250"),
+        ("restart", "timed-out", "timed out", "30.000"),
+        ("collect static files", "skipped", "not run", "0.000"),
+    ]
+    assert rows[0][9] == "exited 3: no such table \\| core_project"  # the cell's | is escaped
+    assert "| Deploy to staging | deploy-staging | 1 | interrupted | — |" in text
+    assert "| Result | interrupted at deploy-staging |" in text
