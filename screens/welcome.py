@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.markup import escape
 from textual import on, work
+from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
@@ -32,7 +33,7 @@ class WelcomeScreen(WizardScreen):
     TITLE_TEXT = "What are we doing today?"
     ALLOW_BACK = False
 
-    BINDINGS: ClassVar = []
+    BINDINGS: ClassVar = [Binding("p", "plan", "Plan")]
 
     def compose_body(self) -> Iterable[Widget]:
         config = self.run.config
@@ -55,7 +56,7 @@ class WelcomeScreen(WizardScreen):
             for key, title, text, ok in CHOICES
         ]
         yield OptionList(*options, id="flow-choice")
-        yield Static("↑/↓ choose · ⏎ start · ctrl+p commands · q quit", id="welcome-hint")
+        yield Static("↑/↓ choose · ⏎ start · p plan · ctrl+p commands · q quit", id="welcome-hint")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -90,6 +91,13 @@ class WelcomeScreen(WizardScreen):
         choice.clear_options()
         choice.add_options([*options, *kept])
         choice.highlighted = 0
+
+    def action_plan(self) -> None:
+        """Open the plan view: every step of a release with its actions, then the
+        read-only probes (SSH, health, ``migrate --plan``) as they come; changes nothing."""
+        from iact_tui.screens.plan import PlanScreen
+
+        self.app.push_screen(PlanScreen(self.run.config))
 
     @on(OptionList.OptionSelected, "#flow-choice")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
