@@ -260,6 +260,7 @@ class StallProbe:
         self.late: list[float] = []
         self.phase = "start"
         self.worst: tuple[float, str] = (0.0, "")
+        self.over: dict[str, int] = {}  # phase → probes late by 50 ms or more
         self._task: asyncio.Task[None] | None = None
 
     async def _loop(self) -> None:
@@ -270,6 +271,8 @@ class StallProbe:
             self.late.append(late)
             if late > self.worst[0]:
                 self.worst = (late, self.phase)
+            if late >= 0.050:
+                self.over[self.phase] = self.over.get(self.phase, 0) + 1
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -377,10 +380,11 @@ def stalls(sizes: Sizes, work: Path) -> list[Row]:
     finally:
         demo.stop_sandbox(box.root)
     worst, phase = probe.worst
+    over = ", ".join(f"{count} in {name}" for name, count in sorted(probe.over.items(), key=lambda item: -item[1]))
     return [
         Row(
             f"stalls: UI loop, whole release of {version} ({seconds:.0f} s), max",
-            f"{ms(worst)} (in {phase})",
+            f"{ms(worst)} (in {phase}); stalls ≥ 50 ms: {over or 'none'}",
             f"{idle.worst[0] * 1000:.1f} ms idle loop",
             "",
             "< 50 ms",
@@ -444,7 +448,7 @@ def preflight_checks(sizes: Sizes, work: Path) -> list[Row]:
         asyncio.run(time_preflight(box.config_path, work / "state", None))  # warm-up: .pyc, caches
         whole: list[float] = []
         each: dict[tuple[str, ...], list[float]] = {group: [] for group in alone}
-        for _ in range(max(3, sizes.reps // 2)):
+        for _ in range(sizes.reps):
             seconds, status = asyncio.run(time_preflight(box.config_path, work / "state", None))
             if status != "ok":
                 raise RuntimeError(f"the checklist finished {status!r} on the fresh sandbox")
@@ -693,9 +697,11 @@ def render(rows: list[Row]) -> str:
 
 
 def machine() -> str:
-    """One line about where the run happened: date, CPU count, Python, platform."""
+    """One line about where the run happened: date, CPU count, load average at the end
+    (other work on the machine inflates every figure), Python, platform."""
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return (
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores (load average {load}), "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )
 
