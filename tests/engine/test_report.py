@@ -234,6 +234,8 @@ def test_a_failed_command_shows_its_exit_status(tmp_path: Path) -> None:
         journal.event(CommandUpdate("deploy-staging", "web1", 4, "restart", "steps", "timed-out", 30.0, "timed out"))
         journal.event(CommandUpdate("deploy-staging", "web1", 5, "collect static files", "steps", "skipped"))
     journal.close()
+    with (tmp_path / "journal.jsonl").open("a") as torn:  # killed mid-write
+        torn.write('{"ts": 1795965912.2, "kind": "step_finished", "step_id": "deploy-st')
     text = report.write_report(tmp_path).read_text()
     rows = _table(text, "Deploy commands")
     assert [(row[4], row[6], row[7], row[8]) for row in rows] == [
@@ -244,3 +246,4 @@ def test_a_failed_command_shows_its_exit_status(tmp_path: Path) -> None:
     assert rows[0][9] == "exited 3: no such table \\| core_project"  # the cell's | is escaped
     assert "| Deploy to staging | deploy-staging | 1 | interrupted | — |" in text
     assert "| Result | interrupted at deploy-staging |" in text
+    assert "## Journal damage\n\n- the journal's last line was cut mid-write (line 11); it is left out" in text
