@@ -612,7 +612,7 @@ class _Builder:
             if record.get("kind") == "step_started":
                 step_id = str(record.get("step_id"))
                 attempt_of[step_id] = attempt_of.get(step_id, 0) + 1
-            if record.get("kind") != "command" or record.get("status") in {"pending", "running"}:
+            if record.get("kind") != "command":
                 continue
             step_id = str(record.get("step_id"))
             key = (attempt_of.get(step_id, 1), step_id, str(record.get("host")), int(record.get("index") or 0))
@@ -623,6 +623,8 @@ class _Builder:
         rows = []
         for (attempt, step_id, host, index), r in final.items():
             status, detail, phase = str(r.get("status")), str(r.get("detail", "")), str(r.get("phase", ""))
+            # Left running or pending: the run stopped (a crash, a kill) before its result.
+            status = {"running": "interrupted", "pending": "not started"}.get(status, status)
             rows.append(
                 [
                     step_id,

@@ -233,6 +233,9 @@ def test_a_failed_command_shows_its_exit_status(tmp_path: Path) -> None:
         journal.event(CommandUpdate("deploy-staging", "web1", 3, "run migrations", "steps", status, seconds, detail))  # type: ignore[arg-type]
         journal.event(CommandUpdate("deploy-staging", "web1", 4, "restart", "steps", "timed-out", 30.0, "timed out"))
         journal.event(CommandUpdate("deploy-staging", "web1", 5, "collect static files", "steps", "skipped"))
+    journal.event(CommandUpdate("deploy-staging", "web1", 6, "maintenance mode off", "post", "pending"))
+    journal.event(CommandUpdate("deploy-staging", "web1", 7, "release the deploy lock", "unlock", "pending"))
+    journal.event(CommandUpdate("deploy-staging", "web1", 6, "maintenance mode off", "post", "running"))
     journal.close()
     with (tmp_path / "journal.jsonl").open("a") as torn:  # killed mid-write
         torn.write('{"ts": 1795965912.2, "kind": "step_finished", "step_id": "deploy-st')
@@ -242,8 +245,10 @@ def test_a_failed_command_shows_its_exit_status(tmp_path: Path) -> None:
         ("run migrations", "failed", "3", "1.250"),
         ("restart", "timed-out", "timed out", "30.000"),
         ("collect static files", "skipped", "not run", "0.000"),
+        ("maintenance mode off", "interrupted", "—", "0.000"),  # killed while it ran
+        ("release the deploy lock", "not started", "—", "0.000"),
     ]
     assert rows[0][9] == "exited 3: no such table \\| core_project"  # the cell's | is escaped
     assert "| Deploy to staging | deploy-staging | 1 | interrupted | — |" in text
     assert "| Result | interrupted at deploy-staging |" in text
-    assert "## Journal damage\n\n- the journal's last line was cut mid-write (line 11); it is left out" in text
+    assert "## Journal damage\n\n- the journal's last line was cut mid-write (line 14); it is left out" in text
