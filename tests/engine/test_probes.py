@@ -119,7 +119,7 @@ async def test_ssh_probe_connects_and_verifies_the_host_key(
     assert health.status == "warning" and "timed out" in health.detail, health
     # a changed host key is refused: nothing is run on that host
     config = load_config(_ssh_config(tmp_path, running_sshd, running_sshd.wrong_known_hosts, silent_server))
-    ssh = [r async for r in probes.run_probes(config, TARGET, timeout=1.0) if r.kind == "ssh"][0]
+    (ssh,) = [r async for r in probes.run_probes(config, TARGET, timeout=1.0) if r.kind == "ssh"]
     assert ssh.status == "failed" and "host key" in ssh.detail, ssh
     assert running_sshd.accepted() == before + 1
 
