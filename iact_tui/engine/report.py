@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 
 from iact_tui.engine.journal import state_root
 from iact_tui.errors import IactError
+from iact_tui.services import files
 
 REPORT_NAME = "report.md"
 JOURNAL_NAME = "journal.jsonl"
@@ -375,7 +375,7 @@ def history_table(runs: list[RunSummary], *, with_repo: bool = False) -> list[st
 
 def write_report(run_dir: Path) -> Path:
     """Build the report of the run in ``run_dir`` from its journal and save it as
-    ``report.md`` there (a temp file renamed into place: never half written).
+    ``report.md`` there (:func:`~iact_tui.services.files.write_atomic`: never half written).
 
     Returns:
         The report's path.
@@ -383,20 +383,9 @@ def write_report(run_dir: Path) -> Path:
     Raises:
         ReportError: The journal cannot be read or the report cannot be written.
     """
-    journal = run_dir / JOURNAL_NAME
     try:
-        records, notices = journal_records(journal)
-        text = build_report(records, run_dir.name, notices)
-        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=run_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, run_dir / REPORT_NAME)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        records, notices = journal_records(run_dir / JOURNAL_NAME)
+        files.write_atomic(run_dir / REPORT_NAME, build_report(records, run_dir.name, notices))
     except OSError as exc:
         raise ReportError(
             f"the report of {run_dir.name} could not be written: {exc.strerror or exc}",

@@ -105,7 +105,7 @@ def _table(text: str, heading: str) -> list[list[str]]:
 
 def test_finish_writes_the_report_next_to_the_journal(released: Released) -> None:
     assert (released.run_dir / "report.md").is_file()
-    assert not list(released.run_dir.glob(".report-*")), "no temp file is left behind"
+    assert not list(released.run_dir.glob("*.tmp")), "no temp file is left behind"
     assert released.text.startswith("# Release v1.4.0 of repo\n")
     header = dict(row[:2] for row in _table("## Run\n" + released.text.split("\n## ", 1)[0], "Run"))
     started = next(r for r in released.records if r["kind"] == "run_started")
