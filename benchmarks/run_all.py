@@ -431,6 +431,7 @@ async def time_preflight(config_path: Path, state: Path, only: tuple[str, ...] |
         elapsed = time.perf_counter() - started
     finally:
         preflight.checks_for = original
+        run.release_run_lock()  # the next run of the same clone takes it
     return elapsed, status
 
 
