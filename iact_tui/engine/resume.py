@@ -45,6 +45,7 @@ from iact_tui.engine.journal import Journal, read_journal, state_root
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.engine.state import RunState
 from iact_tui.engine.step import StepRecord
+from iact_tui.errors import IactError
 
 #: The status a step gets when the process died while it ran.
 INTERRUPTED = "interrupted"
@@ -471,7 +472,6 @@ def _leftover_locks(run: ReleaseRun, locks: dict[str, dict[str, str]]) -> None:
     releases each by its token (only if it is still this run's) before taking a new one."""
     from datetime import UTC, datetime
 
-    from iact_tui.errors import IactError
     from iact_tui.services import deploy_lock
     from iact_tui.services.remote import make_hosts
 
@@ -496,10 +496,9 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
 
     The tags are read again (:meth:`ReleaseRun.load_versions`) but the previous release
     is the one the journal chose against (after the ``tag`` step the newest tag is this
-    release's own). ``run_resumed`` is journaled with this process's pid.
-
-    # HOOK(run_lock): once ``iact_tui/engine/run_lock.py`` lands, take the repository's
-    # run lock here, before the journal is opened for appending.
+    release's own). The repository's run lock is taken first (a stale one, left by the
+    process that died, is taken over and journaled). ``run_resumed`` is journaled with
+    this process's pid.
 
     Args:
         config: The validated config.
@@ -510,6 +509,7 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
         replay (the interrupted steps' output in ``output``).
 
     Raises:
+        RunLockHeld: Another live iact-tui (or one on another host) works on the repository.
         GitError: The repository's tags cannot be read.
         OSError: The journal cannot be read or appended to.
     """
@@ -522,6 +522,11 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
     await run.load_versions()
     run.journal = Journal(unfinished.journal)
     run.ctx.note = run.journal.write
+    try:
+        run.lock_repository(unfinished.run_dir.parent.parent)  # <state>/runs/<run>
+    except IactError:
+        run.journal.close()
+        raise
     _apply(run, found)
     _leftover_locks(run, found.locks)
     interrupted = [sid for sid, r in run.records.items() if r.status == INTERRUPTED]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from iact_tui import demo
 from iact_tui.config import load_config
 from iact_tui.engine.journal import Journal
@@ -116,3 +118,47 @@ async def test_resume_appends_to_the_same_journal(quiet_sandbox: demo.Sandbox, t
     assert resumed.journal_path == run.journal_path and resumed.run_dir == run.run_dir
     assert resumed.state.changelog_body == "### Fixed\n\n- y\n" and resumed.state.previous_version == "1.3.2"
     resumed.journal.close()
+
+
+async def test_resume_takes_the_run_lock_and_is_refused_while_another_holds_it(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    import json
+
+    from iact_tui.engine.resume import resume_release
+    from iact_tui.engine.run_lock import RunLock, RunLockHeld
+
+    config = load_config(quiet_sandbox.config_path)
+    state = tmp_path / "state"
+    run = ReleaseRun(config, state_dir=state)
+    await run.load_versions()
+    run.choose_bump("minor")
+    run.journal.close()
+    run.release_run_lock()  # as if its process had ended
+    lock = RunLock(config.root, flow="release", state_dir=state)
+    lock.path.parent.mkdir(parents=True, exist_ok=True)
+    lock.path.write_text(
+        json.dumps(
+            {
+                "repo": lock.repo,
+                "owner": "carol@build-elsewhere",
+                "host": "build-elsewhere",
+                "pid": 999_999,
+                "proc_start": 1,
+                "flow": "release",
+                "version": "1.4.0",
+                "started": "2026-11-29T10:00:00Z",
+            }
+        )
+    )
+    before = run.journal_path.read_text()
+    found = find_unfinished(config, state)
+    assert found is not None
+    with pytest.raises(RunLockHeld, match="carol@build-elsewhere"):
+        await resume_release(config, found)
+    assert run.journal_path.read_text() == before  # nothing appended: not resumed
+    lock.path.unlink()
+    resumed, _ = await resume_release(config, found)
+    assert resumed.run_lock is not None and resumed.run_lock.held
+    resumed.finish()
+    assert not lock.path.exists()
