@@ -5,25 +5,37 @@ Every record is one line ``{"ts": <unix seconds>, "kind": ..., ...}``.
 Durability without stalling the event loop (Textual's UI runs on it):
 
 * Records that matter (step results, operator inputs: ``write(..., sync=True)``, the
-  default) are on disk when :meth:`Journal.write` returns: the output lines still waiting
-  and the record are written with one ``write(2)`` and one ``fdatasync(2)`` (``fsync`` where
-  there is no ``fdatasync``). ``fdatasync`` is enough for an append: the file's new size
-  is flushed with the data; only timestamps are not.
+  default) are in the kernel when :meth:`Journal.write` returns: the output lines still
+  waiting and the record are written with one ``write(2)`` on the caller's thread. The
+  ``fdatasync(2)`` (``fsync`` where there is no ``fdatasync``) that takes them to the disk
+  is asked of the background writer thread, which does it right away. ``fdatasync`` is
+  enough for an append: the file's new size is flushed with the data; only timestamps are
+  not.
 * Output lines and progress (``sync=False``; :meth:`Journal.event` for ``OutputLine`` and
   ``Progress``; a deploy can stream 100k lines/s) are only queued in memory by the caller;
-  a background writer thread writes and syncs them in one batch at most
+  the background writer writes and syncs them in one batch at most
   :data:`FLUSH_INTERVAL` seconds after the first of a batch was queued, and every record
   that matters takes the queue with it. :meth:`Journal.close` (and ``atexit`` for a
-  journal nobody closed) drains everything.
+  journal nobody closed) drains and syncs everything.
 
-What a sync costs, measured on this project's machines (Debian, ext4 on a virtio disk,
-200 appends of one ~90-byte record each, 2026-11): ``fdatasync`` median 0.14–0.18 ms, p95
-0.36–0.49 ms, max 3.7–7.3 ms; ``fsync`` median 0.16–0.18 ms but p95 3.4–4.0 ms, max 8.7 ms;
-``fdatasync`` after a 1.7 MB batch (0.2 s of 100k lines/s) median 0.8–2.2 ms, max 15.5 ms;
-tmpfs (``/dev/shm``): under 0.01 ms, a no-op. So a record that matters costs the caller
-well under a millisecond typically and, behind a batch being synced, at worst ~25 ms: under
-the 50 ms budget for a UI stall. A slow disk (network storage, a busy laptop disk: tens of
-ms per sync) is why output lines never sync one by one.
+What survives what:
+
+* The process crashes or is killed (``kill -9``, an exception, the terminal closed): no
+  record that matters is lost. Once ``write(2)`` returned the record is in the page cache,
+  which the kernel writes out whether or not the process lives; another process reads it
+  at once. Output lines still queued in memory (at most :data:`FLUSH_INTERVAL` seconds'
+  worth) are lost.
+* The machine loses power or the kernel crashes: at most the records written in the last
+  few milliseconds (those whose background ``fdatasync`` had not finished: one sync's
+  time, typically well under 1 ms, up to tens of ms on a slow disk) plus the queued output.
+
+Why the sync is not on the caller's thread: measured on this project's machines (Debian,
+ext4 on a virtio disk, 2026-11), ``fdatasync`` of one ~90-byte append takes a median of
+0.14–0.18 ms but p95 0.36–0.49 ms and max 3.7–7.3 ms, ~4.5 ms under load (175 records that
+matter per release), and after a 1.7 MB output batch up to 15.5 ms; on a slow disk
+(network storage, a busy laptop disk) tens of ms. On the event loop that added up to UI
+stalls over the 50 ms budget; a ``write(2)`` into the page cache costs microseconds. A
+slow disk is also why output lines never sync one by one.
 
 Reading (:func:`read_journal`) never fails on a damaged journal: a torn last line (the
 process was killed, or the machine lost power, mid-write) is left out with a notice, and
@@ -105,7 +117,9 @@ class Journal:
         self._io = threading.Lock()  # one writer of the file at a time, in queue order
         self._closing = False
         self._writer: threading.Thread | None = None
-        self._error: OSError | None = None  # the background writer's failure, raised at the next sync
+        self._error: OSError | None = None  # the background writer's failure, raised at the next write
+        self._sync_wanted = False  # a record that matters is written and waits for the writer's sync
+        self._unsynced = False  # bytes were written since the last sync (guarded by _io)
         if path is None:
             return
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -129,14 +143,16 @@ class Journal:
 
         Args:
             kind: The record's kind (``step_finished``, ``output``...).
-            sync: True (a record that matters): on disk, with every record queued before
-                it, when this returns. False (output): queued; on disk within
-                :attr:`flush_interval` seconds.
+            sync: True (a record that matters): written (in the kernel, with every
+                record queued before it: a crash of this process cannot lose it) when
+                this returns, and synced to the disk by the background writer right
+                away. False (output): queued; on disk within :attr:`flush_interval`
+                seconds.
             fields: The record's fields (JSON; other values are written as ``str``).
 
         Raises:
-            OSError: Writing or syncing failed (here or, earlier, in the background
-                writer: disk full, I/O error).
+            OSError: Writing failed (disk full, I/O error), or, earlier, the background
+                writer's write or sync did.
             ValueError: The journal is closed.
         """
         if self._fd is None:
@@ -150,11 +166,19 @@ class Journal:
                     self._first_pending = time.monotonic()
                     self._cond.notify()
                 self._pending.append(line)
-                if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_behind, name="journal-writer", daemon=True)
-                    self._writer.start()
+                self._start_writer()
             return
-        self._flush(line)
+        self._flush(line, sync=False)
+        with self._cond:
+            self._sync_wanted = True
+            self._cond.notify()
+            self._start_writer()
+
+    def _start_writer(self) -> None:
+        """Start the background writer if it is not running (the caller holds ``_cond``)."""
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_behind, name="journal-writer", daemon=True)
+            self._writer.start()
 
     def event(self, event: Event) -> None:
         """Append an engine event; ``OutputLine`` and ``Progress`` go to the background
@@ -164,8 +188,14 @@ class Journal:
         record.pop("ts", None)
         self.write(kind, sync=not isinstance(event, OutputLine | Progress), **record)
 
-    def _flush(self, last: bytes = b"") -> None:
-        """Write the queued lines and ``last`` with one write and one sync.
+    def _flush(self, last: bytes = b"", *, sync: bool = True) -> None:
+        """Write the queued lines and ``last`` with one write; with ``sync``, then sync
+        whatever was written since the last sync.
+
+        Args:
+            last: A record to write after the queued lines.
+            sync: Sync here, under the file lock (:meth:`close`); False leaves the sync
+                to the background writer (:meth:`_write_and_sync`).
 
         Raises:
             OSError: From the write or the sync, or the background writer's earlier one.
@@ -176,35 +206,52 @@ class Journal:
                 error, self._error = self._error, None
             if error is not None:
                 raise error
-            data = b"".join(batch) + last
-            if not data or self._fd is None:
+            if self._fd is None:
                 return
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
-            _sync(self._fd)
+            data = b"".join(batch) + last
+            if data:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+                self._unsynced = True
+            if sync and self._unsynced:
+                self._unsynced = False
+                _sync(self._fd)
 
     def _write_behind(self) -> None:
-        """The background writer: a batch at most ``flush_interval`` s after its first line."""
+        """The background writer: syncs as soon as a record that matters asks; writes and
+        syncs queued output at most ``flush_interval`` s after its first line."""
         while True:
             with self._cond:
-                while not self._pending and not self._closing:
+                while not self._pending and not self._sync_wanted and not self._closing:
                     # An idle writer ends (a run with no output for a while keeps no thread).
-                    if not self._cond.wait(_IDLE_SECONDS) and not self._pending:
+                    if not self._cond.wait(_IDLE_SECONDS) and not self._pending and not self._sync_wanted:
                         self._writer = None
                         return
                 if self._closing:
-                    return  # close() drains what is left
-                while self._pending and not self._closing:
+                    return  # close() drains and syncs what is left
+                while self._pending and not self._sync_wanted and not self._closing:
                     left = self._first_pending + self.flush_interval - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
+                self._sync_wanted = False
             try:
-                self._flush()
+                self._write_and_sync()
             except OSError as exc:
                 with self._cond:
                     self._error = exc
+
+    def _write_and_sync(self) -> None:
+        """Write what is queued (under the file lock), then sync outside it, so a record
+        that matters written meanwhile waits for no sync. :meth:`close` joins this thread
+        before it closes the descriptor, so it stays open during the sync."""
+        self._flush(sync=False)
+        with self._io:
+            fd = self._fd if self._unsynced else None
+            self._unsynced = False  # a write after this sets it again and asks again
+        if fd is not None:
+            _sync(fd)
 
     def close(self) -> None:
         """Write and sync everything queued, stop the background writer, close the file.

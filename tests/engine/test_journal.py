@@ -1,5 +1,6 @@
 """The journal: torn and damaged lines are reported and left out, output is batched, records
-that matter are written before ``write`` returns, ``close`` and interpreter exit drain."""
+that matter are written before ``write`` returns and synced by the background writer,
+``close`` and interpreter exit drain."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -134,15 +136,17 @@ def test_a_process_killed_while_writing_leaves_a_readable_journal(tmp_path: Path
     assert torn, "no kill landed mid-record in 10 tries"
 
 
-def test_output_is_batched_and_a_record_that_matters_takes_it_to_disk_before_returning(
+def test_output_is_batched_and_a_record_that_matters_takes_it_to_the_kernel_before_returning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs: list[int] = []
+    synced = threading.Semaphore(0)
     real = journal_mod._sync
 
     def counted(fd: int) -> None:
-        syncs.append(fd)
         real(fd)
+        syncs.append(fd)
+        synced.release()
 
     monkeypatch.setattr(journal_mod, "_sync", counted)
     path = tmp_path / "journal.jsonl"
@@ -155,14 +159,43 @@ def test_output_is_batched_and_a_record_that_matters_takes_it_to_disk_before_ret
 
     journal.event(StepFinished("deploy-staging", "ok", "deployed"))
 
+    # Written when write() returns (a kill -9 now loses nothing): another process sees it.
     seen = _lines_seen_by_another_process(path)
     assert len(seen) == 5001 and seen[-1]["kind"] == "step_finished"
     assert [r["text"] for r in seen[:3]] == ["line 0", "line 1", "line 2"]
+    assert synced.acquire(timeout=5), "the background writer never synced"
     assert len(syncs) == 1  # one sync for the 5000 lines and the result together
     journal.write("operator_ticked", check="backup")
     assert _lines_seen_by_another_process(path)[-1]["kind"] == "operator_ticked"
+    assert synced.acquire(timeout=5), "the background writer never synced"
     assert len(syncs) == 2
     journal.close()
+
+
+def test_a_record_that_matters_never_waits_for_the_disk_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync runs on the background writer: write() returns while a sync is stuck (a slow
+    disk), the record already readable; close() waits for the sync."""
+    release = threading.Event()
+    threads: list[str] = []
+    real = journal_mod._sync
+
+    def slow(fd: int) -> None:
+        threads.append(threading.current_thread().name)
+        release.wait(10)
+        real(fd)
+
+    monkeypatch.setattr(journal_mod, "_sync", slow)
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+    journal.write("step_finished", step="tag", status="ok")
+    journal.write("operator_ticked", check="backup")  # returns although the first sync hangs
+
+    assert not release.is_set()
+    assert [r["kind"] for r in _lines_seen_by_another_process(path)] == ["step_finished", "operator_ticked"]
+    assert threads and set(threads) == {"journal-writer"}
+    release.set()
+    journal.close()
+    assert [r["kind"] for r in read_journal(path).records] == ["step_finished", "operator_ticked"]
 
 
 def test_output_reaches_the_disk_within_the_interval_without_any_other_record(tmp_path: Path) -> None:
