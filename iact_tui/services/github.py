@@ -37,6 +37,7 @@ from iact_tui import __version__
 from iact_tui.errors import ForgeError, SecretError
 from iact_tui.services.forge import MergeResult
 from iact_tui.services.secrets import Secret, run_secret_command
+from iact_tui.services.tls import ssl_context
 
 DEFAULT_API_URL = "https://api.github.com"
 """github.com's REST API; GitHub Enterprise Server's is ``https://HOST/api/v3``."""
@@ -918,11 +919,14 @@ class GitHubForge:
     def _repo(self) -> str:
         return f"/repos/{self.repository}"
 
-    def _http(self) -> httpx.AsyncClient:
+    async def _http(self) -> httpx.AsyncClient:
         if self._client is None:
+            # The shared TLS context, built off the event loop (see iact_tui.services.tls).
+            verify = await ssl_context(trust_env=self._trust_env)
             self._client = httpx.AsyncClient(
                 timeout=self.timeout,
                 trust_env=self._trust_env,
+                verify=verify,
                 follow_redirects=False,
                 headers={
                     "Accept": "application/vnd.github+json",
@@ -992,7 +996,8 @@ class GitHubForge:
         failures = rate_waits = 0
         while True:
             try:
-                response = await self._http().request(method, url, params=params, json=json, headers=headers)
+                client = await self._http()
+                response = await client.request(method, url, params=params, json=json, headers=headers)
             except httpx.TimeoutException:
                 failure = f"no answer within {self.timeout:g} s"
             except httpx.TransportError as exc:

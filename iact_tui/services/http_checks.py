@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from iact_tui.errors import CheckError
+from iact_tui.services.tls import ssl_context
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,10 @@ class HttpResult:
     body: Any = None
 
 
-def _client(timeout: float) -> httpx.AsyncClient:
-    # trust_env=False: never route checks through a proxy from the environment.
-    return httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False)
+async def _client(timeout: float) -> httpx.AsyncClient:
+    # trust_env=False: never route checks through a proxy from the environment. The shared
+    # TLS context: building one per client loads the certificate bundle on the event loop.
+    return httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False, verify=await ssl_context())
 
 
 def check_url(url: str) -> None:
@@ -103,7 +105,7 @@ async def check_health(url: str, *, expect_version: str | None, timeout: float =
         CheckError: Only for a malformed URL; failures are in the result.
     """
     check_url(url)
-    async with _client(timeout) as client:
+    async with await _client(timeout) as client:
         response, elapsed, error = await _request(client, "GET", url, timeout)
     if response is None:
         return HttpResult(url, False, None, elapsed, error)
@@ -134,7 +136,7 @@ async def check_login(
         CheckError: Only for a malformed URL.
     """
     check_url(url)
-    async with _client(timeout) as client:
+    async with await _client(timeout) as client:
         response, elapsed, error = await _request(
             client, "POST", url, timeout, json={"username": username, "password": password}
         )

@@ -51,6 +51,7 @@ import httpx
 from iact_tui.config import DEFAULT_LOG_PATTERNS
 from iact_tui.errors import ConfigError, IactError
 from iact_tui.services.remote import CommandResult, Host, run_collect
+from iact_tui.services.tls import ssl_context_now
 
 #: A follow's timeout in seconds: in effect none (about ten years); a cancel ends it.
 FOREVER = 10 * 365 * 24 * 3600.0
@@ -803,8 +804,10 @@ class HealthSample:
 
 
 def health_client(timeout: float = 10.0) -> httpx.AsyncClient:
-    """The client for health polls: no proxy from the environment, no redirects followed."""
-    return httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False)
+    """The client for health polls: no proxy from the environment, no redirects followed,
+    the shared TLS context (:mod:`iact_tui.services.tls`; built here only if no check built
+    it before)."""
+    return httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False, verify=ssl_context_now())
 
 
 async def poll_health(client: httpx.AsyncClient, url: str) -> HealthSample:

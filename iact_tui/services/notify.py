@@ -25,6 +25,7 @@ import httpx
 
 from iact_tui.errors import NotifyError
 from iact_tui.services.secrets import REDACTED, Secret
+from iact_tui.services.tls import ssl_context
 
 #: Characters of a server's answer kept for messages and the journal.
 ANSWER_CHARS = 300
@@ -119,7 +120,8 @@ async def post_json(url: Secret, payload: Mapping[str, Any], *, timeout: float =
         )
     started = time.perf_counter()
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        verify = await ssl_context()  # shared: building one loads the certificate bundle on the loop
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify) as client:
             response = await client.post(raw, json=dict(payload))
     except httpx.TimeoutException:
         raise WebhookError(

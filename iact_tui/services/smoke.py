@@ -49,6 +49,7 @@ from iact_tui.config import HTTP_METHODS
 from iact_tui.errors import ConfigError, SecretError
 from iact_tui.services.json_path import PathNotFound, json_equal, lookup, parse_path
 from iact_tui.services.secrets import Secret
+from iact_tui.services.tls import ssl_context
 
 BODY_EXCERPT_CHARS = 200  # characters of a response body shown in results
 MAX_BODY_BYTES = 5 * 1024 * 1024  # a bigger body fails the check instead of filling memory
@@ -309,9 +310,10 @@ def _one_line(text: str) -> str:
 # --------------------------------------------------------------------------- running
 
 
-def _client(timeout: float) -> httpx.AsyncClient:
-    # trust_env=False: never route checks through a proxy from the environment.
-    return httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False)
+async def _client(timeout: float) -> httpx.AsyncClient:
+    # trust_env=False: never route checks through a proxy from the environment. The shared
+    # TLS context: building one per client loads the certificate bundle on the event loop.
+    return httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False, verify=await ssl_context())
 
 
 async def _attempt(client: httpx.AsyncClient, check: SmokeCheck, req: _Resolved, number: int) -> Attempt:
@@ -416,7 +418,7 @@ async def stream_check(
     deadline = started + max(settle_seconds, 0.0)
     delay = backoff.initial
     number = 0
-    async with _client(check.timeout) as client:
+    async with await _client(check.timeout) as client:
         while True:
             number += 1
             attempt = await _attempt(client, check, resolved, number)

@@ -28,6 +28,7 @@ import httpx
 
 from iact_tui.errors import CheckError
 from iact_tui.services.http_checks import check_url
+from iact_tui.services.tls import ssl_context
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 SPARK_ERROR = "×"  # a request without a 2xx answer
@@ -306,7 +307,9 @@ async def time_requests(
         raise CheckError(f"cannot time {count} requests", "set [verify] requests to 1 or more")
     samples: list[Sample] = []
     # trust_env=False: never through a proxy from the environment.
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False) as client:
+    # The shared TLS context: building one per client loads the certificate bundle on the loop.
+    verify = await ssl_context()
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False, verify=verify) as client:
         for i in range(count):
             if i and interval > 0:
                 await sleep(interval)
