@@ -19,21 +19,21 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from iact_tui.config import Config
-from iact_tui.engine.monitor import MonitorSession
-from iact_tui.engine.run import ReleaseRun
 from iact_tui.errors import IactError
-from iact_tui.screens import MonitorScreen, StepScreen, WizardScreen, make_stage_screen, next_stage
-from iact_tui.screens.base import PASSABLE
-from iact_tui.screens.changelog import ChangelogScreen
-from iact_tui.screens.flow import FlowScreen
-from iact_tui.screens.stages import resume_stage
+
+# Only what the Welcome screen needs is imported here (startup time): the other screens,
+# the monitor and the run class are imported where they are first used.
+from iact_tui.screens.base import PASSABLE, StepScreen, WizardScreen
+from iact_tui.screens.stages import make_stage_screen, next_stage, resume_stage
 from iact_tui.widgets import QuitModal
 
 if TYPE_CHECKING:
+    from iact_tui.config import Config
     from iact_tui.engine.hotfix import HotfixRun
+    from iact_tui.engine.monitor import MonitorSession
     from iact_tui.engine.resume import UnfinishedRun
     from iact_tui.engine.rollback import RollbackRun
+    from iact_tui.engine.run import ReleaseRun
 
 #: A flow started from the Welcome screen beside the release (see :meth:`IactApp.other_flow_lines`).
 OtherRun: TypeAlias = "HotfixRun | RollbackRun | MonitorSession"
@@ -185,6 +185,9 @@ class IactApp(App[None]):
     def start_monitor(self, env: str = "production") -> None:
         """Open the monitor on ``env`` (its summary, if saved, goes to this run's journal);
         ``esc`` comes back here."""
+        from iact_tui.engine.monitor import MonitorSession
+        from iact_tui.screens.monitor import MonitorScreen
+
         try:
             session = MonitorSession(self.release_run.config, env, journal=self.release_run.journal)
         except IactError as exc:
@@ -289,6 +292,8 @@ class IactApp(App[None]):
         if not self._finished:
             self._finished = True
             self.release_run.finish()
+            from iact_tui.screens.flow import FlowScreen
+
             for screen in self.screen_stack:
                 if isinstance(screen, FlowScreen):
                     screen.run.finish()
@@ -299,6 +304,8 @@ class IactApp(App[None]):
         (``Hotfix v1.4.1: deployed to production and backported (journal …)``, ``Rollback
         of production to v1.4.0: recorded (journal …)``, ``Monitor of production: 5 min
         monitored, …``), then its details indented."""
+        from iact_tui.engine.monitor import MonitorSession
+
         lines: list[str] = []
         for run in self.other_runs:
             if isinstance(run, MonitorSession):
@@ -321,6 +328,8 @@ class IactApp(App[None]):
                 yield SystemCommand("Continue", "Go on to the next stage (enter)", screen.action_continue)
         if isinstance(screen, WizardScreen) and screen.can_go_back():
             yield SystemCommand("Back", "Go back to the previous stage (escape)", screen.action_back)
+        from iact_tui.screens.changelog import ChangelogScreen  # the palette opened: no startup cost
+
         if isinstance(screen, ChangelogScreen):
             yield SystemCommand(
                 "Toggle preview", "Show or hide the Markdown preview (f2)", screen.action_toggle_preview
@@ -346,7 +355,11 @@ def make_app(
         run: An existing run to drive; a new :class:`ReleaseRun` by default.
         snapshot_mode: Deterministic rendering for snapshot tests.
     """
-    return IactApp(run or ReleaseRun(config, state_dir=state_dir), snapshot_mode=snapshot_mode)
+    if run is None:
+        from iact_tui.engine.run import ReleaseRun
+
+        run = ReleaseRun(config, state_dir=state_dir)
+    return IactApp(run, snapshot_mode=snapshot_mode)
 
 
 def _and(parts: list[str]) -> str:
@@ -395,6 +408,8 @@ def unfinished_release(run: ReleaseRun) -> tuple[str, list[str]] | None:
 async def stop_monitors(app: App[None]) -> None:
     """Stop every monitor on the screen stack and wait until its tails have ended (on
     every host) and its connections are closed: quitting leaves nothing running."""
+    from iact_tui.screens.monitor import MonitorScreen
+
     for screen in list(app.screen_stack):
         if isinstance(screen, MonitorScreen):
             await screen.stop_monitoring()
@@ -423,6 +438,8 @@ class MonitorApp(App[None]):
         self.sub_title = f"{session.env} · {session.config.path}"
 
     def on_mount(self) -> None:
+        from iact_tui.screens.monitor import MonitorScreen
+
         self.push_screen(MonitorScreen(self.session, exit_on_leave=True))
 
     def display_path(self, path: Path) -> str:
@@ -458,4 +475,8 @@ def make_monitor_app(
     Raises:
         ConfigError: ``env`` is not configured.
     """
-    return MonitorApp(session or MonitorSession(config, env, state_dir=state_dir), snapshot_mode=snapshot_mode)
+    if session is None:
+        from iact_tui.engine.monitor import MonitorSession
+
+        session = MonitorSession(config, env, state_dir=state_dir)
+    return MonitorApp(session, snapshot_mode=snapshot_mode)
