@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -92,32 +93,33 @@ def stage_states(current: str, step_statuses: Mapping[str, str]) -> dict[str, st
     return states
 
 
-def make_stage_screen(key: str) -> WizardScreen:
-    """A new screen for the stage ``key``."""
-    from iact_tui.screens.announcement import AnnouncementScreen
-    from iact_tui.screens.changelog import ChangelogScreen
-    from iact_tui.screens.checklist import ChecklistScreen
-    from iact_tui.screens.deploy import DeployScreen
-    from iact_tui.screens.prep import PrepScreen
-    from iact_tui.screens.release import ReleaseScreen
-    from iact_tui.screens.smoke import SmokeScreen
-    from iact_tui.screens.verify import VerifyScreen
-    from iact_tui.screens.version import VersionScreen
-    from iact_tui.screens.welcome import WelcomeScreen
+#: Stage key → ``(module under iact_tui.screens, class)`` of its screen.
+_SCREENS: dict[str, tuple[str, str]] = {
+    "welcome": ("welcome", "WelcomeScreen"),
+    "version": ("version", "VersionScreen"),
+    "checklist": ("checklist", "ChecklistScreen"),
+    "changelog": ("changelog", "ChangelogScreen"),
+    "release": ("release", "ReleaseScreen"),
+    "smoke-staging": ("smoke", "SmokeScreen"),
+    "prep-production": ("prep", "PrepScreen"),
+    "verify": ("verify", "VerifyScreen"),
+    "announce": ("announcement", "AnnouncementScreen"),
+}
 
-    factories: dict[str, type[WizardScreen]] = {
-        "welcome": WelcomeScreen,
-        "version": VersionScreen,
-        "checklist": ChecklistScreen,
-        "changelog": ChangelogScreen,
-        "release": ReleaseScreen,
-        "smoke-staging": SmokeScreen,
-        "prep-production": PrepScreen,
-        "verify": VerifyScreen,
-        "announce": AnnouncementScreen,
-    }
-    if key == "deploy-staging":
-        return DeployScreen(env="staging")
-    if key == "deploy-production":
-        return DeployScreen(env="production")
-    return factories[key]()
+
+def make_stage_screen(key: str) -> WizardScreen:
+    """A new screen for the stage ``key``.
+
+    Only that screen's module is imported (on first use): the app starts with Welcome
+    without loading every other screen and what they pull in.
+
+    Raises:
+        KeyError: ``key`` is not a stage.
+    """
+    if key in ("deploy-staging", "deploy-production"):
+        from iact_tui.screens.deploy import DeployScreen
+
+        return DeployScreen(env=key.removeprefix("deploy-"))
+    module, name = _SCREENS[key]
+    factory: type[WizardScreen] = getattr(importlib.import_module(f"iact_tui.screens.{module}"), name)
+    return factory()
