@@ -132,7 +132,7 @@ async def test_hotfix_over_ssh_reaches_production_and_main(ssh_site: SshSite, tm
     section = log.split(new, 1)[1].split("\n## ", 1)[0]
     assert "### Fixed" in section
     fixed = section.split("### Fixed", 1)[1].split("\n### ", 1)[0]
-    assert "- Declare the home page's language" in fixed
+    assert "- **core:** Declare the home page's language" in fixed  # the scope kept, as a release's draft does
     # the operator's clone is back on main, level with origin
     assert git(repo, "branch", "--show-current") == "main"
     assert git(repo, "rev-parse", "main") == git(origin, "rev-parse", "main")
