@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import re
+import threading
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path, PurePath
@@ -61,6 +63,47 @@ STYLE_FILES: tuple[str, ...] = (
 )
 
 
+#: Modules the app may need after Welcome, imported in a background thread
+#: :data:`PRELOAD_DELAY` seconds after it is shown (see :func:`start_preload`).
+PRELOAD_MODULES: tuple[str, ...] = (
+    "iact_tui.screens.version",
+    "iact_tui.screens.checklist",
+    "iact_tui.screens.changelog",
+    "iact_tui.screens.release",
+    "iact_tui.screens.deploy",
+    "iact_tui.screens.smoke",
+    "iact_tui.screens.prep",
+    "iact_tui.screens.verify",
+    "iact_tui.screens.announcement",
+    "iact_tui.screens.flow",
+    "iact_tui.screens.monitor",
+    "iact_tui.screens.hotfix",
+    "iact_tui.screens.rollback",
+    "iact_tui.screens.plan",
+    "iact_tui.engine.monitor",
+    "iact_tui.engine.resume",
+)
+
+#: Seconds after mount before the preload starts (the first screen renders undisturbed).
+PRELOAD_DELAY = 0.3
+
+
+def _preload() -> None:
+    for name in PRELOAD_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # only a head start: the import on first use raises it again
+            return
+    gc.freeze()  # the new modules leave the collector's generations too (see on_mount)
+
+
+def start_preload() -> None:
+    """Import :data:`PRELOAD_MODULES` in a daemon thread, so that pushing a screen later
+    does not import its module on the event loop. An import that fails is left to the
+    import on first use, which raises it where it is handled."""
+    threading.Thread(target=_preload, name="iact-preload", daemon=True).start()
+
+
 def _css_paths() -> list[str | PurePath]:
     styles = files("iact_tui.styles")
     return [Path(str(styles / name)) for name in STYLE_FILES]
@@ -103,6 +146,9 @@ class IactApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(make_stage_screen("welcome"))
+        # The other screens load in a thread once Welcome is up: imported on the event loop
+        # when first pushed they paused the UI for 50-150 ms (a Markdown parser, the monitor).
+        self.set_timer(PRELOAD_DELAY, start_preload)
         # The app's long-lived objects (widgets, styles, the config) leave the collector's
         # generations: full collections over them paused the UI for 50-200 ms while a
         # deploy streamed output (benchmarks/deploy_stream.py --gc-freeze measured it).
