@@ -225,6 +225,8 @@ class StepScreen(WizardScreen):
         self.hold.set()
         #: Set on a resumed run while the step that stopped it is shown: the first start waits for r.
         self._held_for_resume = False
+        self._resumed_shown = False
+        self._step_mounted = False
 
     @property
     def step_ids(self) -> tuple[str, ...]:
@@ -251,6 +253,12 @@ class StepScreen(WizardScreen):
         return ()
 
     def on_mount(self) -> None:
+        # Textual calls every class's own on_mount in the MRO, and the stage screens also
+        # call super().on_mount(): this runs once (begin() twice started the steps past a
+        # resumed run's hold).
+        if self._step_mounted:
+            return
+        self._step_mounted = True
         for sid in self.step_ids:
             record = self.run.records.get(sid)
             if record is not None and record.status in PASSABLE:
@@ -264,8 +272,9 @@ class StepScreen(WizardScreen):
         """On a resumed run, show the stage's step that stopped it (``interrupted`` when
         iact-tui died while it ran, or failed or cancelled) with its journaled output;
         the steps then start only when the operator presses ``r``."""
-        if not self.iact.resumed:
-            return
+        if not self.iact.resumed or self._resumed_shown:
+            return  # once: Textual may deliver Mount to a base class's handler and through super()
+        self._resumed_shown = True
         for sid in self.step_ids:
             record = self.run.records.get(sid)
             if record is None or record.status not in {"interrupted", "failed", "cancelled"}:

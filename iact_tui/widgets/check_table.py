@@ -18,6 +18,7 @@ STATUS_ICONS: dict[str, str] = {
     "failed": "✘",
     "skipped": "–",
     "cancelled": "■",
+    "interrupted": "■",
 }
 
 _STYLE = {
@@ -29,10 +30,11 @@ _STYLE = {
     "failed": "bold red",
     "skipped": "yellow",
     "cancelled": "yellow",
+    "interrupted": "bold red",
 }
 
 
-_DETAIL_STYLE = {"warning": "yellow", "failed": "red"}
+_DETAIL_STYLE = {"warning": "yellow", "failed": "red", "interrupted": "red"}
 
 
 def _cell(text: str, status: str) -> Text:
@@ -61,7 +63,7 @@ class CheckTable(DataTable[Text]):
     COLUMNS: tuple[tuple[str, str, int | None], ...] = (
         ("icon", " ", 1),
         ("label", "Check", 34),
-        ("status", "Status", 8),
+        ("status", "Status", 11),  # "interrupted"
         ("detail", "Detail", None),
     )
 

@@ -15,6 +15,7 @@ from iact_tui.engine.run import ReleaseRun
 from iact_tui.screens import WelcomeScreen
 from iact_tui.screens.changelog import ChangelogScreen
 from iact_tui.screens.release import ReleaseScreen
+from iact_tui.widgets import CommandLog
 
 EDITED = "### Fixed\n\n- An entry typed before the crash\n"
 
@@ -78,6 +79,13 @@ async def test_resumed_interrupted_step_is_shown_and_waits_for_r(tiny_config_pat
         status = str(screen.query_one("#step-status", Static).render())
         assert "interrupted" in status and "Press r" in status
         assert screen.can_retry()
+        # The step's journaled output is shown once (Textual delivers Mount to the base
+        # class's handler as well as through super(): it used to be shown twice).
+        log = screen.query_one(CommandLog)
+        log.flush()
+        await pilot.pause()
+        shown = [str(line) for line in log.log_widget.lines]
+        assert shown.count("» fetched origin before the crash") == 1, shown
 
 
 async def test_start_a_new_release_abandons_the_unfinished_run(tiny_config_path: Path, tmp_path: Path) -> None:
