@@ -188,7 +188,9 @@ class IactApp(App[None]):
         self.resumed, self.resumed_output = True, replayed.output
         fresh.journal.close()
         await asyncio.to_thread(resume.discard_if_empty, fresh.run_dir)
-        self.push_screen(make_stage_screen(resume_stage({k: r.status for k, r in run.records.items()})))
+        # A step that passed but whose gate is not met (verification without its ticks)
+        # counts as not done: its stage opens, not one that would refuse.
+        self.push_screen(make_stage_screen(resume_stage(resume.gate_statuses(run))))
 
     @work(exclusive=True, group="resume", exit_on_error=False)
     async def start_new_release(self, unfinished: UnfinishedRun | None) -> None:
@@ -433,7 +435,8 @@ def unfinished_release(run: ReleaseRun) -> tuple[str, list[str]] | None:
     deployed = [sid.removeprefix("deploy-") for sid in records if sid.startswith("deploy-") and sid in ok]
     phrases = ["tagged"] if "tag" in ok else []
     phrases += [f"deployed to {_and(deployed)}"] if deployed else []
-    phrases += ["verified"] if "verify" in ok else []
+    verified = "verify" in ok and run.verification_complete()
+    phrases += ["verified"] if verified else []
     if phrases:
         done = f"{tag} is {_and(phrases)}."
     elif "branch" in ok:
@@ -446,7 +449,8 @@ def unfinished_release(run: ReleaseRun) -> tuple[str, list[str]] | None:
         if record.status in ("failed", "cancelled")
         else titles.get(sid, sid)
         for sid, record in records.items()
-        if sid != "preflight" and record.status not in PASSABLE
+        if sid != "preflight"
+        and (record.status not in PASSABLE or (sid == "verify" and record.status == "ok" and not verified))
     ]
     return done, not_done
 

@@ -43,12 +43,16 @@ from typing import Any
 from iact_tui.config import Config
 from iact_tui.engine.journal import Journal, read_journal, state_root
 from iact_tui.engine.run import ReleaseRun
-from iact_tui.engine.state import RunState
+from iact_tui.engine.state import VERIFY_MANUAL, RunState
 from iact_tui.engine.step import StepRecord
 from iact_tui.errors import IactError
 
 #: The status a step gets when the process died while it ran.
 INTERRUPTED = "interrupted"
+
+#: A step that passed but whose gate for the next step is not met (verification passed
+#: with an item done by hand not ticked): the resumed run opens on its stage.
+INCOMPLETE = "incomplete"
 
 #: Statuses after which the release may go on past a step.
 _PASSED = frozenset({"ok", "skipped"})
@@ -328,7 +332,7 @@ class UnfinishedRun:
         tag: Its tag, e.g. ``"v1.4.0"``.
         stopped_at: The first step not ``ok``/``skipped`` (its id), e.g. ``"deploy-staging"``.
         stopped_title: That step's title, e.g. ``"Deploy to staging"``.
-        stopped_status: Its status: ``interrupted``, ``failed``, ``cancelled`` or ``pending``.
+        stopped_status: Its status: ``interrupted``, ``failed``, ``cancelled``, ``pending`` or ``incomplete`` (verification passed, a tick missing).
         last_ts: When the journal was last written, in Unix seconds.
         crashed: True when the process died (no ``run_finished``); False when the operator quit.
     """
@@ -409,6 +413,8 @@ def judge(records: list[dict[str, Any]], config: Config, journal: Path) -> Unfin
     ran = any(s != "pending" for sid, s in statuses.items() if sid != "preflight")
     if found.finished is not None and not ran:
         return None  # quit before the release started: nothing changed, nothing to resume
+    if statuses.get("verify") == "ok" and not all(c in found.state.verify_ticks for c, _ in VERIFY_MANUAL):
+        statuses["verify"] = INCOMPLETE  # the announcement waits for the ticks
     titles = _titles(config)
     stopped = next((sid for sid, s in statuses.items() if s not in _PASSED), "")
     return UnfinishedRun(
@@ -539,6 +545,26 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
         locks=sorted(found.locks),
     )
     return run, found
+
+
+def gate_statuses(run: ReleaseRun) -> dict[str, str]:
+    """The step statuses a resumed run chooses its stage by: each step's status, except
+    that a step whose gate for the next step is not met counts as :data:`INCOMPLETE`
+    (``preflight`` ok but the checklist not complete; ``verify`` ok but an item done by
+    hand not ticked: the announcement would refuse).
+
+    Args:
+        run: The resumed run.
+
+    Returns:
+        Step id → status, in flow order.
+    """
+    statuses = {sid: record.status for sid, record in run.records.items()}
+    if statuses.get("preflight") == "ok" and not run.checklist_complete():
+        statuses["preflight"] = INCOMPLETE
+    if statuses.get("verify") == "ok" and not run.verification_complete():
+        statuses["verify"] = INCOMPLETE
+    return statuses
 
 
 def abandon(unfinished: UnfinishedRun, reason: str = "the operator started a new release") -> None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import OptionList, Static, TextArea
+from textual.widgets import Input, OptionList, Static, TextArea
 from ui_helpers import settle
 
-from iact_tui.app import make_app
+from iact_tui.app import make_app, unfinished_release
 from iact_tui.config import load_config
 from iact_tui.engine.events import OutputLine, StepFinished, StepStarted
+from iact_tui.engine.journal import Journal
 from iact_tui.engine.resume import read_records
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.screens import WelcomeScreen
 from iact_tui.screens.changelog import ChangelogScreen
 from iact_tui.screens.release import ReleaseScreen
+from iact_tui.screens.verify import VerifyScreen
 from iact_tui.widgets import CommandLog
 
 EDITED = "### Fixed\n\n- An entry typed before the crash\n"
@@ -98,3 +100,32 @@ async def test_start_a_new_release_abandons_the_unfinished_run(tiny_config_path:
         assert not isinstance(app.screen, WelcomeScreen)
         assert app.release_run.journal_path != old.journal_path
     assert "run_abandoned" in [r["kind"] for r in read_records(old.journal_path)]
+
+
+async def test_resume_after_verification_with_one_tick_opens_verify(tiny_config_path: Path, tmp_path: Path) -> None:
+    """Verification passed, one of the two items done by hand ticked, then kill -9: the
+    run resumes on Verify (the announcement would refuse), the tick and its note kept."""
+    run = await journal_a_crashed_run(tiny_config_path, tmp_path / "state", interrupted=False)
+    run.journal = Journal(run.journal_path)
+    for sid in [s for s in run.records if s not in ("preflight", "announce")]:
+        run.journal.event(StepStarted(sid, sid))
+        run.journal.event(StepFinished(sid, "ok", f"{sid} done"))
+    assert "verify" in run.records
+    run.tick_verify("verified-by-hand", True, "login and checkout on prod")
+    run.journal.close()
+    app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert "stopped at Verify production" in str(
+            app.screen.query_one("#flow-choice", OptionList).get_option_at_index(0).prompt
+        )
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, VerifyScreen)
+        resumed = app.release_run
+        assert resumed.state.verify_ticks == {"verified-by-hand": "login and checkout on prod"}
+        assert not resumed.verification_complete()
+        assert app.screen.query_one("#verify-note-verified-by-hand", Input).value == "login and checkout on prod"
+        question = unfinished_release(resumed)
+        assert question is not None and "verified" not in question[0]
+        assert "Verify production" in question[1]
