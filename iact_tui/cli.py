@@ -15,13 +15,12 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from iact_tui import __version__
 from iact_tui.config import CONFIG_NAME, Config, find_config, load_config
-from iact_tui.engine.flows import HOTFIX_STEP_IDS, RELEASE_STEP_IDS
 from iact_tui.engine.run_lock import RunLockHeld
 from iact_tui.errors import ConfigError, IactError
 
@@ -31,6 +30,61 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _Built = TypeVar("_Built")
+
+
+def _step_ids() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The release's and the hotfix's step ids, in flow order.
+
+    Imported on use: :mod:`iact_tui.engine.flows` imports every step and service (Git,
+    HTTP, SSH: hundreds of ms), which parsing the command line does not need.
+    """
+    from iact_tui.engine.flows import HOTFIX_STEP_IDS, RELEASE_STEP_IDS
+
+    return RELEASE_STEP_IDS, HOTFIX_STEP_IDS
+
+
+class _StepIds(Sequence[str]):
+    """``--until``'s choices: every release and hotfix step id, sorted, read on first use
+    (only when ``--until`` is given, or the help or an error lists them)."""
+
+    def _ids(self) -> list[str]:
+        release, hotfix = _step_ids()
+        return sorted(set(release) | set(hotfix))
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]
+        return self._ids()[index]
+
+    def __len__(self) -> int:
+        return len(self._ids())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._ids()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids())
+
+
+class _UntilAction(argparse.Action):
+    """``--until STEP``: stored as given; its help names the steps of each flow, read from
+    :mod:`iact_tui.engine.flows` only when the help is shown."""
+
+    @property
+    def help(self) -> str:
+        release, hotfix = _step_ids()
+        return f"stop after this step; release: {', '.join(release)}; hotfix: {', '.join(hotfix)}"
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        pass  # the help above is built when shown
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,12 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="go on without posting the maintenance notice, for this reason (journaled)",
     )
-    run.add_argument(
-        "--until",
-        choices=sorted(set(RELEASE_STEP_IDS) | set(HOTFIX_STEP_IDS)),
-        metavar="STEP",
-        help=f"stop after this step; release: {', '.join(RELEASE_STEP_IDS)}; hotfix: {', '.join(HOTFIX_STEP_IDS)}",
-    )
+    run.add_argument("--until", action=_UntilAction, choices=_StepIds(), metavar="STEP")
     run.add_argument("--to", metavar="TAG", help="rollback: the release to go back to (required; e.g. v1.4.0 or 1.4.0)")
     run.add_argument("--env", metavar="NAME", default="production", dest="run_env", help="rollback: the environment")
     run.add_argument("--config", type=Path, metavar="PATH", dest="sub_config", help="config file")
@@ -455,9 +504,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from iact_tui.headless import run_rollback
 
         return asyncio.run(run_rollback(config, to=args.to, env=args.run_env, out=sys.stdout))
+    release_ids, hotfix_ids = _step_ids()
     if args.flow == "hotfix":
-        if args.until and args.until not in HOTFIX_STEP_IDS:
-            _err(f"error: {args.until} is not a hotfix step; one of: {', '.join(HOTFIX_STEP_IDS)}")
+        if args.until and args.until not in hotfix_ids:
+            _err(f"error: {args.until} is not a hotfix step; one of: {', '.join(hotfix_ids)}")
             return EXIT_USAGE
         config = _load(args)
         from iact_tui.headless import run_hotfix
@@ -470,8 +520,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 skip={"backup": args.skip_backup, "notice": args.skip_notice},
             )
         )
-    if args.until and args.until not in RELEASE_STEP_IDS:
-        _err(f"error: {args.until} is not a release step; one of: {', '.join(RELEASE_STEP_IDS)}")
+    if args.until and args.until not in release_ids:
+        _err(f"error: {args.until} is not a release step; one of: {', '.join(release_ids)}")
         return EXIT_USAGE
     if args.resume:
         return _cmd_resume(args)
