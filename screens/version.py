@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 from textual import events, on, work
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -64,6 +64,12 @@ class VersionScreen(WizardScreen):
         self.warned_for = ""
 
     def compose_body(self) -> Iterable[Widget]:
+        # Scrolls on a short terminal: the version field and its error come into view
+        # when the field has the focus or an error is shown.
+        with VerticalScroll(id="version-main", can_focus=False):
+            yield from self._compose_version()
+
+    def _compose_version(self) -> Iterable[Widget]:
         with Horizontal(id="version-top"):
             with Vertical(id="version-current", classes="panel"):
                 yield Label("Current release", classes="panel--title")
@@ -226,7 +232,12 @@ class VersionScreen(WizardScreen):
         text = f"[b red]✘ {escape(exc.what)}[/]"
         if exc.fix:
             text += f"\n  → {escape(exc.fix)}"
-        self.query_one("#version-error", Static).update(text)
+        error = self.query_one("#version-error", Static)
+        error.update(text)
+        # The error is the last thing in the scroll: once it is laid out (its height
+        # changed), scroll to the end so it and the field stay in view.
+        main = self.query_one("#version-main", VerticalScroll)
+        self.call_after_refresh(lambda: self.call_after_refresh(main.scroll_end, animate=False))
 
     def on_key(self, event: events.Key) -> None:
         """Typing a version while the bump list has focus goes to the version field.

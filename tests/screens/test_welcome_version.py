@@ -89,6 +89,22 @@ async def test_typed_version_is_validated_and_escape_goes_back(tiny_app: IactApp
         assert isinstance(tiny_app.screen, WelcomeScreen)
 
 
+async def test_on_a_small_terminal_the_typed_version_and_its_error_are_in_view(tiny_app: IactApp) -> None:
+    async with tiny_app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await settle(tiny_app, pilot)
+        screen = tiny_app.screen
+        assert isinstance(screen, VersionScreen)
+        await pilot.press(*"9.9.9-", "enter")  # typed on the bump list: goes to the field
+        await settle(tiny_app, pilot)
+        field = screen.query_one("#custom-version", Input)
+        error = screen.query_one("#version-error", Static)
+        assert field.value == "9.9.9-" and "not a SemVer version" in str(error.render())
+        visible = screen.query_one("#version-main").region
+        for widget in (field, error):
+            assert visible.contains_region(widget.region), (widget.id, widget.region, visible)
+
+
 async def test_welcome_opens_rollback_and_monitor_and_comes_back(sandbox: demo.Sandbox, tmp_path: Path) -> None:
     """Hotfix, Rollback and Monitor start from the Welcome screen on production; esc comes back."""
     app = make_app(load_config(sandbox.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
