@@ -284,10 +284,17 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
     each health URL's status and version, production's ``migrate --plan``) and only what
     the release would change. Nothing changes but remote-tracking refs (the fetch).
 
+    The checks include the checklist's ``changelog`` check (something to release), so a
+    plan with nothing to release fails as the checklist would.
+
     Returns:
-        0; 1 when the version cannot be worked out, a check finds a problem (each is
-        printed with what to do) or a probe failed (a host out of reach).
+        0 (the last line counts the probes that warned, e.g. a health URL that does not
+        answer: a warning does not stop a release); 1 when the version cannot be worked
+        out, a check finds a problem (each is printed with what to do) or a probe failed
+        (a host out of reach).
     """
+    from iact_tui.engine.steps import preflight
+
     run = ReleaseRun(config, record=False)
     try:
         try:
@@ -309,7 +316,7 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
                 where = f" @{action.target}" if action.target != "local" else ""
                 _say(out, f"      - {action.kind}{where}: {action.description}")
         setup = [*await run.check_setup(), *run.prep_gaps("production")]
-        checks = await run.check_repository()
+        checks = [*await run.check_repository(), await preflight.changelog_result(run.ctx)]
         _say(out, "")
         _say(out, "repository checks (the checklist runs these again, with the tests and coverage):")
         for result in checks:
@@ -320,7 +327,8 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
             else:
                 _say(out, f"  {_CHECK_MARK.get(result.status, '?')} {result.label}: {result.detail}")
         failed = [r.error for r in checks if r.error is not None]
-        failed += await _say_probes(run, out)
+        probe_failures, warnings = await _say_probes(run, out)
+        failed += probe_failures
         seen = {error.what for error in failed}
         problems = [error for error in setup if error.what not in seen]
         if problems:
@@ -334,18 +342,23 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
         if count:
             _say(out, "")
             _say(out, f"✘ {count} problem(s) would stop this release")
-        _say(out, "nothing was changed (a fetch only updated the remote-tracking refs)")
+        done = "nothing was changed (a fetch only updated the remote-tracking refs)"
+        if warnings:
+            # Exit 0 still: a site that does not answer now need not stop a release.
+            done += f"; {warnings} probe warning(s) (marked !): they do not stop the release, but look at them first"
+        _say(out, done)
         return 1 if count else 0
     finally:
         run.journal.close()
 
 
-async def _say_probes(run: ReleaseRun, out: TextIO) -> list[IactError]:
+async def _say_probes(run: ReleaseRun, out: TextIO) -> tuple[list[IactError], int]:
     """Run the plan's read-only probes (SSH reachability, each health URL, production's
     ``migrate --plan``), print each, then only what the release would change.
 
     Returns:
-        One error per failed probe (a host out of reach, a plan that cannot be read).
+        One error per failed probe (a host out of reach, a plan that cannot be read), and
+        how many probes warned (e.g. a health URL that does not answer).
     """
     from iact_tui.engine import probes
 
@@ -361,11 +374,12 @@ async def _say_probes(run: ReleaseRun, out: TextIO) -> list[IactError]:
     _say(out, "what would change:")
     for line in probes.planned_changes(run, results):
         _say(out, f"  - {line}")
-    return [
+    failed = [
         IactError(f"{r.kind} probe of {r.env} {r.target}: {r.detail}", "fix the access, then plan again")
         for r in results
         if r.status == "failed"
     ]
+    return failed, sum(r.status == "warning" for r in results)
 
 
 async def run_rollback(

@@ -178,6 +178,17 @@ def version_from_the_git_tag(box: demo.Sandbox, tmp_path: Path) -> Path:
     return _dynamic_pyproject(box, "\n[tool.setuptools_scm]\n")
 
 
+def released_everything(box: demo.Sandbox, tmp_path: Path) -> Path:
+    """A release made v1.4.0 from main's head: no commits since, no [Unreleased] entries."""
+    repo = box.repo
+    path = repo / "CHANGELOG.md"
+    path.write_text(path.read_text().replace("## [Unreleased]\n", "## [Unreleased]\n\n## [1.4.0] - 2026-11-29\n", 1))
+    git(repo, "commit", "-qam", "chore: prepare release v1.4.0")
+    git(repo, "tag", "-a", "v1.4.0", "-m", "Release v1.4.0")
+    git(repo, "push", "-q", "origin", "main", "v1.4.0")
+    return repo
+
+
 @dataclass(frozen=True)
 class State:
     setup: Setup
@@ -229,6 +240,11 @@ STATES = {
         'pyproject.toml: the version is dynamic (dynamic = ["version"]) and comes from the git tag',
         "→ remove pyproject.toml from version_files: the release's annotated tag sets that version",
     ),
+    "nothing-to-release": State(
+        released_everything,
+        "nothing to release: no commits since the last tag and no [Unreleased] entries",
+        "→ merge the changes first, or add entries under [Unreleased]",
+    ),
     "remote-file-url-removed": State(
         remote_removed_file_url, "cannot reach remote origin (file://", "→ check the network and the URL"
     ),
@@ -260,7 +276,11 @@ def test_plan_of_a_good_repository_exits_0(quiet_sandbox: demo.Sandbox) -> None:
     assert "✔ Up to date with the remote: level with origin/main" in done.stdout
     assert "✔ Release tag and branch are free: v1.4.0 and release/v1.4.0 are free" in done.stdout
     assert "✘" not in done.stdout and "Traceback" not in done.stderr
-    assert done.stdout.rstrip().endswith("nothing was changed (a fetch only updated the remote-tracking refs)")
+    # No servers run: both health probes warn; the exit status stays 0 but the last line says so.
+    assert done.stdout.rstrip().splitlines()[-1] == (
+        "nothing was changed (a fetch only updated the remote-tracking refs); "
+        "2 probe warning(s) (marked !): they do not stop the release, but look at them first"
+    )
     assert snapshot(repo) == before
 
 

@@ -21,6 +21,7 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -520,6 +521,62 @@ async def repository_checks(ctx: RunContext) -> list[CheckResult]:
         checks.cancel()
 
 
+async def changelog_has_content(ctx: RunContext) -> str:
+    """The checklist's ``changelog`` check: the release has something to describe.
+
+    Read-only (the changelog file, the commits since the last tag); ``plan`` runs it too.
+
+    Returns:
+        The detail, e.g. ``3 entries for v1.4.0``.
+
+    Raises:
+        CheckFailed: Nothing to release, or the changelog already has this version's (or
+            a newer) section; what is wrong and the fix.
+        _Skipped: The release commit is already on the branch.
+    """
+    path = ctx.config.root / ctx.config.project.changelog
+    text = await asyncio.to_thread(lambda: path.read_bytes().decode("utf-8-sig") if path.exists() else "")
+    merged = await ctx.git.log_grep("HEAD", f"chore: prepare release {ctx.tag}")
+    if changelog.release_section(text, ctx.state.version) is not None and merged:
+        raise _Skipped(f"{ctx.tag}'s release commit is already on this branch (see the tag check)")
+    if changelog.release_section(text, ctx.state.version) is not None:
+        raise CheckFailed(
+            f"{ctx.config.project.changelog} already has a [{ctx.state.version}] section, written before "
+            "the release: the release would leave it as it is (no date, no links, no new entries)",
+            "move its entries under ## [Unreleased] and delete that heading, then commit; or choose another version",
+        )
+    newer = changelog.newest_release(text)
+    if newer is not None and versioning.is_lower(ctx.state.version, newer):
+        raise CheckFailed(
+            f"{ctx.config.project.changelog} already describes {newer}, above the new {ctx.state.version}",
+            "choose a version above it (were its tags never pushed? `git ls-remote --tags`), or fix the file",
+        )
+    body = await ctx.draft_changelog()
+    entries = changelog.count_entries(body)
+    if not entries:
+        raise CheckFailed(
+            "nothing to release: no commits since the last tag and no [Unreleased] entries",
+            "merge the changes first, or add entries under [Unreleased]",
+        )
+    return f"{entries} entr{'y' if entries == 1 else 'ies'} for {ctx.tag}"
+
+
+async def changelog_result(ctx: RunContext) -> CheckResult:
+    """Run :func:`changelog_has_content` for ``plan``.
+
+    Returns:
+        The ``changelog`` check's :class:`CheckResult` (``error`` set when it fails).
+    """
+    label = _LABELS["changelog"]
+    try:
+        detail = await changelog_has_content(ctx)
+    except _Skipped as exc:
+        return CheckResult("changelog", label, "skipped", exc.detail)
+    except IactError as exc:
+        return CheckResult("changelog", label, "failed", detail_of(exc), exc)
+    return CheckResult("changelog", label, "passed", detail)
+
+
 class PreflightStep:
     """The automatic half of the pre-release checklist."""
 
@@ -645,34 +702,6 @@ class PreflightStep:
                 return f"{shown}; {len(disagree)} disagree with {previous}: choose below whether to bump them"
             return shown
 
-        async def changelog_has_content() -> str:
-            path = ctx.config.root / ctx.config.project.changelog
-            text = await asyncio.to_thread(lambda: path.read_bytes().decode("utf-8-sig") if path.exists() else "")
-            merged = await ctx.git.log_grep("HEAD", f"chore: prepare release {ctx.tag}")
-            if changelog.release_section(text, ctx.state.version) is not None and merged:
-                raise _Skipped(f"{ctx.tag}'s release commit is already on this branch (see the tag check)")
-            if changelog.release_section(text, ctx.state.version) is not None:
-                raise CheckFailed(
-                    f"{ctx.config.project.changelog} already has a [{ctx.state.version}] section, written before "
-                    "the release: the release would leave it as it is (no date, no links, no new entries)",
-                    "move its entries under ## [Unreleased] and delete that heading, then commit; or choose "
-                    "another version",
-                )
-            newer = changelog.newest_release(text)
-            if newer is not None and versioning.is_lower(ctx.state.version, newer):
-                raise CheckFailed(
-                    f"{ctx.config.project.changelog} already describes {newer}, above the new {ctx.state.version}",
-                    "choose a version above it (were its tags never pushed? `git ls-remote --tags`), or fix the file",
-                )
-            body = await ctx.draft_changelog()
-            entries = changelog.count_entries(body)
-            if not entries:
-                raise CheckFailed(
-                    "nothing to release: no commits since the last tag and no [Unreleased] entries",
-                    "merge the changes first, or add entries under [Unreleased]",
-                )
-            return f"{entries} entr{'y' if entries == 1 else 'ies'} for {ctx.tag}"
-
         async def secrets_set() -> str:
             names, errors = missing_secrets(ctx.config, os.environ)
             if not names:
@@ -689,7 +718,7 @@ class PreflightStep:
             "secrets": secrets_set,
             "tests": tests,
             "coverage": coverage,
-            "changelog": changelog_has_content,
+            "changelog": partial(changelog_has_content, ctx),
         }
         checks = checks_for(ctx.config)
         for check_id, label in checks:
