@@ -82,7 +82,7 @@ class PlanScreen(ModalScreen[None]):
             self._status(f"Release {escape(run.ctx.tag)} ({escape(bump)}, from {escape(previous)}): probing…")
             lines = []
             for i, (step, actions) in enumerate(run.plan(), 1):
-                lines.append(f"[b]{i:>2}. {escape(step.title)}[/b] [dim]{escape(step.id)}[/dim]")
+                lines.append(f"[b]{i:>2}. {escape(step.title)}[/b] [dim]{escape('[' + step.id + ']')}[/dim]")
                 for action in actions:
                     where = f" @{action.target}" if action.target != "local" else ""
                     lines.append(f"      {escape(action.kind + where)}: {escape(action.description)}")
@@ -99,8 +99,11 @@ class PlanScreen(ModalScreen[None]):
                 "\n[b]What would change[/b]\n" + "\n".join(f"  - {escape(c)}" for c in changes)
             )
             self.state = "done"
-            failed = sum(r.status == "failed" for r in self.results)
-            verdict = f"[red]{failed} probe(s) failed[/]" if failed else "every probe answered"
+            verdict = escape(probes.verdict(self.results))
+            if any(r.status == "failed" for r in self.results):
+                verdict = f"[red]{verdict}[/]"
+            elif any(r.status == "warning" for r in self.results):
+                verdict = f"[yellow]{verdict}[/]"
             self._status(f"Release {escape(run.ctx.tag)} ({escape(bump)}, from {escape(previous)}): {verdict}")
         except asyncio.CancelledError:
             if self.is_attached:

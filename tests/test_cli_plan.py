@@ -29,7 +29,7 @@ def test_plan_probes_the_environments_and_prints_only_what_would_change(sandbox:
     assert [line.split(": ")[0] for line in lines] == [
         f"  ✔ health production {_url(production)}",
         f"  ✔ health staging {_url(staging)}",
-        "  ✔ migrate production production",
+        "  ✔ migrate production",
     ], probes
     assert all("200, version 1.3.2" in line for line in lines[:2]) and "1 added by the release" in lines[2]
     changes = rest.split("what would change:\n")[1].split("\nnothing was changed")[0].splitlines()

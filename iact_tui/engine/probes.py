@@ -68,8 +68,31 @@ class ProbeResult:
     seconds: float = 0.0
 
     def line(self) -> str:
-        """The probe as one printed line, e.g. ``ssh production web1: reachable (0.1 s)``."""
-        return f"{self.kind} {self.env} {self.target}: {self.detail} ({self.seconds:.1f} s)"
+        """The probe as one printed line, e.g. ``ssh production web1: reachable (0.1 s)``;
+        the target is left out when it only repeats the environment (a local host named
+        after it: ``migrate production: ...``)."""
+        where = f"{self.env} {self.target}" if self.target != self.env else self.env
+        return f"{self.kind} {where}: {self.detail} ({self.seconds:.1f} s)"
+
+
+def verdict(results: Sequence[ProbeResult]) -> str:
+    """How the probes went, in words: ``every probe answered``, or the counts, e.g.
+    ``1 of 3 probes answered, 2 warned (they do not stop a release)``.
+
+    Args:
+        results: The probes' results (possibly only those so far).
+    """
+    ok = sum(r.status == "ok" for r in results)
+    warned = sum(r.status == "warning" for r in results)
+    failed = sum(r.status == "failed" for r in results)
+    if ok == len(results):
+        return "every probe answered"
+    parts = [f"{ok} of {len(results)} probes answered"]
+    if warned:
+        parts.append(f"{warned} warned (they do not stop a release)")
+    if failed:
+        parts.append(f"{failed} failed (the release would stop there)")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -90,3 +90,24 @@ async def test_c_cancels_probes_that_do_not_answer(quiet_sandbox: demo.Sandbox, 
             assert isinstance(app.screen, WelcomeScreen)
     finally:
         server.close()
+
+
+async def test_the_header_counts_probes_that_warned_and_no_word_is_doubled(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    # No server runs: both health probes warn ("cannot connect"); the migrate probe answers.
+    app = make_app(load_config(quiet_sandbox.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, PlanScreen) and screen.state == "done", screen.state
+        assert sorted(r.status for r in screen.results) == ["ok", "warning", "warning"], screen.results
+        status = _text(screen, "#plan-status")
+        assert "every probe answered" not in status
+        assert "1 of 3 probes answered, 2 warned (they do not stop a release)" in status, status
+        steps = _text(screen, "#plan-steps")
+        assert "Create release branch [branch]" in steps and "branch branch" not in steps, steps
+        probes = _text(screen, "#plan-probes")
+        assert "migrate production:" in probes and "production production" not in probes, probes
