@@ -7,7 +7,8 @@ records each change (``ReleaseRun.tick_verify``) from :class:`VerifyTicks.Change
 
 Keys typed in a note stay in the note: the ``Input`` takes printable keys before any
 screen binding sees them. Enter in a note saves it and moves on to the next item not
-ticked yet (:class:`VerifyTicks.NoteSubmitted` lets the screen go on from there).
+ticked yet (:class:`VerifyTicks.NoteSubmitted` lets the screen go on from there). A
+ticked item's note is also kept :data:`NOTE_SAVE_DEBOUNCE` seconds after the last key.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Checkbox, Input
 
 from iact_tui.widgets.tick_box import TickBox
 
 #: The panel's border title.
 TITLE = "Verified by hand · space ticks, a note is optional"
+
+#: Seconds after the last key in a ticked item's note before it is kept (journaled), so a
+#: note typed just before iact-tui is killed is not lost.
+NOTE_SAVE_DEBOUNCE = 1.0
 
 
 class VerifyTicks(Vertical):
@@ -64,6 +70,8 @@ class VerifyTicks(Vertical):
         #: What is shown as ticked: item id → its note.
         self.ticks = dict(ticks)
         self.border_title = TITLE
+        #: Item id → the pending debounced save of its note.
+        self._note_timers: dict[str, Timer] = {}
 
     def compose(self) -> ComposeResult:
         for check_id, label in self.items:
@@ -147,6 +155,16 @@ class VerifyTicks(Vertical):
         # typically); it never leaves the screen by itself.
         self.focus_next_tick()
         self.post_message(self.NoteSubmitted(self, check_id))
+
+    @on(Input.Changed, ".verify-note")
+    def _note_typed(self, event: Input.Changed) -> None:
+        check_id = (event.input.id or "").removeprefix("verify-note-")
+        if check_id not in self.ticks:
+            return  # an unticked item's note is taken with its tick
+        timer = self._note_timers.pop(check_id, None)
+        if timer is not None:
+            timer.stop()
+        self._note_timers[check_id] = self.set_timer(NOTE_SAVE_DEBOUNCE, lambda: self.save_note(check_id))
 
     @on(Input.Blurred, ".verify-note")
     def _note_left(self, event: Input.Blurred) -> None:

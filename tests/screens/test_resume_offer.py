@@ -129,3 +129,11 @@ async def test_resume_after_verification_with_one_tick_opens_verify(tiny_config_
         question = unfinished_release(resumed)
         assert question is not None and "verified" not in question[0]
         assert "Verify production" in question[1]
+        # A note typed and then killed -9 (no blur, no enter) is journaled a second later.
+        note = app.screen.query_one("#verify-note-verified-by-hand", Input)
+        note.focus()
+        note.cursor_position = len(note.value)
+        await pilot.press(*" and admin")
+        await pilot.pause(1.3)
+    ticks = [r for r in read_records(run.journal_path) if r["kind"] == "verify_tick"]
+    assert ticks[-1]["note"] == "login and checkout on prod and admin"

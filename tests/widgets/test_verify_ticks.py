@@ -46,3 +46,20 @@ async def test_ticks_and_notes_are_posted_and_keys_stay_in_the_note() -> None:
         assert app.keys == []  # c went into the note
         assert app.changes[-1] == ("by-hand", True, "checkout")
         assert not ticks.focus_next_tick()  # nothing left to tick
+
+
+async def test_a_ticked_items_note_is_kept_a_second_after_the_last_key() -> None:
+    """A note typed just before a kill -9 is not lost: it is posted (journaled by the
+    screen) about a second after the last key, the field still focused."""
+    app = TicksApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        ticks = app.query_one(VerifyTicks)
+        note = ticks.query_one("#verify-note-metrics", Input)
+        note.focus()
+        note.cursor_position = len(note.value)
+        await pilot.press(*" p95 ok")
+        await pilot.pause(0.3)
+        assert app.changes == []  # still typing
+        await pilot.pause(1.2)
+        assert app.focused is note
+        assert app.changes == [("metrics", True, "grafana p95 ok")]
