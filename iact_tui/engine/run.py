@@ -140,6 +140,15 @@ class FlowRun:
         if self.run_lock is None:
             self._journal_takeover(self._take_run_lock(state_dir))
 
+    async def _check_run_lock(self) -> None:
+        """Before a step: the run lock must still be this process's (read in a thread).
+
+        Raises:
+            RunLockLost: Another iact-tui broke it; the step fails saying who and to quit.
+        """
+        if self.run_lock is not None:
+            await asyncio.to_thread(self.run_lock.check)
+
     def release_run_lock(self) -> None:
         """Give the run lock back (called by ``finish``; ``atexit`` does it otherwise)."""
         if self.run_lock is not None:
@@ -190,6 +199,7 @@ class FlowRun:
         yield first
         finished: StepFinished | None = None
         try:
+            await self._check_run_lock()
             self._gate(step_id)
             async for event in step.run(self.ctx):
                 if isinstance(event, StepFinished):

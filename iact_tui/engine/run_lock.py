@@ -154,6 +154,29 @@ class RunLockHeld(IactError):
         self.lock.break_lock(typed, self.holder)
 
 
+class RunLockLost(IactError):
+    """The run lock this process held was broken by another iact-tui (its operator typed
+    this host's name), which may now hold it: this process must not change the
+    repository any more.
+
+    Attributes:
+        holder: What the lock file says now; ``None`` when it is gone (broken, not retaken).
+    """
+
+    def __init__(self, lock: RunLock, holder: LockInfo | None) -> None:
+        self.holder = holder
+        if holder is None:
+            what = f"this iact-tui's run lock on {lock.repo} was broken by another iact-tui ({lock.path} is gone)"
+            who = "the process that broke it"
+        else:
+            what = (
+                f"this iact-tui no longer holds the run lock on {lock.repo}: {holder.describe()} broke it and holds it"
+            )
+            who = f"{holder.owner} (pid {holder.pid})"
+        fix = f"quit this iact-tui without going on: {who} owns the release now; nothing more is done here"
+        super().__init__(what, fix)
+
+
 #: Lock path → [the lock, how many runs of this process hold it].
 _held: dict[Path, list[Any]] = {}
 #: Lock path → the lock this process broke (journaled by the next acquire).
@@ -255,6 +278,24 @@ class RunLock:
                 if isinstance(current, LockInfo) and self._is_mine(current):
                     tmp = self._write_temp(self._info(started=current.started))
                     os.replace(tmp, self.path)
+
+    def check(self) -> None:
+        """Make sure the lock file still names this process (host, pid and start time),
+        before a step changes anything. A no-op unless this process holds the lock.
+        Blocking (reads the lock file): call it in a thread from the event loop.
+
+        Raises:
+            RunLockLost: Another process broke the lock (the file is gone or names it).
+        """
+        if not self.held:
+            return
+        current = self._read()
+        if isinstance(current, str):
+            raise RunLockLost(self, None)
+        if current is None or not self._is_mine(current):
+            raise RunLockLost(self, current)
+        if current.proc_start and current.proc_start != _proc_start(os.getpid()):
+            raise RunLockLost(self, current)
 
     # -- breaking --------------------------------------------------------------------------
 

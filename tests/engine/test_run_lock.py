@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from iact_tui import demo
-from iact_tui.engine.run_lock import LockInfo, RunLock, RunLockHeld
+from iact_tui.engine.run_lock import LockInfo, RunLock, RunLockHeld, RunLockLost
 from iact_tui.errors import ConfirmationError
 
 # A holder process: waits for the go file (so racers start together), tries the lock,
@@ -301,3 +301,58 @@ def test_a_run_refused_by_the_lock_leaves_no_run_folder(quiet_sandbox: demo.Sand
         assert plan.run_lock is None
     finally:
         holder.communicate("")
+
+
+# Another operator's iact-tui: refused, breaks the lock with the hostname typed, takes it,
+# prints its pid and holds the lock until stdin closes.
+_BREAKER = """
+import json, os, socket, sys
+from pathlib import Path
+from iact_tui.engine.run_lock import RunLock, RunLockHeld
+lock = RunLock(Path(sys.argv[1]), flow="release", version="1.5.0", state_dir=Path(sys.argv[2]))
+try:
+    lock.acquire()
+except RunLockHeld as exc:
+    exc.break_lock(socket.gethostname())
+    lock.acquire()
+print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.read()
+lock.release()
+"""
+
+
+async def test_a_step_fails_once_another_process_broke_the_run_lock(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    from iact_tui.config import load_config
+    from iact_tui.engine.events import StepFinished
+    from iact_tui.engine.run import ReleaseRun
+
+    config = load_config(quiet_sandbox.config_path)
+    state = tmp_path / "runs-state"
+    run = ReleaseRun(config, state_dir=state)
+    assert run.run_lock is not None
+    run.run_lock.check()  # ours: nothing said
+    breaker = subprocess.Popen(
+        [sys.executable, "-c", _BREAKER, str(config.root), str(state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        other = _outcome(breaker)["pid"]
+        with pytest.raises(RunLockLost, match=f"pid {other}, release of 1.5.0"):
+            run.run_lock.check()
+        await run.load_versions()
+        run.choose_bump("minor")
+        events = [e async for e in run.run_step("preflight")]
+        finished = events[-1]
+        assert isinstance(finished, StepFinished) and finished.status == "failed"
+        assert f"pid {other}" in finished.message and "no longer holds the run lock" in finished.message
+        assert "quit this iact-tui" in finished.fix and "owns the release now" in finished.fix
+        lock_path = run.run_lock.path
+        run.finish()
+        assert LockInfo.from_json(lock_path.read_text()).pid == other  # finish left the breaker's lock
+    finally:
+        breaker.communicate("")
+    assert not any(state.glob("locks/*.lock"))  # the breaker released its own lock
