@@ -189,13 +189,29 @@ class PrepScreen(StepScreen):
             return None if self.acknowledged or not self.plan_lines or self.running else True
         if action == "skip":
             item = str(parameters[0]) if parameters else ""
+            if self._skipped_by_config(item):
+                return False  # hidden: the config gives the reason, nothing to type
             return True if self.item_status.get(item) == "failed" and not self.running else None
         return super().check_action(action, parameters)
 
+    def _skipped_by_config(self, item: str) -> bool:
+        """Whether the config already skips ``item`` (``backup`` or ``notice``) with a reason."""
+        config = self.run.config
+        if item == "backup":
+            env = config.environments.get(self.env)
+            return env is not None and env.backup is None and bool(env.backup_skip_reason)
+        if item == "notice":
+            return not config.notify.webhook_env and bool(config.notify.skip_reason)
+        return False
+
     def action_acknowledge(self) -> None:
-        """Record the acknowledged plan, then run the prep."""
+        """Re-read the config (the operator may have edited the backup or the notice since
+        the run began), record the acknowledged plan, then run the prep."""
         if self.acknowledged or not self.plan_lines or self.running:
             return
+        if not self.reload_config():
+            return
+        self.refresh_bindings()
         self.run.acknowledge_rollback_plan(self.env, self.plan_lines)
         self.start_steps()
 

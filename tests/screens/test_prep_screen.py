@@ -65,3 +65,35 @@ async def test_acknowledge_then_skip_each_missing_item_with_a_reason(tmp_path: P
         assert app.release_run.state.prep["production:backup-skip"] == "snapshot at 02:00"
         journal = app.release_run.journal_path.read_text()
         assert '"reason": "told them on the phone"' in journal and "rollback_plan_acknowledged" in journal
+
+
+async def test_a_reads_the_config_again_and_b_n_are_hidden_when_it_skips_them(tmp_path: Path) -> None:
+    path = build_tiny_repo(tmp_path / "tiny")
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(
+            '\n[notify]\nskip_reason = "told them on the phone"\n'
+            '\n[environments.production]\napp_dir = "."\nhealth_url = "http://127.0.0.1:9/api/health"\n'
+            'backup_skip_reason = "nothing to back up"\n'
+        )
+    git(path.parent, "commit", "-q", "-am", "chore: add production")
+    git(path.parent, "push", "-q", "origin", "main")
+    app = make_app(load_config(path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await walk_to_release(app, pilot)
+        for _ in range(3):  # deploy staging, smoke (both skipped), then the prep
+            await pilot.press("enter")
+            await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, PrepScreen)
+        # Textual leaves a binding whose check_action returns False out of the footer.
+        assert screen.check_action("skip", ("backup",)) is False and screen.check_action("skip", ("notice",)) is False
+        shown = app.active_bindings
+        assert "a" in shown and "b" not in shown and "n" not in shown, list(shown)
+        # The operator removes backup_skip_reason while the prep waits, then acknowledges.
+        path.write_text(path.read_text().replace('backup_skip_reason = "nothing to back up"\n', ""))
+        await pilot.press("a")
+        await settle(app, pilot)
+        table = screen.query_one(CheckTable)
+        assert table.status_of("backup") == "failed", screen.describe()  # asked for, not the old reason
+        assert table.status_of("notice") == "skipped"
+        assert screen.check_action("skip", ("backup",)) is True and screen.check_action("skip", ("notice",)) is False
