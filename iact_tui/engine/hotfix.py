@@ -559,6 +559,8 @@ class HotfixRun(ReleaseRun):
         self.state_dir = state_dir
         self.production_version, self.production_tag, self.source = "", "", ""
         self.notes: list[str] = []
+        #: The hotfix branch :meth:`leave` deleted (journaled as ``hotfix_left``); ``""``: none.
+        self.deleted_branch = ""
         self._start(hotfix_steps())
 
     @property
@@ -800,7 +802,8 @@ class HotfixRun(ReleaseRun):
             said += f"; deleted {self.branch} (no commit, never pushed)"
         else:
             said += f"; {self.branch} is kept"
-        self.journal.write("hotfix_left", branch=origin, deleted=self.branch if deleted else "")
+        self.deleted_branch = self.branch if deleted else ""
+        self.journal.write("hotfix_left", branch=origin, deleted=self.deleted_branch)
         return said
 
     def outcome(self) -> str:
@@ -817,6 +820,8 @@ class HotfixRun(ReleaseRun):
             said = "tagged and pushed; not deployed"
         elif ok & {"bump", "changelog", "commit", "push"}:
             said = f"prepared on {self.branch}; not tagged"
+        elif BRANCH in ok and self.deleted_branch:
+            said = f"{self.branch} created, then deleted (no commit, never pushed); nothing released"
         elif BRANCH in ok:
             said = f"{self.branch} {records[BRANCH].data.get('how', 'made')}; nothing released"
         else:
@@ -833,9 +838,10 @@ class HotfixRun(ReleaseRun):
         ``Hotfix vX.Y.Z: <what it did>`` (:meth:`outcome`), then the details."""
         if not self.state.version:
             return ["Hotfix: what production runs was not read; nothing changed"]
+        where = f"on {self.branch}" + (" (deleted)" if self.deleted_branch else "")
         lines = [
             f"Hotfix {self.ctx.tag}: {self.outcome()}",
-            f"production ran {self.production_tag}; hotfix {self.ctx.tag} on {self.branch}",
+            f"production ran {self.production_tag}; hotfix {self.ctx.tag} {where}",
         ]
         backport = self.records[BACKPORT]
         targets = backport.data.get("targets")

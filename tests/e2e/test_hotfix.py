@@ -297,3 +297,22 @@ async def test_backport_raises_lower_version_files_and_skips_finished_release_br
     assert "skipped release/v1.3.0" in record.message
     assert "release/v1.3.0: skipped (finished release: merged into main, tagged v1.3.0)" in run.summary_lines()
     run.journal.close()
+
+
+async def test_summary_says_the_empty_branch_was_deleted(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    box = quiet_sandbox
+    run = HotfixRun(load_config(box.config_path), state_dir=tmp_path / "state")
+    try:
+        await run.load()
+        assert await run.remember_branch() == "main"
+        async for _ in run.run_until("hotfix-branch"):
+            pass
+        assert run.records["hotfix-branch"].status == "ok"
+        said = await run.leave(delete_branch=True)
+        assert "deleted hotfix/v1.3.3" in said
+        assert git(box.repo, "branch", "--list", "hotfix/v1.3.3") == ""
+        head, where = run.summary_lines()[:2]
+        assert head == "Hotfix v1.3.3: hotfix/v1.3.3 created, then deleted (no commit, never pushed); nothing released"
+        assert where.endswith("on hotfix/v1.3.3 (deleted)")
+    finally:
+        run.journal.close()
