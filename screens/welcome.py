@@ -68,6 +68,14 @@ class WelcomeScreen(WizardScreen):
         if not self.iact.resumed:
             self.look_for_unfinished()
 
+    def on_screen_resume(self) -> None:
+        """Back on Welcome (from a hotfix, a rollback, the monitor, the plan): highlight the
+        first option again, so that one ``enter`` does not start the flow just left (a
+        hotfix would cut a new branch at once). WizardScreen's own handler runs too."""
+        choice = self.query_one("#flow-choice", OptionList)
+        if choice.option_count:
+            choice.highlighted = 0
+
     @work(exclusive=True, group="welcome", exit_on_error=False)
     async def look_for_unfinished(self) -> None:
         """Offer the newest unfinished release run first: ``Resume release v1.4.0 (stopped

@@ -112,6 +112,9 @@ async def test_welcome_opens_rollback_and_monitor_and_comes_back(sandbox: demo.S
         await settle(app, pilot)
         welcome = app.screen
         assert isinstance(welcome, WelcomeScreen)
+        choice = welcome.query_one("#flow-choice", OptionList)
+        await pilot.press("down")  # Hotfix highlighted, then chosen
+        assert choice.highlighted == 1
         welcome.choose("hotfix")
         await settle(app, pilot)
         hotfix = app.screen
@@ -128,6 +131,8 @@ async def test_welcome_opens_rollback_and_monitor_and_comes_back(sandbox: demo.S
         await pilot.press("y")
         await settle(app, pilot)
         assert app.screen is welcome
+        # Back on Welcome the first option is highlighted again: enter does not cut a new hotfix.
+        assert choice.highlighted == 0
         assert (
             subprocess.run(
                 ["git", "branch", "--show-current"], cwd=sandbox.repo, capture_output=True, text=True, check=True
