@@ -472,7 +472,8 @@ class GitService:
         if not tail.strip() and len(parts) % 5 == 0 and all(len(sha) in (40, 64) and sha.isalnum() for sha in shas):
             it = iter(parts)
             return [
-                Commit(sha.strip("\n"), subject, body.strip(), author, len(parents.split()))
+                # %P: the parents' ids, one space between them.
+                Commit(sha.strip("\n"), subject, body.strip(), author, parents.count(" ") + 1 if parents else 0)
                 for sha, parents, author, subject, body in zip(it, it, it, it, it, strict=True)
             ]
         raw = self._repo.git.log(rev, *options, "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e", stdout_as_string=False)
