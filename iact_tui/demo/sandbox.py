@@ -497,6 +497,24 @@ def start_sandbox(root: Path, *, progress: Callable[[str], None] | None = None) 
     )
 
 
+def _newest_tag(origin: Path) -> str:
+    """The newest release tag of the bare ``origin`` by version order (``git tag --sort``),
+    e.g. ``v1.4.0`` once a release made it; ``""`` when it cannot be read."""
+    try:
+        done = subprocess.run(
+            ["git", "tag", "--list", "v[0-9]*", "--sort=-v:refname"],
+            cwd=origin,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    names = done.stdout.split() if done.returncode == 0 else []
+    return names[0] if names else ""
+
+
 def describe(sandbox: Sandbox, *, command: str = "iact-tui", fresh: bool = True) -> str:
     """What ``iact-tui demo DIR`` prints once the sandbox is built (or started again).
 
@@ -504,7 +522,8 @@ def describe(sandbox: Sandbox, *, command: str = "iact-tui", fresh: bool = True)
         sandbox: The built sandbox.
         command: How to run iact-tui (its full path when it is not on ``PATH``).
         fresh: Just built: the servers serve the latest release (else: whatever was
-            deployed since, so no version is named).
+            deployed since, so no version is named for them, and the newest tag is read
+            from the origin: a release may have made one since).
 
     Returns:
         Several lines: what was made, each environment's health URL and state, and
@@ -513,11 +532,14 @@ def describe(sandbox: Sandbox, *, command: str = "iact-tui", fresh: bool = True)
     from iact_tui.demo import appctl
 
     root = sandbox.root
+    newest = f"v{LATEST_RELEASE}" if fresh else _newest_tag(sandbox.origin)
+    tags = f", tags v1.0.0 … {newest}" if newest else ""
+    clone = f"unreleased commits after v{LATEST_RELEASE}" if fresh else "what was released or committed since"
     lines = [
         f"IACT release sandbox in {root}",
         "",
-        f"  origin.git/   the shared bare repository: main, tags v1.0.0 … v{LATEST_RELEASE}",
-        f"  repo/         your clone on main: {CONFIG_NAME}, unreleased commits after v{LATEST_RELEASE}",
+        f"  origin.git/   the shared bare repository: main{tags}",
+        f"  repo/         your clone on main: {CONFIG_NAME}, {clone}",
     ]
     for env, url in sandbox.environments.items():
         state_file = sandbox.run_dir / f"{env}.json"

@@ -218,3 +218,13 @@ def test_no_server_answers_without_start(offline_sandbox: Sandbox) -> None:
     for url in offline_sandbox.environments.values():
         with pytest.raises((urllib.error.URLError, ConnectionError)):
             urllib.request.urlopen(url, timeout=2)
+
+
+def test_describe_names_the_newest_tag_of_the_origin_when_started_again(quiet_sandbox: Sandbox) -> None:
+    # A release made v1.4.0 since the sandbox was built: starting it again says so.
+    origin = quiet_sandbox.origin
+    subprocess.run(["git", "tag", "-a", "v1.4.0", "-m", "Release v1.4.0", "main"], cwd=origin, check=True)
+    again = describe(quiet_sandbox, fresh=False)
+    assert "tags v1.0.0 … v1.4.0" in again, again
+    assert "v1.3.2" not in again, again
+    assert "tags v1.0.0 … v1.3.2" in describe(quiet_sandbox)  # just built: the history's latest
