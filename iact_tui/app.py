@@ -340,6 +340,10 @@ class IactApp(App[None]):
         if not self._finished:
             self._finished = True
             self.release_run.finish()
+            from iact_tui.engine.resume import discard_if_empty
+
+            # A wizard opened and quit (no version, no step): no empty run in history.
+            discard_if_empty(self.release_run.run_dir)
             from iact_tui.screens.flow import FlowScreen
 
             for screen in self.screen_stack:

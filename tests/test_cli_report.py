@@ -61,6 +61,7 @@ async def runs(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> Runs:
     other_dir.mkdir(parents=True)
     journal = Journal(other_dir / "journal.jsonl")
     journal.write("run_started", flow="release", repo=str(tmp_path / "elsewhere"), operator="ann@ci", steps=[])
+    journal.write("version_chosen", version="9.9.0", bump="minor", previous="9.8.0")
     journal.close()
     return Runs(quiet_sandbox.repo, tagged.run_dir, failed.run_dir, cut_dir, other_dir)
 
@@ -169,8 +170,33 @@ def test_a_rollback_run_writes_its_report_too(
     assert "| Environment | production |" in text
     assert "| rollback-production | rollback-production | — | not run | — |" in text
     monkeypatch.chdir(quiet_sandbox.repo)
+    # Nothing happened in it: history skips it, its name still finds its report.
     code, out, _ = _main(capsys, "history")
-    assert code == 0 and f"{run.run_dir.name}  rollback" in out
+    assert code == 0 and run.run_dir.name not in out
+    code, out, _ = _main(capsys, "report", run.run_dir.name)
+    assert code == 0 and out == text
+
+
+async def test_empty_runs_are_skipped_and_a_quit_wizard_leaves_no_run_folder(
+    runs: Runs, quiet_sandbox: demo.Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iact_tui.engine.resume import discard_if_empty
+
+    config = load_config(quiet_sandbox.config_path)
+    empty = ReleaseRun(config)
+    empty.finish()  # the wizard opened and quit: run_started, run_finished, report.md
+    monkeypatch.chdir(runs.repo)
+    code, out, _ = _main(capsys, "history")
+    assert code == 0 and empty.run_dir.name not in out and runs.failed.name in out
+    code, out, _ = _main(capsys, "report", "last")
+    assert code == 0 and f"| Run | {runs.failed.name} |" in out  # the newest run with something in it
+    # At quit the wizard removes such a run; one with any input or step record stays.
+    assert discard_if_empty(empty.run_dir) and not empty.run_dir.exists()
+    assert not discard_if_empty(runs.tagged) and not discard_if_empty(runs.other)
+    ticked = ReleaseRun(config)
+    ticked.tick(ticked.manual_checks()[0][0], True)
+    ticked.finish()
+    assert not discard_if_empty(ticked.run_dir) and ticked.run_dir.exists()
 
 
 def test_help_names_report_and_history(capsys: pytest.CaptureFixture[str]) -> None:

@@ -97,6 +97,14 @@ class RunSummary:
     steps: list[str] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)
+    #: Records other than ``run_started``/``run_finished`` (inputs, steps, notices).
+    other_records: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """Nothing happened in the run (the wizard opened and quit): no version, no step,
+        no other record. ``history`` and ``report last`` skip it."""
+        return self.flow != "monitor" and not self.version and not self.attempts and not self.other_records
 
     @property
     def duration(self) -> float | None:
@@ -154,6 +162,8 @@ def summarize(records: Iterable[dict[str, Any]], run_id: str, path: Path) -> Run
         kind, ts = record.get("kind"), _float(record.get("ts"))
         if ts is not None:
             last_ts = ts
+        if kind not in {"run_started", "run_finished"}:
+            summary.other_records += 1
         if kind == "run_started" and summary.started is None:
             summary.started = ts
             summary.flow = str(record.get("flow", "?"))
@@ -268,13 +278,14 @@ def runs_dir(state_dir: Path | None = None) -> Path:
     return state_root(state_dir) / "runs"
 
 
-def list_runs(state_dir: Path | None = None, *, repo: Path | None = None) -> list[RunSummary]:
+def list_runs(state_dir: Path | None = None, *, repo: Path | None = None, with_empty: bool = False) -> list[RunSummary]:
     """Every run under the state dir with a journal, newest first.
 
     Args:
         state_dir: The state dir; ``None``: platformdirs' user state dir.
         repo: Only runs made in this repository (the ``repo`` of ``run_started``, both
             paths resolved); ``None``: every repository's.
+        with_empty: Also the runs where nothing happened (:attr:`RunSummary.empty`).
 
     Returns:
         The summaries, newest start first (the folder name breaks ties); empty when
@@ -293,6 +304,8 @@ def list_runs(state_dir: Path | None = None, *, repo: Path | None = None) -> lis
         summary = summarize(records, journal.parent.name, journal.parent)
         if wanted is not None and (not summary.repo or os.path.realpath(summary.repo) != wanted):
             continue
+        if summary.empty and not with_empty:
+            continue
         found.append(summary)
     found.sort(key=lambda s: (s.started or 0.0, s.run_id), reverse=True)
     return found
@@ -303,7 +316,8 @@ def find_run(spec: str | None, state_dir: Path | None = None, *, repo: Path | No
 
     Args:
         spec: A run folder's name, a unique prefix of one, a path to a run folder (or to
-            its journal), or ``last``/``None`` for the newest run.
+            its journal), or ``last``/``None`` for the newest run with something in it
+            (runs where nothing happened are skipped; a name finds one still).
         state_dir: The state dir; ``None``: platformdirs' user state dir.
         repo: For ``last`` and for names: only this repository's runs (``None``: all).
 
@@ -321,9 +335,10 @@ def find_run(spec: str | None, state_dir: Path | None = None, *, repo: Path | No
         raise ReportError(
             f"{spec} is not a run folder (it has no {JOURNAL_NAME})", "give a run id from iact-tui history"
         )
-    runs = list_runs(state_dir, repo=repo)
+    runs = list_runs(state_dir, repo=repo, with_empty=True)
     where = "of this repository " if repo is not None else ""
     if not spec or spec == "last":
+        runs = [s for s in runs if not s.empty]
         if not runs:
             raise ReportError(
                 f"no run {where}is recorded in {runs_dir(state_dir)}",
@@ -336,7 +351,7 @@ def find_run(spec: str | None, state_dir: Path | None = None, *, repo: Path | No
     matches = [s for s in runs if s.run_id.startswith(spec)]
     if not matches and repo is not None:
         # A run of another repository, named exactly, is still that run.
-        matches = [s for s in list_runs(state_dir) if s.run_id.startswith(spec)]
+        matches = [s for s in list_runs(state_dir, with_empty=True) if s.run_id.startswith(spec)]
     if not matches:
         raise ReportError(
             f"no run {where}matches {spec!r}", "list the runs with iact-tui history (--all for every repository)"

@@ -583,21 +583,35 @@ def abandon(unfinished: UnfinishedRun, reason: str = "the operator started a new
 
 
 def discard_if_empty(run_dir: Path) -> bool:
-    """Remove a run folder whose journal holds nothing but ``run_started`` (the fresh
-    run the wizard made before the operator chose to resume another). Blocking.
+    """Remove a run folder where nothing happened: its journal holds ``run_started`` and
+    at most a ``run_finished`` whose steps are all ``pending`` (no version chosen, no
+    tick, no step started: any other record keeps it), next to at most the ``report.md``
+    written at the end. The fresh run the wizard made before the operator chose to resume
+    another, or a wizard opened and quit. Blocking.
+
+    Args:
+        run_dir: The run's folder (``<state>/runs/<id>``).
 
     Returns:
-        True when removed; False when it holds anything else (it is kept).
+        True when removed; False when it holds anything else, or is gone (it is kept).
     """
     journal = run_dir / "journal.jsonl"
-    if {p.name for p in run_dir.iterdir()} != {"journal.jsonl"}:
-        return False
     try:
-        kinds = [r.get("kind") for r in read_records(journal)]
+        names = {p.name for p in run_dir.iterdir()}
     except OSError:
         return False
-    if kinds not in ([], ["run_started"]):
+    if names not in ({"journal.jsonl"}, {"journal.jsonl", "report.md"}):
         return False
+    try:
+        records = read_records(journal)
+    except OSError:
+        return False
+    kinds = [r.get("kind") for r in records]
+    if kinds not in ([], ["run_started"], ["run_started", "run_finished"]):
+        return False
+    if any(str(v) != "pending" for r in records[1:] for v in dict(r.get("steps") or {}).values()):
+        return False
+    (run_dir / "report.md").unlink(missing_ok=True)
     journal.unlink()
     run_dir.rmdir()
     return True

@@ -137,3 +137,16 @@ async def test_resume_after_verification_with_one_tick_opens_verify(tiny_config_
         await pilot.pause(1.3)
     ticks = [r for r in read_records(run.journal_path) if r["kind"] == "verify_tick"]
     assert ticks[-1]["note"] == "login and checkout on prod and admin"
+
+
+async def test_quitting_a_wizard_where_nothing_happened_leaves_no_run_folder(
+    tiny_config_path: Path, tmp_path: Path
+) -> None:
+    app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    run_dir = app.release_run.run_dir
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert run_dir.exists()
+        await pilot.press("q")
+        await settle(app, pilot)
+    assert not run_dir.exists()
