@@ -460,13 +460,12 @@ class GitService:
     def _log(self, rev: str, *options: str) -> list[Commit]:
         """``git log`` of ``rev`` parsed into :class:`Commit` values, in git's order (in a
         worker thread; text decoded as UTF-8 with replacement)."""
-        raw = self._repo.git.log(rev, *options, "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1f", stdout_as_string=False)
+        raw = self._repo.git.log(rev, *options, "--format=%H%x00%P%x00%an%x00%s%x00%b%x00", stdout_as_string=False)
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-        # Every field ends with \x1f (git puts a newline between records): one split gives
-        # five fields per commit (a draft reads 20,000). A message holding a \x1f itself
-        # shifts the fields (a field meant as a commit id is not one): read again with
-        # records ended by \x1e, one by one.
-        parts = text.split("\x1f")
+        # Every field ends with a NUL, which no commit message or name can hold (git
+        # keeps them as C strings); git puts a newline between records. One split gives
+        # five fields per commit (a draft reads 20,000 of them).
+        parts = text.split("\0")
         tail = parts.pop()
         shas = [p.strip("\n") for p in parts[::5]]
         if not tail.strip() and len(parts) % 5 == 0 and all(len(sha) in (40, 64) and sha.isalnum() for sha in shas):
@@ -476,6 +475,7 @@ class GitService:
                 Commit(sha.strip("\n"), subject, body.strip(), author, parents.count(" ") + 1 if parents else 0)
                 for sha, parents, author, subject, body in zip(it, it, it, it, it, strict=True)
             ]
+        # Not the shape expected (a git that drops NULs): record by record, as it used to be.
         raw = self._repo.git.log(rev, *options, "--format=%H%x1f%P%x1f%an%x1f%s%x1f%b%x1e", stdout_as_string=False)
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
         commits = []

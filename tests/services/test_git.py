@@ -43,6 +43,31 @@ async def test_commits_since_marks_changelog_edits_and_survives_bad_bytes(repo: 
     assert [c.changelog_added for c in commits] == [("entry",), ()]
 
 
+async def test_commits_since_counts_parents_and_reads_a_message_holding_the_field_separator(repo: Path) -> None:
+    """Merges have two parents; a message holding \\x1f (a common field separator) is
+    read whole."""
+    git(repo, "checkout", "-qb", "topic")
+    (repo / "t").write_text("t")
+    git(repo, "add", "t")
+    git(repo, "commit", "-qm", "feat: on a branch")
+    git(repo, "checkout", "-q", "main")
+    (repo / "m").write_text("m")
+    git(repo, "add", "m")
+    subprocess.run(
+        ["git", "commit", "-q", "-F", "-"], cwd=repo, input=b"fix: odd \x1f byte\n\nbody \x1f too\n", check=True
+    )
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge branch 'topic'", "topic")
+
+    commits = await GitService(repo).commits_since("v1.0.0", "CHANGELOG.md")
+
+    by_subject = {c.subject: c for c in commits}
+    assert set(by_subject) == {"feat: on a branch", "fix: odd \x1f byte", "Merge branch 'topic'"}
+    assert by_subject["Merge branch 'topic'"].parents == 2
+    assert by_subject["feat: on a branch"].parents == 1
+    assert by_subject["fix: odd \x1f byte"].body == "body \x1f too"
+    assert all(len(c.sha) == 40 for c in commits)
+
+
 async def test_a_push_the_remote_refuses_is_an_error_with_its_reason(repo: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
