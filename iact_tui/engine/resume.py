@@ -128,6 +128,12 @@ def replay(records: list[dict[str, Any]], tag_prefix: str = "v") -> Replayed:
             record.status = INTERRUPTED
             record.message = f"{record.message or sid}: interrupted (iact-tui stopped while it ran)"
             record.fix = "run it again (r in the wizard; run release --resume headless): it checks what is done first"
+            if sid.startswith("deploy-"):
+                record.message += "; the hosts may still be in maintenance mode with the deploy lock held"
+                record.fix = (
+                    "r runs the deploy again (run release --resume headless), which takes the lock back and "
+                    "ends maintenance mode"
+                )
     return out
 
 

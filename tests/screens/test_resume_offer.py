@@ -150,3 +150,51 @@ async def test_quitting_a_wizard_where_nothing_happened_leaves_no_run_folder(
         await pilot.press("q")
         await settle(app, pilot)
     assert not run_dir.exists()
+
+
+async def _journal_interrupted(config_path: Path, state: Path, stopped: str) -> None:
+    """A run killed while ``stopped`` ran, every step before it ok."""
+    run = await journal_a_crashed_run(config_path, state, interrupted=False)
+    run.journal = Journal(run.journal_path)
+    for sid in [s for s in run.records if s != "preflight"]:
+        run.journal.event(StepStarted(sid, run.step(sid).title))
+        if sid == stopped:
+            run.journal.event(OutputLine(sid, f"{sid} output before the kill"))
+            break
+        run.journal.event(StepFinished(sid, "ok", f"{sid} done"))
+    run.journal.close()
+
+
+async def test_an_interrupted_deploy_says_maintenance_mode_and_the_lock_may_be_left(
+    tiny_config_path: Path, tmp_path: Path
+) -> None:
+    await _journal_interrupted(tiny_config_path, tmp_path / "state", "deploy-production")
+    app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        record = app.release_run.records["deploy-production"]
+        assert record.status == "interrupted"
+        assert "may still be in maintenance mode with the deploy lock held" in record.message
+        assert "takes the lock back and ends maintenance mode" in record.fix
+        status = str(app.screen.query_one("#step-status", Static).render())
+        assert "maintenance mode" in status
+
+
+async def test_an_interrupted_verification_is_shown_once(tiny_config_path: Path, tmp_path: Path) -> None:
+    await _journal_interrupted(tiny_config_path, tmp_path / "state", "verify")
+    app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, VerifyScreen)
+        assert "maintenance" not in app.release_run.records["verify"].message
+        log = screen.query_one(CommandLog)
+        log.flush()
+        await pilot.pause()
+        shown = [str(line) for line in log.log_widget.lines]
+        assert sum("Verify production: interrupted" in line for line in shown) == 1, shown
+        assert shown.count("» verify output before the kill") == 1, shown
