@@ -121,6 +121,7 @@ def render_announcement(
     added: migrations.AddedMigrations | None = None,
     migrations_error: str = "",
     history: History | None = None,
+    verify_outcomes: list[str] | None = None,
 ) -> str:
     """The announcement's Markdown.
 
@@ -136,6 +137,9 @@ def render_announcement(
         migrations_error: Why the migrations could not be read.
         history: Production's history from the journals, for the rollback part when this
             run did not record what production ran (see :func:`ran_before`).
+        verify_outcomes: How each ``verify`` attempt ended (:func:`verify_outcomes`),
+            for the line on a verification passed after earlier attempts; ``None``:
+            unknown (those attempts are called failed).
 
     Raises:
         ConfigError: The template has an unknown placeholder (its file and line).
@@ -159,7 +163,7 @@ def render_announcement(
         "changelog": section.strip() or _NO_CHANGES,
         "notes": _notes(ctx, groups, added, migrations_error),
         "rollback": _rollback(ctx, history),
-        "verification": "\n".join(_verification(ctx)),
+        "verification": "\n".join(_verification(ctx, verify_outcomes or [])),
         "team": ctx.config.announce.team,
     }
     text = templates.fill(template, values, source=source, what=_WHAT, key=TEMPLATE_KEY, allowed=PLACEHOLDERS)
@@ -303,17 +307,23 @@ def _pct(value: Any) -> str:
     return f"{float(value) * 100:g}%" if isinstance(value, int | float) else "?"
 
 
-def _verification(ctx: RunContext) -> list[str]:
-    """The verification's figures (or that it did not run), and the staging smoke tests."""
+def _verification(ctx: RunContext, outcomes: list[str]) -> list[str]:
+    """The verification's figures (or that it did not run), and the staging smoke tests;
+    ``outcomes``: how each ``verify`` attempt ended (empty: unknown)."""
     verify = ctx.state.results.get("verify")
-    lines = _verification_lines(ctx, verify) if verify else ["- Production verification did not run in this release."]
+    lines = (
+        _verification_lines(ctx, verify, outcomes)
+        if verify
+        else ["- Production verification did not run in this release."]
+    )
     if "smoke-staging" in ctx.state.results:
         lines.append("- Smoke tests passed on staging.")
     return lines
 
 
-def _verification_lines(ctx: RunContext, verify: dict[str, Any]) -> list[str]:
-    """Every figure of the ``verify`` step's result and the checks done by hand."""
+def _verification_lines(ctx: RunContext, verify: dict[str, Any], outcomes: list[str]) -> list[str]:
+    """Every figure of the ``verify`` step's result and the checks done by hand;
+    ``outcomes``: how each ``verify`` attempt ended (empty: unknown)."""
     lines: list[str] = []
     health = verify.get("health") or {}
     if health:
@@ -349,7 +359,8 @@ def _verification_lines(ctx: RunContext, verify: dict[str, Any]) -> list[str]:
         )
     attempt = verify.get("attempt")
     if isinstance(attempt, int) and attempt > 1:
-        lines.append(f"- Verification passed on attempt {attempt}; the earlier attempts failed (see the journal).")
+        earlier = _earlier_attempts(attempt, outcomes)
+        lines.append(f"- Verification passed on attempt {attempt}; {earlier} (see the journal).")
     for check_id, label in VERIFY_MANUAL:
         if check_id in ctx.state.verify_ticks:
             note = _plain(ctx.state.verify_ticks[check_id])
@@ -409,6 +420,49 @@ def deployed_at(ctx: RunContext) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(found, dt.UTC) if found is not None else None
 
 
+def verify_outcomes(ctx: RunContext) -> list[str]:
+    """How each attempt of this run's ``verify`` step ended, from the run's journal, in
+    order: ``ok``, ``failed``, ``cancelled``, or ``interrupted`` (started and never
+    finished: iact-tui was killed). Empty when the journal cannot be read. Blocking."""
+    path = ctx.run_dir / "journal.jsonl"
+    outcomes: list[str] = []
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if '"verify"' not in line:
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if record.get("step_id") != "verify":
+                    continue
+                if record.get("kind") == "step_started":
+                    outcomes.append("interrupted")
+                elif record.get("kind") == "step_finished" and outcomes:
+                    outcomes[-1] = str(record.get("status", "failed"))
+    except OSError:
+        return []
+    return outcomes
+
+
+def _earlier_attempts(attempt: int, outcomes: list[str]) -> str:
+    """``the earlier attempt was interrupted``, ``the earlier attempts failed``, or
+    ``attempt 1 was interrupted and attempt 2 failed``, for the attempts before
+    ``attempt`` (``outcomes`` from :func:`verify_outcomes`; unknown ones: failed)."""
+    earlier = outcomes[: attempt - 1] if len(outcomes) >= attempt else []
+    if not earlier:
+        return "the earlier attempts failed"
+    words = {"interrupted": "was interrupted", "cancelled": "was cancelled"}
+    if len(set(earlier)) == 1:
+        word = words.get(earlier[0], "failed")
+        if len(earlier) == 1:
+            return f"the earlier attempt {word}"
+        return f"the earlier attempts {word.replace('was ', 'were ')}"
+    parts = [f"attempt {i} {words.get(o, 'failed')}" for i, o in enumerate(earlier, 1)]
+    return ", ".join(parts[:-1]) + f" and {parts[-1]}"
+
+
 async def render(ctx: RunContext) -> tuple[str, str]:
     """Render the announcement for this run: the template (checked before any lookup),
     the changelog section, the migrations the release adds (from git), the deploy's time.
@@ -437,8 +491,17 @@ async def render(ctx: RunContext) -> tuple[str, str]:
         error = exc.what
     now = await asyncio.to_thread(deployed_at, ctx) or dt.datetime.now(dt.UTC)
     history = await asyncio.to_thread(_production_history, ctx)
+    outcomes = await asyncio.to_thread(verify_outcomes, ctx)
     markdown = render_announcement(
-        ctx, section, now, template=template, source=source, added=added, migrations_error=error, history=history
+        ctx,
+        section,
+        now,
+        template=template,
+        source=source,
+        added=added,
+        migrations_error=error,
+        history=history,
+        verify_outcomes=outcomes,
     )
     return markdown, source
 
