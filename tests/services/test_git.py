@@ -68,6 +68,30 @@ async def test_commits_since_counts_parents_and_reads_a_message_holding_the_fiel
     assert all(len(c.sha) == 40 for c in commits)
 
 
+async def test_commits_since_keeps_the_entries_a_side_branch_added_even_when_its_merge_dropped_them(
+    repo: Path,
+) -> None:
+    """History simplification never hides a commit's changelog bullets: a side branch
+    merged with ``-s ours`` still says what it added (so it is not drafted twice if the
+    entry is under Unreleased again)."""
+    git(repo, "checkout", "-qb", "side")
+    (repo / "CHANGELOG.md").write_text("# Changelog\n\n- side entry\n")
+    git(repo, "commit", "-qam", "feat: on the side")
+    git(repo, "checkout", "-q", "main")
+    (repo / "m").write_text("m")
+    git(repo, "add", "m")
+    git(repo, "commit", "-qm", "fix: on main")
+    git(repo, "merge", "-q", "-s", "ours", "--no-ff", "-m", "Merge side", "side")
+
+    commits = await GitService(repo).commits_since("v1.0.0", "CHANGELOG.md")
+
+    assert {c.subject: c.changelog_added for c in commits} == {
+        "feat: on the side": ("side entry",),
+        "fix: on main": (),
+        "Merge side": (),
+    }
+
+
 async def test_a_push_the_remote_refuses_is_an_error_with_its_reason(repo: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
