@@ -256,12 +256,7 @@ async def run_release(
             )
         if mismatches:
             run.accept_version_mismatch(True)
-        failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
-        run.finish()
-        _summary(out, run.steps, run.records, 18)
-        if run.announcement_path:
-            _say(out, f"announcement: {run.announcement_path}")
-        _say(out, f"journal: {run.journal_path}")
+        failed, cancelled = await _run_release_steps(run, until, out)
         if cancelled:
             stopped = next((sid for sid, rec in run.records.items() if rec.status in {"cancelled", "running"}), "?")
             _say(out, f"cancelled at {stopped}")
@@ -272,6 +267,25 @@ async def run_release(
         return _ended(out, failed)
     finally:
         run.journal.close()
+
+
+async def _run_release_steps(run: ReleaseRun, until: str | None, out: TextIO) -> tuple[StepFinished | None, bool]:
+    """Run the release's steps up to ``until``, journal the end, print the summary and
+    where the announcement, the journal and the report are.
+
+    Returns:
+        ``(the failed step's result or None, cancelled)`` as :func:`_stream` gives them.
+    """
+    failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
+    run.finish()
+    _summary(out, run.steps, run.records, 18)
+    if run.announcement_path:
+        _say(out, f"announcement: {run.announcement_path}")
+    _say(out, f"journal: {run.journal_path}")
+    report = run.journal_path.parent / "report.md"
+    if report.is_file():
+        _say(out, f"report: {report}")
+    return failed, cancelled
 
 
 async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
@@ -580,12 +594,7 @@ async def resume_release(config: Config, *, until: str | None, out: TextIO, stat
                 run.tick(check_id, True)
         if not _answer_in_advance(run, until, None, out):
             return 2
-        failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
-        run.finish()
-        _summary(out, run.steps, run.records, 18)
-        if run.announcement_path:
-            _say(out, f"announcement: {run.announcement_path}")
-        _say(out, f"journal: {run.journal_path}")
+        failed, cancelled = await _run_release_steps(run, until, out)
         if cancelled:
             return 130
         return _ended(out, failed)

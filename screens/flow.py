@@ -27,7 +27,7 @@ from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine
 from iact_tui.engine.state import RunState
 from iact_tui.engine.step import StepRecord
 from iact_tui.errors import IactError
-from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable, VerifyTicks
+from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable, QuitModal, VerifyTicks
 
 
 class FlowScreenRun(Protocol):
@@ -313,6 +313,31 @@ class FlowScreen(Screen[None], Generic[RunT]):
         what it must (a half-done hotfix or rollback) and undoes what it may; this base
         just closes."""
         self.close()
+
+    def ask_to_leave(self, done: str, not_done: list[str], subject: str, then: Callable[[], object]) -> None:
+        """Ask before leaving a half-done flow (``QuitModal``: Stay is the default); call
+        ``then`` when the operator leaves.
+
+        Args:
+            done: What the flow has done, e.g. ``"Hotfix v1.4.1 is tagged and pushed."``.
+            not_done: The titles of the steps not done.
+            subject: The dialog's first line, e.g. ``"The hotfix is not finished."``.
+            then: Leaves (checks the branch out again, closes...).
+        """
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                then()
+
+        self.app.push_screen(
+            QuitModal(
+                done=done,
+                not_done=not_done,
+                subject=subject,
+                leave_label="Quit" if self.exit_on_leave else "Leave",
+            ),
+            answered,
+        )
 
     def close(self) -> None:
         """Journal the end of the run, then exit the app or go back."""

@@ -31,7 +31,7 @@ from iact_tui.engine.hotfix import BACKPORT, BRANCH, CHECKS, HotfixRun
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
 from iact_tui.screens.prep import skip_dialog
-from iact_tui.widgets import CheckTable, QuitModal
+from iact_tui.widgets import CheckTable
 
 #: How often the hotfix branch is read for new fix commits, in seconds.
 POLL_SECONDS = 2.0
@@ -417,20 +417,7 @@ class HotfixScreen(FlowScreen[HotfixRun]):
             self._leave()
             return
         done, not_done = unfinished
-
-        def answered(leave: bool | None) -> None:
-            if leave:
-                self._leave()
-
-        self.app.push_screen(
-            QuitModal(
-                done=done,
-                not_done=not_done,
-                subject="The hotfix is not finished.",
-                leave_label="Quit" if self.exit_on_leave else "Leave",
-            ),
-            answered,
-        )
+        self.ask_to_leave(done, not_done, "The hotfix is not finished.", self._leave)
 
     def unfinished(self) -> tuple[str, list[str]] | None:
         """What a tagged, unfinished hotfix has done and what it has not, by step title

@@ -23,7 +23,7 @@ from iact_tui.engine.events import StepFinished
 from iact_tui.engine.rollback import PLAN, RECORD, RollbackRun
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
-from iact_tui.widgets import CheckTable, QuitModal
+from iact_tui.widgets import CheckTable
 
 #: The plan box's and the plan checks' border titles ("(before the rollback)" is added
 #: once the rollback step ran: they describe what the hosts ran then).
@@ -205,20 +205,7 @@ class RollbackScreen(FlowScreen[RollbackRun]):
         unfinished = self.unfinished()
         if unfinished is not None:
             done, not_done = unfinished
-
-            def answered(leave: bool | None) -> None:
-                if leave:
-                    self.close()
-
-            self.app.push_screen(
-                QuitModal(
-                    done=done,
-                    not_done=not_done,
-                    subject="The rollback is not finished.",
-                    leave_label="Quit" if self.exit_on_leave else "Leave",
-                ),
-                answered,
-            )
+            self.ask_to_leave(done, not_done, "The rollback is not finished.", self.close)
             return
         # Reading what runs and planning change nothing: stop them and leave.
         self.workers.cancel_group(self, "rollback")

@@ -447,13 +447,7 @@ def read_report(run_dir: Path, *, rebuild: bool = False) -> str:
     try:
         return write_report(run_dir).read_text(encoding="utf-8")
     except (ReportError, OSError):
-        try:
-            records, notices = journal_records(run_dir / JOURNAL_NAME)
-        except OSError as exc:
-            raise ReportError(
-                f"the journal of {run_dir.name} cannot be read: {exc.strerror or exc}", "check its permissions"
-            ) from exc
-        return build_report(records, run_dir.name, notices)
+        return current_report(run_dir)
 
 
 def current_report(run_dir: Path) -> str:
