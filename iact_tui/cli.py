@@ -490,6 +490,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "error: the headless runner needs --yes: it ticks the manual checklist items and confirms the production deploy"
         )
         return EXIT_USAGE
+    if args.resume and args.flow != "release":
+        _err(f"error: --resume goes on with an unfinished release; run {args.flow} has no --resume")
+        return EXIT_USAGE
     if args.flow == "rollback":
         if not args.to:
             _err("error: run rollback needs --to TAG: the release to go back to")

@@ -27,6 +27,7 @@ from textual.widgets import Button, Label, Static, TextArea
 from textual.worker import Worker
 
 from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
+from iact_tui.engine.flows import HOTFIX_STEP_IDS
 from iact_tui.engine.hotfix import BACKPORT, BRANCH, CHECKS, HotfixRun
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
@@ -38,16 +39,9 @@ POLL_SECONDS = 2.0
 ENV = "production"
 DEPLOY, PREP = "deploy-production", "prep-production"
 #: ``c``: the checks up to the tag (and staging, when configured).
-RELEASE_STEPS: tuple[str, ...] = (
-    CHECKS,
-    "bump",
-    "changelog",
-    "commit",
-    "push",
-    "tag",
-    "deploy-staging",
-    "smoke-staging",
-)
+RELEASE_STEPS: tuple[str, ...] = HOTFIX_STEP_IDS[
+    HOTFIX_STEP_IDS.index(CHECKS) : HOTFIX_STEP_IDS.index("smoke-staging") + 1
+]
 #: ``d``: after the typed version (then the items verified by hand, then ``c``: the backport).
 DEPLOY_STEPS: tuple[str, ...] = (DEPLOY, VERIFY)
 #: Prep items that can be skipped with a reason, and how the reason modal names them.

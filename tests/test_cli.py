@@ -185,3 +185,11 @@ def test_monitor_in_a_real_terminal_shows_lines_and_leaves_nothing_running(tmp_p
         tmux("kill-server")
     assert "monitored production for" in out.read_text()
     assert not subprocess.run(["pgrep", "-f", f"tail -F -v -n 0 -- {log}"], capture_output=True).stdout
+
+
+def test_resume_is_refused_for_hotfix_and_rollback(capsys: pytest.CaptureFixture[str]) -> None:
+    from iact_tui import cli
+
+    for flow in ("hotfix", "rollback"):
+        assert cli.main(["run", flow, "--resume", "--yes"]) == 2
+        assert f"run {flow} has no --resume" in capsys.readouterr().err
