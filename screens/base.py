@@ -74,7 +74,73 @@ class EngineEvent(Message):
         self.event = event
 
 
-class WizardScreen(Screen[None]):
+class LeanScreen(Screen[None]):
+    """A screen that spares the event loop two pieces of Textual's whole-screen work.
+
+    The footer is rebuilt only when what it shows changed. Textual's ``Footer`` recomposes (removes and mounts every key, each key restyled on
+    mount) on every ``refresh_bindings`` and does not merge requests. The screens ask on
+    every engine event and Textual on every focus change, so a release rebuilt the footer
+    about 600 times, 10-40 ms each on the event loop (``benchmarks/run_all.py --only
+    stalls``). Here the requests made before the next refresh share one check, and the
+    footer is told only when :meth:`footer_state` differs from what it was last told.
+
+    The app's breakpoint classes (``-narrow``/``-wide``) are set before the screen's
+    widgets mount (:meth:`preset_breakpoints`, called first in ``compose``): set by
+    Textual on the screen's first ``Resize``, they restyled every widget of the new screen
+    once more (20-80 ms on a stage screen).
+    """
+
+    def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._footer_shown: tuple[object, ...] | None = None
+        self._footer_check_pending = False
+
+    def preset_breakpoints(self) -> None:
+        """Give the screen the breakpoint classes its first ``Resize`` would give it
+        (Textual's rule: per axis, the class of the largest breakpoint not above the app's
+        size), so that ``Resize`` finds nothing to change."""
+        app = self.app
+        width, height = app.size
+        horizontal = (
+            app.HORIZONTAL_BREAKPOINTS if self.HORIZONTAL_BREAKPOINTS is None else self.HORIZONTAL_BREAKPOINTS
+        ) or []
+        vertical = (app.VERTICAL_BREAKPOINTS if self.VERTICAL_BREAKPOINTS is None else self.VERTICAL_BREAKPOINTS) or []
+        for breakpoints, dimension in ((horizontal, width), (vertical, height)):
+            for at, class_name in sorted(breakpoints, reverse=True):
+                if dimension >= at:
+                    self.add_class(class_name)
+                    break
+
+    def refresh_bindings(self) -> None:
+        """Check once, after the next refresh, whether the footer must be rebuilt."""
+        if self._footer_check_pending:
+            return
+        self._footer_check_pending = True
+        self.call_after_refresh(self._publish_bindings)
+
+    def _publish_bindings(self) -> None:
+        """Tell the footer the bindings changed, if what it shows did."""
+        self._footer_check_pending = False
+        shown = self.footer_state()
+        if shown == self._footer_shown:
+            return
+        self._footer_shown = shown
+        super().refresh_bindings()
+
+    def footer_state(self) -> tuple[object, ...]:
+        """What the footer shows: each shown binding's key, action, description, whether it
+        is enabled and its tooltip (``Footer.compose`` reads exactly these from
+        ``active_bindings``), plus whether the footer would take the request now (it
+        ignores requests while the app is blurred, so a later check must tell it again)."""
+        shown = tuple(
+            (key, binding.action, binding.description, enabled, tooltip)
+            for key, (_, binding, enabled, tooltip) in self.active_bindings.items()
+            if binding.show
+        )
+        return (shown, self.app.app_focus, self.is_current)
+
+
+class WizardScreen(LeanScreen):
     """A stage of the wizard: header, stage title, sidebar, body, footer.
 
     Subclasses set :attr:`STAGE` and :attr:`TITLE_TEXT` and implement :meth:`compose_body`.
@@ -103,6 +169,7 @@ class WizardScreen(Screen[None]):
         return self.STAGE
 
     def compose(self) -> ComposeResult:
+        self.preset_breakpoints()
         yield Header(show_clock=False, icon="⎇")
         with Horizontal(id="frame"):
             yield StepList(STAGES, id="step-list")

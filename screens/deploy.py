@@ -119,9 +119,6 @@ class DeployScreen(StepScreen):
         self._batch: OutputBatch | None = None
         self._progress_text = ""
         self._stopped_at = ""
-        self._refreshing_state = False
-        self._bindings_shown: tuple[object, ...] = ()
-        self._bindings_refresh_pending = False
         #: Output lines delivered to the log (for tests and the benchmark).
         self.output_lines = 0
 
@@ -263,32 +260,6 @@ class DeployScreen(StepScreen):
 
     # -- bindings ------------------------------------------------------------------------
 
-    def refresh_state(self) -> None:
-        self._refreshing_state = True
-        try:
-            super().refresh_state()
-        finally:
-            self._refreshing_state = False
-
-    def refresh_bindings(self) -> None:
-        """Refresh the footer once after the next refresh, and only if what it shows changed.
-
-        Each footer refresh recomposes the footer (20-40 ms here, more under load), and
-        this screen awaits it among its after-refresh callbacks, before it handles its next
-        message (keys included). Textual's Footer does not merge requests: each one queues
-        one more recompose. Every engine event refreshes the screen's state, and the
-        screen's first frames request several more (focus, twice; resume; the worker
-        starting): five recomposes in a row held the first keypress of a deploy for
-        100-180 ms (benchmarks/deploy_stream.py). So requests made before the next refresh
-        share one check, and the footer is told only when :meth:`_binding_state` changed.
-        """
-        if self._bindings_refresh_pending:
-            return
-        if self._refreshing_state and self._binding_state() == self._bindings_shown:
-            return  # the common case: an engine event that changed no binding
-        self._bindings_refresh_pending = True
-        self.call_after_refresh(self._publish_bindings)
-
     def on_mount(self) -> None:
         # The screen's widgets live as long as the run: out of the collector's generations
         # with the app's (see IactApp.on_mount). Built after the app froze its own, they
@@ -298,30 +269,6 @@ class DeployScreen(StepScreen):
         # deploy has started (after every on_mount), so its first recompose already shows
         # ``running`` and no second one follows in the stream's first frames.
         self.call_next(self._publish_bindings)
-
-    def _publish_bindings(self) -> None:
-        """Tell the footer the bindings changed, if what it shows did."""
-        self._bindings_refresh_pending = False
-        shown = self._binding_state()
-        if shown == self._bindings_shown:
-            return
-        self._bindings_shown = shown
-        super().refresh_bindings()
-
-    def _binding_state(self) -> tuple[object, ...]:
-        """What the footer shows depends on (see :meth:`check_action`)."""
-        return (
-            self.can_retry(),
-            self.is_ready(),
-            self.can_go_back(),
-            any(log.search_term for log in self.query(CommandLog)),
-            self.focused,
-            self.running,
-            bool(self.run.held_locks(self.env)),
-            self.env in self.run.config.environments,
-            self.app.app_focus,  # the footer ignores requests while the app is blurred
-            self.is_current,
-        )
 
     # -- search and follow ---------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static, TextArea
 
@@ -27,6 +26,7 @@ from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine
 from iact_tui.engine.state import RunState
 from iact_tui.engine.step import StepRecord
 from iact_tui.errors import IactError
+from iact_tui.screens.base import LeanScreen
 from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable, QuitModal, VerifyTicks
 
 
@@ -78,7 +78,7 @@ FLOW_BINDINGS: tuple[BindingType, ...] = (
 )
 
 
-class FlowScreen(Screen[None], Generic[RunT]):
+class FlowScreen(LeanScreen, Generic[RunT]):
     """A screen driving one run step by step (see the module docstring).
 
     Args:
@@ -116,6 +116,7 @@ class FlowScreen(Screen[None], Generic[RunT]):
         self._failure_shown: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
+        self.preset_breakpoints()
         yield Header(show_clock=False, icon=self.ICON)
         with VerticalScroll(id=f"{self.PREFIX}-main"):
             yield from self.compose_flow()

@@ -8,6 +8,9 @@ narrow terminal each detail goes under its label.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
@@ -20,6 +23,22 @@ LABEL_MIN = 14
 #: Narrower than this (cells inside the border), each detail goes under its label and the
 #: status word is left out (the icon ✔ ✘ ◌ – · says it).
 STATUS_COLUMN_MIN_WIDTH = 80
+
+
+class _FittedTable:
+    """A Rich renderable that builds its table for the width it is rendered at.
+
+    Asking the widget for its width in ``render`` (``content_region``) made Textual lay
+    out the whole screen from inside the layout that asked for the table's height (the
+    compositor's map is dirty then): 20-60 ms per update on the verification screen.
+    Rich passes the width in ``options.max_width`` (the content width).
+    """
+
+    def __init__(self, build: Callable[[int], Table]) -> None:
+        self._build = build
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self._build(options.max_width)
 
 
 class WrappedCheckTable(Widget):
@@ -98,8 +117,12 @@ class WrappedCheckTable(Widget):
         self.border_subtitle = f"{passed} passed · {failed} failed" if failed else f"{passed} passed" if passed else ""
         self.refresh(layout=True)
 
-    def render(self) -> Table:
-        width = max(self.content_region.width, 20)
+    def render(self) -> _FittedTable:
+        return _FittedTable(self._table)
+
+    def _table(self, width: int) -> Table:
+        """The table for ``width`` cells (the content width)."""
+        width = max(width, 20)
         if width < STATUS_COLUMN_MIN_WIDTH:
             return self._stacked()
         longest = max((len(label) for label, _, _ in self._rows.values()), default=len(self.item_header))
