@@ -546,6 +546,21 @@ async def run_hotfix(
         run.journal.close()
 
 
+async def _end_unended(run: ReleaseRun, out: TextIO) -> int:
+    """Journal the end of a resumed run whose every step had passed (the process died
+    right after its last step, see :func:`~iact_tui.engine.resume.find_unended`) and
+    write its report; nothing runs.
+
+    Returns:
+        0.
+    """
+    _say(out, f"every step of release {run.ctx.tag} had passed; only its end and report were missing")
+    run.finish()
+    _summary(out, run.steps, run.records, 18)
+    _say(out, f"report: {run.journal_path.parent / 'report.md'}")
+    return 0
+
+
 async def resume_release(config: Config, *, until: str | None, out: TextIO, state_dir: Path | None = None) -> int:
     """Go on with the newest unfinished release run of this repository, headless
     (``run release --resume --yes``): its version, ticks, changelog text and other inputs
@@ -568,6 +583,8 @@ async def resume_release(config: Config, *, until: str | None, out: TextIO, stat
 
     found = await asyncio.to_thread(resume.find_unfinished, config, state_dir)
     if found is None:
+        found = await asyncio.to_thread(resume.find_unended, config, state_dir)
+    if found is None:
         return _refused(
             out,
             IactError(
@@ -582,6 +599,8 @@ async def resume_release(config: Config, *, until: str | None, out: TextIO, stat
     try:
         _say(out, f"resuming release {run.ctx.tag} ({found.stopped_at}: {found.stopped_status})")
         _say(out, f"journal: {run.journal_path}")
+        if found.stopped_status == resume.ENDED:
+            return await _end_unended(run, out)
         for sid, record in run.records.items():
             if record.status == resume.INTERRUPTED:
                 lines = len(replayed.output.get(sid, []))

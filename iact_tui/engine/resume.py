@@ -54,6 +54,10 @@ INTERRUPTED = "interrupted"
 #: with an item done by hand not ticked): the resumed run opens on its stage.
 INCOMPLETE = "incomplete"
 
+#: The ``stopped_status`` of a run whose every step passed but whose end was never
+#: journaled (:func:`find_unended`).
+ENDED = "ended"
+
 #: Statuses after which the release may go on past a step.
 _PASSED = frozenset({"ok", "skipped"})
 
@@ -79,6 +83,8 @@ class Replayed:
         abandoned: A ``run_abandoned`` record is in the journal.
         started: The ``run_started`` record (empty when missing).
         last_ts: The time of the last record, in Unix seconds.
+        attempt_ts: Step id → when its last attempt started (its last ``step_started``),
+            in Unix seconds.
     """
 
     state: RunState = field(default_factory=RunState)
@@ -89,6 +95,7 @@ class Replayed:
     abandoned: bool = False
     started: dict[str, Any] = field(default_factory=dict)
     last_ts: float = 0.0
+    attempt_ts: dict[str, float] = field(default_factory=dict)
 
 
 def replay(records: list[dict[str, Any]], tag_prefix: str = "v") -> Replayed:
@@ -146,6 +153,7 @@ def _step_started(out: Replayed, rec: dict[str, Any]) -> None:
     record.status, record.message, record.fix = "running", str(rec.get("title", sid)), ""
     record.attempts += 1
     out.output[sid] = []
+    out.attempt_ts[sid] = float(rec.get("ts", out.last_ts) or out.last_ts)
 
 
 def _output(out: Replayed, rec: dict[str, Any]) -> None:
@@ -465,6 +473,59 @@ def find_unfinished(config: Config, state_dir: Path | None = None, *, skip: Path
     return None
 
 
+def find_unended(config: Config, state_dir: Path | None = None) -> UnfinishedRun | None:
+    """The newest release run of ``config``'s repository when every step of it passed but
+    the process died before its end was written (a ``kill -9`` right after the
+    announcement): no ``run_finished`` record after its last ``run_resumed``, or no
+    ``report.md`` (killed while writing it). :func:`find_unfinished` does not offer it (nothing is left to run);
+    resuming it only journals the end and writes the report. Blocking file reads.
+
+    Args:
+        config: The validated config.
+        state_dir: Where runs are kept; ``None``: platformdirs' user state dir.
+
+    Returns:
+        The run with ``stopped_at`` ``"announce"`` and ``stopped_status`` :data:`ENDED`;
+        ``None`` when the newest release run of this repository is not such a run.
+    """
+    runs = state_root(state_dir) / "runs"
+    if not runs.is_dir():
+        return None
+    for folder in sorted(runs.iterdir(), reverse=True):
+        journal = folder / "journal.jsonl"
+        try:
+            records = read_records(journal) if journal.is_file() else []
+        except OSError:
+            continue
+        started = next((r for r in records if r.get("kind") == "run_started"), None)
+        if started is None or started.get("flow") != "release":
+            continue
+        try:
+            if Path(str(started.get("repo", ""))).resolve() != config.root.resolve():
+                continue
+        except OSError:
+            continue
+        found = replay(records, config.project.tag_prefix)
+        if not found.state.version:
+            continue  # a wizard opened and quit: look further back
+        statuses = [r.status for r in found.records.values()]
+        if found.abandoned or not statuses or any(s not in _PASSED for s in statuses):
+            return None
+        if found.finished is not None and (folder / "report.md").is_file():
+            return None  # it ended as it should
+        return UnfinishedRun(
+            journal=journal,
+            version=found.state.version,
+            tag=f"{config.project.tag_prefix}{found.state.version}",
+            stopped_at="announce",
+            stopped_title=_titles(config).get("announce", "announce"),
+            stopped_status=ENDED,
+            last_ts=found.last_ts,
+            crashed=found.finished is None,
+        )
+    return None
+
+
 # -- resuming and abandoning ------------------------------------------------------------
 
 
@@ -550,7 +611,89 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
         interrupted=interrupted,
         locks=sorted(found.locks),
     )
+    await _unrecorded_locks(run, found)
     return run, found
+
+
+#: Seconds a lock may seem older than the interrupted attempt that took it (the host's
+#: ``date`` has a one-second resolution, and reading the lock takes a moment).
+_LOCK_AGE_SLACK = 5.0
+
+
+async def _unrecorded_locks(run: ReleaseRun, found: Replayed) -> None:
+    """Find the deploy lock an interrupted deploy attempt took but never journaled.
+
+    The deploy step journals ``deploy_lock_taken`` (with the lock's token) right after the
+    lock file is written on the host; a ``kill -9`` between the two leaves a lock this run
+    holds but its journal does not know, and every resumed deploy then stops at "deploy
+    lock held by" this very run. For each host of an interrupted ``deploy-*`` step whose
+    last attempt journaled no lock, the lock is read; one with this machine's owner, this
+    release's version and the step's own purpose, taken after that attempt started (its
+    age by the host's clock at most the time since then, plus :data:`_LOCK_AGE_SLACK`),
+    is this run's: it is journaled as ``deploy_lock_taken`` with ``adopted=True`` and
+    handed to the deploy step, which releases it by its token before taking a new one.
+    Any other lock is left alone (the deploy step names its holder). A host that cannot
+    be read is skipped (the deploy step reports it).
+
+    Args:
+        run: The resumed run (its records hold ``interrupted``).
+        found: The replay (its ``locks`` and ``attempt_ts``).
+    """
+    from iact_tui.engine import flows
+    from iact_tui.services import deploy_lock
+    from iact_tui.services.remote import make_hosts
+
+    steps = {s.id: s for s in flows.release_flow(run.config)}
+    for sid, record in run.records.items():
+        env = sid.removeprefix("deploy-")
+        cfg = run.config.environments.get(env)
+        step = steps.get(sid)
+        if record.status != INTERRUPTED or not sid.startswith("deploy-") or cfg is None or step is None:
+            continue
+        if sid not in found.attempt_ts:
+            continue
+        purpose = getattr(step, "lock_purpose", None)
+        path = cfg.lock_path or deploy_lock.lock_path(str(run.config.env_app_dir(env)))
+        try:
+            hosts = make_hosts(env, cfg, root=run.config.root)
+        except IactError:
+            continue
+        for host in hosts:
+            key = f"{env}/{host.name}"
+            if key in found.locks or purpose is None:
+                continue
+            try:
+                status = await deploy_lock.read_lock(host, path, stale_after=cfg.lock_stale_after)
+            except IactError:
+                continue
+            finally:
+                await host.close()
+            holder = status.holder if status is not None else None
+            if status is None or not isinstance(holder, deploy_lock.LockInfo) or status.age is None:
+                continue
+            if (holder.owner, holder.version, holder.reason) != (
+                deploy_lock.local_owner(),
+                run.state.version,
+                purpose(run.ctx),
+            ):
+                continue
+            if status.age > time.time() - found.attempt_ts[sid] + _LOCK_AGE_SLACK:
+                continue  # older than the attempt: another deploy's
+            run.state.unreleased_locks[key] = deploy_lock.DeployLock(host, path, holder)
+            found.locks[key] = {"path": path, "token": holder.token}
+            run.journal.write(
+                "deploy_lock_taken",
+                step=sid,
+                env=env,
+                host=host.name,
+                path=path,
+                owner=holder.owner,
+                since=holder.since_text,
+                version=holder.version,
+                reason=holder.reason,
+                token=holder.token,
+                adopted=True,
+            )
 
 
 def gate_statuses(run: ReleaseRun) -> dict[str, str]:
