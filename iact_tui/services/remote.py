@@ -3,7 +3,8 @@
 A host runs one shell command at a time for a step, streaming its output line by line
 with stdout and stderr kept apart, under a timeout in seconds, and stops the command
 (SIGTERM to its process group, then SIGKILL) when the timeout passes or the consumer is
-cancelled. ``SshHost`` (asyncssh, in ``services/ssh.py``) implements the same protocol;
+cancelled. A local command also dies with iact-tui itself (``kill -9``, a crash): see
+:data:`GUARD`. ``SshHost`` (asyncssh, in ``services/ssh.py``) implements the same protocol;
 :func:`make_hosts` builds the right hosts for an environment's config.
 """
 
@@ -101,6 +102,34 @@ class Host(Protocol):
         ...
 
 
+#: The shell script every local command runs under (``/bin/sh -c GUARD iact-guard
+#: COMMAND``, its standard input the read end of a pipe whose only write end iact-tui
+#: holds). It runs the command in the background with its input from ``/dev/null`` and
+#: starts a guard that waits for end-of-file on that pipe: the kernel closes iact-tui's
+#: end when iact-tui dies in any way, even SIGKILL, and the guard then SIGKILLs the whole
+#: process group (the command, every child of it, the guard). When the command ends the
+#: guard is stopped first, so iact-tui closing its end afterwards kills nothing (a server
+#: a command started in its own session lives on, as before). The exit status is the
+#: command's (128 + N when a signal N killed it).
+#:
+#: Why not ``prctl(PR_SET_PDEATHSIG)``: it needs ``preexec_fn`` (Python code between
+#: fork and exec, unsafe while other threads run: the UI's to_thread workers), it is
+#: Linux only, and it reaches only the direct child: ``sh -c "a; b"`` forks ``a``, which
+#: would live on.
+GUARD = (
+    "exec 3<&0 </dev/null\n"
+    '/bin/sh -c "$1" 3<&- &\n'
+    "command=$!\n"
+    "{ while read -r _ <&3; do :; done; kill -KILL 0; } >/dev/null 2>&1 &\n"
+    "guard=$!\n"
+    "exec 3<&-\n"
+    'wait "$command"\n'
+    "status=$?\n"
+    'kill "$guard" 2>/dev/null\n'
+    'exit "$status"\n'
+)
+
+
 class LocalHost:
     """The ``local`` transport: commands run as subprocesses on this machine.
 
@@ -125,22 +154,43 @@ class LocalHost:
         started = time.monotonic()
         full_env = {**os.environ, **(env or {})}
         full_env.pop("VIRTUAL_ENV", None)
+        # The guard's pipe (see GUARD): both ends close-on-exec, so no other child of
+        # iact-tui holds the write end and only iact-tui's death (or the close below) ends it.
+        guard_read, guard_write = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
                 "/bin/sh",
                 "-c",
+                GUARD,
+                "iact-guard",
                 command,
                 cwd=cwd,
                 env=full_env,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=guard_read,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, so a stop reaches its children
             )
         except OSError as exc:
+            os.close(guard_write)
             raise CommandError(
                 f"{self.name}: cannot start {command!r}: {exc}", "check the command in iact-release.toml"
             ) from None
+        finally:
+            os.close(guard_read)
+        try:
+            # aclosing: a consumer that stops early stops the command now (SIGTERM first),
+            # not when the inner generator is collected.
+            async with contextlib.aclosing(self._follow(proc, command, started, timeout)) as follow:
+                async for item in follow:
+                    yield item
+        finally:
+            os.close(guard_write)
+
+    async def _follow(
+        self, proc: asyncio.subprocess.Process, command: str, started: float, timeout: float
+    ) -> AsyncIterator[Line | CommandResult]:
+        """Stream a started command's lines, then its :class:`CommandResult` (see :meth:`stream`)."""
         queue: asyncio.Queue[Line | None] = asyncio.Queue(maxsize=10_000)
         assert proc.stdout is not None and proc.stderr is not None
         readers = [

@@ -2,7 +2,8 @@
 
 One demo sandbox, one release (v1.4.0), killed four times: right after the ``changelog``
 step, right after ``tag``, in the middle of the staging deploy (a slow command added to
-the staging recipe) and right after ``deploy-staging``; each time the next process resumes
+the staging recipe; the test kills iact-tui only, and the slow command must die with it)
+and right after ``deploy-staging``; each time the next process resumes
 the same run from its journal. The end must be what an uninterrupted release leaves: the
 tag on origin at main's head, production at 1.4.0, one changelog section, one release
 commit, every input kept in the one journal.
@@ -70,12 +71,18 @@ def resume(repo: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def kill_orphans(marker: str) -> None:
-    """SIGKILL the process groups of the deploy commands a killed run left (the slow command)."""
-    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
-    for pid in found:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(int(pid)), signal.SIGKILL)
+def running(marker: str) -> list[str]:
+    """The pids of processes whose command line is exactly ``marker``."""
+    return subprocess.run(["pgrep", "-f", f"^{marker}$"], capture_output=True, text=True).stdout.split()
+
+
+def gone_within(marker: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while running(marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_resume_without_an_unfinished_run_exits_2(quiet_sandbox: demo.Sandbox) -> None:
@@ -107,8 +114,12 @@ def test_kill_9_at_step_boundaries_and_mid_deploy_then_resume(sandbox: demo.Sand
     kill_when(["run", "release", "--resume", "--yes"], repo, r"✔ tag: ok")
     try:
         mid = kill_when(["run", "release", "--resume", "--yes"], repo, r"started-slow")
+        # Only iact-tui was killed (not its process group): the deploy command dies with it.
+        assert gone_within(SLOW, 5.0), f"the deploy command outlived iact-tui: {running(SLOW)}"
     finally:
-        kill_orphans(SLOW)
+        for pid in running(SLOW):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
     assert "resuming release v1.4.0" in mid
     flag.unlink()
     after = kill_when(["run", "release", "--resume", "--yes"], repo, r"✔ deploy-staging: ok")
