@@ -16,7 +16,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -189,7 +189,7 @@ class LocalHost:
 
     async def _follow(
         self, proc: asyncio.subprocess.Process, command: str, started: float, timeout: float
-    ) -> AsyncIterator[Line | CommandResult]:
+    ) -> AsyncGenerator[Line | CommandResult, None]:
         """Stream a started command's lines, then its :class:`CommandResult` (see :meth:`stream`)."""
         queue: asyncio.Queue[Line | None] = asyncio.Queue(maxsize=10_000)
         assert proc.stdout is not None and proc.stderr is not None
