@@ -172,7 +172,8 @@ async def _loaded(run: _Loads, out: TextIO) -> bool:
 def _answer_in_advance(run: ReleaseRun, until: str | None, skip: dict[str, str] | None, out: TextIO) -> bool:
     """``--yes`` for a release or a hotfix: answer what the screens would ask, in advance.
 
-    Ticks the verification items done by hand (noted as nobody looked), types the
+    Ticks the verification items done by hand not ticked yet (noted as nobody looked; a
+    resumed run keeps the ticks and notes the operator gave), types the
     version for the production deploy, acknowledges the rollback plan (the prep step
     prints it), and skips the prep items the operator gave a reason for (empty reasons
     are ignored). When the run reaches ``prep-production``, nobody can answer the prep's
@@ -189,7 +190,8 @@ def _answer_in_advance(run: ReleaseRun, until: str | None, skip: dict[str, str] 
         False when the prep has gaps (nothing is changed: refuse with 2); True otherwise.
     """
     for check_id, _label in run.verify_manual_checks():
-        run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
+        if check_id not in run.state.verify_ticks:  # a resumed run keeps the operator's own ticks and notes
+            run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
     run.confirm("deploy-production", run.state.version)
     run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])
     for item, reason in (skip or {}).items():

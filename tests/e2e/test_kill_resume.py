@@ -11,6 +11,7 @@ commit, every input kept in the one journal.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -25,7 +26,8 @@ from pathlib import Path
 import pytest
 
 from iact_tui import demo
-from iact_tui.engine.resume import read_records
+from iact_tui.config import load_config
+from iact_tui.engine.resume import find_unfinished, read_records, replay, resume_release
 
 pytestmark = pytest.mark.e2e
 
@@ -43,16 +45,19 @@ def health(url: str) -> dict[str, object]:
         return data
 
 
-def kill_when(args: list[str], cwd: Path, pattern: str) -> str:
-    """Start ``iact-tui ARGS``, SIGKILL it as soon as a line matches ``pattern``; its output."""
+def kill_when(args: list[str], cwd: Path, pattern: str, after: str = "") -> str:
+    """Start ``iact-tui ARGS``, SIGKILL it as soon as a line matches ``pattern`` (once a
+    line matched ``after``, when given); its output."""
     proc = subprocess.Popen(
         [*CLI, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy()
     )
     assert proc.stdout is not None
     seen: list[str] = []
+    armed = not after
     for line in proc.stdout:
         seen.append(line)
-        if re.search(pattern, line):
+        armed = armed or bool(re.search(after, line))
+        if armed and re.search(pattern, line):
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=30)
@@ -83,6 +88,28 @@ def gone_within(marker: str, seconds: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+NOTES = {"verified-by-hand": "logged in, opened project 7", "metrics-normal": "p95 flat on the dashboard"}
+
+
+def tick_by_hand(config_path: Path) -> None:
+    """What the verify screen does when the operator ticks its items with notes (the same
+    engine calls), in a process that then dies without ending the run."""
+
+    async def tick() -> None:
+        config = load_config(config_path)
+        found = await asyncio.to_thread(find_unfinished, config)
+        assert found is not None
+        run, _ = await resume_release(config, found)
+        try:
+            for check, note in NOTES.items():
+                run.tick_verify(check, True, note)
+        finally:
+            run.release_run_lock()
+            run.journal.close()
+
+    asyncio.run(tick())
 
 
 def test_resume_without_an_unfinished_run_exits_2(quiet_sandbox: demo.Sandbox) -> None:
@@ -125,8 +152,17 @@ def test_kill_9_at_step_boundaries_and_mid_deploy_then_resume(sandbox: demo.Sand
     after = kill_when(["run", "release", "--resume", "--yes"], repo, r"✔ deploy-staging: ok")
     assert "! deploy-staging was interrupted; it runs again" in after
     assert "deploy lock" not in after or "held by" not in after, after
+    # The operator ticks the verification's items with notes, then iact-tui is killed in
+    # the middle of the verification's checks (its health check answered, the timed
+    # requests running): the notes must survive the resume with --yes.
+    tick_by_hand(sandbox.config_path)
+    verifying = kill_when(
+        ["run", "release", "--resume", "--yes"], repo, r"✔ GET http.*/api/health", after=r"Verify production \.\.\."
+    )
+    assert "✔ deploy-production: ok" in verifying and "verify: ok" not in verifying
     done = resume(repo)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "! verify was interrupted; it runs again" in done.stdout
     assert time.monotonic() - started < 120
 
     # What an uninterrupted release leaves
@@ -148,11 +184,14 @@ def test_kill_9_at_step_boundaries_and_mid_deploy_then_resume(sandbox: demo.Sand
     records = releases[0]
     kinds = [r["kind"] for r in records]
     assert kinds.count("run_started") == 1
-    assert kinds.count("run_resumed") == 4
+    assert kinds.count("run_resumed") == 6
     assert kinds.count("version_chosen") == 1
     assert all(r["pid"] for r in records if r["kind"] == "run_resumed")
     ticks = {r["check"] for r in records if r["kind"] == "tick" and r["ticked"]}
     assert {"prs-merged", "no-critical-issues", "docs-updated"} <= ticks
+    assert replay(records).state.verify_ticks == NOTES  # not replaced by --yes's "nobody looked"
+    report = next(r for r, j in zip(runs, journals, strict=True) if j is records) / "report.md"
+    assert all(note in report.read_text() for note in NOTES.values())
     ran = [(r["step_id"], r["status"]) for r in records if r["kind"] == "step_finished"]
     assert [s for s, status in ran if status == "ok"].count("tag") == 1
     assert [s for s, status in ran if status == "ok"].count("changelog") == 1
