@@ -769,11 +769,11 @@ def draft_section_body(changelog_text: str, commits: Sequence[Commit]) -> str:
     for groups in sources:
         for section, entries in groups.items():
             keys = seen.setdefault(section, set())
-            for entry in entries:
-                key = _dedupe_key(entry)
+            kept = merged.setdefault(section, [])  # left empty: render_groups drops it
+            for entry, key in zip(entries, map(_dedupe_key, entries), strict=True):
                 if key and key not in keys:
                     keys.add(key)
-                    merged.setdefault(section, []).append(entry)
+                    kept.append(entry)
     return render_groups(merged)
 
 

@@ -9,13 +9,16 @@ changes one entry fails here.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from iact_tui.services.changelog import draft_section_body, suggest_bump
+from iact_tui.errors import GitError
+from iact_tui.services.changelog import Commit, CommitLog, draft_section_body, suggest_bump
 from iact_tui.services.git import GitService
 
 CHANGELOG_START = "# Changelog\n\n## [Unreleased]\n\n## [1.0.0] - 2024-01-02\n\n- Fixd a typo.\n"
@@ -218,3 +221,43 @@ async def test_commits_since_reads_every_field_as_git_has_it(history: Path) -> N
     assert by_subject["feat: first line second line of the subject"].body == "the body"
     assert by_subject["fix: odd \x1f byte"].body == "body \x1f too"
     assert by_subject["fix: crlf body"].body == "BREAKING CHANGE: crlf note\r\nmore"
+
+
+async def test_commits_since_gives_columns_that_act_as_a_list_of_commits(history: Path) -> None:
+    commits = await GitService(history).commits_since("v1.0.0", "CHANGELOG.md")
+    assert isinstance(commits, CommitLog)
+    listed = list(commits)
+    assert len(commits) == len(listed) == len(MESSAGES) + 2  # the side branch's commit and its merge
+    assert all(type(c) is Commit for c in listed)
+    assert commits[0] == listed[0] and commits[-1] == listed[-1]
+    assert commits[2:5] == listed[2:5] and isinstance(commits[2:5], CommitLog)
+    assert commits == listed and commits == CommitLog.of(listed) and commits != listed[1:]
+    # The columns are what the draft reads; a list of the same commits drafts the same.
+    text = (history / "CHANGELOG.md").read_text()
+    assert draft_section_body(text, listed) == draft_section_body(text, commits) == EXPECTED_BODY
+    with pytest.raises(ValueError, match="one length"):
+        CommitLog(["a"], [], [], [], [], [])
+
+
+async def test_commits_since_in_a_repository_without_commits_is_empty(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q", "-b", "main", str(tmp_path / "empty"))
+    service = GitService(tmp_path / "empty")
+    assert list(await service.commits_since(None, "CHANGELOG.md")) == []
+    assert list(await service.commits_since(None)) == []
+
+
+async def test_a_hung_changelog_walk_times_out_and_frees_the_repo(history: Path, tmp_path: Path) -> None:
+    """The walk runs under the call's timeout: here git hangs in a textconv filter for the
+    changelog's diffs; the caller hears so after the timeout, git is killed, and the
+    service answers the next call."""
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(history), str(clone))
+    (clone / ".git" / "info" / "attributes").write_text("CHANGELOG.md diff=slow\n")
+    _git(clone, "config", "diff.slow.textconv", "sleep 60; cat")
+    service = GitService(clone, timeout=1)
+    started = time.monotonic()
+    with pytest.raises(GitError, match="took longer than 1 s"):
+        await asyncio.wait_for(service.commits_since("v1.0.0", "CHANGELOG.md"), 10)
+    assert time.monotonic() - started < 5
+    service.timeout = 30
+    assert await asyncio.wait_for(service.tags(), 10) == ["v1.0.0"]
