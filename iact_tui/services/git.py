@@ -548,13 +548,18 @@ class GitService:
         git writes it to a temporary file (``--output``), read in one go afterwards:
         through a pipe git flushes after every commit and the reader wakes up thousands
         of times (about 40 ms of CPU per 20,000 commits, a third of a draft's own work).
-        The file is private to this process (``mkstemp``, mode 0600) and removed after.
+        The file is private to this process (``mkstemp``, mode 0600) and removed after;
+        without a writable temp dir the output comes through the pipe.
 
         Raises:
             git.GitCommandError: git failed; killed after the call's timeout as any
                 GitPython command (``_Git.execute``).
         """
-        fd, name = tempfile.mkstemp(prefix="iact-git-log-")
+        try:
+            fd, name = tempfile.mkstemp(prefix="iact-git-log-")
+        except OSError:  # no writable temp dir: through the pipe, slower but the same
+            out = self._repo.git.log(*args, stdout_as_string=False)
+            return out if isinstance(out, bytes) else str(out).encode()
         os.close(fd)
         try:
             out = self._repo.git.log(f"--output={name}", *args, stdout_as_string=False)

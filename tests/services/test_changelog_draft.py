@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -261,3 +262,17 @@ async def test_a_hung_changelog_walk_times_out_and_frees_the_repo(history: Path,
     assert time.monotonic() - started < 5
     service.timeout = 30
     assert await asyncio.wait_for(service.tags(), 10) == ["v1.0.0"]
+
+
+async def test_commits_since_reads_the_same_without_a_temp_dir_or_through_two_logs(
+    history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git writes the walk to a temp file; without a writable temp dir it comes through
+    the pipe, and when the one walk's output is not of the expected shape two logs are
+    read instead: the commits are the same each way."""
+    expected = list(await GitService(history).commits_since("v1.0.0", "CHANGELOG.md"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    assert list(await GitService(history).commits_since("v1.0.0", "CHANGELOG.md")) == expected
+    monkeypatch.undo()
+    monkeypatch.setattr(GitService, "_log_with_bullets", lambda self, rev, changelog: None)
+    assert list(await GitService(history).commits_since("v1.0.0", "CHANGELOG.md")) == expected
