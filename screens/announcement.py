@@ -25,7 +25,7 @@ from textual.widgets import Button, Markdown, Static, TextArea
 from iact_tui.engine.events import StepFinished
 from iact_tui.engine.steps.announce import SendOutcome
 from iact_tui.errors import IactError
-from iact_tui.screens.base import StepScreen
+from iact_tui.screens.base import StepScreen, show
 from iact_tui.widgets.report_view import ReportModal
 
 STEP = "announce"
@@ -129,7 +129,7 @@ class AnnouncementScreen(StepScreen):
             lines.append(f"[b]Send to[/b]   {escape(self.iact.mask(self.webhook))}")
         elif data:
             lines.append("[b]Send to[/b]   [$text-muted]no webhook set (\\[announce] webhook_env); c copies it[/]")
-        self.query_one("#announcement-paths", Static).update("\n".join(lines))
+        show(self.query_one("#announcement-paths", Static), "\n".join(lines))
 
     def _title(self) -> None:
         pane = self.query_one("#announcement-pane")

@@ -12,7 +12,6 @@ delivered together in one :class:`OutputBatch` message per turn of the event loo
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Awaitable, Callable, Iterable
 from typing import ClassVar
 
@@ -261,10 +260,6 @@ class DeployScreen(StepScreen):
     # -- bindings ------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        # The screen's widgets live as long as the run: out of the collector's generations
-        # with the app's (see IactApp.on_mount). Built after the app froze its own, they
-        # set off a full collection (10-30 ms here) in the stream's first frames.
-        gc.freeze()
         # Textual's Footer shows nothing until told the bindings changed: tell it once the
         # deploy has started (after every on_mount), so its first recompose already shows
         # ``running`` and no second one follows in the stream's first frames.

@@ -26,7 +26,7 @@ from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine
 from iact_tui.engine.state import RunState
 from iact_tui.engine.step import StepRecord
 from iact_tui.errors import IactError
-from iact_tui.screens.base import LeanScreen
+from iact_tui.screens.base import LeanScreen, show
 from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable, QuitModal, VerifyTicks
 
 
@@ -378,7 +378,7 @@ class FlowScreen(LeanScreen, Generic[RunT]):
         self._failure_shown = self.failure
         text, state = self.status_text()
         pane = self.query_one(f"#{self.PREFIX}-status", Static)
-        pane.update(text)
+        show(pane, text)
         pane.set_classes(state)
         self.refresh_bindings()
 

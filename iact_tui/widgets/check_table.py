@@ -80,6 +80,8 @@ class CheckTable(DataTable[Text]):
         self.border_title = title
         self.item_header = item_header
         self._statuses: dict[str, str] = {}
+        #: Check id → the ``(label, status, detail)`` its row shows.
+        self._shown: dict[str, tuple[str, str, str]] = {}
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
@@ -123,6 +125,7 @@ class CheckTable(DataTable[Text]):
             The table.
         """
         self._statuses.clear()
+        self._shown.clear()
         return super().clear(columns)
 
     def update_check(self, check_id: str, label: str, status: str, detail: str = "") -> None:
@@ -136,15 +139,18 @@ class CheckTable(DataTable[Text]):
             detail: Evidence, the warning or the failure's reason; only the first line
                 fits the row (yellow for a warning, red for a failure).
         """
-        icon = STATUS_ICONS.get(status, "?")
         first_line = detail.strip().splitlines()[0] if detail.strip() else ""
+        self._statuses[check_id] = status
+        if self._shown.get(check_id) == (label, status, first_line):
+            return  # any cell update re-renders every row of a DataTable
+        self._shown[check_id] = (label, status, first_line)
+        icon = STATUS_ICONS.get(status, "?")
         cells = {
             "icon": _cell(icon, status),
             "label": Text(label, no_wrap=True, overflow="ellipsis"),
             "status": _cell(status, status),
             "detail": Text(first_line, style=_DETAIL_STYLE.get(status, "dim"), no_wrap=True, overflow="ellipsis"),
         }
-        self._statuses[check_id] = status
         try:
             self.get_row_index(check_id)
         except RowDoesNotExist:

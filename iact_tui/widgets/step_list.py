@@ -62,12 +62,16 @@ class StepList(Vertical):
         super().__init__(name=name, id=id, classes=classes)
         self.stages = list(stages)
         self._states: dict[str, str] = dict(states or {})
+        #: Stage key → the state its item shows.
+        self._shown: dict[str, str] = {}
         self._title = title
 
     def compose(self) -> ComposeResult:
         yield Label(self._title, classes="step-list--title")
         for n, (key, label) in enumerate(self.stages, start=1):
-            yield Label(self._text(n, key, label), id=f"stage-{key}", classes="step-list--item")
+            state = self._states.get(key, "pending")
+            self._shown[key] = state
+            yield Label(self._text(n, key, label), id=f"stage-{key}", classes=f"step-list--item -{state}")
 
     def on_mount(self) -> None:
         self.set_states(self._states)
@@ -83,9 +87,13 @@ class StepList(Vertical):
         if not self.is_mounted:
             return
         for n, (key, label) in enumerate(self.stages, start=1):
-            item = self.query_one(f"#stage-{key}", Label)
             state = self._states.get(key, "pending")
-            item.update(self._text(n, key, label))
+            if self._shown.get(key) == state:
+                continue  # the screens call this on every engine event, mostly with no change
+            self._shown[key] = state
+            item = self.query_one(f"#stage-{key}", Label)
+            # One line of fixed width: no layout of the screen needed.
+            item.update(self._text(n, key, label), layout=False)
             item.set_classes(f"step-list--item -{state}")
 
     def _text(self, n: int, key: str, label: str) -> str:

@@ -41,3 +41,21 @@ async def test_a_warning_is_not_shown_as_passed_and_clear_forgets_the_rows() -> 
         assert "yellow" in str(icon.style) and "yellow" in str(detail.style)
         table.clear()
         assert table.row_count == 0 and table.statuses == {}
+
+
+async def test_an_update_that_changes_nothing_leaves_the_table_alone() -> None:
+    # Any cell update makes a DataTable render every row again; the engine repeats updates.
+    app = TableApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(CheckTable)
+        table.update_check("health", "Health endpoint", "running")
+        await pilot.pause()
+        before = table._update_count
+        table.update_check("health", "Health endpoint", "running")
+        assert table._update_count == before
+        table.update_check("health", "Health endpoint", "passed", "HTTP 200")
+        assert table._update_count > before
+        assert table.status_of("health") == "passed"
+        table.clear()
+        table.update_check("health", "Health endpoint", "passed", "HTTP 200")
+        assert table.row_count == 1

@@ -29,3 +29,25 @@ async def test_states_show_as_icons_and_classes() -> None:
         assert item.has_class("-failed")
         assert str(item.render()).startswith("✘")
         assert steps.states == {"a": "done", "b": "failed", "c": "pending", "d": "pending"}
+
+
+async def test_unchanged_states_leave_the_items_alone() -> None:
+    # The screens call set_states on every engine event; an item given the same text again
+    # would schedule a layout of the whole screen each time.
+    app = ListApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        steps = app.query_one(StepList)
+        await pilot.pause()
+        updated: list[str] = []
+        for item in steps.query(".step-list--item").results(Label):
+            original = item.update
+
+            def spy(*args: object, _item: Label = item, _original: object = original, **kwargs: object) -> None:
+                updated.append(str(_item.id))
+                _original(*args, **kwargs)  # type: ignore[operator]
+
+            item.update = spy  # type: ignore[method-assign]
+        steps.set_states({"a": "done", "b": "current"})
+        assert updated == []
+        steps.set_states({"b": "done", "c": "current"})
+        assert updated == ["stage-b", "stage-c"]
