@@ -261,16 +261,24 @@ class StallProbe:
         self.phase = "start"
         self.worst: tuple[float, str] = (0.0, "")
         self.over: dict[str, int] = {}  # phase → probes late by 50 ms or more
+        self.phase_worst: dict[str, float] = {}  # phase → its longest lateness
+        #: Seconds of CPU the loop's thread used during the worst stall: the rest of it was
+        #: the thread waiting (other processes on the machine, another thread holding the GIL).
+        self.worst_cpu = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def _loop(self) -> None:
         while True:
             before = time.perf_counter()
+            cpu = time.thread_time()
             await asyncio.sleep(self.PERIOD)
             late = time.perf_counter() - before - self.PERIOD
             self.late.append(late)
             if late > self.worst[0]:
                 self.worst = (late, self.phase)
+                self.worst_cpu = time.thread_time() - cpu
+            if late > self.phase_worst.get(self.phase, 0.0):
+                self.phase_worst[self.phase] = late
             if late >= 0.050:
                 self.over[self.phase] = self.over.get(self.phase, 0) + 1
 
@@ -381,10 +389,12 @@ def stalls(sizes: Sizes, work: Path) -> list[Row]:
         demo.stop_sandbox(box.root)
     worst, phase = probe.worst
     over = ", ".join(f"{count} in {name}" for name, count in sorted(probe.over.items(), key=lambda item: -item[1]))
+    phases = ", ".join(f"{name} {ms(late)}" for name, late in probe.phase_worst.items())
     return [
         Row(
             f"stalls: UI loop, whole release of {version} ({seconds:.0f} s), max",
-            f"{ms(worst)} (in {phase}); stalls ≥ 50 ms: {over or 'none'}",
+            f"{ms(worst)} (in {phase}; {ms(probe.worst_cpu)} of it on the loop's CPU); "
+            f"stalls ≥ 50 ms: {over or 'none'}; longest by phase: {phases}",
             f"{idle.worst[0] * 1000:.1f} ms idle loop",
             "",
             "< 50 ms",
