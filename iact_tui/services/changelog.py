@@ -415,14 +415,14 @@ def suggest_bump(commits: Sequence[Commit], current_major: int) -> BumpSuggestio
     """
     breaking: list[str] = []
     features = others = 0
-    for commit in commits:
-        result = classify(commit)
+    subjects, bodies, parents, _ = _fields(commits)
+    for subject, result in zip(subjects, map(_classify, subjects, bodies, parents), strict=True):
         if result is None:
             continue
         section, text = result
         if text.startswith("**BREAKING:**"):
-            breaking.append(commit.subject.strip())
-        elif section == "Added" and (m := _HEADER_RE.match(commit.subject.strip())) and m["type"].lower() == "feat":
+            breaking.append(subject.strip())
+        elif section == "Added" and (m := _HEADER_RE.match(subject.strip())) and m["type"].lower() == "feat":
             features += 1
         else:
             others += 1
