@@ -563,6 +563,19 @@ async def _end_unended(run: ReleaseRun, out: TextIO) -> int:
     return 0
 
 
+def _orphans(run: ReleaseRun, still_running: dict[str, list[str]]) -> list[IactError]:
+    """One error per SSH host where a command of the interrupted deploy still runs (see
+    :func:`~iact_tui.engine.resume.resume_release`): what runs, and the step's fix."""
+    fixes = {sid.removeprefix("deploy-"): r.fix for sid, r in run.records.items() if sid.startswith("deploy-")}
+    return [
+        IactError(
+            f"the interrupted deploy's command is still running on {key.partition('/')[2]}: {', '.join(left)}",
+            f"{fixes.get(key.partition('/')[0], '')}; then `run release --resume` again",
+        )
+        for key, left in still_running.items()
+    ]
+
+
 async def resume_release(config: Config, *, until: str | None, out: TextIO, state_dir: Path | None = None) -> int:
     """Go on with the newest unfinished release run of this repository, headless
     (``run release --resume --yes``): its version, ticks, changelog text and other inputs
@@ -603,6 +616,8 @@ async def resume_release(config: Config, *, until: str | None, out: TextIO, stat
         _say(out, f"journal: {run.journal_path}")
         if found.stopped_status == resume.ENDED:
             return await _end_unended(run, out)
+        if replayed.still_running:
+            return _refused(out, *_orphans(run, replayed.still_running))
         for sid, record in run.records.items():
             if record.status == resume.INTERRUPTED:
                 lines = len(replayed.output.get(sid, []))

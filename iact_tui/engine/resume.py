@@ -85,6 +85,8 @@ class Replayed:
         last_ts: The time of the last record, in Unix seconds.
         attempt_ts: Step id → when its last attempt started (its last ``step_started``),
             in Unix seconds.
+        still_running: ``env/host`` → one line per command of an interrupted deploy
+            still running on that SSH host (filled by :func:`resume_release`).
     """
 
     state: RunState = field(default_factory=RunState)
@@ -96,6 +98,7 @@ class Replayed:
     started: dict[str, Any] = field(default_factory=dict)
     last_ts: float = 0.0
     attempt_ts: dict[str, float] = field(default_factory=dict)
+    still_running: dict[str, list[str]] = field(default_factory=dict)
 
 
 def replay(records: list[dict[str, Any]], tag_prefix: str = "v") -> Replayed:
@@ -612,7 +615,71 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
         locks=sorted(found.locks),
     )
     await _unrecorded_locks(run, found)
+    await _orphaned_commands(run, found)
     return run, found
+
+
+async def _orphaned_commands(run: ReleaseRun, found: Replayed) -> None:
+    """Look for the commands an interrupted deploy left running on its SSH hosts.
+
+    A lost connection (iact-tui killed, the laptop closed) does not stop a remote command
+    (no pty: no SIGHUP), and the resumed deploy releases this run's own deploy lock
+    before taking it again, so the lock does not keep a second attempt off the host
+    while the first one's command (a long migration) still runs. For each SSH host of
+    an interrupted ``deploy-*`` step, the user's processes are listed (``ps -ww -u``)
+    and each whose command line is ``/bin/sh -c <one of the environment's commands>``
+    (what the SSH transport runs) is reported: in ``found.still_running``, journaled
+    (``remote_command_still_running``), and in the step's message and fix (wait for it,
+    or stop its process group). Local commands die with iact-tui
+    (:data:`~iact_tui.services.remote.GUARD`); a host that cannot be reached is skipped
+    (the deploy reports it).
+
+    Args:
+        run: The resumed run.
+        found: The replay; its ``still_running`` is filled.
+    """
+    from iact_tui.engine import flows
+    from iact_tui.engine.steps.deploy import DeployStep
+    from iact_tui.services.remote import make_hosts, run_collect
+
+    steps = {s.id: s for s in flows.release_flow(run.config)}
+    for sid, record in run.records.items():
+        step = steps.get(sid)
+        cfg = run.config.environments.get(sid.removeprefix("deploy-"))
+        if record.status != INTERRUPTED or not isinstance(step, DeployStep) or cfg is None:
+            continue
+        if cfg.transport != "ssh":
+            continue
+        commands = {f"/bin/sh -c {cmd.run}": f"{phase} command {cmd.name!r}" for phase, cmd in step._commands(run.ctx)}
+        try:
+            hosts = make_hosts(step.env, cfg, root=run.config.root)
+        except IactError:
+            continue
+        for host in hosts:
+            try:
+                result, lines = await run_collect(host, 'ps -ww -u "$(id -u)" -o pid=,pgid=,args=', timeout=30.0)
+            except IactError:
+                continue
+            finally:
+                await host.close()
+            if not result.ok:
+                continue
+            left: list[str] = []
+            for line in lines:
+                pid, pgid, args = [*line.strip().split(None, 2), "", "", ""][:3]
+                if args in commands:
+                    left.append(f"{commands[args]} (pid {pid}, process group {pgid})")
+                    run.journal.write(
+                        "remote_command_still_running", step=sid, env=step.env, host=host.name, pid=pid, pgid=pgid
+                    )
+            if left:
+                found.still_running[f"{step.env}/{host.name}"] = left
+                pgids = sorted({entry.rsplit("process group ", 1)[1].rstrip(")") for entry in left})
+                record.message += f"; still running on {host.name}: {', '.join(left)}"
+                record.fix = (
+                    f"wait until it ends on {host.name}, or stop it there (`kill -TERM -- -{pgids[0]}`), "
+                    "then run the deploy again: it would otherwise run beside it"
+                )
 
 
 #: Seconds a lock may seem older than the interrupted attempt that took it (the host's
