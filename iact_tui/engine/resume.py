@@ -308,6 +308,12 @@ def _maintenance_window(state: RunState, rec: dict[str, Any]) -> None:
         windows.append(window)
 
 
+def _deployed_state(state: RunState, rec: dict[str, Any]) -> None:
+    found = rec.get("state")
+    if isinstance(found, dict):  # the first record of a step's host is what it ran before the run
+        state.deployed_before.setdefault(f"{rec.get('step')}/{rec.get('host')}", dict(found))
+
+
 _INPUT_KINDS = {
     "version_chosen": _version_chosen,
     "tick": _tick,
@@ -322,6 +328,7 @@ _INPUT_KINDS = {
     "log_marks": _log_marks,
     "log_marks_failed": _log_marks_failed,
     "maintenance_window": _maintenance_window,
+    "deployed_state": _deployed_state,
 }
 
 

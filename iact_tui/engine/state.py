@@ -70,6 +70,10 @@ class RunState:
             preview; ``None``: rendered from the template when the PR is opened.
         unreleased_locks: ``env/host`` → this run's deploy lock whose release failed
             (connection lost); a retry releases it first. Not journaled.
+        deployed_before: ``step/host`` → what the host ran before this run's first
+            attempt at that deploy step (``DeployedState.to_json()``), journaled as
+            ``deployed_state``. A retry or a resumed run keeps the first: by then the host
+            may already run the new release, which is no rollback target.
         results: Step id → that step's result data (commit, branch, URLs, figures...).
     """
 
@@ -88,6 +92,7 @@ class RunState:
     verify_ticks: dict[str, str] = field(default_factory=dict)
     pr_body: str | None = None
     unreleased_locks: dict[str, Any] = field(default_factory=dict)
+    deployed_before: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

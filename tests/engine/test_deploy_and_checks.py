@@ -176,6 +176,8 @@ async def test_failed_deploy_command_leaves_maintenance_off_and_is_retryable(
     assert any("maintenance" in t and "post" in t for t in texts)
     status, body = get(sandbox.environments["staging"])
     assert status == 200, body  # maintenance mode switched off again
+    ran_before = run.state.deployed_before["deploy-staging/staging"]
+    assert ran_before["tag"] and ran_before["tag"] != "v1.4.0"
     first_marks = run.state.log_marks["staging"]["staging"]
     log_file = str(sandbox.run_dir / "staging.log")
     assert log_file in first_marks["files"]
@@ -192,7 +194,12 @@ async def test_failed_deploy_command_leaves_maintenance_off_and_is_retryable(
         e.text for e in events if isinstance(e, OutputLine)
     ]
     assert run.state.log_marks["staging"]["staging"] is first_marks
+    # The failed attempt checked v1.4.0 out before its migrate failed; what staging ran
+    # before the release is still the first attempt's record (the rollback target).
+    assert "runs v1.4.0" in " ".join(e.text for e in events if isinstance(e, OutputLine))
+    assert run.state.results["deploy-staging"]["hosts"]["staging"]["previous"] == ran_before
     records = [json.loads(line) for line in run.journal_path.read_text().splitlines()]
+    assert [r["state"]["tag"] for r in records if r["kind"] == "deployed_state"] == [ran_before["tag"]]
     assert [r["env"] for r in records if r["kind"] == "log_marks"] == ["staging"]
     # The retry's pre commands put the site in maintenance again: a second window, from new marks.
     second_window = first_marks["maintenance"][1]

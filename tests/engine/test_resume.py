@@ -46,6 +46,9 @@ def test_replay_brings_back_every_input_and_result() -> None:
         rec("maintenance_window", step="deploy-staging", env="staging", host="staging", window=1, state="open"),
         rec("deploy_lock_taken", env="staging", host="staging", path="/l", token="t" * 32, since="x"),
         rec("output", step_id="deploy-staging", text="started-slow", stream="stdout", host="staging"),
+        # Two attempts recorded what staging ran: the second saw the new release already checked out.
+        rec("deployed_state", step="deploy-staging", env="staging", host="staging", state={"tag": "v1.3.2"}),
+        rec("deployed_state", step="deploy-staging", env="staging", host="staging", state={"tag": "v1.4.0"}),
     ]
     out = replay(records)
     s = out.state
@@ -61,6 +64,7 @@ def test_replay_brings_back_every_input_and_result() -> None:
     assert s.log_marks["staging"]["staging"]["maintenance"] == [{"state": "open"}]
     assert out.records["deploy-staging"].status == INTERRUPTED
     assert out.output["deploy-staging"][0]["text"] == "started-slow"
+    assert s.deployed_before == {"deploy-staging/staging": {"tag": "v1.3.2"}}
     assert "staging/staging" in out.locks  # never released: the resumed deploy releases it
     assert out.finished is None
 

@@ -255,16 +255,26 @@ class _HostRun:
                 exc.fix + "; nothing was changed on the host" if exc.fix else "nothing was changed on the host",
             )
             return
-        self.outcome.previous = state.to_json()
-        # Written at once: if this process dies mid-deploy, the rollback still knows.
-        self.ctx.note(
-            "deployed_state", step=self.step.id, env=self.step.env, host=self.host.name, state=state.to_json()
-        )
         applied = sum(len(names) for names in state.migrations.values())
         await self.say(
             f"runs {state.tag or state.commit[:12]} ({state.branch_or_detached}, {state.commit[:12]}); "
             f"{applied} migration(s) applied in {len(state.migrations)} app(s)"
         )
+        key = f"{self.step.id}/{self.host.name}"
+        first = self.ctx.state.deployed_before.get(key)
+        if first is not None:
+            # A retry, or a run resumed after a crash: an earlier attempt may already have
+            # changed the host, so what it ran before the release is the first record.
+            self.outcome.previous = first
+            before = first.get("tag") or str(first.get("commit") or "?")[:12]
+            await self.say(f"before this release's first attempt it ran {before}: kept as what it ran before")
+        else:
+            self.outcome.previous = state.to_json()
+            self.ctx.state.deployed_before[key] = state.to_json()
+            # Written at once: if this process dies mid-deploy, the rollback still knows.
+            self.ctx.note(
+                "deployed_state", step=self.step.id, env=self.step.env, host=self.host.name, state=state.to_json()
+            )
         await self.update(row, "ok", time.monotonic() - started)
 
     async def _mark_logs(self, paths: list[str]) -> None:
