@@ -1,7 +1,10 @@
 """IactApp: the wizard's Textual app: stage order, bindings, commands, styles.
 
-:func:`make_app` is the one factory used by the CLI, the Pilot tests and the snapshot
-tests. The app holds the :class:`~iact_tui.engine.run.ReleaseRun`; screens drive it.
+:func:`make_app` is the factory of the Pilot and snapshot tests: it builds the
+:class:`~iact_tui.engine.run.ReleaseRun` first. :func:`make_lazy_app` is the CLI's: the
+Welcome screen is up and takes keys at once, while a thread worker reads the config,
+imports the engine and builds the run (taking the run lock); Welcome fills in then
+(see :meth:`IactApp.load_run`). The app holds the run; screens drive it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import gc
 import importlib
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.resources import files
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
@@ -20,6 +23,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from iact_tui.errors import IactError
 
@@ -114,9 +118,17 @@ class IactApp(App[None]):
 
     Args:
         run: The release run the screens drive (kept as :attr:`release_run`;
-            ``App.run`` is Textual's own method).
+            ``App.run`` is Textual's own method); ``None`` with ``load``.
+        load: Reads the config (in a thread, after Welcome is shown); the app then builds
+            the run itself (:meth:`load_run`). Raises ``ConfigError``/``OSError`` for a bad
+            config: the app exits with it in :attr:`load_error`.
+        state_dir: Where the loaded run is kept (``None``: the user state dir); only with ``load``.
+        source: The config file's name, for Welcome's "Reading …" line while loading.
         snapshot_mode: Deterministic rendering for snapshot tests: no cursor blink, and
             paths outside the repository masked (tmp dirs and run ids change every run).
+
+    Raises:
+        ValueError: Neither ``run`` nor ``load`` was given.
     """
 
     TITLE = "iact-tui"
@@ -129,30 +141,160 @@ class IactApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, run: ReleaseRun, *, snapshot_mode: bool = False) -> None:
+    def __init__(
+        self,
+        run: ReleaseRun | None = None,
+        *,
+        load: Callable[[], Config] | None = None,
+        state_dir: Path | None = None,
+        source: str = "iact-release.toml",
+        snapshot_mode: bool = False,
+    ) -> None:
+        if run is None and load is None:
+            raise ValueError("IactApp needs a run or a load")
         super().__init__()
-        self.release_run = run
+        self._release_run = run
+        self._load = load
+        self._state_dir = state_dir
+        #: The config file's name, for Welcome's "Reading …" line while loading.
+        self.config_name = source
+        #: The config (``None`` until the load has read it; kept for a retry after a held lock).
+        self.config: Config | None = run.config if run is not None else None
+        #: Why the load failed (``ConfigError``, ``RunLockHeld``, ``OSError``...); the app
+        #: exits with it set and the CLI reports it once the terminal is back.
+        self.load_error: BaseException | None = None
+        #: The run the load thread built (adopted on the event loop by :meth:`_adopt`).
+        self._built: ReleaseRun | None = None
+        #: The load thread's stage: ``waiting`` (not started), ``loading``, ``done``;
+        #: :meth:`wait_for_load` turns ``waiting`` into ``done`` so a late thread does nothing.
+        self._load_stage = "waiting" if run is None else "done"
+        self._load_lock = threading.Lock()
+        self._load_done = threading.Event()
+        #: Set when the operator quit before the load finished: the thread builds no run.
+        self._quit_early = False
         self.snapshot_mode = snapshot_mode
         self.blink = not snapshot_mode
         self._finished = False
         #: The hotfix, rollback and monitor runs started from Welcome, in order (the exit
         #: summary says what each did).
         self.other_runs: list[OtherRun] = []
-        self.sub_title = self.display_path(run.config.root)
+        self.sub_title = self.display_path(run.config.root) if run is not None else ""
         #: True once the operator resumed an unfinished run (:meth:`resume_release`).
         self.resumed = False
         #: Step id → the output lines its interrupted attempt journaled (``stream``, ``text``, ``host``).
         self.resumed_output: dict[str, list[dict[str, str]]] = {}
 
+    @property
+    def release_run(self) -> ReleaseRun:
+        """The release run the screens drive.
+
+        Raises:
+            RuntimeError: The load has not built it yet (see :attr:`loaded`).
+        """
+        if self._release_run is None:
+            raise RuntimeError("the release run is still loading (IactApp.loaded is False)")
+        return self._release_run
+
+    @release_run.setter
+    def release_run(self, run: ReleaseRun) -> None:
+        self._release_run = run
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the release run is there (always with :func:`make_app`; after the load
+        with :func:`make_lazy_app`)."""
+        return self._release_run is not None
+
     def on_mount(self) -> None:
         self.push_screen(make_stage_screen("welcome"))
-        # The other screens load in a thread once Welcome is up: imported on the event loop
-        # when first pushed they paused the UI for 50-150 ms (a Markdown parser, the monitor).
-        self.set_timer(PRELOAD_DELAY, start_preload)
+        if self.loaded:
+            # The other screens load in a thread once Welcome is up: imported on the event
+            # loop when first pushed they paused the UI for 50-150 ms (a Markdown parser,
+            # the monitor). With a load, they follow it (see _adopt).
+            self.set_timer(PRELOAD_DELAY, start_preload)
+        # Else Welcome starts the load once it has painted (WelcomeScreen.on_mount): its
+        # first frame is drawn before the load competes with it for the GIL.
+
         # The app's long-lived objects (widgets, styles, the config) leave the collector's
         # generations: full collections over them paused the UI for 50-200 ms while a
         # deploy streamed output (benchmarks/deploy_stream.py --gc-freeze measured it).
         gc.freeze()
+
+    # -- loading (make_lazy_app) ---------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load_run(self) -> None:
+        """Read the config, import the engine and build the :class:`ReleaseRun` (which
+        takes the repository's run lock), in a thread: file work and ~0.5 s of imports
+        that kept the first screen waiting. Welcome fills in when it is done
+        (:meth:`_adopt`); a failure ends the app with :attr:`load_error` set.
+
+        Raises:
+            ConfigError: The config is missing or invalid (from ``load``).
+            RunLockHeld: Another run holds the repository's run lock.
+            OSError: A file could not be read or written.
+        """
+        with self._load_lock:
+            if self._load_stage != "waiting":
+                return  # the app has already ended (wait_for_load ran)
+            self._load_stage = "loading"
+        try:
+            if self.config is None:
+                assert self._load is not None
+                self.config = self._load()
+            if self._quit_early:
+                return  # the operator quit while the config was read: no run to start
+            from iact_tui.engine.run import ReleaseRun
+
+            self._built = ReleaseRun(self.config, state_dir=self._state_dir)
+        finally:
+            self._load_stage = "done"
+            self._load_done.set()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The load's end: adopt the run, or exit with the error for the CLI to report."""
+        if event.worker.group != "load" or event.worker.node is not self:
+            return
+        if event.state == WorkerState.SUCCESS:
+            self._adopt()
+        elif event.state == WorkerState.ERROR:
+            self.load_error = event.worker.error
+            self.exit()
+
+    def _adopt(self) -> None:
+        run = self._built
+        if run is None or self._quit_early:
+            return  # quit while loading: wait_for_load finishes the run
+        self._release_run = run
+        self.sub_title = self.display_path(run.config.root)
+        from iact_tui.screens.welcome import WelcomeScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, WelcomeScreen):
+                screen.show_run()
+        start_preload()  # also freezes what the load and the preload made (gc.freeze)
+
+    def wait_for_load(self) -> ReleaseRun | None:
+        """After ``App.run`` returned: wait for the load thread, and finish a run it built
+        that the app never drove (the operator quit while loading: its lock is released
+        and its empty folder removed).
+
+        Returns:
+            The release run the wizard drove; ``None`` when none was built (quit while
+            loading, or the load failed: see :attr:`load_error`).
+        """
+        with self._load_lock:
+            loading = self._load_stage == "loading"
+            self._load_stage = "done"
+        if loading:
+            self._load_done.wait()
+        built = self._built
+        if built is not None and self._release_run is None:
+            built.finish()
+            from iact_tui.engine.resume import discard_if_empty
+
+            discard_if_empty(built.run_dir)
+        return self._release_run
 
     # -- navigation --------------------------------------------------------------------
 
@@ -246,8 +388,8 @@ class IactApp(App[None]):
 
     def display_path(self, path: Path) -> str:
         """A path for the screen: ``~`` for home; in snapshot mode, masked to be stable."""
-        root = self.release_run.config.root
-        if self.snapshot_mode:
+        if self.snapshot_mode and self.config is not None:
+            root = self.config.root
             try:
                 rel = path.resolve().relative_to(root)
             except ValueError:
@@ -287,6 +429,10 @@ class IactApp(App[None]):
         release has changed things and is not finished (see :func:`unfinished_release`)."""
         if isinstance(self.screen, QuitModal):
             return  # already asking: a second q must not stack another dialog
+        if not self.loaded:
+            self._quit_early = True  # nothing started yet: quit at once (wait_for_load tidies up)
+            self.exit()
+            return
         from iact_tui.screens.flow import FlowScreen
 
         if isinstance(self.screen, FlowScreen) and not self.screen.exit_on_leave:
@@ -386,7 +532,8 @@ class IactApp(App[None]):
             yield SystemCommand(
                 "Toggle preview", "Show or hide the Markdown preview (f2)", screen.action_toggle_preview
             )
-        yield SystemCommand("Show journal path", "Where this run's journal is written", self._show_journal)
+        if self.loaded:
+            yield SystemCommand("Show journal path", "Where this run's journal is written", self._show_journal)
 
     def _show_journal(self) -> None:
         self.notify(self.display_path(self.release_run.journal_path), title="Run journal")
@@ -412,6 +559,29 @@ def make_app(
 
         run = ReleaseRun(config, state_dir=state_dir)
     return IactApp(run, snapshot_mode=snapshot_mode)
+
+
+def make_lazy_app(
+    load: Callable[[], Config],
+    *,
+    state_dir: Path | None = None,
+    source: str = "iact-release.toml",
+    snapshot_mode: bool = False,
+) -> IactApp:
+    """Build the app for the CLI: Welcome first, the config and the run after.
+
+    Welcome is drawn and takes keys at once; ``load`` runs in a thread worker after its
+    first frame, then the :class:`ReleaseRun` is built there (see :meth:`IactApp.load_run`).
+    After ``App.run``, call :meth:`IactApp.wait_for_load`, then look at
+    :attr:`IactApp.load_error`.
+
+    Args:
+        load: Reads and validates the config; raises ``ConfigError`` or ``OSError``.
+        state_dir: Where runs are kept (``None``: the user state dir).
+        source: The config file's name, shown while it is read.
+        snapshot_mode: Deterministic rendering for snapshot tests.
+    """
+    return IactApp(load=load, state_dir=state_dir, source=source, snapshot_mode=snapshot_mode)
 
 
 def _and(parts: list[str]) -> str:

@@ -20,14 +20,42 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from iact_tui import __version__
-from iact_tui.config import CONFIG_NAME, Config, find_config, load_config
-from iact_tui.engine.run_lock import RunLockHeld
 from iact_tui.errors import ConfigError, IactError
 
 if TYPE_CHECKING:
+    from iact_tui.app import IactApp
+    from iact_tui.config import Config
     from iact_tui.engine.run import ReleaseRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: The config file's name: :data:`iact_tui.config.CONFIG_NAME` (a test checks they agree),
+#: not imported from there because that module loads pydantic and builds its models
+#: (~0.1 s), which the wizard does in a thread once its first screen is up.
+CONFIG_NAME = "iact-release.toml"
+
+
+def find_config(start: Path) -> Path:
+    """:func:`iact_tui.config.find_config`, imported on use (see :data:`CONFIG_NAME`).
+
+    Raises:
+        ConfigError: No config file in ``start`` or a parent.
+    """
+    from iact_tui.config import find_config as find
+
+    return find(start)
+
+
+def load_config(path: Path) -> Config:
+    """:func:`iact_tui.config.load_config`, imported on use (see :data:`CONFIG_NAME`).
+
+    Raises:
+        ConfigError: The file is missing or invalid.
+    """
+    from iact_tui.config import load_config as load
+
+    return load(path)
+
 
 _Built = TypeVar("_Built")
 
@@ -257,12 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _err(f"error: {exc}")
         return EXIT_USAGE
-    except RunLockHeld as exc:  # another run works on this repository: nothing was started
-        _err(f"error: {exc}")
-        return EXIT_USAGE
     except IactError as exc:
         _err(f"error: {exc}")
-        return EXIT_FAILED
+        # Another run holding the repository's lock is bad usage: nothing was started.
+        return EXIT_USAGE if _lock_held(exc) else EXIT_FAILED
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
@@ -281,6 +307,13 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _lock_held(exc: BaseException) -> bool:
+    """Whether ``exc`` is a held run lock (the engine is imported only when asked)."""
+    from iact_tui.engine.run_lock import RunLockHeld
+
+    return isinstance(exc, RunLockHeld)
+
+
 def _past_lock(build: Callable[[], _Built]) -> _Built:
     """``build()`` (an app whose run takes the repository's run lock); while the lock is
     held by another run, show whose it is and offer to break it (``lock_app``), then try
@@ -289,6 +322,8 @@ def _past_lock(build: Callable[[], _Built]) -> _Built:
     Raises:
         RunLockHeld: The operator left the lock as it is (``main`` exits 2 with it).
     """
+    from iact_tui.engine.run_lock import RunLockHeld
+
     while True:
         try:
             return build()
@@ -308,12 +343,68 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _cmd_wizard(args: argparse.Namespace) -> int:
-    config = _load(args)
-    from iact_tui.app import make_app  # deferred: headless commands never import Textual
+    path = getattr(args, "sub_config", None) or args.config
+    return _run_wizard(lambda: _load(args), source=Path(path).name if path else CONFIG_NAME)
 
-    app = _past_lock(lambda: make_app(config))
-    app.run()
-    return _after_wizard(app.release_run, app.other_flow_lines())
+
+def _run_wizard(load: Callable[[], Config], *, source: str = CONFIG_NAME) -> int:
+    """Run the wizard: Welcome is up at once while ``load`` reads the config and the run
+    is built in a thread (:func:`iact_tui.app.make_lazy_app`); then the exit summary.
+
+    A held run lock ends the app with it: the break-lock prompt (``lock_app``) is shown
+    and, when the operator broke the lock, the wizard starts again on the same config.
+
+    Args:
+        load: Reads and validates the config (``ConfigError``/``OSError`` on failure).
+        source: The config file's name, shown on Welcome while it is read.
+
+    Returns:
+        The exit status of :func:`_after_wizard`; 0 when the operator quit before the
+        run was loaded (nothing ran).
+
+    Raises:
+        ConfigError: The config is missing or invalid (``main`` prints it, exit 2).
+        RunLockHeld: The operator left the lock as it is (exit 2).
+    """
+    from iact_tui.app import make_lazy_app  # deferred: headless commands never import Textual
+
+    while True:
+        app = make_lazy_app(load, source=source)
+        app.run()
+        run = app.wait_for_load()
+        if app.load_error is None:
+            break
+        _ask_past_lock(app)
+        if app.config is not None:
+            load = _given(app.config)  # read once: the retry only takes the lock again
+    if run is None:
+        print("no step was run; nothing changed")
+        return EXIT_OK
+    return _after_wizard(run, app.other_flow_lines())
+
+
+def _given(config: Config) -> Callable[[], Config]:
+    """A load that returns ``config`` as it is."""
+    return lambda: config
+
+
+def _ask_past_lock(app: IactApp) -> None:
+    """After a load that failed: return when it was a held lock the operator broke (try
+    again); else raise the error (``main`` reports it).
+
+    Raises:
+        BaseException: ``app.load_error`` (``ConfigError``, ``RunLockHeld``, ``OSError``...).
+    """
+    error = app.load_error
+    assert error is not None
+    if _lock_held(error):
+        from iact_tui.engine.run_lock import RunLockHeld
+        from iact_tui.lock_app import ask_to_break
+
+        assert isinstance(error, RunLockHeld)
+        if ask_to_break(error):
+            return
+    raise error
 
 
 def _after_wizard(run: ReleaseRun, others: Sequence[str] = ()) -> int:
@@ -377,13 +468,8 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
         sandbox = demo.start_sandbox(root, progress=lambda line: print(f"  {line}", flush=True))
     try:
         print(demo.describe(sandbox, command=_self_command(), fresh=fresh), flush=True)
-        config = load_config(sandbox.config_path)
-        from iact_tui.app import make_app
-
         os.chdir(sandbox.repo)
-        app = _past_lock(lambda: make_app(config))
-        app.run()
-        status = _after_wizard(app.release_run, app.other_flow_lines())
+        status = _run_wizard(lambda: load_config(sandbox.config_path))
     finally:
         stopped = demo.stop_sandbox(root)
         print(

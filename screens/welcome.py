@@ -1,4 +1,9 @@
-"""Stage 1: choose what to do: a release, a hotfix, a rollback or the monitor."""
+"""Stage 1: choose what to do: a release, a hotfix, a rollback or the monitor.
+
+Started by the CLI (:func:`iact_tui.app.make_lazy_app`), Welcome is drawn before the
+config is read: it says "Reading iact-release.toml…", moves and quits at once, answers a
+choice with "still loading", and fills in when the app calls :meth:`WelcomeScreen.show_run`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import OptionList, Static
+from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 #: ``(id, title, description, available)`` of each run kind.
@@ -21,6 +26,8 @@ CHOICES: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 from iact_tui.screens.base import WizardScreen  # noqa: E402
+from iact_tui.screens.stages import stage_states  # noqa: E402
+from iact_tui.widgets import StepList  # noqa: E402
 
 if TYPE_CHECKING:
     from iact_tui.engine.resume import UnfinishedRun
@@ -36,27 +43,63 @@ class WelcomeScreen(WizardScreen):
     BINDINGS: ClassVar = [Binding("p", "plan", "Plan")]
 
     def compose_body(self) -> Iterable[Widget]:
+        loaded = self.iact.loaded
+        yield Static(self._info_text(), id="welcome-info", classes="" if loaded else "-loading")
+        main = self.run.config.project.main_branch if loaded else "the main branch"
+        options = [Option(self._choice_prompt(key, main), id=key, disabled=not ok) for key, _, _, ok in CHOICES]
+        yield OptionList(*options, id="flow-choice")
+        yield Static("↑/↓ choose · ⏎ start · p plan · ctrl+p commands · q quit", id="welcome-hint")
+
+    def _info_text(self) -> str:
+        """The repository box; while the config is read, the same three lines saying so."""
+        if not self.iact.loaded:
+            return f"[b]Repository[/b]  …\n[b]Config[/b]      Reading {escape(self.iact.config_name)}…\n[b]Main branch[/b] …"
         config = self.run.config
-        yield Static(
+        return (
             f"[b]Repository[/b]  {self.display_path(config.root)}\n"
             f"[b]Config[/b]      {self.display_path(config.path)}\n"
             f"[b]Main branch[/b] {config.project.main_branch} on {config.project.remote}"
-            f"    [b]Environments[/b] {', '.join(config.environments) or 'none configured'}",
-            id="welcome-info",
+            f"    [b]Environments[/b] {', '.join(config.environments) or 'none configured'}"
         )
-        main = config.project.main_branch
-        options = [
-            Option(
-                f"[b]{title}[/b]\n[dim]{text.format(main=main)}[/dim]"
-                if ok
-                else f"[dim]{title}  (in a later version)\n{text}[/dim]",
-                id=key,
-                disabled=not ok,
-            )
-            for key, title, text, ok in CHOICES
-        ]
-        yield OptionList(*options, id="flow-choice")
-        yield Static("↑/↓ choose · ⏎ start · p plan · ctrl+p commands · q quit", id="welcome-hint")
+
+    @staticmethod
+    def _choice_prompt(key: str, main: str) -> str:
+        """The option text of the run kind ``key``, naming the main branch ``main``."""
+        _, title, text, ok = next(c for c in CHOICES if c[0] == key)
+        if not ok:
+            return f"[dim]{title}  (in a later version)\n{text}[/dim]"
+        return f"[b]{title}[/b]\n[dim]{text.format(main=main)}[/dim]"
+
+    def _version_text(self) -> str:
+        return super()._version_text() if self.iact.loaded else " release · version not chosen "
+
+    def refresh_frame(self) -> None:
+        """The sidebar and the version badge; while loading, as for a fresh run."""
+        if self.iact.loaded:
+            super().refresh_frame()
+            return
+        self.query_one(StepList).set_states(stage_states(self.stage, {}))
+        self.query_one("#release-badge", Label).add_class("-unset")
+
+    def show_run(self) -> None:
+        """The run is loaded (called by the app): fill in the repository box and the main
+        branch, refresh the frame, then look for an unfinished release to offer."""
+        self.query_one("#welcome-info", Static).update(self._info_text())
+        self.query_one("#welcome-info", Static).remove_class("-loading")
+        choice = self.query_one("#flow-choice", OptionList)
+        main = self.run.config.project.main_branch
+        for key, _, _, _ in CHOICES:
+            choice.replace_option_prompt(key, self._choice_prompt(key, main))
+        self.refresh_frame()
+        if not self.iact.resumed:
+            self.look_for_unfinished()
+
+    def _still_loading(self) -> bool:
+        """Whether the run is not there yet (then the operator is told so)."""
+        if self.iact.loaded:
+            return False
+        self.notify(f"Still reading {self.iact.config_name}… one moment.", title="Loading", timeout=3)
+        return True
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -65,7 +108,10 @@ class WelcomeScreen(WizardScreen):
         choice = self.query_one("#flow-choice", OptionList)
         choice.highlighted = 0
         choice.focus()
-        if not self.iact.resumed:
+        if not self.iact.loaded:
+            # The config and the run load once this screen is painted and taking keys.
+            self.call_after_refresh(self.iact.load_run)
+        elif not self.iact.resumed:
             self.look_for_unfinished()
 
     def on_screen_resume(self) -> None:
@@ -103,6 +149,8 @@ class WelcomeScreen(WizardScreen):
     def action_plan(self) -> None:
         """Open the plan view: every step of a release with its actions, then the
         read-only probes (SSH, health, ``migrate --plan``) as they come; changes nothing."""
+        if self._still_loading():
+            return
         from iact_tui.screens.plan import PlanScreen
 
         self.app.push_screen(PlanScreen(self.run.config))
@@ -113,7 +161,10 @@ class WelcomeScreen(WizardScreen):
 
     def choose(self, kind: str) -> None:
         """Start the chosen kind of run: ``release`` goes on through the wizard;
-        ``hotfix``, ``rollback`` and ``monitor`` open their screen on production (``esc`` comes back)."""
+        ``hotfix``, ``rollback`` and ``monitor`` open their screen on production (``esc`` comes back).
+        While the run is loading, nothing starts: a notice says so."""
+        if self._still_loading():
+            return
         if kind == "resume" and self.unfinished is not None:
             self.iact.resume_release(self.unfinished)
         elif kind == "release":

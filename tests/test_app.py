@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -131,3 +132,21 @@ async def test_the_exit_summary_says_what_the_flows_started_from_welcome_did(
     assert f"Rollback of production to v1.3.1: recorded (journal {rollback.journal_path})" in out
     assert "nothing changed" not in out
     assert "release: no step was run" in out
+
+
+def test_the_first_screen_imports_no_engine_flow_service_or_pydantic() -> None:
+    """What the wizard imports before Welcome is drawn (the rest loads in a thread after):
+    no steps, services, HTTP, git, pydantic or the config module."""
+    code = (
+        "import sys\n"
+        "import iact_tui.cli, iact_tui.app, iact_tui.screens.welcome\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(done.stdout.split())
+    assert "iact_tui.screens.welcome" in loaded and "textual.app" in loaded
+    heavy = {"pydantic", "httpx", "git", "asyncssh", "iact_tui.config", "iact_tui.engine.run", "iact_tui.engine.flows"}
+    assert not loaded & heavy
+    assert not [
+        m for m in loaded if m.startswith(("iact_tui.engine.steps", "iact_tui.services.", "iact_tui.engine.run_lock"))
+    ]

@@ -193,3 +193,40 @@ def test_resume_is_refused_for_hotfix_and_rollback(capsys: pytest.CaptureFixture
     for flow in ("hotfix", "rollback"):
         assert cli.main(["run", flow, "--resume", "--yes"]) == 2
         assert f"run {flow} has no --resume" in capsys.readouterr().err
+
+
+# -- the wizard's start ---------------------------------------------------------------
+
+
+def test_the_wizard_reports_a_bad_or_missing_config_after_its_first_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from textual.app import App
+
+    from iact_tui.app import IactApp
+
+    ran: list[IactApp] = []
+    original = App.run
+
+    def headless(self: App[None], *args: object, **kwargs: object) -> object:
+        assert isinstance(self, IactApp)
+        ran.append(self)
+        return original(self, headless=True, size=(100, 30))  # the app ends itself on the error
+
+    monkeypatch.setattr(App, "run", headless)
+    bad = tmp_path / "iact-release.toml"
+    bad.write_text("[project]\nmain_brnch = 'main'\n", encoding="utf-8")
+    assert cli.main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid configuration") and "did you mean 'main_branch'" in err
+    assert "Traceback" not in err and len(ran) == 1  # Welcome was up first
+
+    monkeypatch.chdir(tmp_path / "..")  # no iact-release.toml here or above (the tmp root)
+    assert cli.main([]) == 2
+    assert "error: no iact-release.toml found" in capsys.readouterr().err
+
+
+def test_the_cli_config_name_is_the_config_modules() -> None:
+    from iact_tui import config
+
+    assert cli.CONFIG_NAME == config.CONFIG_NAME

@@ -3,17 +3,23 @@ it only with the owner's hostname typed; headless ``run`` exits 2 naming the hol
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.app import App
+from textual.pilot import Pilot
 from textual.widgets import Input, Static
+from textual.worker import WorkerFailed
 
 from iact_tui import demo
+from iact_tui.app import IactApp
 from iact_tui.cli import main
 from iact_tui.engine.journal import state_root
 from iact_tui.engine.run_lock import RunLock, RunLockHeld
@@ -105,3 +111,71 @@ async def test_leaving_the_app_keeps_the_lock(quiet_sandbox: demo.Sandbox, holde
         await pilot.pause()
     assert not app.return_value
     assert held.lock.path.exists()
+
+
+def _headless(monkeypatch: pytest.MonkeyPatch, pilots: dict[type, Any]) -> list[App[Any]]:
+    """Run every ``App.run`` of the CLI headless (Textual's own mode), driven by the
+    auto-pilot given for its class; returns the apps run, in order."""
+    ran: list[App[Any]] = []
+    original = App.run
+
+    def run(self: App[Any], *args: Any, **kwargs: Any) -> Any:
+        ran.append(self)
+        kwargs.update(headless=True, size=(110, 30), auto_pilot=pilots.get(type(self)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(App, "run", run)
+    return ran
+
+
+async def _leave(pilot: Pilot[Any]) -> None:
+    await pilot.pause()
+    await pilot.press("q")
+
+
+async def _break(pilot: Pilot[Any]) -> None:
+    await pilot.pause()
+    await pilot.press("b")
+    await pilot.pause()
+    pilot.app.screen.query_one("#confirm-input", Input).value = socket.gethostname()
+    await pilot.press("enter")
+
+
+async def _quit_when_loaded(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, IactApp)
+    with contextlib.suppress(WorkerFailed):  # the lock is held: the app ends itself
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+    if app.loaded:
+        await pilot.press("q")
+
+
+def test_the_wizard_shows_the_holder_and_exits_2_when_the_lock_is_left(
+    quiet_sandbox: demo.Sandbox,
+    holder: subprocess.Popen[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ran = _headless(monkeypatch, {LockHeldApp: _leave})
+    status = main(["--config", str(quiet_sandbox.config_path)])
+    assert [type(app) for app in ran] == [IactApp, LockHeldApp]  # Welcome first, then the prompt
+    err = capsys.readouterr().err
+    assert status == 2 and f"pid {holder.pid}, hotfix of 1.3.3" in err and "Traceback" not in err
+    assert not (state_root() / "runs").exists()  # nothing was started
+
+
+def test_the_wizard_starts_again_once_the_lock_is_broken(
+    quiet_sandbox: demo.Sandbox,
+    holder: subprocess.Popen[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ran = _headless(monkeypatch, {LockHeldApp: _break, IactApp: _quit_when_loaded})
+    status = main(["--config", str(quiet_sandbox.config_path)])
+    assert [type(app) for app in ran] == [IactApp, LockHeldApp, IactApp]
+    out = capsys.readouterr().out
+    assert status == 0 and "no step was run; nothing changed" in out
+    first, _, again = ran
+    assert isinstance(first, IactApp) and isinstance(again, IactApp)
+    assert again.config is first.config  # read once; the retry only took the lock

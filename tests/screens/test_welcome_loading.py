@@ -1,0 +1,94 @@
+"""Welcome before the run is loaded (``make_lazy_app``, the CLI's app): it is drawn and
+takes keys at once, says it is reading the config, and fills in when the load is done."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+from textual.widgets import OptionList, Static
+from textual.worker import WorkerFailed
+from ui_helpers import build_tiny_repo, settle
+
+from iact_tui.app import IactApp, make_lazy_app
+from iact_tui.config import Config, load_config
+from iact_tui.engine.run import ReleaseRun
+from iact_tui.errors import ConfigError
+from iact_tui.screens import VersionScreen, WelcomeScreen
+
+
+class HeldLoad:
+    """A config load that waits until the test lets it go (the first screen's keys are
+    tried while it is still loading)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.go = threading.Event()
+        self.started = threading.Event()
+
+    def __call__(self) -> Config:
+        self.started.set()
+        assert self.go.wait(30), "the test never let the load go"
+        return load_config(self.path)
+
+
+def _info(app: IactApp) -> str:
+    return str(app.screen.query_one("#welcome-info", Static).render())
+
+
+async def test_welcome_takes_keys_while_loading_then_fills_in(tmp_path: Path) -> None:
+    load = HeldLoad(build_tiny_repo(tmp_path / "tiny"))
+    app = make_lazy_app(load, state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert load.started.wait(10)  # the load runs in a thread once Welcome is painted
+        screen = app.screen
+        assert isinstance(screen, WelcomeScreen) and not app.loaded
+        assert "Reading iact-release.toml…" in _info(app)
+        choice = screen.query_one("#flow-choice", OptionList)
+        assert "from the main branch" in str(choice.get_option_at_index(0).prompt)
+
+        await pilot.press("down")  # the first screen answers keys before the load ends
+        assert choice.highlighted == 1
+        await pilot.press("up", "enter", "p")  # a choice, and the plan, wait for the run
+        assert isinstance(app.screen, WelcomeScreen)
+        assert any("Still reading iact-release.toml" in str(n.message) for n in app._notifications)
+
+        load.go.set()
+        await settle(app, pilot)
+        assert app.loaded and isinstance(app.release_run, ReleaseRun)
+        assert "<repo>" in _info(app) and "Reading" not in _info(app)
+        assert "from main:" in str(choice.get_option_at_index(0).prompt)
+        assert app.sub_title == "<repo>"
+        await pilot.press("enter")  # now the release starts
+        await settle(app, pilot)
+        assert isinstance(app.screen, VersionScreen)
+    assert app.wait_for_load() is app.release_run
+
+
+async def test_quitting_while_loading_exits_at_once_and_leaves_no_run(tmp_path: Path) -> None:
+    load = HeldLoad(build_tiny_repo(tmp_path / "tiny"))
+    app = make_lazy_app(load, state_dir=tmp_path / "state")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert load.started.wait(10)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app._exit  # no question: nothing has started
+        load.go.set()
+    assert app.wait_for_load() is None and app.load_error is None
+    assert not (tmp_path / "state" / "runs").exists() or not any((tmp_path / "state" / "runs").rglob("*.jsonl"))
+
+
+async def test_a_bad_config_ends_the_app_with_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "iact-release.toml"
+    path.write_text("[project]\nmain_brnch = 'main'\n", encoding="utf-8")
+    app = make_lazy_app(lambda: load_config(path), state_dir=tmp_path / "state")
+    async with app.run_test(size=(120, 40)) as pilot:
+        with contextlib.suppress(WorkerFailed):  # the load's error ends the app
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app._exit
+    assert app.wait_for_load() is None
+    assert isinstance(app.load_error, ConfigError) and "main_brnch" in str(app.load_error)
