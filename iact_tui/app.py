@@ -329,7 +329,7 @@ class IactApp(App[None]):
         fresh, self.release_run = self.release_run, run
         self.resumed, self.resumed_output = True, replayed.output
         fresh.journal.close()
-        await asyncio.to_thread(resume.discard_if_empty, fresh.run_dir)
+        await asyncio.to_thread(resume.discard_if_empty, fresh.run_dir, run.journal)  # its lock records go to run
         # A step that passed but whose gate is not met (verification without its ticks)
         # counts as not done: its stage opens, not one that would refuse.
         self.push_screen(make_stage_screen(resume_stage(resume.gate_statuses(run))))

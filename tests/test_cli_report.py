@@ -204,3 +204,31 @@ def test_help_names_report_and_history(capsys: pytest.CaptureFixture[str]) -> No
         cli.main(["--help"])
     out = capsys.readouterr().out
     assert "report [RUN]" in out and "history " in out
+
+
+async def test_a_run_that_only_took_over_the_lock_is_skipped_and_its_record_carried_to_the_resumed_one(
+    runs: Runs, quiet_sandbox: demo.Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iact_tui.engine.journal import Journal
+    from iact_tui.engine.report import read_report
+    from iact_tui.engine.resume import discard_if_empty, read_records
+
+    config = load_config(quiet_sandbox.config_path)
+    fresh = ReleaseRun(config)
+    # What _journal_takeover writes when the wizard starts after a crashed holder.
+    fresh.journal.write("run_lock_taken_over", previous="ann@box pid 4242", pid=4242, host="box", detail="ended")
+    fresh.finish()
+    monkeypatch.chdir(runs.repo)
+    code, out, _ = _main(capsys, "history")
+    assert code == 0 and fresh.run_dir.name not in out and runs.failed.name in out
+    code, out, _ = _main(capsys, "report", "last")
+    assert code == 0 and f"| Run | {runs.failed.name} |" in out
+    # Quit alone it is kept (the takeover is a record worth keeping)...
+    assert not discard_if_empty(fresh.run_dir) and fresh.run_dir.exists()
+    # ...but when the operator resumes another run, the record moves to that run's journal.
+    resumed = Journal(runs.failed / "journal.jsonl")
+    assert discard_if_empty(fresh.run_dir, resumed) and not fresh.run_dir.exists()
+    resumed.close()
+    [carried] = [r for r in read_records(runs.failed / "journal.jsonl") if r["kind"] == "run_lock_taken_over"]
+    assert carried["carried_from"] == fresh.run_dir.name and carried["previous"] == "ann@box pid 4242"
+    assert "- Run lock of ann@box pid 4242 taken over (its holder had ended)" in read_report(runs.failed)

@@ -12,6 +12,7 @@ they cannot reach the report either.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -79,7 +80,8 @@ class RunSummary:
         repo: The repository's path; operator: ``user@host``.
         started: Unix seconds of ``run_started`` (``None`` without one); ended: of
             ``run_finished``, else of the last record; finished: whether ``run_finished``
-            was journaled.
+            was journaled (after the last ``run_resumed``: a run quit, then resumed and
+            killed, has not ended).
         steps: The flow's step ids in order; attempts: every attempt in journal order.
     """
 
@@ -97,13 +99,15 @@ class RunSummary:
     steps: list[str] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)
-    #: Records other than ``run_started``/``run_finished`` (inputs, steps, notices).
+    #: Records other than ``run_started``/``run_finished`` and the run lock's
+    #: (inputs, steps, notices).
     other_records: int = 0
 
     @property
     def empty(self) -> bool:
-        """Nothing happened in the run (the wizard opened and quit): no version, no step,
-        no other record. ``history`` and ``report last`` skip it."""
+        """Nothing happened in the run (the wizard opened and quit, perhaps after taking
+        over or breaking the run lock): no version, no step, no other record.
+        ``history`` and ``report last`` skip it; ``report RUN`` still shows it."""
         return self.flow != "monitor" and not self.version and not self.attempts and not self.other_records
 
     @property
@@ -144,6 +148,10 @@ class RunSummary:
         return f"stopped after {max(self.attempts, key=lambda a: a.started).step_id}"
 
 
+#: Journal kinds of the repository's run lock changing hands (see :mod:`iact_tui.engine.run`).
+RUN_LOCK_KINDS = frozenset({"run_lock_taken_over", "run_lock_broken"})
+
+
 def summarize(records: Iterable[dict[str, Any]], run_id: str, path: Path) -> RunSummary:
     """Read one run's journal records into a :class:`RunSummary`.
 
@@ -162,7 +170,7 @@ def summarize(records: Iterable[dict[str, Any]], run_id: str, path: Path) -> Run
         kind, ts = record.get("kind"), _float(record.get("ts"))
         if ts is not None:
             last_ts = ts
-        if kind not in {"run_started", "run_finished"}:
+        if kind not in {"run_started", "run_finished", *RUN_LOCK_KINDS}:
             summary.other_records += 1
         if kind == "run_started" and summary.started is None:
             summary.started = ts
@@ -190,6 +198,9 @@ def summarize(records: Iterable[dict[str, Any]], run_id: str, path: Path) -> Run
         elif kind == "run_finished":
             summary.finished = True
             summary.ended = ts
+        elif kind == "run_resumed":  # an end journaled before a resume was not the run's end
+            summary.finished = False
+            summary.ended = None
     if summary.ended is None:
         summary.ended = last_ts
     return summary
@@ -430,13 +441,16 @@ def save_run_report(journal_path: Path) -> Path | None:
 
 def read_report(run_dir: Path, *, rebuild: bool = False) -> str:
     """The report of the run in ``run_dir``: its ``report.md``, or, when that is missing
-    (a run that ended without ``finish``: a crash, a kill) or ``rebuild`` is asked,
-    built from the journal and saved (only shown when the folder is not writable).
+    (a run that ended without ``finish``: a crash, a kill), older than the journal (the
+    run was resumed after it was written) or ``rebuild`` is asked, built from the journal
+    and saved (only shown when the folder is not writable).
 
     Raises:
         ReportError: Neither the report nor the journal can be read.
     """
     report = run_dir / REPORT_NAME
+    with contextlib.suppress(OSError):
+        rebuild = rebuild or report.stat().st_mtime_ns < (run_dir / JOURNAL_NAME).stat().st_mtime_ns
     if not rebuild:
         try:
             return report.read_text(encoding="utf-8")
@@ -758,6 +772,9 @@ class _Builder:
                 lines.append(f"- Maintenance mode on {r.get('env')} {keep} if a command fails")
             elif kind == "deploy_lock_broken":
                 lines.append(f"- Deploy lock of {r.get('owner')} on {r.get('host')} broken")
+            elif kind in RUN_LOCK_KINDS:
+                how = "broken" if kind == "run_lock_broken" else "taken over (its holder had ended)"
+                lines.append(f"- Run lock of {r.get('previous')} {how}")
             elif kind == "maintenance_kept":
                 lines.append(f"- Maintenance mode kept on on {r.get('host')} after {r.get('after')}")
             elif kind == "version_mismatch_accepted":

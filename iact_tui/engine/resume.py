@@ -42,6 +42,7 @@ from typing import Any
 
 from iact_tui.config import Config
 from iact_tui.engine.journal import Journal, read_journal, state_root
+from iact_tui.engine.report import RUN_LOCK_KINDS
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.engine.state import VERIFY_MANUAL, RunState
 from iact_tui.engine.step import StepRecord
@@ -805,15 +806,20 @@ def abandon(unfinished: UnfinishedRun, reason: str = "the operator started a new
         journal.close()
 
 
-def discard_if_empty(run_dir: Path) -> bool:
+def discard_if_empty(run_dir: Path, carry_to: Journal | None = None) -> bool:
     """Remove a run folder where nothing happened: its journal holds ``run_started`` and
     at most a ``run_finished`` whose steps are all ``pending`` (no version chosen, no
     tick, no step started: any other record keeps it), next to at most the ``report.md``
     written at the end. The fresh run the wizard made before the operator chose to resume
     another, or a wizard opened and quit. Blocking.
 
+    The run lock's records (``run_lock_taken_over``, ``run_lock_broken``) keep the folder
+    unless ``carry_to`` is given: then they are written to that journal (the resumed run's,
+    with ``carried_from`` and the original ``at`` time) and the folder goes.
+
     Args:
         run_dir: The run's folder (``<state>/runs/<id>``).
+        carry_to: The journal that takes over the run lock's records, or ``None``.
 
     Returns:
         True when removed; False when it holds anything else, or is gone (it is kept).
@@ -829,11 +835,17 @@ def discard_if_empty(run_dir: Path) -> bool:
         records = read_records(journal)
     except OSError:
         return False
-    kinds = [r.get("kind") for r in records]
+    locks = [r for r in records if r.get("kind") in RUN_LOCK_KINDS]
+    if locks and carry_to is None:
+        return False
+    kinds = [r.get("kind") for r in records if r.get("kind") not in RUN_LOCK_KINDS]
     if kinds not in ([], ["run_started"], ["run_started", "run_finished"]):
         return False
     if any(str(v) != "pending" for r in records[1:] for v in dict(r.get("steps") or {}).values()):
         return False
+    for rec in locks if carry_to is not None else ():
+        fields = {k: v for k, v in rec.items() if k not in {"ts", "kind"}}
+        carry_to.write(str(rec["kind"]), **fields, at=rec.get("ts"), carried_from=run_dir.name)
     (run_dir / "report.md").unlink(missing_ok=True)
     journal.unlink()
     run_dir.rmdir()

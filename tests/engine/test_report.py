@@ -14,6 +14,7 @@ import asyncio
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,3 +253,30 @@ def test_a_failed_command_shows_its_exit_status(tmp_path: Path) -> None:
     assert "| Deploy to staging | deploy-staging | 1 | interrupted | — |" in text
     assert "| Result | interrupted at deploy-staging |" in text
     assert "## Journal damage\n\n- the journal's last line was cut mid-write (line 14); it is left out" in text
+
+
+def test_a_run_quit_resumed_then_killed_has_not_ended_and_its_old_report_is_rebuilt(tmp_path: Path) -> None:
+    from iact_tui.engine.events import StepFinished, StepStarted
+    from iact_tui.engine.journal import Journal
+
+    steps = ["deploy-staging", "deploy-production"]
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.write("run_started", flow="release", repo=str(tmp_path), operator="ann@box", steps=steps)
+    journal.event(StepStarted("deploy-staging", "Deploy to staging"))
+    journal.event(StepFinished("deploy-staging", "ok", "deployed"))
+    journal.write("run_finished", steps={"deploy-staging": "ok", "deploy-production": "pending"})
+    journal.close()
+    first = report.write_report(tmp_path).read_text()  # the operator quit: report.md of that end
+    assert "| Result | stopped after deploy-staging |" in first
+    time.sleep(0.02)  # the resumed process writes later (mtime granularity)
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.write("run_resumed", operator="ann@box")
+    journal.event(StepStarted("deploy-production", "Deploy to production"))
+    journal.event(StepFinished("deploy-production", "ok", "deployed"))
+    journal.close()  # then killed before run_finished: report.md is the quit one, older
+    text = report.read_report(tmp_path)
+    assert "| Result | finished ok |" in text
+    assert "(no end was journaled: the last record)" in text  # not the first session's end
+    summary = report.summarize(report.journal_records(tmp_path / "journal.jsonl")[0], "r", tmp_path)
+    assert not summary.finished and summary.ended is not None and summary.started is not None
+    assert summary.ended > summary.started
