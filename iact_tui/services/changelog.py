@@ -148,12 +148,15 @@ class CommitLog(Sequence[Commit]):
         authors: The authors' names.
         parents: The parent counts.
         added: The changelog bullets each commit added (``()`` for none).
+        entries: :func:`classify` of each commit when the reader has it already
+            (``GitService.commits_since`` classifies while git is still writing the
+            log); ``None``: classified when a draft needs it.
 
     Raises:
         ValueError: The columns differ in length.
     """
 
-    __slots__ = ("added", "authors", "bodies", "parents", "shas", "subjects")
+    __slots__ = ("added", "authors", "bodies", "entries", "parents", "shas", "subjects")
 
     def __init__(
         self,
@@ -163,8 +166,10 @@ class CommitLog(Sequence[Commit]):
         authors: list[str],
         parents: list[int],
         added: list[tuple[str, ...]],
+        entries: list[tuple[str, str] | None] | None = None,
     ) -> None:
-        if not len(shas) == len(subjects) == len(bodies) == len(authors) == len(parents) == len(added):
+        lengths = {len(shas), len(subjects), len(bodies), len(authors), len(parents), len(added)}
+        if len(lengths) > 1 or (entries is not None and len(entries) not in lengths):
             raise ValueError("the columns of a CommitLog must have one length")
         self.shas = shas
         self.subjects = subjects
@@ -172,6 +177,7 @@ class CommitLog(Sequence[Commit]):
         self.authors = authors
         self.parents = parents
         self.added = added
+        self.entries = entries
 
     @classmethod
     def of(cls, commits: Sequence[Commit]) -> CommitLog:
@@ -203,6 +209,7 @@ class CommitLog(Sequence[Commit]):
                 self.authors[index],
                 self.parents[index],
                 self.added[index],
+                None if self.entries is None else self.entries[index],
             )
         return Commit(
             self.shas[index],
@@ -240,6 +247,30 @@ def _fields(commits: Sequence[Commit]) -> tuple[Sequence[str], Sequence[str], Se
         [c.parents for c in commits],
         [c.changelog_added for c in commits],
     )
+
+
+def classify_columns(
+    subjects: Sequence[str], bodies: Sequence[str], parents: Sequence[int]
+) -> list[tuple[str, str] | None]:
+    """:func:`classify` of each commit, given as columns (subject, body, parent count).
+
+    Args:
+        subjects: The subjects.
+        bodies: The bodies.
+        parents: The parent counts.
+
+    Returns:
+        ``(section, text)`` or ``None`` per commit, in order.
+    """
+    return list(map(_classify, subjects, bodies, parents))
+
+
+def _classified(commits: Sequence[Commit]) -> list[tuple[str, str] | None]:
+    """:func:`classify` of each commit (taken from the log when it has them)."""
+    if isinstance(commits, CommitLog) and commits.entries is not None:
+        return commits.entries
+    subjects, bodies, parents, _ = _fields(commits)
+    return classify_columns(subjects, bodies, parents)
 
 
 def _capitalise(text: str) -> str:
@@ -415,8 +446,8 @@ def suggest_bump(commits: Sequence[Commit], current_major: int) -> BumpSuggestio
     """
     breaking: list[str] = []
     features = others = 0
-    subjects, bodies, parents, _ = _fields(commits)
-    for subject, result in zip(subjects, map(_classify, subjects, bodies, parents), strict=True):
+    subjects = commits.subjects if isinstance(commits, CommitLog) else [c.subject for c in commits]
+    for subject, result in zip(subjects, _classified(commits), strict=True):
         if result is None:
             continue
         section, text = result
@@ -448,14 +479,13 @@ def group_commits(commits: Sequence[Commit]) -> dict[str, list[str]]:
         Section → entry texts, keys in :data:`SECTIONS` order, only non-empty sections;
         each section's entries keep the order of ``commits``.
     """
-    subjects, bodies, parents, _ = _fields(commits)
-    return _group(subjects, bodies, parents)
+    return _group(_classified(commits))
 
 
-def _group(subjects: Sequence[str], bodies: Sequence[str], parents: Sequence[int]) -> dict[str, list[str]]:
-    """:func:`group_commits` on the commits' fields, as columns."""
+def _group(results: Sequence[tuple[str, str] | None]) -> dict[str, list[str]]:
+    """:func:`group_commits` on the commits' :func:`classify` results."""
     found: dict[str, list[str]] = {s: [] for s in SECTIONS}
-    for result in map(_classify, subjects, bodies, parents):
+    for result in results:
         if result is not None:
             found[result[0]].append(result[1])
     return {s: entries for s, entries in found.items() if entries}
@@ -759,13 +789,12 @@ def draft_section_body(changelog_text: str, commits: Sequence[Commit]) -> str:
     seen: dict[str, set[str]] = {}
     unreleased = unreleased_entries(changelog_text)
     written = {_dedupe_key(entry) for entries in unreleased.values() for entry in entries}
-    subjects, bodies, parents, added = _fields(commits)
+    results = _classified(commits)
+    added = commits.added if isinstance(commits, CommitLog) else [c.changelog_added for c in commits]
     if written and any(added):
         drafted = [not bullets or not any(_dedupe_key(a) in written for a in bullets) for bullets in added]
-        subjects = list(compress(subjects, drafted))
-        bodies = list(compress(bodies, drafted))
-        parents = list(compress(parents, drafted))
-    sources = [unreleased, _group(subjects, bodies, parents)]
+        results = list(compress(results, drafted))
+    sources = [unreleased, _group(results)]
     for groups in sources:
         for section, entries in groups.items():
             keys = seen.setdefault(section, set())

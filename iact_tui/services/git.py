@@ -19,16 +19,18 @@ directly), so a hung git never keeps the process from exiting.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import dataclasses
 import fnmatch
 import os
 import re
+import signal
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,7 @@ import git
 from git.remote import PushInfo
 
 from iact_tui.errors import GitError, RepositoryError
-from iact_tui.services.changelog import Commit, CommitLog
+from iact_tui.services.changelog import Commit, CommitLog, classify_columns
 from iact_tui.services.files import write_atomic
 
 T = TypeVar("T")
@@ -115,6 +117,40 @@ def _all_object_ids(texts: list[str]) -> bool:
 def _spaces(texts: list[str]) -> zip[tuple[str, int]]:
     """Each text with the number of spaces in it."""
     return zip(texts, map(str.count, texts, [" "] * len(texts)), strict=True)
+
+
+_WALK_FORMAT = "--format=%x00%H%x00%P%x00%an%x00%s%x00%b%x00"
+"""The changelog walk's format: a NUL before and after each field (see ``_log_with_bullets``)."""
+
+_CHUNK = 1 << 16
+"""Bytes of log under which the reader waits a little before reading on."""
+
+
+def _read_records(
+    parts: list[str], bodies: list[str], parents: list[int], entries: list[tuple[str, str] | None]
+) -> None:
+    """Extend ``bodies`` (stripped), ``parents`` (counts) and ``entries`` (classified)
+    with the records of ``parts`` (the walk's fields so far) not read yet.
+
+    A record is read once its body is complete (its ``after`` part may still grow).
+    """
+    # Record k's fields: parts[6k+1] id, +2 parents, +3 author, +4 subject, +5 body.
+    first, last = len(entries), len(parts) // 6
+    if last <= first:
+        return
+    stop = 6 * last
+    new_bodies = [body.strip() for body in parts[6 * first + 5 : stop : 6]]
+    # %P: the parents' ids, one space between them ("" for a root commit).
+    new_parents = [spaces + 1 if spaces or ids else 0 for ids, spaces in _spaces(parts[6 * first + 2 : stop : 6])]
+    bodies += new_bodies
+    parents += new_parents
+    entries += classify_columns(parts[6 * first + 4 : stop : 6], new_bodies, new_parents)
+
+
+def _kill_group(pid: int) -> None:
+    """Kill the process group of a git command whose call timed out (it may have ended)."""
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 class GitService:
@@ -500,76 +536,99 @@ class GitService:
         ``-U0`` diffs to the changelog: one walk instead of the whole log plus a
         path-limited second one (20,000 commits: ~150 ms of git instead of 2 x ~110 ms).
         The walk runs newest first (``--reverse`` costs git ~30 ms more per 20,000
-        commits than reversing the list here) and git writes it to a file
-        (:meth:`_log_bytes`).
+        commits than reversing the columns here). The commits are read and classified
+        (:func:`~iact_tui.services.changelog.classify_columns`) as git writes them
+        (:meth:`_log_chunks`), so that work overlaps git's own.
 
         Returns:
-            The commits; ``None`` when the output is not of the expected shape (the
-            caller falls back to two logs).
+            The commits, with their classification; ``None`` when the output is not of
+            the expected shape (the caller falls back to two logs).
 
         Raises:
             git.GitCommandError: git failed (an unknown revision, no commit yet...).
         """
-        raw = self._log_bytes(
-            rev,
-            "--full-history",
-            "--sparse",
-            "--format=%x00%H%x00%P%x00%an%x00%s%x00%b%x00",
-            "-U0",
-            "--no-color",
-            "--",
-            changelog,
-        )
+        args = (rev, "--full-history", "--sparse", _WALK_FORMAT, "-U0", "--no-color", "--", changelog)
         # Every field starts and ends with a NUL, which no commit message or name can hold
         # (git keeps them as C strings) and a -U0 diff never shows (a file holding one is
-        # binary to git). So one split gives "", then six parts per commit: id, parents,
-        # author, subject, body, and what git wrote after the body: the commit's diff of
-        # the changelog when it touched it, and newlines.
-        parts = raw.decode("utf-8", errors="replace").split("\0")
+        # binary to git). So splitting the whole output gives "", then six parts per
+        # commit: id, parents, author, subject, body, and what git wrote after the body
+        # (the commit's diff of the changelog when it touched it, and newlines).
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        parts: list[str] = []
+        tail = ""  # the text after the last NUL so far
+        bodies: list[str] = []
+        parents: list[int] = []
+        entries: list[tuple[str, str] | None] = []
+        for chunk in self._log_chunks(*args):
+            *done, tail = (tail + decoder.decode(chunk)).split("\0")
+            parts += done
+            _read_records(parts, bodies, parents, entries)
+        parts.append(tail + decoder.decode(b"", final=True))
+        _read_records(parts, bodies, parents, entries)
         if len(parts) % 6 != 1 or parts[0].strip():
             return None
         shas = parts[1::6]
-        if not _all_object_ids(shas):
+        if not _all_object_ids(shas) or len(entries) != len(shas):
             return None
         # Columns, no Commit objects (see CommitLog), reversed to oldest first.
         return CommitLog(
             shas[::-1],
             parts[-3::-6],
-            [body.strip() for body in parts[-2::-6]],
+            bodies[::-1],
             parts[-4::-6],
-            # %P: the parents' ids, one space between them ("" for a root commit).
-            [spaces + 1 if spaces or parents else 0 for parents, spaces in _spaces(parts[-5::-6])],
+            parents[::-1],
             [_added_bullets(after) if "\n+" in after else () for after in parts[:0:-6]],
+            entries[::-1],
         )
 
-    def _log_bytes(self, *args: str) -> bytes:
-        """The output of ``git log ARGS`` (in a worker thread), as bytes.
+    def _log_chunks(self, *args: str) -> Iterator[bytes]:
+        """The output of ``git log ARGS`` (in a worker thread), in pieces as git writes it.
 
-        git writes it to a temporary file (``--output``), read in one go afterwards:
-        through a pipe the reader took about 7,000 small reads for 20,000 commits (about
-        40 ms of CPU, a third of a draft's own work then).
-        The file is private to this process (``mkstemp``, mode 0600) and removed after;
-        without a writable temp dir the output comes through the pipe.
+        git writes to a temporary file (``--output``) read while it runs, every 2 ms at
+        most, and to the end once it has exited: through a pipe the reader took about
+        7,000 small reads for 20,000 commits (about 40 ms of CPU, a third of a draft's
+        own work then). The file is private to this process (``mkstemp``, mode 0600) and
+        removed after; without a writable temp dir the output comes through the pipe, in
+        one piece.
 
         Raises:
-            git.GitCommandError: git failed; killed after the call's timeout as any
-                GitPython command (``_Git.execute``).
+            git.GitCommandError: git failed, or was killed after the call's timeout (as
+                any GitPython command, see ``_Git.execute``).
         """
         try:
             fd, name = tempfile.mkstemp(prefix="iact-git-log-")
-        except OSError:  # no writable temp dir: through the pipe, slower but the same
+        except OSError:  # no writable temp dir
             out = self._repo.git.log(*args, stdout_as_string=False)
-            return out if isinstance(out, bytes) else str(out).encode()
+            yield out if isinstance(out, bytes) else str(out).encode()
+            return
         os.close(fd)
+        watchdog: threading.Timer | None = None
         try:
-            out = self._repo.git.log(f"--output={name}", *args, stdout_as_string=False)
+            command = [self._repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git", "log", f"--output={name}", *args]
+            # Its own process group, so a timeout also kills what git started (a textconv
+            # filter holding the stderr pipe would keep the read of git's errors waiting).
+            process = self._repo.git.execute(command, as_process=True, start_new_session=True)
+            kill_after = self._repo.git.kill_after
+            if kill_after is not None and sys.platform != "win32":
+                watchdog = threading.Timer(kill_after, _kill_group, (process.proc.pid,))
+                watchdog.daemon = True
+                watchdog.start()
             with open(name, "rb") as file:
-                written = file.read()
+                while True:
+                    ended = process.proc.poll() is not None  # before reading: then all is read
+                    chunk = file.read()
+                    if chunk:
+                        yield chunk
+                    if ended:
+                        break
+                    if len(chunk) < _CHUNK:
+                        time.sleep(0.002)
+            process.wait()  # raises GitCommandError, with git's stderr, when git failed
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             with contextlib.suppress(OSError):
                 os.unlink(name)
-        # A git without --output for log would have printed the log instead.
-        return written or (out if isinstance(out, bytes) else str(out).encode())
 
     def _log(self, rev: str, *options: str) -> list[Commit]:
         """``git log`` of ``rev`` parsed into :class:`Commit` values, in git's order (in a

@@ -14,12 +14,13 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from iact_tui.errors import GitError
-from iact_tui.services.changelog import Commit, CommitLog, draft_section_body, suggest_bump
+from iact_tui.services.changelog import Commit, CommitLog, classify, draft_section_body, suggest_bump
 from iact_tui.services.git import GitService
 
 CHANGELOG_START = "# Changelog\n\n## [Unreleased]\n\n## [1.0.0] - 2024-01-02\n\n- Fixd a typo.\n"
@@ -276,3 +277,26 @@ async def test_commits_since_reads_the_same_without_a_temp_dir_or_through_two_lo
     monkeypatch.undo()
     monkeypatch.setattr(GitService, "_log_with_bullets", lambda self, rev, changelog: None)
     assert list(await GitService(history).commits_since("v1.0.0", "CHANGELOG.md")) == expected
+
+
+@pytest.mark.parametrize("size", [1, 5])
+async def test_the_walk_read_in_small_pieces_gives_the_same_commits_and_classes(
+    history: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """The walk is read and classified while git writes it: pieces cut anywhere (inside
+    a field, a NUL pair, a UTF-8 character) give the same commits, each classified as
+    :func:`classify` does."""
+    expected = await GitService(history).commits_since("v1.0.0", "CHANGELOG.md")
+    assert expected.entries == [classify(c) for c in expected]
+    whole = GitService._log_chunks
+
+    def in_pieces(self: GitService, *args: str) -> Iterator[bytes]:
+        data = b"".join(whole(self, *args))
+        assert "é".encode() in data  # a two-byte character: pieces of one byte cut it
+        for n in range(0, len(data), size):
+            yield data[n : n + size]
+
+    monkeypatch.setattr(GitService, "_log_chunks", in_pieces)
+    commits = await GitService(history).commits_since("v1.0.0", "CHANGELOG.md")
+    assert commits == expected and commits.entries == expected.entries
+    assert draft_section_body((history / "CHANGELOG.md").read_text(), commits) == EXPECTED_BODY
