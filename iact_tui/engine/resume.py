@@ -612,6 +612,10 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
         run.journal.close()
         raise
     _apply(run, found)
+    if run.run_lock is not None and run.state.version:
+        # The lock was taken before the version was known (or by the fresh run this
+        # process made first): another iact-tui refused says which release is going on.
+        await asyncio.to_thread(run.run_lock.set_version, run.state.version)
     _leftover_locks(run, found.locks)
     interrupted = [sid for sid, r in run.records.items() if r.status == INTERRUPTED]
     run.journal.write(

@@ -130,7 +130,7 @@ async def test_resume_takes_the_run_lock_and_is_refused_while_another_holds_it(
     import json
 
     from iact_tui.engine.resume import resume_release
-    from iact_tui.engine.run_lock import RunLock, RunLockHeld
+    from iact_tui.engine.run_lock import LockInfo, RunLock, RunLockHeld
 
     config = load_config(quiet_sandbox.config_path)
     state = tmp_path / "state"
@@ -164,5 +164,8 @@ async def test_resume_takes_the_run_lock_and_is_refused_while_another_holds_it(
     lock.path.unlink()
     resumed, _ = await resume_release(config, found)
     assert resumed.run_lock is not None and resumed.run_lock.held
+    # Another iact-tui refused is told which release goes on, not "version not chosen yet".
+    assert json.loads(lock.path.read_text())["version"] == "1.4.0"
+    assert "release of 1.4.0" in LockInfo.from_json(lock.path.read_text()).describe()
     resumed.finish()
     assert not lock.path.exists()
