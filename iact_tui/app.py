@@ -108,9 +108,15 @@ def start_preload() -> None:
     threading.Thread(target=_preload, name="iact-preload", daemon=True).start()
 
 
-def _css_paths() -> list[str | PurePath]:
+#: The style sheets Welcome needs (it and the plan dialog, the quit dialog, the frame):
+#: the CLI's app parses only these before its first frame, the others once the run is
+#: loaded (:meth:`IactApp._adopt`; parsing all of them cost 15-30 ms before Welcome).
+FIRST_STYLE_FILES: tuple[str, ...] = STYLE_FILES[:3]
+
+
+def _css_paths(names: tuple[str, ...] = STYLE_FILES) -> list[str | PurePath]:
     styles = files("iact_tui.styles")
-    return [Path(str(styles / name)) for name in STYLE_FILES]
+    return [Path(str(styles / name)) for name in names]
 
 
 class IactApp(App[None]):
@@ -152,7 +158,7 @@ class IactApp(App[None]):
     ) -> None:
         if run is None and load is None:
             raise ValueError("IactApp needs a run or a load")
-        super().__init__()
+        super().__init__(css_path=None if run is not None else _css_paths(FIRST_STYLE_FILES))
         self._release_run = run
         self._load = load
         self._state_dir = state_dir
@@ -267,6 +273,10 @@ class IactApp(App[None]):
             return  # quit while loading: wait_for_load finishes the run
         self._release_run = run
         self.sub_title = self.display_path(run.config.root)
+        # The other screens' style sheets, left out before the first frame (FIRST_STYLE_FILES).
+        for path in _css_paths(STYLE_FILES[len(FIRST_STYLE_FILES) :]):
+            self.stylesheet.read(path)
+        self.stylesheet.parse()
         from iact_tui.screens.welcome import WelcomeScreen
 
         for screen in self.screen_stack:

@@ -1,8 +1,9 @@
 """Stage 1: choose what to do: a release, a hotfix, a rollback or the monitor.
 
 Started by the CLI (:func:`iact_tui.app.make_lazy_app`), Welcome is drawn before the
-config is read: it says "Reading iact-release.toml…", moves and quits at once, answers a
-choice with "still loading", and fills in when the app calls :meth:`WelcomeScreen.show_run`.
+config is read: it says "Reading iact-release.toml…", moves and quits at once, keeps a
+choice made meanwhile (started once the run is loaded), and fills in when the app calls
+:meth:`WelcomeScreen.show_run`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class WelcomeScreen(WizardScreen):
     ALLOW_BACK = False
 
     BINDINGS: ClassVar = [Binding("p", "plan", "Plan")]
+
+    #: What the operator chose while the run was loading (a run kind or ``plan``; started once it is).
+    pending: str | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         loaded = self.iact.loaded
@@ -92,14 +96,37 @@ class WelcomeScreen(WizardScreen):
             choice.replace_option_prompt(key, self._choice_prompt(key, main))
         self.refresh_frame()
         if not self.iact.resumed:
-            self.look_for_unfinished()
+            self.look_for_unfinished()  # then starts what was chosen meanwhile
+        else:
+            self._start_pending()
 
-    def _still_loading(self) -> bool:
-        """Whether the run is not there yet (then the operator is told so)."""
+    def _still_loading(self, kind: str) -> bool:
+        """Whether the run is not there yet; then ``kind`` (a run kind or ``plan``) is kept
+        and started once it is (:meth:`_start_pending`), and the operator is told so."""
         if self.iact.loaded:
             return False
-        self.notify(f"Still reading {self.iact.config_name}… one moment.", title="Loading", timeout=3)
+        self.pending = kind
+        title = "The plan" if kind == "plan" else next((t for k, t, _, _ in CHOICES if k == kind), kind)
+        self.notify(f"{title} starts once {self.iact.config_name} is read…", title="Loading", timeout=3)
         return True
+
+    def _start_pending(self) -> None:
+        """Start what was chosen while the run was loading, now that Welcome has looked
+        for an unfinished release: a new release is not started over one found (that
+        would leave it for good); the operator chooses again between the two."""
+        kind, self.pending = self.pending, None
+        if kind is None:
+            return
+        if kind == "release" and self.unfinished is not None:
+            self.notify(
+                f"An unfinished release was found: resume {self.unfinished.tag} or start a new one.",
+                title="Choose again",
+                timeout=6,
+            )
+        elif kind == "plan":
+            self.action_plan()
+        else:
+            self.choose(kind)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -127,8 +154,12 @@ class WelcomeScreen(WizardScreen):
         """Offer the newest unfinished release run first: ``Resume release v1.4.0 (stopped
         at Deploy to staging, 12 min ago)``, then ``Start a new release``."""
         found = await self.iact.find_unfinished()
-        if found is None:
-            return
+        if found is not None:
+            self._offer(found)
+        self._start_pending()
+
+    def _offer(self, found: UnfinishedRun) -> None:
+        """Put ``Resume …`` and ``Start a new release`` first in the options."""
         self.unfinished = found
         choice = self.query_one("#flow-choice", OptionList)
         status = {"interrupted": "interrupted", "failed": "failed", "cancelled": "cancelled"}.get(found.stopped_status)
@@ -149,7 +180,7 @@ class WelcomeScreen(WizardScreen):
     def action_plan(self) -> None:
         """Open the plan view: every step of a release with its actions, then the
         read-only probes (SSH, health, ``migrate --plan``) as they come; changes nothing."""
-        if self._still_loading():
+        if self._still_loading("plan"):
             return
         from iact_tui.screens.plan import PlanScreen
 
@@ -162,8 +193,8 @@ class WelcomeScreen(WizardScreen):
     def choose(self, kind: str) -> None:
         """Start the chosen kind of run: ``release`` goes on through the wizard;
         ``hotfix``, ``rollback`` and ``monitor`` open their screen on production (``esc`` comes back).
-        While the run is loading, nothing starts: a notice says so."""
-        if self._still_loading():
+        While the run is loading, the choice is kept and started once it is loaded."""
+        if self._still_loading(kind):
             return
         if kind == "resume" and self.unfinished is not None:
             self.iact.resume_release(self.unfinished)

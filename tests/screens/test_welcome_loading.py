@@ -11,7 +11,7 @@ from textual.widgets import OptionList, Static
 from textual.worker import WorkerFailed
 from ui_helpers import build_tiny_repo, settle
 
-from iact_tui.app import IactApp, make_lazy_app
+from iact_tui.app import STYLE_FILES, IactApp, make_lazy_app
 from iact_tui.config import Config, load_config
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.errors import ConfigError
@@ -33,11 +33,16 @@ class HeldLoad:
         return load_config(self.path)
 
 
-def _info(app: IactApp) -> str:
-    return str(app.screen.query_one("#welcome-info", Static).render())
+def _sheets(app: IactApp) -> list[str]:
+    """The names of the app's own style sheets read so far, in order."""
+    return [Path(str(where[0])).name for where in app.stylesheet.source if str(where[0]).endswith(".tcss")]
 
 
-async def test_welcome_takes_keys_while_loading_then_fills_in(tmp_path: Path) -> None:
+def _info(screen: WelcomeScreen) -> str:
+    return str(screen.query_one("#welcome-info", Static).render())
+
+
+async def test_welcome_takes_keys_while_loading_then_fills_in_and_starts_the_choice(tmp_path: Path) -> None:
     load = HeldLoad(build_tiny_repo(tmp_path / "tiny"))
     app = make_lazy_app(load, state_dir=tmp_path / "state", snapshot_mode=True)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -45,25 +50,25 @@ async def test_welcome_takes_keys_while_loading_then_fills_in(tmp_path: Path) ->
         assert load.started.wait(10)  # the load runs in a thread once Welcome is painted
         screen = app.screen
         assert isinstance(screen, WelcomeScreen) and not app.loaded
-        assert "Reading iact-release.toml…" in _info(app)
+        assert "Reading iact-release.toml…" in _info(screen)
         choice = screen.query_one("#flow-choice", OptionList)
         assert "from the main branch" in str(choice.get_option_at_index(0).prompt)
+        assert _sheets(app) == ["base.tcss", "widgets.tcss", "welcome.tcss"]  # Welcome's only, first
 
         await pilot.press("down")  # the first screen answers keys before the load ends
         assert choice.highlighted == 1
-        await pilot.press("up", "enter", "p")  # a choice, and the plan, wait for the run
-        assert isinstance(app.screen, WelcomeScreen)
-        assert any("Still reading iact-release.toml" in str(n.message) for n in app._notifications)
+        await pilot.press("up", "enter")  # a choice made while loading is kept...
+        assert isinstance(app.screen, WelcomeScreen) and screen.pending == "release"
+        assert any("Release starts once iact-release.toml is read" in str(n.message) for n in app._notifications)
 
         load.go.set()
         await settle(app, pilot)
         assert app.loaded and isinstance(app.release_run, ReleaseRun)
-        assert "<repo>" in _info(app) and "Reading" not in _info(app)
+        assert "<repo>" in _info(screen) and "Reading" not in _info(screen)
         assert "from main:" in str(choice.get_option_at_index(0).prompt)
         assert app.sub_title == "<repo>"
-        await pilot.press("enter")  # now the release starts
-        await settle(app, pilot)
-        assert isinstance(app.screen, VersionScreen)
+        assert _sheets(app) == list(STYLE_FILES)  # the other screens' style sheets follow the load
+        assert isinstance(app.screen, VersionScreen)  # ...and started once the run is there
     assert app.wait_for_load() is app.release_run
 
 
