@@ -584,12 +584,13 @@ class GitService:
     def _log_chunks(self, *args: str) -> Iterator[bytes]:
         """The output of ``git log ARGS`` (in a worker thread), in pieces as git writes it.
 
-        git writes to a temporary file (``--output``) read while it runs, every 2 ms at
-        most, and to the end once it has exited: through a pipe the reader took about
-        7,000 small reads for 20,000 commits (about 40 ms of CPU, a third of a draft's
-        own work then). The file is private to this process (``mkstemp``, mode 0600) and
-        removed after; without a writable temp dir the output comes through the pipe, in
-        one piece.
+        git writes to a temporary file (``--output``), read while git runs (pausing 2 ms
+        when less than 64 KiB came) and to the end once it has exited: through a pipe the
+        reader took about 7,000 small reads for 20,000 commits (about 40 ms of CPU, a
+        third of a draft's own work then). The file is private to this process
+        (``mkstemp``, mode 0600) and removed after. Through the pipe, in one piece: without
+        a writable temp dir, or when the file stayed empty (a git whose ``log`` does not
+        write its log to ``--output``; or an empty range, read twice then).
 
         Raises:
             git.GitCommandError: git failed, or was killed after the call's timeout (as
@@ -607,23 +608,29 @@ class GitService:
             command = [self._repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git", "log", f"--output={name}", *args]
             # Its own process group, so a timeout also kills what git started (a textconv
             # filter holding the stderr pipe would keep the read of git's errors waiting).
-            process = self._repo.git.execute(command, as_process=True, start_new_session=True)
+            process = self._repo.git.execute(command, as_process=True, with_stdout=False, start_new_session=True)
             kill_after = self._repo.git.kill_after
             if kill_after is not None and sys.platform != "win32":
                 watchdog = threading.Timer(kill_after, _kill_group, (process.proc.pid,))
                 watchdog.daemon = True
                 watchdog.start()
+            written = 0
             with open(name, "rb") as file:
                 while True:
                     ended = process.proc.poll() is not None  # before reading: then all is read
                     chunk = file.read()
                     if chunk:
+                        written += len(chunk)
                         yield chunk
                     if ended:
                         break
                     if len(chunk) < _CHUNK:
                         time.sleep(0.002)
             process.wait()  # raises GitCommandError, with git's stderr, when git failed
+            if not written:
+                out = self._repo.git.log(*args, stdout_as_string=False)
+                if out:
+                    yield out if isinstance(out, bytes) else str(out).encode()
         finally:
             if watchdog is not None:
                 watchdog.cancel()

@@ -241,11 +241,14 @@ async def test_commits_since_gives_columns_that_act_as_a_list_of_commits(history
         CommitLog(["a"], [], [], [], [], [])
 
 
-async def test_commits_since_in_a_repository_without_commits_is_empty(tmp_path: Path) -> None:
+async def test_commits_since_in_a_repository_without_commits_or_an_empty_range_is_empty(
+    history: Path, tmp_path: Path
+) -> None:
     _git(tmp_path, "init", "-q", "-b", "main", str(tmp_path / "empty"))
     service = GitService(tmp_path / "empty")
     assert list(await service.commits_since(None, "CHANGELOG.md")) == []
     assert list(await service.commits_since(None)) == []
+    assert list(await GitService(history).commits_since("HEAD", "CHANGELOG.md")) == []
 
 
 async def test_a_hung_changelog_walk_times_out_and_frees_the_repo(history: Path, tmp_path: Path) -> None:
