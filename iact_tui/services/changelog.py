@@ -690,7 +690,9 @@ def section_problems(body: str) -> list[str]:
 
     A body holds ``###`` groups with bullet entries (Keep a Changelog 1.1.0). A ``#`` or
     ``##`` heading in it would end the release's section in the file (``## [X.Y.Z]``
-    heads a release) and is refused, outside code fences; so is a body with no entry.
+    heads a release) and is refused, outside code fences; so is text before the first
+    ``###`` group (no group holds it: the announcement reads groups) and a body with no
+    entry.
 
     Args:
         body: The section body, without its ``## [X.Y.Z] - date`` heading.
@@ -711,6 +713,18 @@ def section_problems(body: str) -> list[str]:
         found.append(
             f"line {number}: '{line.strip()}' is a level-{level} heading, which would end the release's "
             f"section in the file; groups are level 3 ({group})"
+        )
+    stray = next(
+        ((number, line) for number, line in enumerate(lines, start=1) if line.strip() and not _HEADING_RE.match(line)),
+        None,
+    )
+    first_group = next((i for i, line in enumerate(lines, start=1) if _HEADING3_RE.match(line)), None)
+    if stray is not None and (first_group is None or stray[0] < first_group):
+        number, line = stray
+        found.append(
+            f"line {number}: '{line.strip()[:60]}' comes before the first ### group, so no group holds it "
+            "(the announcement would drop it); put it under a group (### Added, ### Changed, ### Fixed...) "
+            "or delete it"
         )
     if not count_entries(body):
         found.append("the section has no entries: write at least one `- ` entry under a ### group")

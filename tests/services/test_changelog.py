@@ -439,8 +439,20 @@ def test_section_problems_refuse_level_one_and_two_headings_outside_code_fences(
         "groups are level 3 (### Added)",
         "line 9: '# Notes' is a level-1 heading, which would end the release's section in the file; "
         "groups are level 3 (### Added, ### Fixed...)",
+        "line 3: '- a thing' comes before the first ### group, so no group holds it (the announcement would "
+        "drop it); put it under a group (### Added, ### Changed, ### Fixed...) or delete it",
     ]
     assert changelog.section_problems("### Fixed\n- b\n#### detail\n") == []
     assert changelog.section_problems("### Fixed\n") == [
         "the section has no entries: write at least one `- ` entry under a ### group"
     ]
+
+
+def test_section_problems_refuse_text_before_the_first_group() -> None:
+    # Found by the operator trial: the loose line was dropped from the announcement, and an
+    # indented "### Added" is a paragraph line, not a group, so its entries went elsewhere.
+    body = "Loose words first.\n  trailing  spaces   ### Added\n\n### Fixed\n\n- b\n"
+    [problem] = changelog.section_problems(body)
+    assert problem.startswith("line 1: 'Loose words first.' comes before the first ### group")
+    assert changelog.section_problems("\n\n### Fixed\n\n- b\n\nafter the entries is fine\n") == []
+    assert "comes before the first ### group" in changelog.section_problems("- an entry with no group\n")[0]
