@@ -762,9 +762,20 @@ _SECRET_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Teams webhook URL", re.compile(r"\.logic\.azure\.com[^\s\"']*[?&]sig=[^\s\"'&]+", re.I)),
     ("a webhook URL", re.compile(r"/hooks/[A-Za-z0-9]{16,}")),
     ("a URL with a password", re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"']*:(?![$%{])[^/\s@\"']+@")),
+    (
+        "a URL with a secret in its query",
+        re.compile(
+            r"[?&](access[_-]?token|token|api[_-]?key|apikey|secret|password|passwd|pwd|auth)=(?![$%{])[^&\s\"'#]{6,}",
+            re.I,
+        ),
+    ),
     ("an AWS access key", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("a private key", re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")),
 )
+
+#: A secret's command that only prints text written after it (``echo hunter2``): the
+#: secret is in the file after all. ``echo "$VAR"`` (the shell's variable) is fine.
+_ECHO = re.compile(r"^\s*(\S*/)?(echo|printf)\s+(?!.*\$)\S")
 
 #: A value made only of ``$env:NAME`` references (and text around them) names where the
 #: secret comes from; any ``$VAR``/``${VAR}`` is the shell's, read on the host.
@@ -785,8 +796,9 @@ def literal_secrets(data: object, loc: tuple[str, ...] = ()) -> list[tuple[tuple
     names ending in ``_env``/``_command`` name a source and are fine, and so is a value
     that only refers to an environment variable, ``$env:NAME`` or ``$NAME``), or any
     string anywhere shaped like a credential: a GitHub or Slack token, a Slack, Teams or
-    Mattermost webhook URL, a URL with ``user:password@``, an AWS access key id, a
-    private key block.
+    Mattermost webhook URL, a URL with ``user:password@`` or a ``token=``/``api_key=``/
+    ``password=`` query value, an AWS access key id, a private key block. A secret's
+    command (``password_command``) that only echoes a literal is one too.
 
     Args:
         data: The TOML document as ``tomllib`` returns it (dicts, lists, scalars).
@@ -809,6 +821,9 @@ def literal_secrets(data: object, loc: tuple[str, ...] = ()) -> list[tuple[tuple
                 found.append((loc, f"the value looks like {what}"))
                 return found
         name = next((p for p in reversed(loc) if not p.isdigit()), "")
+        if _SECRET_KEY.search(_SECRET_SOURCE.sub("", name)) and _SECRET_SOURCE.search(name) and _ECHO.match(data):
+            found.append((loc, "a command that prints a literal secret written in this file"))
+            return found
         # expect_json describes a response; its keys (token_type...) are not sent anywhere.
         if (
             name

@@ -254,6 +254,21 @@ _SLACK_HOOK = "https://hooks.slack.com/services/" + "T000/B000/XXXXXXXXXXXXXXXXX
         ),
         ("", "", 0, ""),  # a URL with user:password@, below
         ('\n[announce]\nteam = "AKIA' + 'ABCDEFGHIJKLMNOP"\n', "announce.team", 16, "ABCDEFGHIJKLMNOP"),
+        # found by the operator trial: a token in a URL's query, a command that echoes the password
+        (
+            '\n[environments.staging.smoke.login]\nurl = "http://127.0.0.1:8001/login?token=abcd1234efgh5678"\n'
+            'username = "u"\n',
+            "environments.staging.smoke.login.url",
+            16,
+            "abcd1234efgh5678",
+        ),
+        (
+            '\n[environments.staging.smoke.login]\nurl = "http://127.0.0.1:8001/login"\nusername = "u"\n'
+            'password_command = "echo hunter2supersecret"\n',
+            "environments.staging.smoke.login.password_command",
+            18,
+            "hunter2supersecret",
+        ),
         (
             '\n[announce]\ntemplate = """\n-----BEGIN OPENSSH ' + 'PRIVATE KEY-----\nb3BlbnNzaA==\n"""\n',
             "announce.template",
@@ -291,6 +306,10 @@ def test_a_literal_secret_anywhere_is_refused_without_echoing_it(
         'expect_json = { token_type = "bearer" }\n',
         '\n[forge]\nrepository = "acme/site"\n[announce]\noutput = "git@github.com:acme/site.git"\n',
         '\n[forge]\napi_url = "https://api.github.com"\n',
+        '\n[environments.staging.smoke.login]\nurl = "http://127.0.0.1:8001/login?next=/home&page=2"\n'
+        'username = "u"\npassword_command = "pass show iact/smoke"\n',
+        '\n[environments.staging.smoke.login]\nurl = "http://127.0.0.1:8001/login?token=$env:T"\nusername = "u"\n'
+        'password_command = "printf %s \\"$IACT_PW\\""\n',
         '\n[announce]\ntemplate = "git push https://ci:$CI_TOKEN@git.example.invalid/x ssh://git@host:22/x"\n',
     ],
 )
