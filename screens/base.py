@@ -87,13 +87,15 @@ class EngineEvent(Message):
 
 
 class LeanScreen(Screen[None]):
-    """A screen that spares the event loop two pieces of Textual's whole-screen work.
+    """A screen that spares the event loop the parts of Textual's whole-screen work that
+    repeat what was just done (each was a stall of the UI loop in ``benchmarks/run_all.py
+    --only stalls``).
 
-    The footer is rebuilt only when what it shows changed. Textual's ``Footer`` recomposes (removes and mounts every key, each key restyled on
-    mount) on every ``refresh_bindings`` and does not merge requests. The screens ask on
-    every engine event and Textual on every focus change, so a release rebuilt the footer
-    about 600 times, 10-40 ms each on the event loop (``benchmarks/run_all.py --only
-    stalls``). Here the requests made before the next refresh share one check, and the
+    The footer is rebuilt only when what it shows changed. Textual's ``Footer`` recomposes
+    (removes and mounts every key, each key restyled on mount) on every
+    ``refresh_bindings`` and does not merge requests. The screens ask on every engine event
+    and Textual on every focus change, so a release rebuilt the footer about 600 times,
+    10-40 ms each. Here the requests made before the next refresh share one check, and the
     footer is told only when :meth:`footer_state` differs from what it was last told.
 
     The app's breakpoint classes (``-narrow``/``-wide``) are set before the screen's
@@ -103,8 +105,9 @@ class LeanScreen(Screen[None]):
 
     The first ``ScreenResume`` does not restyle the screen: its widgets were styled when
     they mounted, moments before, and nothing that styles them (the suspended class, a
-    theme change while suspended) can have changed. Later resumes (back from a modal or
-    the next stage) restyle as Textual does.
+    theme change while suspended) can have changed. The ``Resize`` its layout then sends
+    the screen does not lay it out and paint it again at the same size (7-20 ms). Later
+    resumes and resizes go to Textual as usual.
 
     On that first resume the screen's objects leave the garbage collector's generations
     (``gc.freeze``, as the app does with its own in ``on_mount``): a stage screen lives as
@@ -117,6 +120,18 @@ class LeanScreen(Screen[None]):
         self._footer_shown: tuple[object, ...] | None = None
         self._footer_check_pending = False
         self._resumed_before = False
+        self._resized_before = False
+
+    async def _on_resize(self, event: events.Resize) -> None:
+        # Runs before Screen._on_resize. The first resume laid the screen out at the app's
+        # size and sent the screen this Resize: Screen._on_resize would lay it out and
+        # paint it whole again at the same size (7-20 ms). A later Resize (the terminal
+        # resized) goes to Textual as usual.
+        if not self._resized_before and self._resumed_before:
+            self._resized_before = True
+            if event.size == self._compositor.size:
+                event.stop()
+                event.prevent_default()
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Runs before Screen._on_screen_resume (Textual calls each class's handler in MRO order).
