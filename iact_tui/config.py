@@ -11,7 +11,7 @@ import difflib
 import re
 import string
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -437,6 +437,18 @@ class ProjectConfig(_Model):
     repo_url: str = ""
     """Web URL of the repository, for changelog compare links; empty: no links."""
 
+    @field_validator("changelog", "version_files")
+    @classmethod
+    def _inside_repo(cls, value: str | list[str]) -> str | list[str]:
+        for item in [value] if isinstance(value, str) else value:
+            parts = PurePosixPath(item.replace("\\", "/")).parts
+            if item.startswith(("/", "~")) or ".." in parts or "\x00" in item:
+                raise ValueError(
+                    f"{item!r} is not a path inside the repository: give it relative to the repository's root, "
+                    "without '..' (e.g. CHANGELOG.md, src/app/__init__.py)"
+                )
+        return value
+
     @field_validator("main_branch", "remote", "release_branch_prefix", "tag_prefix")
     @classmethod
     def _ref_safe(cls, value: str) -> str:
@@ -734,9 +746,21 @@ def _explain(path: Path, text: str, exc: ValidationError) -> str:
                 msg += f"; allowed here: {', '.join(sorted(allowed))}"
         elif err["type"] == "literal_error":
             msg = f"{msg} (got {err.get('input')!r})"
+        elif err["type"] == "string_pattern_mismatch":
+            msg = _PATTERN_WORDS.get(loc[-1].rsplit("_", 1)[-1], _PATTERN_WORDS.get(loc[-1], msg))
         lines.append(f"{where}: {key}: {msg}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
+
+#: What a key refused by its pattern must hold, by its name or its name's last part
+#: (``*_env``): the value is not repeated (an ``*_env`` key may hold a secret by mistake).
+_PATTERN_WORDS = {
+    "env": (
+        "must be the name of an environment variable (letters, digits and _, not starting with a digit), "
+        "e.g. IACT_WEBHOOK_URL; the secret itself goes in that variable, never in this file"
+    ),
+    "prerelease_id": "must be a SemVer pre-release identifier: letters, digits and - only (e.g. rc, beta, alpha)",
+}
 
 _SECRETISH = re.compile(r"pass(word)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
 

@@ -315,3 +315,32 @@ def test_a_literal_secret_anywhere_is_refused_without_echoing_it(
 )
 def test_secret_sources_and_lookalikes_still_load(tmp_path: Path, addition: str) -> None:
     load_config(write(tmp_path, GOOD + addition))
+
+
+@pytest.mark.parametrize(
+    ("addition", "key", "said"),
+    [
+        # found by the operator trial: pydantic's raw pattern text, or no error until `plan`
+        (
+            '\n[announce]\nwebhook_env = "$(touch /tmp/x)"\n',
+            "announce.webhook_env",
+            "must be the name of an environment variable",
+        ),
+        ('\n[project]\nprerelease_id = "rc.1"\n', "project.prerelease_id", "SemVer pre-release identifier"),
+        ('\n[project]\nchangelog = "../../etc/passwd"\n', "project.changelog", "not a path inside the repository"),
+        ('\n[project]\nchangelog = "/etc/passwd"\n', "project.changelog", "relative to the repository's root"),
+        ('\n[project]\nversion_files = ["app/__init__.py", "../x.py"]\n', "project.version_files", "'../x.py' is not"),
+    ],
+)
+def test_values_refused_by_shape_say_what_the_key_must_hold(tmp_path: Path, addition: str, key: str, said: str) -> None:
+    text = GOOD + addition
+    if addition.startswith("\n[project]\n"):  # into the file's own [project] table
+        setting, text = addition.removeprefix("\n[project]\n"), GOOD
+        if "version_files" in setting:
+            text = text.replace('version_files = ["app/__init__.py"]\n', "")
+        text = text.replace("[project]\n", "[project]\n" + setting, 1)
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert f": {key}: " in message and said in message, message
+    assert "should match pattern" not in message
