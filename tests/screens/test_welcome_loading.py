@@ -97,3 +97,25 @@ async def test_a_bad_config_ends_the_app_with_the_error(tmp_path: Path) -> None:
         assert app._exit
     assert app.wait_for_load() is None
     assert isinstance(app.load_error, ConfigError) and "main_brnch" in str(app.load_error)
+
+
+async def test_a_release_chosen_while_loading_is_not_started_over_an_unfinished_one(tmp_path: Path) -> None:
+    from test_resume_offer import journal_a_crashed_run
+
+    config_path = build_tiny_repo(tmp_path / "tiny")
+    crashed = await journal_a_crashed_run(config_path, tmp_path / "state", interrupted=True)
+    load = HeldLoad(config_path)
+    app = make_lazy_app(load, state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert load.started.wait(10)
+        screen = app.screen
+        assert isinstance(screen, WelcomeScreen)
+        await pilot.press("enter")  # Release, before the resume offer can be shown
+        load.go.set()
+        await settle(app, pilot)
+        assert app.screen is screen and screen.pending is None  # not started: that would abandon it
+        assert screen.unfinished is not None and screen.unfinished.journal == crashed.journal_path
+        choice = screen.query_one("#flow-choice", OptionList)
+        assert choice.get_option_at_index(0).id == "resume"
+        assert any("An unfinished release was found" in str(n.message) for n in app._notifications)
