@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import io
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+import signal
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TextIO
 
@@ -28,17 +29,62 @@ def _say(out: TextIO, text: str) -> None:
     """Print one line; a reader that went away never stops the run.
 
     ``iact-tui run ... | tee log`` and Ctrl+C: the same SIGINT ends ``tee``, and every later
-    write would raise. The run must still stop its command and run the post commands
-    (maintenance mode off), so output goes to ``/dev/null`` from then on.
+    write would raise; so does a terminal that hung up (EIO). The run must still stop its
+    command and run the post commands (maintenance mode off), so output goes to
+    ``/dev/null`` from then on.
     """
     try:
         out.write(text + "\n")
         out.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # BrokenPipeError; EIO from a terminal that hung up
         with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, out.fileno())
             os.close(null)
+
+
+#: Signals that stop a headless run as Ctrl+C does: the terminal closed or the SSH
+#: session dropped (SIGHUP), or a service manager or ``kill`` asked (SIGTERM).
+STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[list[str]]:
+    """While inside, SIGHUP and SIGTERM cancel the current task, as SIGINT (Ctrl+C) does
+    under :func:`asyncio.run`: the running step stops its command and a deploy runs its
+    post commands (maintenance mode off, the deploy lock released) instead of the process
+    dying mid-deploy. On SIGHUP the terminal is gone: standard output and error go to
+    ``/dev/null`` first, so writing the summary cannot fail. Call from a coroutine.
+
+    Yields:
+        A list that gets each signal's name (``"SIGHUP"``) as it arrives.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    got: list[str] = []
+
+    def stop(signum: int) -> None:
+        got.append(signal.Signals(signum).name)
+        if signum == signal.SIGHUP:
+            for fd in (1, 2):
+                with contextlib.suppress(OSError):
+                    if os.isatty(fd):
+                        null = os.open(os.devnull, os.O_WRONLY)
+                        os.dup2(null, fd)
+                        os.close(null)
+        if task is not None:
+            task.cancel()
+
+    installed = []
+    for sig in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop, sig)
+            installed.append(sig)
+    try:
+        yield got
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 async def _stream(
@@ -49,8 +95,15 @@ async def _stream(
     and, when failed, its fix.
 
     Returns:
-        ``(the last failed StepFinished or None, cancelled by Ctrl+C)``.
+        ``(the last failed StepFinished or None, cancelled by Ctrl+C, SIGHUP or SIGTERM)``.
     """
+    with stop_on_signals() as got:
+        return await _print_events(out, events, steps, width, got)
+
+
+async def _print_events(
+    out: TextIO, events: AsyncIterator[Event], steps: Sequence[Step], width: int, got: list[str]
+) -> tuple[StepFinished | None, bool]:
     total = len(steps)
     index = {s.id: i for i, s in enumerate(steps, 1)}
     failed: StepFinished | None = None
@@ -77,7 +130,8 @@ async def _stream(
                         _say(out, f"        → {event.fix}")
     except asyncio.CancelledError:
         # Ctrl+C: the running step stopped its command (a deploy ran its post commands).
-        _say(out, "      ■ cancelled by the operator (Ctrl+C)")
+        why = f"{got[0]}: the terminal closed or the process was told to stop" if got else "by the operator (Ctrl+C)"
+        _say(out, f"      ■ cancelled {why}")
         return failed, True
     return failed, False
 

@@ -1,0 +1,84 @@
+"""SIGHUP (the terminal closed, the SSH session dropped) and SIGTERM in the middle of a
+real headless staging deploy: the run stops as Ctrl+C stops it, so the post commands
+take the site out of maintenance mode and the deploy lock is released, instead of the
+process dying and leaving both (found by the operator trial: closing the terminal
+mid-deploy left staging answering "maintenance" until someone resumed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from iact_tui import demo
+
+pytestmark = pytest.mark.e2e
+
+CLI = [sys.executable, "-m", "iact_tui"]
+
+
+def health(url: str) -> tuple[int, dict[str, object]]:
+    """The health endpoint's HTTP status and JSON body (503 with ``status: maintenance``
+    while maintenance mode is on)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_a_hangup_mid_deploy_runs_the_post_commands_and_releases_the_lock(
+    sandbox: demo.Sandbox, tmp_path: Path, signum: signal.Signals
+) -> None:
+    repo = sandbox.repo
+    text = sandbox.config_path.read_text()
+    slow = text.replace(
+        '{ name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+        '{ name = "slow step", run = "echo started-slow; sleep 30.0631" },\n'
+        '    { name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+        1,
+    )
+    assert slow != text
+    sandbox.config_path.write_text(slow)
+    for args in (["commit", "-qam", "chore: a slow staging step"], ["push", "-q", "origin", "main"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    proc = subprocess.Popen(
+        [*CLI, "run", "release", "--bump", "minor", "--yes", "--until", "deploy-staging"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "started-slow" in line:
+                assert health(sandbox.environments["staging"]) == (503, {"status": "maintenance"})
+                proc.send_signal(signum)
+                break
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed assertion above: leave nothing running
+            proc.kill()
+            proc.wait()
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, out
+    assert f"■ cancelled {signum.name}: the terminal closed or the process was told to stop" in out
+    assert "running the post commands so the site is not left in maintenance mode" in out
+    assert health(sandbox.environments["staging"])[0] == 200, out
+    assert not list(sandbox.root.glob("staging/.iact-deploy.lock")), out
+    assert not subprocess.run(["pgrep", "-f", "sleep 30.0631"], capture_output=True).stdout  # the command ended
+    journal = next(Path(os.environ["XDG_STATE_HOME"]).glob("iact-tui/runs/*/journal.jsonl"))
+    kinds = [json.loads(line)["kind"] for line in journal.read_text().splitlines()]
+    assert kinds[-1] == "run_finished", kinds[-5:]
