@@ -847,9 +847,10 @@ def discard_if_empty(run_dir: Path, carry_to: Journal | None = None) -> bool:
         return False
     if any(str(v) != "pending" for r in records[1:] for v in dict(r.get("steps") or {}).values()):
         return False
-    for rec in locks if carry_to is not None else ():
-        fields = {k: v for k, v in rec.items() if k not in {"ts", "kind"}}
-        carry_to.write(str(rec["kind"]), **fields, at=rec.get("ts"), carried_from=run_dir.name)
+    if carry_to is not None:
+        for rec in locks:
+            fields = {k: v for k, v in rec.items() if k not in {"ts", "kind"}}
+            carry_to.write(str(rec["kind"]), **fields, at=rec.get("ts"), carried_from=run_dir.name)
     (run_dir / "report.md").unlink(missing_ok=True)
     journal.unlink()
     run_dir.rmdir()
