@@ -39,10 +39,11 @@ def test_a_hangup_mid_deploy_runs_the_post_commands_and_releases_the_lock(
     sandbox: demo.Sandbox, tmp_path: Path, signum: signal.Signals
 ) -> None:
     repo = sandbox.repo
+    sleep = f"sleep 30.06{int(signum)}"  # its own marker: the other signal's test may run beside it
     text = sandbox.config_path.read_text()
     slow = text.replace(
         '{ name = "fetch tags", run = "git fetch --tags --force {remote}" },',
-        '{ name = "slow step", run = "echo started-slow; sleep 30.0631" },\n'
+        f'{{ name = "slow step", run = "echo started-slow; {sleep}" }},\n'
         '    { name = "fetch tags", run = "git fetch --tags --force {remote}" },',
         1,
     )
@@ -78,7 +79,7 @@ def test_a_hangup_mid_deploy_runs_the_post_commands_and_releases_the_lock(
     assert "running the post commands so the site is not left in maintenance mode" in out
     assert health(sandbox.environments["staging"])[0] == 200, out
     assert not list(sandbox.root.glob("staging/.iact-deploy.lock")), out
-    assert not subprocess.run(["pgrep", "-f", "sleep 30.0631"], capture_output=True).stdout  # the command ended
+    assert not subprocess.run(["pgrep", "-f", sleep], capture_output=True).stdout  # the command ended
     journal = next(Path(os.environ["XDG_STATE_HOME"]).glob("iact-tui/runs/*/journal.jsonl"))
     kinds = [json.loads(line)["kind"] for line in journal.read_text().splitlines()]
     assert kinds[-1] == "run_finished", kinds[-5:]
