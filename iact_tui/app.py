@@ -181,6 +181,8 @@ class IactApp(App[None]):
         self.snapshot_mode = snapshot_mode
         self.blink = not snapshot_mode
         self._finished = False
+        #: ``"SIGHUP"``/``"SIGTERM"`` when a signal stopped the app (see :meth:`stop_on_signal`).
+        self.stopped_by = ""
         #: The hotfix, rollback and monitor runs started from Welcome, in order (the exit
         #: summary says what each did).
         self.other_runs: list[OtherRun] = []
@@ -212,6 +214,11 @@ class IactApp(App[None]):
         return self._release_run is not None
 
     def on_mount(self) -> None:
+        from iact_tui import signals
+
+        # The terminal closed, the SSH session dropped, or `kill`: stop as a confirmed
+        # quit does, so a deploy does not die with the site in maintenance mode.
+        signals.install(self.stop_on_signal)
         self.push_screen(make_stage_screen("welcome"))
         if self.loaded:
             # The other screens load in a thread once Welcome is up: imported on the event
@@ -475,6 +482,27 @@ class IactApp(App[None]):
                 busy.hold.set()
 
         self.push_screen(QuitModal(busy.step_titles.get(step, step)), answered)
+
+    def stop_on_signal(self, name: str) -> None:
+        """SIGHUP or SIGTERM (see :mod:`iact_tui.signals`): quit without asking, as a
+        confirmed quit does: the running step is cancelled (a deploy runs its post
+        commands and releases its lock), then the run's end is journaled and the app
+        exits. Nobody is there to answer a dialog.
+
+        Args:
+            name: The signal's name, ``"SIGHUP"`` or ``"SIGTERM"`` (kept in :attr:`stopped_by`).
+        """
+        self.stopped_by = name
+        if not self.loaded:
+            self._quit_early = True
+            self.exit()
+            return
+        busy = self.running_screen()
+        if busy is not None:
+            busy.hold.clear()  # no next step starts
+            self.stop_then_exit(busy)
+        else:
+            self.run_worker(self.quit_now(), group="quit", exit_on_error=False)
 
     async def quit_now(self) -> None:
         """Stop the monitors, journal the end of the run and exit."""

@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import io
 import os
-import signal
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from iact_tui import signals
 from iact_tui.config import Config
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.run import ReleaseRun
@@ -43,48 +43,29 @@ def _say(out: TextIO, text: str) -> None:
             os.close(null)
 
 
-#: Signals that stop a headless run as Ctrl+C does: the terminal closed or the SSH
-#: session dropped (SIGHUP), or a service manager or ``kill`` asked (SIGTERM).
-STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
-
-
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[list[str]]:
     """While inside, SIGHUP and SIGTERM cancel the current task, as SIGINT (Ctrl+C) does
     under :func:`asyncio.run`: the running step stops its command and a deploy runs its
     post commands (maintenance mode off, the deploy lock released) instead of the process
-    dying mid-deploy. On SIGHUP the terminal is gone: standard output and error go to
-    ``/dev/null`` first, so writing the summary cannot fail. Call from a coroutine.
+    dying mid-deploy (see :mod:`iact_tui.signals`). Call from a coroutine.
 
     Yields:
         A list that gets each signal's name (``"SIGHUP"``) as it arrives.
     """
-    loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     got: list[str] = []
 
-    def stop(signum: int) -> None:
-        got.append(signal.Signals(signum).name)
-        if signum == signal.SIGHUP:
-            for fd in (1, 2):
-                with contextlib.suppress(OSError):
-                    if os.isatty(fd):
-                        null = os.open(os.devnull, os.O_WRONLY)
-                        os.dup2(null, fd)
-                        os.close(null)
+    def stop(name: str) -> None:
+        got.append(name)
         if task is not None:
             task.cancel()
 
-    installed = []
-    for sig in STOP_SIGNALS:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop, sig)
-            installed.append(sig)
+    remove = signals.install(stop)
     try:
         yield got
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        remove()
 
 
 async def _stream(
