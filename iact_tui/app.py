@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from importlib.resources import files
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -191,6 +191,8 @@ class IactApp(App[None]):
         self.resumed = False
         #: Step id → the output lines its interrupted attempt journaled (``stream``, ``text``, ``host``).
         self.resumed_output: dict[str, list[dict[str, str]]] = {}
+        #: Step id → check id → its last journaled ``check`` record (see ``Replayed.checks``).
+        self.resumed_checks: dict[str, dict[str, dict[str, Any]]] = {}
 
     @property
     def release_run(self) -> ReleaseRun:
@@ -345,6 +347,7 @@ class IactApp(App[None]):
             return
         fresh, self.release_run = self.release_run, run
         self.resumed, self.resumed_output = True, replayed.output
+        self.resumed_checks = replayed.checks
         fresh.journal.close()
         await asyncio.to_thread(resume.discard_if_empty, fresh.run_dir, run.journal)  # its lock records go to run
         # A step that passed but whose gate is not met (verification without its ticks)

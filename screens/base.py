@@ -402,6 +402,25 @@ class StepScreen(WizardScreen):
             self.step_updated(sid)
             return
 
+    def replay_checks(self, step_id: str) -> None:
+        """On a resumed run, fill the check table with the journaled checks of
+        ``step_id``'s last attempt (a step that passed before the crash is not run again,
+        so no event would fill it)."""
+        if not self.iact.resumed:
+            return
+        for fields in self.iact.resumed_checks.get(step_id, {}).values():
+            data = fields.get("data")
+            self.on_check(
+                CheckUpdate(
+                    step_id,
+                    str(fields.get("check_id") or ""),
+                    str(fields.get("label") or ""),
+                    fields.get("status") or "passed",
+                    str(fields.get("detail") or ""),
+                    data if isinstance(data, dict) else {},
+                )
+            )
+
     def begin(self) -> None:
         """Start the stage's work (subclasses may ask something first)."""
         self.start_steps()

@@ -56,6 +56,13 @@ class SmokeScreen(StepScreen):
     def _title_text(self) -> str:
         return super()._title_text().replace("Smoke tests", f"Smoke tests on {self.env}")
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        for step_id in self.step_ids:  # a resumed run: the checks of a step that passed
+            record = self.run.records.get(step_id)
+            if record is not None and record.status == "ok":
+                self.replay_checks(step_id)
+
     def compose_step(self) -> Iterable[Widget]:
         # Details wrap: a failed check's reason is read whole, not cut at the column's end.
         yield WrappedCheckTable(id="smoke-checks", title="Smoke checks")

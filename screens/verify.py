@@ -121,6 +121,7 @@ class VerifyScreen(StepScreen):
         super().on_mount()
         record = self.run.records.get("verify")
         if record is not None and record.status == "ok":
+            self.replay_checks("verify")
             self._show_result(dict(record.data))
             self.call_after_refresh(self._focus_next_tick)
 

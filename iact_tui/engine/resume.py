@@ -88,11 +88,15 @@ class Replayed:
             in Unix seconds.
         still_running: ``env/host`` → one line per command of an interrupted deploy
             still running on that SSH host (filled by :func:`resume_release`).
+        checks: Step id → check id → the last ``check`` record of its last attempt
+            (``check_id``, ``label``, ``status``, ``detail``, ``data``), in first-seen
+            order: a resumed screen shows the checks of a step that passed.
     """
 
     state: RunState = field(default_factory=RunState)
     records: dict[str, StepRecord] = field(default_factory=dict)
     output: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    checks: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     locks: dict[str, dict[str, str]] = field(default_factory=dict)
     finished: dict[str, str] | None = None
     abandoned: bool = False
@@ -157,7 +161,13 @@ def _step_started(out: Replayed, rec: dict[str, Any]) -> None:
     record.status, record.message, record.fix = "running", str(rec.get("title", sid)), ""
     record.attempts += 1
     out.output[sid] = []
+    out.checks[sid] = {}
     out.attempt_ts[sid] = float(rec.get("ts", out.last_ts) or out.last_ts)
+
+
+def _check(out: Replayed, rec: dict[str, Any]) -> None:
+    fields = {k: rec.get(k) for k in ("check_id", "label", "status", "detail", "data")}
+    out.checks.setdefault(str(rec.get("step_id", "")), {})[str(rec.get("check_id", ""))] = fields
 
 
 def _output(out: Replayed, rec: dict[str, Any]) -> None:
@@ -215,6 +225,7 @@ def _announcement_sent(out: Replayed, rec: dict[str, Any]) -> None:
 _STEP_KINDS = {
     "step_started": _step_started,
     "output": _output,
+    "check": _check,
     "step_finished": _step_finished,
     "deploy_lock_taken": _lock_taken,
     "announcement_edited": _announcement_edited,

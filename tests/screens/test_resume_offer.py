@@ -9,7 +9,7 @@ from ui_helpers import settle
 
 from iact_tui.app import make_app, unfinished_release
 from iact_tui.config import load_config
-from iact_tui.engine.events import OutputLine, StepFinished, StepStarted
+from iact_tui.engine.events import CheckUpdate, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.journal import Journal
 from iact_tui.engine.resume import read_records
 from iact_tui.engine.run import ReleaseRun
@@ -17,7 +17,7 @@ from iact_tui.screens import WelcomeScreen
 from iact_tui.screens.changelog import ChangelogScreen
 from iact_tui.screens.release import ReleaseScreen
 from iact_tui.screens.verify import VerifyScreen
-from iact_tui.widgets import CommandLog
+from iact_tui.widgets import CommandLog, WrappedCheckTable
 
 EDITED = "### Fixed\n\n- An entry typed before the crash\n"
 
@@ -109,6 +109,10 @@ async def test_resume_after_verification_with_one_tick_opens_verify(tiny_config_
     run.journal = Journal(run.journal_path)
     for sid in [s for s in run.records if s not in ("preflight", "announce")]:
         run.journal.event(StepStarted(sid, sid))
+        if sid == "verify":  # its checks, as the step journaled them before the crash
+            run.journal.event(CheckUpdate("verify", "health", "Health", "running"))
+            run.journal.event(CheckUpdate("verify", "health", "Health", "passed", "HTTP 200 in 12 ms"))
+            run.journal.event(CheckUpdate("verify", "error-rate", "Error rate", "passed", "0 of 20 failed"))
         run.journal.event(StepFinished(sid, "ok", f"{sid} done"))
     assert "verify" in run.records
     run.tick_verify("verified-by-hand", True, "login and checkout on prod")
@@ -122,6 +126,11 @@ async def test_resume_after_verification_with_one_tick_opens_verify(tiny_config_
         await pilot.press("enter")
         await settle(app, pilot)
         assert isinstance(app.screen, VerifyScreen)
+        # The checks that passed before the crash are in the table (found by the operator
+        # trial: only the headers showed next to "Verification passed").
+        table = app.screen.query_one(WrappedCheckTable)
+        assert table.statuses == {"health": "passed", "error-rate": "passed"}
+        assert table.detail_of("health") == "HTTP 200 in 12 ms"
         resumed = app.release_run
         assert resumed.state.verify_ticks == {"verified-by-hand": "login and checkout on prod"}
         assert not resumed.verification_complete()
