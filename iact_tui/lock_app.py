@@ -3,8 +3,10 @@
 When the repository's run lock (:mod:`iact_tui.engine.run_lock`) is held by another live
 iact-tui, or by one on another host, the wizard, ``iact-tui rollback`` and ``iact-tui
 hotfix`` show this small app instead of a traceback: the holder (owner, pid, flow,
-version, since) and what to do. ``b`` asks for the owner's hostname typed exactly
-(:class:`BreakLockModal`) and breaks the lock; ``q``/``esc`` leaves it.
+version, since) and what to do. For another host's lock ``b`` asks for the owner's
+hostname typed exactly (:class:`BreakLockModal`) and breaks the lock; a live holder on
+this host is never broken (no ``b``): the screen says to switch to its terminal or stop
+it (``kill PID``). ``q``/``esc`` leaves it.
 :func:`ask_to_break` is what the CLI calls.
 """
 
@@ -46,6 +48,8 @@ class BreakLockModal(ConfirmModal):
         blink: Whether the input's cursor blinks (off in tests).
     """
 
+    typed_kind = "the lock owner's hostname"
+
     def __init__(self, held: RunLockHeld, *, blink: bool = True) -> None:
         host = held.holder.host if held.holder is not None else ""
         super().__init__(
@@ -77,7 +81,8 @@ class BreakLockModal(ConfirmModal):
 
 
 class LockHeldScreen(Screen[None]):
-    """Whose the lock is and what to do; ``b`` breaks it (typed hostname), ``q`` leaves."""
+    """Whose the lock is and what to do; ``b`` breaks another host's lock (typed
+    hostname; not offered for a live holder on this host), ``q`` leaves."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "break_lock", "Break the lock"),
@@ -97,8 +102,14 @@ class LockHeldScreen(Screen[None]):
             yield Static("", id="lock-error")
         yield Footer()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A live iact-tui of this host is never broken, so breaking is not offered.
+        return not (action == "break_lock" and self.held.holder is not None and not self.held.breakable)
+
     def action_break_lock(self) -> None:
         """Ask for the owner's hostname, then break the lock off the event loop."""
+        if self.held.holder is not None and not self.held.breakable:
+            return
         if self.held.holder is None:
             self.query_one("#lock-error", Static).update(
                 f"This lock file cannot be read: delete {escape(str(self.held.lock.path))} by hand "
@@ -119,7 +130,7 @@ class LockHeldScreen(Screen[None]):
         assert self.held.holder is not None
         try:
             await asyncio.to_thread(self.held.break_lock, self.held.holder.host)
-        except ConfirmationError as exc:
+        except ConfirmationError as exc:  # the lock changed hands, or its holder now runs here
             self.query_one("#lock-error", Static).update(escape(str(exc)))
             return
         self.app.exit(True)

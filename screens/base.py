@@ -568,8 +568,8 @@ class StepScreen(WizardScreen):
         return all(self.step_status.get(s) in PASSABLE for s in self.step_ids)
 
     def can_retry(self) -> bool:
-        """Whether ``r`` retries now."""
-        return self.failure is not None and not self.running
+        """Whether ``r`` retries now (never once the run lock is lost: nothing more is done here)."""
+        return self.failure is not None and not self.running and not self.run.lock_lost
 
     def status_text(self) -> tuple[str, str]:
         """The status pane's markup and its state class."""
@@ -578,7 +578,7 @@ class StepScreen(WizardScreen):
             text = f"[b]✘ {escape(what)}[/b]"
             if fix:
                 text += f"\n  → {escape(fix)}"
-            if not self.running:
+            if not self.running and not self.run.lock_lost:
                 text += "\n  Press [b]r[/b] to retry; everything you entered is kept."
             return text, "-failed"
         if self.running:
@@ -609,7 +609,7 @@ class StepScreen(WizardScreen):
 
     def blocked_hint(self) -> str:
         """Why Continue is not available (shown beside it)."""
-        return "Press r to retry the failed step." if self.failure else ""
+        return "Press r to retry the failed step." if self.failure and not self.run.lock_lost else ""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "retry":

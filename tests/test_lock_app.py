@@ -1,10 +1,12 @@
-"""A repository locked by another live iact-tui: the app says whose the lock is and breaks
-it only with the owner's hostname typed; headless ``run`` exits 2 naming the holder."""
+"""A repository locked by another iact-tui: the app says whose the lock is; a live holder
+on this host is never broken (the app says to switch to it or stop it), another host's
+lock is broken only with the owner's hostname typed; headless ``run`` exits 2 naming the
+holder."""
 
 from __future__ import annotations
 
 import contextlib
-import os
+import json
 import socket
 import subprocess
 import sys
@@ -22,8 +24,8 @@ from iact_tui import demo
 from iact_tui.app import IactApp
 from iact_tui.cli import main
 from iact_tui.engine.journal import state_root
-from iact_tui.engine.run_lock import RunLock, RunLockHeld
-from iact_tui.lock_app import BreakLockModal, LockHeldApp
+from iact_tui.engine.run_lock import LockInfo, RunLock, RunLockHeld
+from iact_tui.lock_app import BreakLockModal, LockHeldApp, LockHeldScreen
 
 _HOLDER = """
 import sys
@@ -60,7 +62,8 @@ def test_headless_run_exits_2_naming_the_holder(
     captured = capsys.readouterr()
     assert status == 2
     assert f"pid {holder.pid}, hotfix of 1.3.3" in captured.err and "Traceback" not in captured.err
-    assert f"type the hostname {socket.gethostname()}" in captured.err
+    assert f"switch to its terminal, or stop it: `kill {holder.pid}`" in captured.err
+    assert "type the hostname" not in captured.err
     assert not (state_root() / "runs").exists()  # nothing was started
 
 
@@ -72,7 +75,25 @@ def _held(repo: Path) -> RunLockHeld:
     raise AssertionError("the lock was not held")
 
 
-async def test_the_app_shows_the_holder_and_breaks_the_lock_only_for_the_hostname(
+def _foreign_lock(repo: Path) -> RunLockHeld:
+    """A lock file of another host (``build-elsewhere``) on ``repo``; the refusal to take it."""
+    lock = RunLock(repo, flow="release", state_dir=state_root())
+    lock.path.parent.mkdir(parents=True, exist_ok=True)
+    foreign = {
+        "repo": lock.repo,
+        "owner": "carol@build-elsewhere",
+        "host": "build-elsewhere",
+        "pid": 4242,
+        "proc_start": 1,
+        "flow": "hotfix",
+        "version": "1.3.3",
+        "started": "2026-11-29T10:00:00Z",
+    }
+    lock.path.write_text(json.dumps(foreign))
+    return _held(repo)
+
+
+async def test_a_live_lock_of_this_host_is_not_offered_for_breaking(
     quiet_sandbox: demo.Sandbox, holder: subprocess.Popen[str]
 ) -> None:
     held = _held(quiet_sandbox.repo)
@@ -81,25 +102,51 @@ async def test_the_app_shows_the_holder_and_breaks_the_lock_only_for_the_hostnam
         await pilot.pause()
         shown = str(app.screen.query_one("#lock-what", Static).render())
         assert f"pid {holder.pid}" in shown and "hotfix of 1.3.3" in shown
+        fix = str(app.screen.query_one("#lock-fix", Static).render())
+        assert f"switch to its terminal, or stop it: `kill {holder.pid}`" in fix
+        assert "taken over without breaking" in fix and "hostname" not in fix
+        keys = {b.binding.key for b in app.screen.active_bindings.values()}
+        assert "b" not in keys and "q" in keys
+
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, LockHeldScreen)  # nothing asked
+        await pilot.press("q")
+        await pilot.pause()
+    assert not app.return_value
+    assert LockInfo.from_json(held.lock.path.read_text()).pid == holder.pid
+
+
+async def test_another_hosts_lock_is_broken_only_for_its_hostname(quiet_sandbox: demo.Sandbox) -> None:
+    held = _foreign_lock(quiet_sandbox.repo)
+    app = LockHeldApp(held, blink=False)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.pause()
+        shown = str(app.screen.query_one("#lock-what", Static).render())
+        assert "carol@build-elsewhere, pid 4242" in shown and "hotfix of 1.3.3" in shown
+        assert "b" in {b.binding.key for b in app.screen.active_bindings.values()}
 
         await pilot.press("b")
         await pilot.pause()
         assert isinstance(app.screen, BreakLockModal)
+        await pilot.press("enter")  # nothing typed
+        await pilot.pause()
+        error = str(app.screen.query_one("#confirm-error", Static).render())
+        assert error == "Type the lock owner's hostname build-elsewhere to confirm, or press Cancel."
         field = app.screen.query_one("#confirm-input", Input)
-        field.value = "not-" + socket.gethostname()
+        field.value = socket.gethostname()
         await pilot.press("enter")
         await pilot.pause()
         error = str(app.screen.query_one("#confirm-error", Static).render())
         assert "is not the lock owner's hostname" in error and isinstance(app.screen, BreakLockModal)
         assert held.lock.path.exists()
 
-        app.screen.query_one("#confirm-input", Input).value = socket.gethostname()
+        app.screen.query_one("#confirm-input", Input).value = "build-elsewhere"
         await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
     assert app.return_value is True
     assert not held.lock.path.exists()
-    assert os.getpid() != holder.pid
 
 
 async def test_leaving_the_app_keeps_the_lock(quiet_sandbox: demo.Sandbox, holder: subprocess.Popen[str]) -> None:
@@ -137,7 +184,7 @@ async def _break(pilot: Pilot[Any]) -> None:
     await pilot.pause()
     await pilot.press("b")
     await pilot.pause()
-    pilot.app.screen.query_one("#confirm-input", Input).value = socket.gethostname()
+    pilot.app.screen.query_one("#confirm-input", Input).value = "build-elsewhere"
     await pilot.press("enter")
 
 
@@ -165,12 +212,12 @@ def test_the_wizard_shows_the_holder_and_exits_2_when_the_lock_is_left(
     assert not (state_root() / "runs").exists()  # nothing was started
 
 
-def test_the_wizard_starts_again_once_the_lock_is_broken(
+def test_the_wizard_starts_again_once_another_hosts_lock_is_broken(
     quiet_sandbox: demo.Sandbox,
-    holder: subprocess.Popen[str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    _foreign_lock(quiet_sandbox.repo)
     ran = _headless(monkeypatch, {LockHeldApp: _break, IactApp: _quit_when_loaded})
     status = main(["--config", str(quiet_sandbox.config_path)])
     assert [type(app) for app in ran] == [IactApp, LockHeldApp, IactApp]

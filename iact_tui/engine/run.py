@@ -149,6 +149,23 @@ class FlowRun:
         if self.run_lock is not None:
             await asyncio.to_thread(self.run_lock.check)
 
+    @property
+    def lock_lost(self) -> bool:
+        """Whether a check found the run lock taken from this process: nothing more may be
+        done or recorded here (a retry would fail the same way)."""
+        return self.run_lock is not None and self.run_lock.lost
+
+    def _check_input_lock(self) -> None:
+        """Before journaling an operator's input (a tick, an acknowledgement, a choice):
+        the run lock must still be this process's. Reads the small lock file, as the
+        journal write that follows writes one.
+
+        Raises:
+            RunLockLost: The lock is gone or another process holds it; nothing is recorded.
+        """
+        if self.run_lock is not None:
+            self.run_lock.check()
+
     def release_run_lock(self) -> None:
         """Give the run lock back (called by ``finish``; ``atexit`` does it otherwise)."""
         if self.run_lock is not None:

@@ -23,8 +23,13 @@ How it is kept sound:
   the run journals ``run_lock_taken_over`` with the old owner. A lock of another host is
   never called stale (its pid means nothing here); it and a live one are refused with
   :class:`RunLockHeld`, which says whose it is and how to break it.
-* Breaking a live or foreign lock needs the owner's hostname typed exactly
-  (:meth:`RunLockHeld.break_lock`); the next acquire journals ``run_lock_broken``.
+* A live lock of this host (its pid runs and is the holder) is never broken: two
+  processes would act on the same release. The refusal names the pid and says to switch
+  to its terminal or stop it (``kill PID``: it cancels its running step, runs a deploy's
+  post commands and exits; its lock is then taken over without breaking).
+* Breaking another host's lock (its pid cannot be checked from here) needs the owner's
+  hostname typed exactly (:meth:`RunLockHeld.break_lock`); the next acquire journals
+  ``run_lock_broken``.
 * Within one process the lock is shared: the wizard's release run holds it and a
   hotfix or rollback opened from Welcome takes it again (counted); the last
   :meth:`RunLock.release` removes the file. ``atexit`` releases what is still held; a
@@ -121,22 +126,36 @@ class Takeover:
     detail: str
 
 
+def live_here_fix(pid: int) -> str:
+    """What to do about a live run lock of this host (it cannot be broken)."""
+    return (
+        f"switch to its terminal, or stop it: `kill {pid}` — it cancels its running step, runs a deploy's "
+        "post commands and exits; its lock is then taken over without breaking"
+    )
+
+
 class RunLockHeld(IactError):
     """Another live iact-tui (or one on another host) holds the repository's run lock.
 
     Attributes:
         lock: The lock this process wanted (:meth:`break_lock` acts on it).
         holder: What the held lock says; ``None`` when the file cannot be read.
+        breakable: Whether the operator may break it (typed hostname): ``False`` for a
+            live holder on this host and for an unreadable file.
     """
 
-    def __init__(self, lock: RunLock, holder: LockInfo | None, why: str) -> None:
+    def __init__(self, lock: RunLock, holder: LockInfo | None, why: str, *, live_here: bool = False) -> None:
         self.lock, self.holder = lock, holder
+        self.breakable = holder is not None and not live_here
         if holder is None:
             what = f"{lock.repo} is locked by {lock.path}, which cannot be read ({why})"
             fix = (
                 "if no other iact-tui runs on this repository, delete that file and start again; "
                 "otherwise wait for it to finish"
             )
+        elif live_here:
+            what = f"another iact-tui is working on {lock.repo}: {holder.describe()} ({why})"
+            fix = f"wait for it to finish, or {live_here_fix(holder.pid)}"
         else:
             what = f"another iact-tui is working on {lock.repo}: {holder.describe()} ({why})"
             fix = (
@@ -149,31 +168,38 @@ class RunLockHeld(IactError):
         """Break the held lock; see :meth:`RunLock.break_lock`.
 
         Raises:
-            ConfirmationError: ``typed`` is not the holder's hostname.
+            ConfirmationError: ``typed`` is not the holder's hostname, or the holder is
+                a live iact-tui on this host (never broken).
         """
         self.lock.break_lock(typed, self.holder)
 
 
 class RunLockLost(IactError):
-    """The run lock this process held was broken by another iact-tui (its operator typed
-    this host's name), which may now hold it: this process must not change the
-    repository any more.
+    """The run lock this process held is gone or names another process: its file was
+    deleted by hand, or another host's iact-tui broke it (typing this host's name), and
+    another process may hold it now. This process must not change the repository or
+    record anything in its run any more.
 
     Attributes:
-        holder: What the lock file says now; ``None`` when it is gone (broken, not retaken).
+        holder: What the lock file says now; ``None`` when it is gone (not retaken).
     """
 
     def __init__(self, lock: RunLock, holder: LockInfo | None) -> None:
         self.holder = holder
         if holder is None:
-            what = f"this iact-tui's run lock on {lock.repo} was broken by another iact-tui ({lock.path} is gone)"
-            who = "the process that broke it"
-        else:
             what = (
-                f"this iact-tui no longer holds the run lock on {lock.repo}: {holder.describe()} broke it and holds it"
+                f"this iact-tui's run lock on {lock.repo} is gone ({lock.path} was deleted or broken from another host)"
             )
-            who = f"{holder.owner} (pid {holder.pid})"
-        fix = f"quit this iact-tui without going on: {who} owns the release now; nothing more is done here"
+            fix = (
+                "quit this iact-tui without going on: another iact-tui may start on this repository now; "
+                "nothing more is done here"
+            )
+        else:
+            what = f"this iact-tui no longer holds the run lock on {lock.repo}: {holder.describe()} holds it"
+            fix = (
+                f"quit this iact-tui without going on: {holder.owner} (pid {holder.pid}) owns the release now; "
+                "nothing more is done here"
+            )
         super().__init__(what, fix)
 
 
@@ -211,6 +237,8 @@ class RunLock:
         key = hashlib.sha256(self.repo.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         self.path = state_root(state_dir) / "locks" / f"{key}.lock"
         self._guard_path = self.path.with_suffix(".guard")
+        #: Set once :meth:`check` found the lock taken from this process (it stays lost).
+        self.lost = False
 
     # -- taking and giving back ----------------------------------------------------------
 
@@ -285,26 +313,31 @@ class RunLock:
         Blocking (reads the lock file): call it in a thread from the event loop.
 
         Raises:
-            RunLockLost: Another process broke the lock (the file is gone or names it).
+            RunLockLost: The file is gone or names another process (:attr:`lost` is set).
         """
         if not self.held:
             return
         current = self._read()
-        if isinstance(current, str):
-            raise RunLockLost(self, None)
-        if current is None or not self._is_mine(current):
-            raise RunLockLost(self, current)
-        if current.proc_start and current.proc_start != _proc_start(os.getpid()):
-            raise RunLockLost(self, current)
+        mine = (
+            isinstance(current, LockInfo)
+            and self._is_mine(current)
+            and not (current.proc_start and current.proc_start != _proc_start(os.getpid()))
+        )
+        if not mine:
+            self.lost = True
+            raise RunLockLost(self, current if isinstance(current, LockInfo) else None)
 
     # -- breaking --------------------------------------------------------------------------
 
     def break_lock(self, typed: str, expected: LockInfo | None = None) -> None:
-        """Remove a live or foreign holder's lock, once the operator typed its hostname.
+        """Remove another host's lock, once the operator typed its hostname.
 
-        The lock removed must still be ``expected`` (the one shown to the operator) when
-        given: a lock that changed hands meanwhile is refused. The next :meth:`acquire`
-        by this process journals ``broken`` with the old holder.
+        A live holder on this host (its pid runs and is the holder) is refused whatever
+        is typed: two processes would act on the same release; stop that process
+        instead (its lock is then taken over). The lock removed must still be
+        ``expected`` (the one shown to the operator) when given: a lock that changed
+        hands meanwhile is refused. The next :meth:`acquire` by this process journals
+        ``broken`` with the old holder.
 
         Args:
             typed: What the operator typed; must equal the holder's hostname exactly
@@ -312,13 +345,19 @@ class RunLock:
             expected: The lock the operator saw; ``None``: whatever is there.
 
         Raises:
-            ConfirmationError: ``typed`` is not the holder's hostname, or the lock
-                changed since it was shown.
+            ConfirmationError: The holder is a live iact-tui on this host, ``typed`` is
+                not the holder's hostname, or the lock changed since it was shown.
         """
         with _registry, self._guarded():
             current = self._read()
             if current is None:
                 return  # gone already
+            if isinstance(current, LockInfo) and self._live_here(current):
+                raise ConfirmationError(
+                    f"the run lock on {self.repo} is held by pid {current.pid}, an iact-tui running on this host "
+                    f"({current.describe()}): it cannot be broken",
+                    live_here_fix(current.pid),
+                )
             host = current.host if isinstance(current, LockInfo) else "unreadable"
             if typed.strip() != host:
                 raise ConfirmationError(
@@ -375,8 +414,9 @@ class RunLock:
             if not self._is_mine(current):  # this process's own leftover is simply replaced
                 stale = self._stale_reason(current)
                 if stale is None:
-                    why = "on another host" if current.host != self.host else "its process is running"
-                    raise RunLockHeld(self, current, why)
+                    if current.host != self.host:
+                        raise RunLockHeld(self, current, "on another host")
+                    raise RunLockHeld(self, current, "its process is running on this host", live_here=True)
                 takeover = Takeover(current, "stale", stale)
             self.path.unlink(missing_ok=True)
         raise RunLockHeld(self, None, "it came back each time it was removed")
@@ -397,6 +437,10 @@ class RunLock:
 
     def _is_mine(self, info: LockInfo) -> bool:
         return info.host == self.host and info.pid == os.getpid()
+
+    def _live_here(self, info: LockInfo) -> bool:
+        """Whether the lock's holder is another process running on this host."""
+        return info.host == self.host and not self._is_mine(info) and self._stale_reason(info) is None
 
     def _stale_reason(self, info: LockInfo) -> str | None:
         """Why the lock's holder is gone, or ``None`` when it may be running."""

@@ -56,6 +56,10 @@ class ConfirmModal(ModalScreen[bool]):
     ConfirmModal #confirm-buttons Button { margin-left: 2; }
     """
 
+    #: What the typed text is, in the message for an empty answer (a subclass asking
+    #: for a hostname says so).
+    typed_kind = "the version"
+
     def __init__(
         self,
         version: str,
@@ -105,7 +109,7 @@ class ConfirmModal(ModalScreen[bool]):
         message = (
             f"“{escape(typed)}” is not {escape(self.noun)}. Type {escape(self.version)} exactly."
             if typed
-            else f"Type the version {self.version} to confirm, or press Cancel."
+            else f"Type {self.typed_kind} {self.version} to confirm, or press Cancel."
         )
         self.query_one("#confirm-error", Static).update(message)
         field.value = ""

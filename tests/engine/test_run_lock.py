@@ -109,7 +109,7 @@ def test_two_processes_racing_for_a_repository_exactly_one_wins(repo: Path, stat
             error = str(loser["error"])
             assert f"pid {winners[0]['pid']}" in error and "its process is running" in error
             assert f"@{socket.gethostname()}" in error and "of 1.4.0, since 20" in error
-            assert "type the hostname" in error
+            assert f"`kill {winners[0]['pid']}`" in error and "type the hostname" not in error
         finally:
             for proc in racers:
                 proc.communicate("")
@@ -130,7 +130,7 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(repo: Path, state: Path, 
     assert not lock.path.exists()
 
 
-def test_a_live_lock_is_refused_and_breaking_it_needs_the_exact_hostname(
+def test_a_live_lock_of_this_host_is_refused_and_cannot_be_broken(
     repo: Path, state: Path, live_holder: subprocess.Popen[str]
 ) -> None:
     lock = RunLock(repo, flow="hotfix", state_dir=state)
@@ -138,18 +138,22 @@ def test_a_live_lock_is_refused_and_breaking_it_needs_the_exact_hostname(
         lock.acquire()
     held = info.value
     assert held.holder is not None and held.holder.pid == live_holder.pid and held.holder.flow == "release"
+    assert not held.breakable
+    assert f"switch to its terminal, or stop it: `kill {live_holder.pid}`" in held.fix
+    assert "type the hostname" not in held.fix
 
-    host = socket.gethostname()
-    for wrong in ("", host.upper() if host.upper() != host else host + "x", "localhost", held.holder.owner):
-        with pytest.raises(ConfirmationError, match="not the lock owner's hostname"):
-            held.break_lock(wrong)
-        assert lock.path.exists()
-    held.break_lock(f"  {host} ")
-    assert not lock.path.exists()
+    # Typing the hostname exactly does not break it: two processes would act on one release.
+    with pytest.raises(ConfirmationError, match=f"held by pid {live_holder.pid}, an iact-tui running") as refused:
+        held.break_lock(socket.gethostname())
+    assert f"`kill {live_holder.pid}`" in refused.value.fix and "taken over without breaking" in refused.value.fix
+    assert LockInfo.from_json(lock.path.read_text()).pid == live_holder.pid
 
+    # Stopping it (as the refusal says) frees the lock: taken over, not broken.
+    live_holder.send_signal(signal.SIGTERM)
+    live_holder.wait()
     taken = lock.acquire()
-
-    assert taken is not None and taken.reason == "broken" and taken.previous.pid == live_holder.pid
+    assert taken is None or (taken.reason == "stale" and taken.previous.pid == live_holder.pid)
+    assert LockInfo.from_json(lock.path.read_text()).pid == os.getpid()
     lock.release()
 
 
@@ -174,11 +178,16 @@ def test_another_hosts_lock_is_never_stale(repo: Path, state: Path) -> None:
     message = str(info.value)
     assert "carol@build-elsewhere, pid 999999, rollback of 1.3.0, since 2026-11-29T10:00:00Z" in message
     assert "on another host" in message and "type the hostname build-elsewhere" in message
-    assert str(lock.path) in message
-    with pytest.raises(ConfirmationError):
-        info.value.break_lock(socket.gethostname())
-    info.value.break_lock("build-elsewhere")
-    assert lock.acquire() is not None
+    assert str(lock.path) in message and info.value.breakable
+    host = socket.gethostname()
+    for wrong in ("", host, "BUILD-ELSEWHERE", "localhost", "carol@build-elsewhere"):
+        with pytest.raises(ConfirmationError, match="not the lock owner's hostname"):
+            info.value.break_lock(wrong)
+        assert lock.path.exists()
+    info.value.break_lock("  build-elsewhere ")
+    assert not lock.path.exists()
+    taken = lock.acquire()
+    assert taken is not None and taken.reason == "broken" and taken.previous.owner == "carol@build-elsewhere"
     lock.release()
 
 
@@ -303,13 +312,14 @@ def test_a_run_refused_by_the_lock_leaves_no_run_folder(quiet_sandbox: demo.Sand
         holder.communicate("")
 
 
-# Another operator's iact-tui: refused, breaks the lock with the hostname typed, takes it,
-# prints its pid and holds the lock until stdin closes.
+# Another operator's iact-tui on another host sharing the state dir (its hostname is
+# injected): refused, breaks our lock (a foreign one to it) with our hostname typed,
+# takes it, prints its pid and holds the lock until stdin closes.
 _BREAKER = """
 import json, os, socket, sys
 from pathlib import Path
 from iact_tui.engine.run_lock import RunLock, RunLockHeld
-lock = RunLock(Path(sys.argv[1]), flow="release", version="1.5.0", state_dir=Path(sys.argv[2]))
+lock = RunLock(Path(sys.argv[1]), flow="release", version="1.5.0", state_dir=Path(sys.argv[2]), host="build-2")
 try:
     lock.acquire()
 except RunLockHeld as exc:
@@ -341,7 +351,7 @@ async def test_a_step_fails_once_another_process_broke_the_run_lock(
     )
     try:
         other = _outcome(breaker)["pid"]
-        with pytest.raises(RunLockLost, match=f"pid {other}, release of 1.5.0"):
+        with pytest.raises(RunLockLost, match=f"@build-2, pid {other}, release of 1.5.0"):
             run.run_lock.check()
         await run.load_versions()
         run.choose_bump("minor")
@@ -356,3 +366,27 @@ async def test_a_step_fails_once_another_process_broke_the_run_lock(
     finally:
         breaker.communicate("")
     assert not any(state.glob("locks/*.lock"))  # the breaker released its own lock
+
+
+def test_a_lock_file_deleted_by_hand_and_taken_by_another_process_is_lost(
+    repo: Path, state: Path, tmp_path: Path
+) -> None:
+    lock = RunLock(repo, flow="release", state_dir=state)
+    lock.acquire()
+    try:
+        lock.path.unlink()  # as a held lock's fix text offers
+        with pytest.raises(RunLockLost, match="was deleted or broken from another host") as gone:
+            lock.check()
+        assert "quit this iact-tui without going on" in gone.value.fix
+        go = tmp_path / "go"
+        go.touch()
+        other = _holder(repo, state, go, flow="hotfix")
+        try:
+            pid = _outcome(other)["pid"]
+            with pytest.raises(RunLockLost, match=f"pid {pid}, hotfix of 1.4.0") as lost:
+                lock.check()
+            assert "quit this iact-tui without going on" in lost.value.fix
+        finally:
+            other.communicate("")
+    finally:
+        lock.release()
