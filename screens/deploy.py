@@ -19,6 +19,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -118,6 +119,8 @@ class DeployScreen(StepScreen):
         self._batch: OutputBatch | None = None
         self._progress_text = ""
         self._stopped_at = ""
+        #: The "lock broken, press r" note, shown as a success while it is the failure.
+        self._lock_broken: tuple[str, str] | None = None
         #: Output lines delivered to the log (for tests and the benchmark).
         self.output_lines = 0
 
@@ -255,6 +258,11 @@ class DeployScreen(StepScreen):
     def status_text(self) -> tuple[str, str]:
         if self.awaiting_confirmation:
             return f"Waiting for the operator to confirm the {self.env} deploy…", "-running"
+        broken = self._lock_broken
+        if broken is not None and self.failure == broken and not self.running:
+            # Breaking the lock succeeded: said as a success; the deploy waits for ``r``.
+            what, fix = broken
+            return f"✔ {escape(what)}\n  → {escape(fix)}", "-ok"
         return super().status_text()
 
     # -- bindings ------------------------------------------------------------------------
@@ -333,6 +341,7 @@ class DeployScreen(StepScreen):
         def answered(done: bool | None) -> None:
             if done:
                 self.failure = (f"the deploy lock on {host} was broken", "press r to retry the deploy")
+                self._lock_broken = self.failure  # shown as a success line
                 self.refresh_state()
 
         self.app.push_screen(BreakLockModal(host, holder, check), answered)

@@ -65,6 +65,9 @@ async def test_a_held_lock_is_broken_only_with_the_host_name_typed(
         assert staging_app.screen is screen
         assert attempts == ["web2", "web1"]
         assert screen.failure == ("the deploy lock on web1 was broken", "press r to retry the deploy")
+        status = screen.query_one("#step-status", Static)
+        assert str(status.render()).startswith("✔ the deploy lock on web1 was broken")
+        assert "✘" not in str(status.render()) and status.has_class("-ok")
 
 
 async def test_the_maintenance_choice_is_recorded(staging_app: IactApp, monkeypatch: pytest.MonkeyPatch) -> None:
