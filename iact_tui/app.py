@@ -86,6 +86,13 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "iact_tui.screens.plan",
     "iact_tui.engine.monitor",
     "iact_tui.engine.resume",
+    # httpx imports its transport on the first request: the smoke checks' first request
+    # imported these on the event loop (a stall of 20-30 ms).
+    "httpcore",
+    "httpcore._backends.anyio",
+    "h11",
+    "anyio._backends._asyncio",
+    "anyio.streams.tls",
 )
 
 #: Seconds after mount before the preload starts (the first screen renders undisturbed).
