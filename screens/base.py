@@ -24,17 +24,18 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Static, TextArea
+from textual.widgets import Button, Footer, Header, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, Progress, StepFinished, StepStarted
 from iact_tui.errors import IactError
 from iact_tui.screens.stages import STAGE_STEPS, STAGES, stage_number, stage_states
-from iact_tui.widgets import CheckTable, CommandLog, StepList, WrappedCheckTable
+from iact_tui.widgets.step_list import StepList  # alone: Welcome is drawn before the other widgets load
 
 if TYPE_CHECKING:
     from iact_tui.app import IactApp
     from iact_tui.engine.run import ReleaseRun
+    from iact_tui.widgets.command_log import CommandLog
 
 #: Step statuses after which the wizard may go on.
 PASSABLE = frozenset({"ok", "skipped"})
@@ -231,9 +232,13 @@ class WizardScreen(LeanScreen):
 
     def on_mount(self) -> None:
         if not self.iact.blink:
-            for widget in self.query("Input, TextArea"):
-                if isinstance(widget, Input | TextArea):
-                    widget.cursor_blink = False
+            fields = list(self.query("Input, TextArea"))
+            if fields:
+                from textual.widgets import TextArea  # its module only once a screen has one
+
+                for widget in fields:
+                    if isinstance(widget, Input | TextArea):
+                        widget.cursor_blink = False
         self.refresh_frame()
 
     def on_screen_resume(self) -> None:
@@ -352,6 +357,8 @@ class StepScreen(WizardScreen):
         with VerticalScroll(id="step-main", can_focus=False):
             yield from self.compose_step()
             if self.SHOW_LOG:
+                from iact_tui.widgets.command_log import CommandLog
+
                 yield CommandLog(id="command-log", title="Output")
         # Docked at the bottom: the result and Continue stay in view on a short terminal.
         with Vertical(id="step-footer"):
@@ -359,6 +366,12 @@ class StepScreen(WizardScreen):
             with Horizontal(id="actions"):
                 yield Static("", id="actions-hint")
                 yield Button("Continue ⏎", id="continue", variant="success", disabled=True)
+
+    def command_log(self) -> CommandLog:
+        """The step pane's output log (on screens with :attr:`SHOW_LOG`)."""
+        from iact_tui.widgets.command_log import CommandLog
+
+        return self.query_one(CommandLog)
 
     def compose_step(self) -> Iterable[Widget]:
         """Widgets shown above the log (check tables, progress...)."""
@@ -395,7 +408,7 @@ class StepScreen(WizardScreen):
             self.failure = (record.message, record.fix)
             self._held_for_resume = True
             if self.SHOW_LOG:
-                log = self.query_one(CommandLog)
+                log = self.command_log()
                 for line in self.iact.resumed_output.get(sid, []):
                     log.append_output(self.iact.mask(line["text"]), line["stream"], line["host"])
                 log.append_output(f"■ {self.iact.mask(record.message)}", "info")
@@ -439,6 +452,8 @@ class StepScreen(WizardScreen):
             self.call_after_refresh(self.refresh_state)  # mounting: the panes are not ready yet
             return
         self.failure = None
+        from iact_tui.widgets.command_log import CommandLog
+
         for log in self.query(CommandLog):
             log.scroll_to_end()  # a retry shows its own output, not the old failure
         self._worker = self._run_steps()
@@ -513,28 +528,33 @@ class StepScreen(WizardScreen):
     def on_step_started(self, event: StepStarted) -> None:
         """A step began."""
         if self.SHOW_LOG:
-            self.query_one(CommandLog).append_output(f"{event.title}…", "info")
+            self.command_log().append_output(f"{event.title}…", "info")
 
     def on_output(self, event: OutputLine) -> None:
         """A line of output arrived."""
         if self.SHOW_LOG:
-            self.query_one(CommandLog).append_output(self.iact.mask(event.text), event.stream, event.host)
+            self.command_log().append_output(self.iact.mask(event.text), event.stream, event.host)
 
     def on_progress(self, event: Progress) -> None:
         """Progress of the step."""
+        from textual.widgets import ProgressBar  # read by the screens that show one
+
         for bar in self.query(ProgressBar):
             bar.update(total=max(event.total, 1), progress=event.done)
 
     def on_check(self, event: CheckUpdate) -> None:
         """A check changed state; a failure's whole reason (and fix) also goes to the log,
         since the table's detail column cuts long text."""
+        from iact_tui.widgets.check_table import CheckTable
+        from iact_tui.widgets.wrapped_check_table import WrappedCheckTable
+
         for table in self.query("CheckTable, WrappedCheckTable"):
             if isinstance(table, CheckTable | WrappedCheckTable):
                 detail = self.iact.mask(self.check_detail(event))
                 table.update_check(event.check_id, self.iact.mask(event.label), event.status, detail)
                 break
         if event.status == "failed" and self.SHOW_LOG:
-            log = self.query_one(CommandLog)
+            log = self.command_log()
             for i, line in enumerate(self.iact.mask(event.detail).splitlines() or [""]):
                 log.append_output(f"✘ {event.label}: {line}" if i == 0 else f"  {line}", "info")
 
@@ -549,7 +569,7 @@ class StepScreen(WizardScreen):
         """A step ended."""
         if self.SHOW_LOG:
             mark = {"ok": "✔", "skipped": "–"}.get(event.status, "✘")
-            self.query_one(CommandLog).append_output(self.iact.mask(f"{mark} {event.message}"), "info")
+            self.command_log().append_output(self.iact.mask(f"{mark} {event.message}"), "info")
 
     def step_updated(self, step_id: str) -> None:
         """A step's status changed (the release screen shows each step in a table)."""

@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Label
+from rich.cells import cell_len, set_cell_size
+from textual.content import Content
+from textual.style import Style
+from textual.widget import Widget
 
 #: Stage state → icon.
 ICONS: dict[str, str] = {"done": "✔", "current": "▶", "failed": "✘", "pending": "·", "skipped": "–"}
 
 
-class StepList(Vertical):
+class StepList(Widget):
     """The stages of the wizard as a vertical list with state icons.
+
+    One widget draws the whole list (a title, a blank line, one line per stage), styled
+    by its component classes: it is one node of the screen, not one label per stage (a
+    stage screen composed, styled and laid out 13 nodes for it, on every screen switch
+    and at startup). A state change repaints it without a layout of the screen.
 
     Args:
         stages: ``(key, label)`` pairs in wizard order.
         states: Stage key → ``done``/``current``/``failed``/``pending``/``skipped``.
+        title: The line above the stages.
     """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "step-list--title",
+        "step-list--item",
+        "step-list--done",
+        "step-list--skipped",
+        "step-list--failed",
+        "step-list--current",
+    }
 
     DEFAULT_CSS = """
     StepList {
@@ -31,18 +48,12 @@ class StepList(Vertical):
     StepList > .step-list--title {
         color: $text-muted;
         text-style: bold;
-        margin-bottom: 1;
     }
-    StepList > .step-list--item {
-        width: 1fr;
-        height: 1;
-        padding: 0 1;
-        color: $text-muted;
-    }
-    StepList > .step-list--item.-done { color: $success; }
-    StepList > .step-list--item.-skipped { color: $warning; }
-    StepList > .step-list--item.-failed { color: $error; text-style: bold; }
-    StepList > .step-list--item.-current {
+    StepList > .step-list--item { color: $text-muted; }
+    StepList > .step-list--done { color: $success; }
+    StepList > .step-list--skipped { color: $warning; }
+    StepList > .step-list--failed { color: $error; text-style: bold; }
+    StepList > .step-list--current {
         color: $text;
         background: $boost;
         text-style: bold;
@@ -62,19 +73,7 @@ class StepList(Vertical):
         super().__init__(name=name, id=id, classes=classes)
         self.stages = list(stages)
         self._states: dict[str, str] = dict(states or {})
-        #: Stage key → the state its item shows.
-        self._shown: dict[str, str] = {}
         self._title = title
-
-    def compose(self) -> ComposeResult:
-        yield Label(self._title, classes="step-list--title")
-        for n, (key, label) in enumerate(self.stages, start=1):
-            state = self._states.get(key, "pending")
-            self._shown[key] = state
-            yield Label(self._text(n, key, label), id=f"stage-{key}", classes=f"step-list--item -{state}")
-
-    def on_mount(self) -> None:
-        self.set_states(self._states)
 
     @property
     def states(self) -> dict[str, str]:
@@ -82,20 +81,41 @@ class StepList(Vertical):
         return {key: self._states.get(key, "pending") for key, _ in self.stages}
 
     def set_states(self, states: Mapping[str, str]) -> None:
-        """Show new states (keys not given keep theirs)."""
+        """Show new states (keys not given keep theirs); repaints only when one changed
+        (the screens call this on every engine event, mostly with no change)."""
+        before = self.states
         self._states.update(states)
-        if not self.is_mounted:
-            return
-        for n, (key, label) in enumerate(self.stages, start=1):
-            state = self._states.get(key, "pending")
-            if self._shown.get(key) == state:
-                continue  # the screens call this on every engine event, mostly with no change
-            self._shown[key] = state
-            item = self.query_one(f"#stage-{key}", Label)
-            # One line of fixed width: no layout of the screen needed.
-            item.update(self._text(n, key, label), layout=False)
-            item.set_classes(f"step-list--item -{state}")
+        if self.states != before:
+            self.refresh()
 
-    def _text(self, n: int, key: str, label: str) -> str:
-        state = self._states.get(key, "pending")
-        return f"{ICONS.get(state, '·')} {n:>2}  {label}"
+    def item_text(self, n: int, key: str) -> str:
+        """The text of stage ``key``'s line (its 1-based number ``n``), e.g. ``"✔  3  Checklist"``."""
+        label = dict(self.stages)[key]
+        return f"{ICONS.get(self._states.get(key, 'pending'), '·')} {n:>2}  {label}"
+
+    def lines(self) -> list[tuple[str, str]]:
+        """What the widget draws: ``(text, state)`` per stage, in order."""
+        return [(self.item_text(n, key), self.states[key]) for n, (key, _) in enumerate(self.stages, start=1)]
+
+    def render(self) -> Content:
+        width = self.content_size.width
+        title = Content.styled(set_cell_size(self._title, min(width, cell_len(self._title))), self._style("title"))
+        rows = [title, Content("")]
+        for text, state in self.lines():
+            # One cell of padding either side, the text cropped to the rest: the current
+            # stage's background spans the sidebar, the padding has no text style (as a
+            # label's padding).
+            style = self._style(state)
+            padding = Style(background=style.background)
+            text = set_cell_size(text, max(0, width - 2)).rstrip()
+            rest = max(0, width - 1 - cell_len(text))
+            rows.append(Content.assemble((" ", padding), (text, style), (" " * rest, padding)))
+        return Content("\n").join(rows)
+
+    def _style(self, part: str) -> Style:
+        """The component classes of ``part`` (``title`` or a state) as a visual style."""
+        if part == "title":
+            return self.get_visual_style("step-list--title")
+        if part in ("done", "skipped", "failed", "current"):
+            return self.get_visual_style("step-list--item", f"step-list--{part}")
+        return self.get_visual_style("step-list--item")
