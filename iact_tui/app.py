@@ -363,13 +363,41 @@ class IactApp(App[None]):
 
     @work(exclusive=True, group="resume", exit_on_error=False)
     async def start_new_release(self, unfinished: UnfinishedRun | None) -> None:
-        """Start a new release; ``unfinished`` (offered on Welcome) is journaled
-        ``run_abandoned`` so it is not offered again."""
+        """Start a new release over ``unfinished`` (offered on Welcome), which is then
+        journaled ``run_abandoned``: never offered or resumed again.
+
+        When ``unfinished`` changed anything (a step past preflight ran), the operator
+        is asked first, with what it did, and types its version
+        (:class:`~iact_tui.screens.leave_unfinished.LeaveUnfinishedModal`); Cancel
+        leaves everything as it was. Once abandoned, Welcome no longer offers it."""
         if unfinished is not None:
             from iact_tui.engine import resume
 
+            did = await asyncio.to_thread(left_unfinished, self.release_run, unfinished)
+            if did is not None:
+                from iact_tui.screens.leave_unfinished import LeaveUnfinishedModal
+
+                modal = LeaveUnfinishedModal(unfinished.tag, unfinished.version, did, blink=self.blink)
+                if not await self.push_screen_wait(modal):
+                    return
             await asyncio.to_thread(resume.abandon, unfinished)
+            self._offer_no_more(unfinished)
         self.advance("welcome")
+
+    def _offer_no_more(self, unfinished: UnfinishedRun) -> None:
+        """Take the abandoned ``unfinished`` off Welcome's options (Back leads there)."""
+        from textual.widgets import OptionList
+
+        from iact_tui.screens.welcome import WelcomeScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, WelcomeScreen) and screen.unfinished is unfinished:
+                screen.unfinished = None
+                choice = screen.query_one("#flow-choice", OptionList)
+                if any(choice.get_option_at_index(i).id == "resume" for i in range(choice.option_count)):
+                    choice.remove_option("resume")
+                    main = screen.run.config.project.main_branch
+                    choice.replace_option_prompt("release", screen._choice_prompt("release", main))
 
     def start_rollback(self, env: str = "production") -> None:
         """Open the rollback screen on ``env`` (its own run and journal, beside this run's);
@@ -634,6 +662,39 @@ def make_lazy_app(
 
 def _and(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def left_unfinished(run: ReleaseRun, unfinished: UnfinishedRun) -> str | None:
+    """What an unfinished release changed, for the question before leaving it for good.
+    Blocking (reads its journal).
+
+    Args:
+        run: This app's run (for the steps' titles and the tag prefix).
+        unfinished: The unfinished release offered on Welcome.
+
+    Returns:
+        ``None`` when no step past preflight ran (nothing changed: no question); else
+        one sentence, e.g. ``"It is tagged and on staging (Create release branch: ok,
+        Tag v1.5.2: ok, Deploy to staging: ok, Deploy to production: failed)."``
+
+    Raises:
+        OSError: Its journal cannot be read.
+    """
+    from iact_tui.engine import resume
+
+    replayed = resume.replay(resume.read_records(unfinished.journal), run.config.project.tag_prefix)
+    ran = {sid: r.status for sid, r in replayed.records.items() if sid != "preflight" and r.status != "pending"}
+    if not ran:
+        return None
+    titles = {s.id: s.title for s in run.steps}
+    deployed = [
+        sid.removeprefix("deploy-") for sid, status in ran.items() if sid.startswith("deploy-") and status == "ok"
+    ]
+    phrases = ["tagged"] if ran.get("tag") == "ok" else []
+    phrases += [f"on {_and(deployed)}"] if deployed else []
+    lead = f"It is {_and(phrases)}" if phrases else "It has started"
+    steps = ", ".join(f"{titles.get(sid, sid)}: {status}" for sid, status in ran.items())
+    return f"{lead} ({steps})."
 
 
 def unfinished_release(run: ReleaseRun) -> tuple[str, list[str]] | None:
