@@ -64,25 +64,41 @@ class ReasonModal(ModalScreen[tuple[str, str] | None]):
                 yield Button("Skip it", id="reason-ok", variant="warning")
 
     def on_mount(self) -> None:
+        # Tab moves between the fields only: a focused button would take the Enter (and
+        # the typing) meant for a field; the buttons are for the mouse, Escape cancels.
+        for button in self.query(Button):
+            button.can_focus = False
         self.query_one("#reason-input", Input).focus()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#reason-ok")
     def _ok(self, event: Input.Submitted | Button.Pressed) -> None:
-        reason = self.query_one("#reason-input", Input).value.strip()
+        """Dismiss with the answer once complete; else say exactly what is missing or
+        wrong, focus that field and stay open."""
+        field = self.query_one("#reason-input", Input)
+        reason = field.value.strip()
         error = self.query_one("#reason-error", Static)
         if not reason:
-            error.update("[red]Type a reason, or press Escape to cancel.[/]")
+            error.update("[red]The reason is empty: type why it is safe to go on without it, or press Escape.[/]")
+            field.focus()
             return
         typed = ""
         if self.version:
             box = self.query_one("#reason-version", Input)
             typed = box.value.strip()
-            if isinstance(event, Input.Submitted) and event.input.id == "reason-input" and not typed:
+            if not typed:
+                error.update(
+                    f"The version is not typed yet: type {escape(self.version)} below to confirm going on "
+                    "without it, or press Escape."
+                )
                 box.focus()
                 return
             if typed not in {self.version, self.tag}:
-                error.update(f"[red]Type {escape(self.version)} to confirm, or press Escape to cancel.[/]")
+                error.update(
+                    f"[red]“{escape(typed)}” is not the version being released: type {escape(self.version)} "
+                    f"(or {escape(self.tag)}), or press Escape.[/]"
+                )
+                box.value = ""
                 box.focus()
                 return
         self.dismiss((reason, typed))
@@ -175,7 +191,11 @@ class PrepScreen(StepScreen):
         if waiting and not self.acknowledged and not self.running and self.failure is None:
             if not self.plan_lines:
                 return "◌ Reading the rollback plan…", "-running"
-            return "Read the rollback plan above, then press [b]a[/b] to acknowledge it and run the prep.", ""
+            return (
+                "Read the rollback plan above, then press [b]a[/b] to acknowledge it and run the prep; "
+                "an item it cannot do can then be skipped with a reason.",
+                "",
+            )
         return super().status_text()
 
     def blocked_hint(self) -> str:
@@ -191,7 +211,8 @@ class PrepScreen(StepScreen):
             item = str(parameters[0]) if parameters else ""
             if self._skipped_by_config(item):
                 return False  # hidden: the config gives the reason, nothing to type
-            return True if self.item_status.get(item) == "failed" and not self.running else None
+            # Hidden until usable: only an item the prep tried and could not do is skipped.
+            return self.item_status.get(item) == "failed" and not self.running
         return super().check_action(action, parameters)
 
     def _skipped_by_config(self, item: str) -> bool:
