@@ -198,6 +198,8 @@ class IactApp(App[None]):
         self.resumed = False
         #: Step id → the output lines its interrupted attempt journaled (``stream``, ``text``, ``host``).
         self.resumed_output: dict[str, list[dict[str, str]]] = {}
+        #: A resume was started (see :meth:`resume_release`).
+        self._resuming = False
         #: Step id → check id → its last journaled ``check`` record (see ``Replayed.checks``).
         self.resumed_checks: dict[str, dict[str, dict[str, Any]]] = {}
 
@@ -340,11 +342,21 @@ class IactApp(App[None]):
         state_dir = run.run_dir.parent.parent
         return await asyncio.to_thread(resume.find_unfinished, run.config, state_dir, skip=run.journal_path)
 
-    @work(exclusive=True, group="resume", exit_on_error=False)
-    async def resume_release(self, unfinished: UnfinishedRun) -> None:
+    def resume_release(self, unfinished: UnfinishedRun) -> None:
         """Drive ``unfinished`` instead of the fresh run: rebuilt from its journal (which it
         goes on writing), then open the stage of the first step not ok, every input in
-        place. The fresh run's folder is removed when it holds nothing but its start."""
+        place. The fresh run's folder is removed when it holds nothing but its start.
+
+        Once only: a second Enter on the offer while the first resume works is ignored
+        (the worker group is exclusive, so it cancelled the first midway, after it had
+        journaled ``run_resumed``, and resumed again)."""
+        if self._resuming:
+            return
+        self._resuming = True
+        self._resume_worker(unfinished)
+
+    @work(exclusive=True, group="resume", exit_on_error=False)
+    async def _resume_worker(self, unfinished: UnfinishedRun) -> None:
         from iact_tui.engine import resume
 
         try:
@@ -352,6 +364,9 @@ class IactApp(App[None]):
         except (IactError, OSError) as exc:
             self.notify(str(exc), title="Cannot resume", severity="error")
             return
+        finally:
+            self._resuming = False  # the offer may be chosen again (after a failure) ...
+        self._resuming = True  # ... but not once it worked
         fresh, self.release_run = self.release_run, run
         self.resumed, self.resumed_output = True, replayed.output
         self.resumed_checks = replayed.checks

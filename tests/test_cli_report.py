@@ -8,6 +8,7 @@ another repository.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,8 +216,13 @@ async def test_a_run_that_only_took_over_the_lock_is_skipped_and_its_record_carr
 
     config = load_config(quiet_sandbox.config_path)
     fresh = ReleaseRun(config)
-    # What _journal_takeover writes when the wizard starts after a crashed holder.
-    fresh.journal.write("run_lock_taken_over", previous="ann@box pid 4242", pid=4242, host="box", detail="ended")
+    fresh.journal.close()
+    # What _journal_takeover writes when the wizard starts after a crashed holder: the
+    # takeover comes first, before run_started (found by the kill test of the changelog editor).
+    lines = fresh.journal_path.read_text().splitlines(keepends=True)
+    takeover = {"ts": 1.0, "kind": "run_lock_taken_over", "previous": "ann@box pid 4242", "pid": 4242, "host": "box"}
+    fresh.journal_path.write_text(json.dumps(takeover) + "\n" + "".join(lines))
+    fresh.journal = Journal(fresh.journal_path)
     fresh.finish()
     monkeypatch.chdir(runs.repo)
     code, out, _ = _main(capsys, "history")

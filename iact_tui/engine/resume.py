@@ -389,14 +389,14 @@ class UnfinishedRun:
 
     def offer(self, now: float | None = None) -> str:
         """The Welcome screen's line: ``Resume release v1.4.0 (stopped at Deploy to
-        staging, 12 min ago)``.
+        staging, 12 min ago)``; ``(next step: Create release branch, ...)`` when that step
+        had not started (the operator was between steps, e.g. editing the changelog).
 
         Args:
             now: The current Unix time in seconds; ``None``: the clock.
         """
-        return (
-            f"Resume release {self.tag} (stopped at {self.stopped_title}, {ago((now or time.time()) - self.last_ts)})"
-        )
+        where = "next step:" if self.stopped_status == "pending" else "stopped at"
+        return f"Resume release {self.tag} ({where} {self.stopped_title}, {ago((now or time.time()) - self.last_ts)})"
 
 
 def ago(seconds: float) -> str:
@@ -856,7 +856,8 @@ def discard_if_empty(run_dir: Path, carry_to: Journal | None = None) -> bool:
     kinds = [r.get("kind") for r in records if r.get("kind") not in RUN_LOCK_KINDS]
     if kinds not in ([], ["run_started"], ["run_started", "run_finished"]):
         return False
-    if any(str(v) != "pending" for r in records[1:] for v in dict(r.get("steps") or {}).values()):
+    finished = [r for r in records if r.get("kind") == "run_finished"]
+    if any(str(v) != "pending" for r in finished for v in dict(r.get("steps") or {}).values()):
         return False
     if carry_to is not None:
         for rec in locks:

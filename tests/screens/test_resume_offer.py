@@ -52,7 +52,7 @@ async def test_welcome_offers_resume_and_resuming_keeps_ticks_and_changelog(
         assert isinstance(screen, WelcomeScreen)
         choice = screen.query_one("#flow-choice", OptionList)
         first, second = (str(choice.get_option_at_index(i).prompt) for i in range(2))
-        assert "Resume release v0.2.0 (stopped at Create release branch, just now)" in first
+        assert "Resume release v0.2.0 (next step: Create release branch, just now)" in first
         assert "Start a new release" in second
         await pilot.press("enter")  # Resume is highlighted first
         await settle(app, pilot)
