@@ -276,8 +276,21 @@ class IactApp(App[None]):
             self._load_done.set()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The load's end: adopt the run, or exit with the error for the CLI to report."""
-        if event.worker.group != "load" or event.worker.node is not self:
+        """The load's end: adopt the run, or exit with the error for the CLI to report.
+        Another of the app's workers (resume, new release, quit) that fails unexpectedly
+        is said on the screen, never silently dropped: what failed and what to do."""
+        if event.worker.node is not self:
+            return
+        if event.worker.group != "load":
+            if event.state == WorkerState.ERROR:
+                error = event.worker.error
+                self.notify(
+                    f"{event.worker.name.strip('_').replace('_', ' ')} failed: {type(error).__name__}: {error}. "
+                    "Every input is in the run's journal; quit (q) and start iact-tui again to resume.",
+                    title="Unexpected error",
+                    severity="error",
+                    timeout=30,
+                )
             return
         if event.state == WorkerState.SUCCESS:
             self._adopt()

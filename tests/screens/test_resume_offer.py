@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, OptionList, Static, TextArea
 from ui_helpers import settle
 
@@ -207,3 +208,25 @@ async def test_an_interrupted_verification_is_shown_once(tiny_config_path: Path,
         shown = [str(line) for line in log.log_widget.lines]
         assert sum("Verify production: interrupted" in line for line in shown) == 1, shown
         assert shown.count("» verify output before the kill") == 1, shown
+
+
+async def test_an_unexpected_error_while_resuming_is_said_not_dropped(
+    tiny_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iact_tui.engine import resume
+
+    await journal_a_crashed_run(tiny_config_path, tmp_path / "state", interrupted=False)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(resume, "resume_release", broken)
+    app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, WelcomeScreen)
+        said = [n.message for n in app._notifications]
+        assert any("resume worker failed: RuntimeError: the disk is on fire" in m for m in said), said
+        assert any("start iact-tui again to resume" in m for m in said)
