@@ -244,16 +244,17 @@ class VersionScreen(WizardScreen):
 
         A version starts with a digit (or ``v``); ``.``, ``-`` and ``+`` go to the field
         too. Moving the focus takes effect only after the keys already queued, so a fast
-        ``2.0.0-rc.1`` arrives here whole: until the field has the focus, every character a
-        version can hold (letters of a pre-release or build part included) follows the
-        first. Other keys keep their bindings (``q`` quits when no version is being typed).
+        ``2.0.0-rc.1`` arrives here whole: until the field has the focus, every printable
+        character follows the first, one a version cannot hold included (nothing typed is
+        dropped: the refusal then names the characters not allowed). Other keys keep
+        their bindings (``q`` quits when no version is being typed).
         """
         field = self.query_one("#custom-version", Input)
         char = event.character
         if field.has_focus or field.disabled or not char or not char.isprintable():
             return
         starts = char.isdigit() or char == "v" or char in ".-+"
-        continues = self._typing_version and char.isascii() and char.isalnum()
+        continues = self._typing_version
         if not (starts or continues):
             return
         event.stop()

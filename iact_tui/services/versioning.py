@@ -220,7 +220,7 @@ def validate_new_version(
     if version is None:
         example = f"{bump(current, 'minor')}" if current else "1.0.0"
         raise VersionError(
-            f"{text!r} is not a SemVer version",
+            f"{text!r} is not a SemVer version{_why_not_semver(candidates[-1])}",
             f"type MAJOR.MINOR.PATCH, optionally with -prerelease or +build, e.g. {example}",
         )
     if current is not None and version.compare(current) <= 0:
@@ -250,6 +250,27 @@ PRERELEASE_KINDS: tuple[str, ...] = ("next-pre", "promote", "major-pre", "minor-
 
 _START_KINDS: dict[str, str] = {"major-pre": "major", "minor-pre": "minor", "patch-pre": "patch"}
 _IDENTIFIER = re.compile(r"^[0-9A-Za-z-]+$")
+_ALLOWED = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-+")
+_LEADING_ZERO = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
+
+
+def _why_not_semver(text: str) -> str:
+    """Why ``text`` (without its prefix) is not SemVer, when it is a common slip: ``":
+    “$”, “(”, a space and “/” are not allowed (only digits, letters, ., - and +; ...)"``, or
+    ``": leading zeros are not allowed (01 in 01.5.0; SemVer 2.0.0 §2)"``; ``""`` otherwise."""
+    bad = [c for c in dict.fromkeys(text) if c not in _ALLOWED]
+    if bad:
+        names = ["a space" if c == " " else f"“{c}”" for c in bad]
+        shown = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        verb = "is" if len(bad) == 1 else "are"
+        return f": {shown} {verb} not allowed (only digits, letters, ., - and +; SemVer 2.0.0 §9, §10)"
+    core = _LEADING_ZERO.match(text)
+    if core is not None:
+        zeros = [part for part in core.groups() if len(part) > 1 and part.startswith("0")]
+        if zeros:
+            fixed = ".".join(str(int(part)) for part in core.groups())
+            return f": leading zeros are not allowed ({zeros[0]} in {core.group(0)}; SemVer 2.0.0 §2), e.g. {fixed}"
+    return ""
 
 
 def _core(version: semver.Version) -> tuple[int, int, int]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from textual import events
+from textual.keys import _character_to_key
 from textual.widgets import Input, OptionList, Static
 from ui_helpers import settle
 
@@ -164,3 +166,30 @@ async def test_welcome_opens_rollback_and_monitor_and_comes_back(sandbox: demo.S
         assert app.screen is welcome
         assert not [w for w in app.workers if w.is_running]  # the monitor's feeds stopped
         assert app.is_running
+
+
+async def test_a_typed_version_keeps_every_character_and_the_error_names_those_not_allowed(
+    tiny_app: IactApp,
+) -> None:
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await settle(tiny_app, pilot)
+        screen = tiny_app.screen
+        assert isinstance(screen, VersionScreen)
+        # Typed fast on the bump list (a terminal delivers the keys before the focus moves).
+        for char in "1.4.0$(touch /tmp/x)":
+            tiny_app.post_message(events.Key(_character_to_key(char), char))
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(tiny_app, pilot)
+        field = screen.query_one("#custom-version", Input)
+        error = str(screen.query_one("#version-error", Static).render())
+        assert field.value == "1.4.0$(touch /tmp/x)"  # nothing dropped silently
+        assert "“$”, “(”, a space, “/” and “)” are not allowed" in error
+        assert tiny_app.screen is screen and not tiny_app.release_run.state.version
+
+        field.value = "01.5.0"
+        await pilot.press("enter")
+        await pilot.pause()
+        error = str(screen.query_one("#version-error", Static).render())
+        assert "leading zeros are not allowed (01 in 01.5.0; SemVer 2.0.0 §2), e.g. 1.5.0" in error

@@ -514,3 +514,22 @@ def test_next_free_patch(base: str, taken: set[str], prefix: str, expected: str)
 )
 def test_bump_level(previous: str, new: str, level: str) -> None:
     assert bump_level(previous, new) == level
+
+
+@pytest.mark.parametrize(
+    ("text", "prefix", "what"),
+    [
+        ("1.4.0$(id)", "v", "'1.4.0$(id)' is not a SemVer version: “$”, “(” and “)” are not allowed"),
+        ("v1.4.0 ", "v", None),  # surrounding blanks are ignored, not refused
+        ("1.4.0 rc1", "v", "'1.4.0 rc1' is not a SemVer version: a space is not allowed"),
+        ("01.5.0", "v", "'01.5.0' is not a SemVer version: leading zeros are not allowed (01 in 01.5.0; SemVer"),
+        ("v1.05.0", "v", "'v1.05.0' is not a SemVer version: leading zeros are not allowed (05 in 1.05.0;"),
+    ],
+)
+def test_a_refused_version_says_why_when_it_is_a_common_slip(text: str, prefix: str, what: str | None) -> None:
+    if what is None:
+        assert str(validate_new_version(text, None, set(), prefix)) == "1.4.0"
+        return
+    with pytest.raises(VersionError) as info:
+        validate_new_version(text, None, set(), prefix)
+    assert info.value.what.startswith(what)
