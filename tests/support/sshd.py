@@ -14,6 +14,7 @@ The same code starts the benchmark's sshd: ``benchmarks/ssh_commands.py`` import
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pwd
 import secrets
@@ -69,13 +70,17 @@ def ensure_user(name: str) -> pwd.struct_passwd:
     Raises:
         subprocess.CalledProcessError: ``useradd`` or ``usermod`` failed.
     """
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
-        subprocess.run(["useradd", "--create-home", "--shell", shell, name], check=True, capture_output=True)
-        entry = pwd.getpwnam(name)
-    subprocess.run(["usermod", "-p", "*", name], check=True, capture_output=True)
+    # pytest-xdist workers start their sshd at once: one creates the user, the others wait
+    # (useradd and usermod also refuse while another holds /etc/passwd's lock).
+    with open(f"/tmp/.{name}.lock", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
+            subprocess.run(["useradd", "--create-home", "--shell", shell, name], check=True, capture_output=True)
+            entry = pwd.getpwnam(name)
+        subprocess.run(["usermod", "-p", "*", name], check=True, capture_output=True)
     return entry
 
 
