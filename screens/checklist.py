@@ -11,7 +11,9 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Static
 
 from iact_tui.engine.events import StepFinished
+from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.screens.base import StepScreen
+from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.widgets import CheckTable, TickBox
 
 
@@ -63,10 +65,16 @@ class ChecklistScreen(StepScreen):
 
     @on(Checkbox.Changed)
     def _ticked(self, event: Checkbox.Changed) -> None:
-        if event.checkbox.id == "accept-mismatch":
-            self.run.accept_version_mismatch(event.value)
-        else:
-            self.run.tick((event.checkbox.id or "").removeprefix("tick-"), event.value)
+        try:
+            if event.checkbox.id == "accept-mismatch":
+                self.run.accept_version_mismatch(event.value)
+            else:
+                self.run.tick((event.checkbox.id or "").removeprefix("tick-"), event.value)
+        except RunLockLost as exc:  # not recorded: the box goes back to what the run holds
+            with event.checkbox.prevent(Checkbox.Changed):
+                event.checkbox.value = not event.value
+            say_not_recorded(self, exc)
+            return
         self.refresh_state()
         if self.is_ready():
             self.query_one("#continue", Button).focus()

@@ -27,8 +27,10 @@ from textual.widgets import Input, Label, ProgressBar, Static
 
 from iact_tui.engine.events import CommandUpdate, OutputLine, Progress, StepFinished
 from iact_tui.engine.monitor import MonitorSession
+from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.errors import IactError
 from iact_tui.screens.base import EngineEvent, StepScreen
+from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.screens.monitor import MonitorScreen
 from iact_tui.widgets import CommandLog, ConfirmModal, DeployTable, format_output
 
@@ -311,7 +313,11 @@ class DeployScreen(StepScreen):
         if self.running or self.env not in self.run.config.environments:
             return
         keep = not self.run.keeps_maintenance(self.env)
-        self.run.set_keep_maintenance(self.env, keep)
+        try:
+            self.run.set_keep_maintenance(self.env, keep)
+        except RunLockLost as exc:
+            say_not_recorded(self, exc)
+            return
         if keep:
             self.notify(
                 f"If a command fails, {self.env} stays in maintenance mode (the post commands do not run).",

@@ -23,10 +23,12 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.engine.state import RunState
 from iact_tui.engine.step import StepRecord
 from iact_tui.errors import IactError
 from iact_tui.screens.base import LeanScreen, show
+from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable, QuitModal, VerifyTicks
 
 
@@ -291,7 +293,10 @@ class FlowScreen(LeanScreen, Generic[RunT]):
     def on_verify_ticks_changed(self, event: VerifyTicks.Changed) -> None:
         """Record a tick, an untick or a ticked item's new note (journaled)."""
         event.stop()
-        self.run.tick_verify(event.check_id, event.ticked, event.note)
+        try:
+            self.run.tick_verify(event.check_id, event.ticked, event.note)
+        except RunLockLost as exc:
+            say_not_recorded(self, exc)
         self.refresh_status()
 
     # -- leaving -------------------------------------------------------------------------

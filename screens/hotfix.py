@@ -29,8 +29,10 @@ from textual.worker import Worker
 from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
 from iact_tui.engine.flows import HOTFIX_STEP_IDS
 from iact_tui.engine.hotfix import BACKPORT, BRANCH, CHECKS, HotfixRun
+from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
+from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.screens.prep import skip_dialog
 from iact_tui.widgets import CheckTable
 
@@ -317,7 +319,11 @@ class HotfixScreen(FlowScreen[HotfixRun]):
         if not self.can_acknowledge():
             return
         if not self.acknowledged():
-            self.run.acknowledge_rollback_plan(ENV, self.plan_lines)
+            try:
+                self.run.acknowledge_rollback_plan(ENV, self.plan_lines)
+            except RunLockLost as exc:
+                say_not_recorded(self, exc)
+                return
         self._prep()
 
     def _prep(self) -> None:

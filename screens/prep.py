@@ -21,9 +21,11 @@ from textual.widgets import Button, Input, Label, Static
 
 from iact_tui.engine.events import CheckUpdate
 from iact_tui.engine.run import ReleaseRun
+from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.engine.steps.prep import ITEMS as PREP_ITEMS
 from iact_tui.errors import IactError
 from iact_tui.screens.base import StepScreen
+from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.widgets import CheckTable
 
 _SKIPPABLE = {"backup": "the database backup", "notice": "the stakeholder notice"}
@@ -233,7 +235,11 @@ class PrepScreen(StepScreen):
         if not self.reload_config():
             return
         self.refresh_bindings()
-        self.run.acknowledge_rollback_plan(self.env, self.plan_lines)
+        try:
+            self.run.acknowledge_rollback_plan(self.env, self.plan_lines)
+        except RunLockLost as exc:
+            say_not_recorded(self, exc)
+            return
         self.start_steps()
 
     def action_skip(self, item: str) -> None:

@@ -18,7 +18,9 @@ from textual.widget import Widget
 from textual.widgets import Button
 
 from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
+from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.screens.base import StepScreen, with_figures
+from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.widgets import LogMatchesPanel, TimingPanel, VerifyTicks, WrappedCheckTable
 
 #: The environment verified (the step's own).
@@ -224,7 +226,10 @@ class VerifyScreen(StepScreen):
 
     def on_verify_ticks_changed(self, event: VerifyTicks.Changed) -> None:
         """Record a tick, an untick or a ticked item's new note (journaled)."""
-        self.run.tick_verify(event.check_id, event.ticked, event.note)
+        try:
+            self.run.tick_verify(event.check_id, event.ticked, event.note)
+        except RunLockLost as exc:
+            say_not_recorded(self, exc)
         self.refresh_state()
 
     def on_verify_ticks_note_submitted(self, event: VerifyTicks.NoteSubmitted) -> None:

@@ -708,7 +708,13 @@ class RollbackRun(FlowRun):
         return VERIFY_MANUAL
 
     def tick_verify(self, check_id: str, ticked: bool, note: str = "") -> None:
-        """Tick a verification item done by hand (journaled)."""
+        """Tick a verification item done by hand (journaled).
+
+        Raises:
+            KeyError: ``check_id`` is not one of :meth:`verify_manual_checks`.
+            RunLockLost: The run lock is lost: nothing is recorded.
+        """
+        self._check_input_lock()
         if check_id not in {c for c, _ in VERIFY_MANUAL}:
             raise KeyError(check_id)
         if ticked:

@@ -472,7 +472,13 @@ class ReleaseRun(FlowRun):
         return MANUAL_CHECKS
 
     def tick(self, check_id: str, ticked: bool) -> None:
-        """Tick or untick a manual checklist item (journaled)."""
+        """Tick or untick a manual checklist item (journaled).
+
+        Raises:
+            KeyError: ``check_id`` is not one of :meth:`manual_checks`.
+            RunLockLost: The run lock is lost: nothing is recorded.
+        """
+        self._check_input_lock()
         if check_id not in {c for c, _ in self.manual_checks()}:
             raise KeyError(check_id)
         if ticked:
@@ -497,7 +503,9 @@ class ReleaseRun(FlowRun):
 
         Raises:
             KeyError: ``check_id`` is not one of :meth:`verify_manual_checks`.
+            RunLockLost: The run lock is lost: nothing is recorded.
         """
+        self._check_input_lock()
         if check_id not in {c for c, _ in VERIFY_MANUAL}:
             raise KeyError(check_id)
         note = note.strip()
@@ -753,7 +761,12 @@ class ReleaseRun(FlowRun):
         return await prep.rollback_plan(self.ctx, env)
 
     def acknowledge_rollback_plan(self, env: str, lines: list[str]) -> None:
-        """The operator read and acknowledged the rollback plan (journaled with its text)."""
+        """The operator read and acknowledged the rollback plan (journaled with its text).
+
+        Raises:
+            RunLockLost: The run lock is lost: nothing is recorded.
+        """
+        self._check_input_lock()
         self.state.prep[f"{env}:rollback-ack"] = "yes"
         self.journal.write("rollback_plan_acknowledged", env=env, plan=lines)
 
@@ -773,7 +786,9 @@ class ReleaseRun(FlowRun):
         Raises:
             ConfirmationError: ``item`` is not skippable, ``reason`` is blank, or the
                 backup skip's typed version is missing or wrong.
+            RunLockLost: The run lock is lost: nothing is recorded.
         """
+        self._check_input_lock()
         if item not in {"backup", "notice"}:
             raise ConfirmationError(f"{item!r} cannot be skipped", "only the backup and the notice can be skipped")
         if not reason.strip():
@@ -867,7 +882,12 @@ class ReleaseRun(FlowRun):
         return gaps
 
     def set_keep_maintenance(self, env: str, keep: bool) -> None:
-        """The operator's choice: leave maintenance mode on when a deploy command fails (journaled)."""
+        """The operator's choice: leave maintenance mode on when a deploy command fails (journaled).
+
+        Raises:
+            RunLockLost: The run lock is lost: nothing is recorded.
+        """
+        self._check_input_lock()
         self.state.keep_maintenance[env] = keep
         self.journal.write("maintenance_choice", env=env, keep_on_failure=keep)
 
@@ -877,7 +897,12 @@ class ReleaseRun(FlowRun):
         return self.state.keep_maintenance.get(env, bool(cfg and cfg.keep_maintenance_on_failure))
 
     def accept_version_mismatch(self, accept: bool) -> None:
-        """The operator's choice: bump disagreeing version files anyway (journaled)."""
+        """The operator's choice: bump disagreeing version files anyway (journaled).
+
+        Raises:
+            RunLockLost: The run lock is lost: nothing is recorded.
+        """
+        self._check_input_lock()
         self.state.accept_version_mismatch = accept
         self.journal.write("version_mismatch_accepted", accepted=accept)
 

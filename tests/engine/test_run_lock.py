@@ -390,3 +390,32 @@ def test_a_lock_file_deleted_by_hand_and_taken_by_another_process_is_lost(
             other.communicate("")
     finally:
         lock.release()
+
+
+def test_a_run_that_lost_its_lock_records_no_more_input(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    from iact_tui.config import load_config
+    from iact_tui.engine.journal import read_journal
+    from iact_tui.engine.run import ReleaseRun
+
+    run = ReleaseRun(load_config(quiet_sandbox.config_path), state_dir=tmp_path / "runs-state")
+    assert run.run_lock is not None
+    check_id = run.manual_checks()[0][0]
+    run.tick(check_id, True)  # while held: recorded
+    run.run_lock.path.unlink()  # deleted by hand (or broken from another host)
+    inputs = [
+        lambda: run.tick(check_id, False),
+        lambda: run.tick_verify(run.verify_manual_checks()[0][0], True, "looked at it"),
+        lambda: run.acknowledge_rollback_plan("production", ["roll back to v1.3.0"]),
+        lambda: run.skip_prep_item("production", "notice", "told them"),
+        lambda: run.set_keep_maintenance("production", True),
+        lambda: run.accept_version_mismatch(True),
+    ]
+    for give in inputs:
+        with pytest.raises(RunLockLost, match="was deleted or broken from another host"):
+            give()
+    assert run.lock_lost and check_id in run.state.ticks
+    kinds = [r["kind"] for r in read_journal(run.journal_path).records]
+    assert kinds.count("tick") == 1
+    assert not {"verify_tick", "rollback_plan_acknowledged", "prep_skip_requested"} & set(kinds)
+    assert not {"maintenance_choice", "version_mismatch_accepted"} & set(kinds)
+    run.finish()
