@@ -466,17 +466,26 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
     else:
         print(f"starting the demo sandbox in {root} again ...", flush=True)
         sandbox = demo.start_sandbox(root, progress=lambda line: print(f"  {line}", flush=True))
+    held_by: str | None = None
     try:
         print(demo.describe(sandbox, command=_self_command(), fresh=fresh), flush=True)
         os.chdir(sandbox.repo)
         status = _run_wizard(lambda: load_config(sandbox.config_path))
+    except IactError as exc:
+        if _lock_held(exc):  # another iact-tui works on this sandbox: its servers are its own
+            holder = getattr(exc, "holder", None)
+            held_by = f"pid {holder.pid}" if holder is not None else "another iact-tui"
+        raise
     finally:
-        stopped = demo.stop_sandbox(root)
-        print(
-            f"stopped {len(stopped)} demo server(s); the sandbox stays in {root} "
-            f"(`{_self_command()} --demo --dir {shlex.quote(str(root))}` goes on with it)",
-            flush=True,
-        )
+        if held_by is not None:
+            print(f"the demo servers stay up: {held_by} works on this sandbox ({root})", flush=True)
+        else:
+            stopped = demo.stop_sandbox(root)
+            print(
+                f"stopped {len(stopped)} demo server(s); the sandbox stays in {root} "
+                f"(`{_self_command()} --demo --dir {shlex.quote(str(root))}` goes on with it)",
+                flush=True,
+            )
     return status
 
 

@@ -226,3 +226,18 @@ def test_the_wizard_starts_again_once_another_hosts_lock_is_broken(
     first, _, again = ran
     assert isinstance(first, IactApp) and isinstance(again, IactApp)
     assert again.config is first.config  # read once; the retry only took the lock
+
+
+def test_a_demo_refused_by_the_lock_leaves_the_holders_demo_servers_running(
+    quiet_sandbox: demo.Sandbox,
+    holder: subprocess.Popen[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _headless(monkeypatch, {LockHeldApp: _leave})
+    status = main(["--demo", "--dir", str(quiet_sandbox.root)])  # starts the sandbox's servers
+    out = capsys.readouterr().out
+    assert status == 2
+    assert f"the demo servers stay up: pid {holder.pid} works on this sandbox" in out
+    assert "stopped" not in out
+    assert demo.stop_sandbox(quiet_sandbox.root)  # they were still running
