@@ -401,7 +401,11 @@ class IactApp(App[None]):
         if unfinished is not None:
             from iact_tui.engine import resume
 
-            did = await asyncio.to_thread(left_unfinished, self.release_run, unfinished)
+            try:
+                did = await asyncio.to_thread(left_unfinished, self.release_run, unfinished)
+            except OSError as exc:
+                self.notify(f"{unfinished.journal}: {exc.strerror or exc}", title="Cannot read it", severity="error")
+                return
             if did is not None:
                 from iact_tui.screens.leave_unfinished import LeaveUnfinishedModal
 
