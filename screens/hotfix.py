@@ -538,10 +538,9 @@ class HotfixScreen(FlowScreen[HotfixRun]):
 
     def can_save_changelog(self) -> bool:
         """The changelog editor holds a section that can still be edited."""
-        if not self.is_mounted:
-            return False
-        editor = self.query_one("#hotfix-changelog", TextArea)
-        return not editor.disabled and not editor.read_only
+        found = self.query("#hotfix-changelog") if self.is_mounted else None
+        editor = found.first() if found else None  # composing: the footer asks before it exists
+        return isinstance(editor, TextArea) and not editor.disabled and not editor.read_only
 
     @on(TextArea.Changed, "#hotfix-changelog")
     def _edited(self) -> None:
