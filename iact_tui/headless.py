@@ -205,7 +205,8 @@ async def _loaded(run: _Loads, out: TextIO) -> bool:
 
 
 def _answer_in_advance(run: ReleaseRun, until: str | None, skip: dict[str, str] | None, out: TextIO) -> bool:
-    """``--yes`` for a release or a hotfix: answer what the screens would ask, in advance.
+    """``--yes`` for a release or a hotfix: answer what the screens would ask, in advance,
+    for the steps this run reaches (up to ``until``).
 
     Ticks the verification items done by hand not ticked yet (noted as nobody looked; a
     resumed run keeps the ticks and notes the operator gave), types the
@@ -224,17 +225,27 @@ def _answer_in_advance(run: ReleaseRun, until: str | None, skip: dict[str, str] 
     Returns:
         False when the prep has gaps (nothing is changed: refuse with 2); True otherwise.
     """
-    for check_id, _label in run.verify_manual_checks():
-        if check_id not in run.state.verify_ticks:  # a resumed run keeps the operator's own ticks and notes
-            run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
-    run.confirm("deploy-production", run.state.version)
-    run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])
-    for item, reason in (skip or {}).items():
-        if reason.strip():
-            # --yes stands for the typed version a backup skip needs, as for the deploy.
-            run.skip_prep_item("production", item, reason, typed=run.state.version)
     order = [s.id for s in run.steps]
-    reaches_prep = until is None or order.index(until) >= order.index("prep-production")
+
+    def reaches(step_id: str) -> bool:
+        return step_id in order and (until is None or order.index(until) >= order.index(step_id))
+
+    # Only what this run will ask: answers journaled for steps past --until would be
+    # replayed when the run is resumed in the wizard, which must then ask the operator
+    # (found by a trial: production was deployed with no typed version after such a resume).
+    if reaches("verify"):
+        for check_id, _label in run.verify_manual_checks():
+            if check_id not in run.state.verify_ticks:  # a resumed run keeps the operator's own ticks and notes
+                run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
+    if reaches("deploy-production"):
+        run.confirm("deploy-production", run.state.version)
+    reaches_prep = reaches("prep-production")
+    if reaches_prep:
+        run.acknowledge_rollback_plan("production", ["acknowledged in advance by --yes (the plan is in the output)"])
+        for item, reason in (skip or {}).items():
+            if reason.strip():
+                # --yes stands for the typed version a backup skip needs, as for the deploy.
+                run.skip_prep_item("production", item, reason, typed=run.state.version)
     gaps = run.prep_gaps("production") if reaches_prep else []
     if gaps:
         _refused(out, *gaps)

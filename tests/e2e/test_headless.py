@@ -86,6 +86,11 @@ def test_until_stops_after_the_named_step(built: Path) -> None:
     assert git(origin, "rev-parse", "--verify", "refs/heads/release/v1.3.3")
     assert git(origin, "tag", "--list", "v1.3.3") == ""
     assert re.search(r"merge\s+pending", done.stdout)
+    # --yes answered only what this run reached: a resume in the wizard must still ask for
+    # the production confirmation, the rollback plan's acknowledgement and the ticks.
+    journal = next(Path(os.environ["XDG_STATE_HOME"]).glob("iact-tui/runs/*/journal.jsonl"))
+    kinds = {json.loads(line)["kind"] for line in journal.read_text().splitlines()}
+    assert not kinds & {"confirmation", "rollback_plan_acknowledged", "verify_tick", "prep_skip_requested"}, kinds
 
 
 def test_plan_prints_every_action_and_changes_nothing(built: Path) -> None:
