@@ -15,11 +15,10 @@ import importlib
 import re
 import threading
 from collections.abc import Callable, Iterable
-from importlib.resources import files
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -122,8 +121,12 @@ FIRST_STYLE_FILES: tuple[str, ...] = STYLE_FILES[:3]
 
 
 def _css_paths(names: tuple[str, ...] = STYLE_FILES) -> list[str | PurePath]:
-    styles = files("iact_tui.styles")
-    return [Path(str(styles / name)) for name in names]
+    # The package's folder (importlib.resources.files would import zipfile and its readers
+    # before the first frame, ~3 ms; the styles are files on disk in every install).
+    from iact_tui import styles
+
+    folder = Path(styles.__file__).parent
+    return [folder / name for name in names]
 
 
 class IactApp(App[None]):
@@ -202,6 +205,17 @@ class IactApp(App[None]):
         self._resuming = False
         #: Step id → check id → its last journaled ``check`` record (see ``Replayed.checks``).
         self.resumed_checks: dict[str, dict[str, dict[str, Any]]] = {}
+
+    async def _on_resize(self, event: events.Resize) -> None:
+        # Runs before App._on_resize (Textual calls each class's handler in MRO order).
+        # The terminal's size again, once every screen has been sent it (no resize
+        # pending): App._on_resize would keep the event and send it to the screen when
+        # the app is next idle, which laid out and painted the whole screen again at the
+        # same size (6-10 ms just after Welcome's first frame: the driver reports the size
+        # twice at start). A size that changed goes to Textual as usual.
+        if self._size == event.size and self._resize_timer is None and self._resize_event is None:
+            event.stop()
+            event.prevent_default()
 
     @property
     def release_run(self) -> ReleaseRun:

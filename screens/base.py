@@ -27,13 +27,21 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, Progress, StepFinished, StepStarted
 from iact_tui.errors import IactError
 from iact_tui.screens.stages import STAGE_STEPS, STAGES, stage_number, stage_states
 from iact_tui.widgets.step_list import StepList  # alone: Welcome is drawn before the other widgets load
 
 if TYPE_CHECKING:
     from iact_tui.app import IactApp
+    from iact_tui.engine.events import (
+        CheckUpdate,
+        CommandUpdate,
+        Event,
+        OutputLine,
+        Progress,
+        StepFinished,
+        StepStarted,
+    )
     from iact_tui.engine.run import ReleaseRun
     from iact_tui.widgets.command_log import CommandLog
 
@@ -421,6 +429,8 @@ class StepScreen(WizardScreen):
         so no event would fill it)."""
         if not self.iact.resumed:
             return
+        from iact_tui.engine.events import CheckUpdate
+
         for fields in self.iact.resumed_checks.get(step_id, {}).values():
             data = fields.get("data")
             self.on_check(
@@ -466,6 +476,8 @@ class StepScreen(WizardScreen):
 
     @work(exclusive=True, exit_on_error=False, group="step")
     async def _run_steps(self) -> None:
+        from iact_tui.engine.events import StepFinished
+
         for sid in self.step_ids:
             if self.run.records[sid].status in PASSABLE:
                 continue
@@ -499,6 +511,9 @@ class StepScreen(WizardScreen):
 
     @on(EngineEvent)
     def _route(self, message: EngineEvent) -> None:
+        # The engine's events are imported once a step runs (not before Welcome's first frame).
+        from iact_tui.engine.events import CheckUpdate, CommandUpdate, OutputLine, Progress, StepFinished, StepStarted
+
         message.stop()
         event = message.event
         if isinstance(event, StepStarted):

@@ -9,6 +9,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent / "screens"))
 
 import pytest
+from textual import events
+from textual.geometry import Size
 from textual.widgets import Button
 from ui_helpers import build_tiny_repo, settle, walk_to_checklist
 
@@ -59,6 +61,34 @@ async def test_starts_on_welcome_with_snapshot_masks(tmp_path: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_a_resize_to_the_same_size_does_not_lay_the_screen_out_again(tmp_path: Path) -> None:
+    """The terminal's size reported again (the driver does at start) costs no layout and
+    paint of the whole screen; a size that changed still lays it out."""
+    config = load_config(build_tiny_repo(tmp_path / "tiny"))
+    app = make_app(config, state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        layouts: list[Size] = []
+        screen_resized = screen._screen_resized
+
+        def counted(size: Size) -> None:
+            layouts.append(size)
+            screen_resized(size)
+
+        screen._screen_resized = counted  # type: ignore[method-assign]
+        app.post_message(events.Resize(Size(120, 40), Size(120, 40)))
+        await pilot.pause()
+        await pilot.pause()
+        assert layouts == []
+        await pilot.resize_terminal(100, 30)
+        await settle(app, pilot)
+        assert Size(100, 30) in layouts
+        assert screen.size == Size(100, 30)
+        await pilot.press("q")
+        await pilot.pause()
 
 
 async def test_palette_offers_retry_only_when_a_step_failed(tmp_path: Path) -> None:
@@ -146,6 +176,9 @@ def test_the_first_screen_imports_no_engine_flow_service_or_pydantic() -> None:
     loaded = set(done.stdout.split())
     assert "iact_tui.screens.welcome" in loaded and "textual.app" in loaded
     heavy = {"pydantic", "httpx", "git", "asyncssh", "iact_tui.config", "iact_tui.engine.run", "iact_tui.engine.flows"}
+    # Nor the engine's events (a step's screen imports them when it runs one), nor
+    # importlib.resources and zipfile (the style sheets are found from the package's folder).
+    heavy |= {"iact_tui.engine.events", "importlib.resources", "zipfile"}
     assert not loaded & heavy
     assert not [
         m for m in loaded if m.startswith(("iact_tui.engine.steps", "iact_tui.services.", "iact_tui.engine.run_lock"))
