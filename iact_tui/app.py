@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import os
 import re
+import signal
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
@@ -577,6 +579,8 @@ class IactApp(App[None]):
             name: The signal's name, ``"SIGHUP"`` or ``"SIGTERM"`` (kept in :attr:`stopped_by`).
         """
         self.stopped_by = name
+        if name == "SIGHUP":
+            self._mute_terminal()
         if not self.loaded:
             self._quit_early = True
             self.exit()
@@ -587,6 +591,15 @@ class IactApp(App[None]):
             self.stop_then_exit(busy)
         else:
             self.run_worker(self.quit_now(), group="quit", exit_on_error=False)
+
+    def _mute_terminal(self) -> None:
+        """The terminal hung up: draw nothing more. Textual's output thread dies on the
+        first write that fails (EIO) and its bounded queue then fills up, after which the
+        next frame blocked the event loop for good (found by a trial: iact-tui hung after
+        its post commands, holding the run lock, deaf to SIGTERM)."""
+        driver = self._driver
+        if driver is not None:
+            setattr(driver, "write", lambda data: None)  # noqa: B010 - an instance's bound method replaced
 
     async def quit_now(self) -> None:
         """Stop the monitors, journal the end of the run and exit."""
@@ -617,6 +630,11 @@ class IactApp(App[None]):
             for screen in self.screen_stack:
                 if isinstance(screen, FlowScreen):
                     screen.run.finish()
+        if self.stopped_by == "SIGHUP" and not self.is_headless:
+            # Restoring a terminal that is gone can block in Textual's output thread
+            # (see _mute_terminal): the run's end is on disk, so leave at once.
+            self.release_run.journal.close()
+            os._exit(128 + signal.SIGHUP)
         self.exit()
 
     def other_flow_lines(self) -> list[str]:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from test_kill_changelog import _press_until, _wizard_pid
+from test_tmux import IACT, Tmux
 
 from iact_tui import demo
 
@@ -32,6 +36,62 @@ def health(url: str) -> tuple[int, dict[str, object]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _slow_staging(sandbox: demo.Sandbox, sleep: str) -> None:
+    """A staging deploy command that prints ``started-slow`` and sleeps (``sleep`` is the
+    test's own marker), committed and pushed."""
+    text = sandbox.config_path.read_text()
+    slow = text.replace(
+        '{ name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+        f'{{ name = "slow step", run = "echo started-slow; {sleep}" }},\n'
+        '    { name = "fetch tags", run = "git fetch --tags --force {remote}" },',
+        1,
+    )
+    assert slow != text
+    sandbox.config_path.write_text(slow)
+    for args in (["commit", "-qam", "chore: a slow staging step"], ["push", "-q", "origin", "main"]):
+        subprocess.run(["git", *args], cwd=sandbox.repo, check=True)
+
+
+def test_the_terminal_closing_mid_deploy_in_the_wizard_ends_it_cleanly(sandbox: demo.Sandbox) -> None:
+    """The real wizard in tmux, resumed onto the staging deploy; the tmux server is killed
+    while the slow command runs (the pane's terminal hangs up). iact-tui must take staging
+    out of maintenance mode, release the deploy lock, journal the end and exit — it hung
+    in Textual's output thread before, holding the run lock."""
+    sleep = "sleep 30.0671"
+    _slow_staging(sandbox, sleep)
+    done = subprocess.run(
+        [*CLI, "run", "release", "--bump", "minor", "--yes", "--until", "tag"],
+        cwd=sandbox.repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    term = Tmux(f"cd {shlex.quote(str(sandbox.repo))}; {shlex.quote(str(IACT))}; sleep 60")
+    try:
+        _press_until(term, "Enter", "Step 6 of 11")  # Welcome offers the resume first
+        term.wait_for("slow step", timeout=60)
+        deadline = time.monotonic() + 30
+        while health(sandbox.environments["staging"])[0] != 503:  # maintenance mode on
+            assert time.monotonic() < deadline, term.screen()
+            time.sleep(0.1)
+        pid = _wizard_pid(term)
+    finally:
+        term._tmux("kill-server")
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "iact-tui is still running 30 s after the terminal closed"
+        time.sleep(0.1)
+    assert health(sandbox.environments["staging"])[0] == 200
+    assert not list(sandbox.root.glob("staging/.iact-deploy.lock"))
+    assert not subprocess.run(["pgrep", "-f", sleep], capture_output=True).stdout
+    journal = next(Path(os.environ["XDG_STATE_HOME"]).glob("iact-tui/runs/*/journal.jsonl"))
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert records[-1]["kind"] == "run_finished", records[-3:]
+    assert records[-1]["steps"]["deploy-staging"] == "cancelled"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
