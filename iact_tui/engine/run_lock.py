@@ -3,7 +3,9 @@
 Two processes releasing, hot-fixing or rolling back the same repository at once would
 push, tag and deploy over each other, so every run that records (a release, hotfix or
 rollback; ``iact-tui plan`` takes none) holds the repository's lock: a file
-``<state>/locks/<sha256 of the repository's real path, 16 hex>.lock`` holding JSON
+``<git common dir>/iact-tui/<sha256 of that dir's real path, 16 hex>.lock`` (inside the
+repository's git directory, so every user, state dir and worktree sees the same one;
+``<state>/locks`` keyed by the folder's real path without git) holding JSON
 ``{"repo", "owner": "user@host", "host", "pid", "proc_start", "flow", "version",
 "started": UTC ISO 8601}``. One lock per repository, whatever the flow: a rollback during
 a release of the same repository is as dangerous as two releases.
@@ -203,6 +205,36 @@ class RunLockLost(IactError):
         super().__init__(what, fix)
 
 
+def git_common_dir(repo: Path) -> Path | None:
+    """The git directory that all worktrees of ``repo`` share (what ``git rev-parse
+    --git-common-dir`` prints), read from ``repo/.git`` without running git; ``None``
+    when ``repo`` has no ``.git``. Blocking (file reads)."""
+    dot = repo / ".git"
+    try:
+        if dot.is_dir():
+            return dot
+        text = dot.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    gitdir = (repo / text.removeprefix("gitdir:").strip()).resolve()  # a worktree's own git dir
+    try:
+        common = (gitdir / "commondir").read_text(encoding="utf-8").strip()
+    except OSError:
+        return gitdir
+    return (gitdir / common).resolve()
+
+
+def lock_dir(repo: Path, state_dir: Path | None = None) -> Path:
+    """Where ``repo``'s run lock and its guard live: ``<git common dir>/iact-tui``, one
+    place for every user, state dir and worktree of the repository (found by a trial: a
+    second operator with another ``XDG_STATE_HOME`` started a second release beside the
+    first); ``<state>/locks`` for a folder without git."""
+    common = git_common_dir(repo)
+    return common / "iact-tui" if common is not None else state_root(state_dir) / "locks"
+
+
 #: Lock path → [the lock, how many runs of this process hold it].
 _held: dict[Path, list[Any]] = {}
 #: Lock path → the lock this process broke (journaled by the next acquire).
@@ -218,7 +250,9 @@ class RunLock:
         flow: The flow taking it (``release``, ``hotfix``, ``rollback``).
         version: The version the run works on, if known.
         state_dir: Where runs are kept; ``None``: platformdirs' user state dir. The lock
-            lives in ``<state>/locks``.
+            lives in the repository's git directory (:func:`lock_dir`), so every user,
+            state dir and worktree of the repository sees it; ``<state>/locks`` only
+            when ``repo`` has no git directory.
         host: This host's name; ``None``: :func:`socket.gethostname` (tests inject one).
     """
 
@@ -234,8 +268,11 @@ class RunLock:
         self.repo = os.path.realpath(repo)
         self.flow, self.version = flow, version
         self.host = host if host is not None else socket.gethostname()
-        key = hashlib.sha256(self.repo.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-        self.path = state_root(state_dir) / "locks" / f"{key}.lock"
+        # One lock per repository: its worktrees share the git directory, and the lock.
+        common = git_common_dir(Path(self.repo))
+        keyed = os.path.realpath(common) if common is not None else self.repo
+        key = hashlib.sha256(keyed.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        self.path = lock_dir(Path(self.repo), state_dir) / f"{key}.lock"
         self._guard_path = self.path.with_suffix(".guard")
         #: Set once :meth:`check` found the lock taken from this process (it stays lost).
         self.lost = False

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from iact_tui import demo
-from iact_tui.engine.run_lock import LockInfo, RunLock, RunLockHeld, RunLockLost
+from iact_tui.engine.run_lock import LockInfo, RunLock, RunLockHeld, RunLockLost, lock_dir
 from iact_tui.errors import ConfirmationError
 
 # A holder process: waits for the go file (so racers start together), tries the lock,
@@ -113,7 +113,7 @@ def test_two_processes_racing_for_a_repository_exactly_one_wins(repo: Path, stat
         finally:
             for proc in racers:
                 proc.communicate("")
-        assert not any(state.glob("locks/*.lock")), "the winner released the lock"
+        assert not any(lock_dir(repo, state).glob("*.lock")), "the winner released the lock"
 
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(repo: Path, state: Path, tmp_path: Path) -> None:
@@ -250,7 +250,7 @@ def test_a_process_ending_normally_without_releasing_leaves_no_lock(repo: Path, 
     assert _outcome(proc)["won"] is True
     proc.communicate("")
     assert proc.returncode == 0
-    assert not any(state.glob("locks/*.lock"))
+    assert not any(lock_dir(repo, state).glob("*.lock"))
 
 
 def test_an_unreadable_lock_is_refused_naming_the_file(repo: Path, state: Path) -> None:
@@ -289,7 +289,7 @@ async def test_a_release_run_takes_the_lock_and_finish_gives_it_back(
     late.communicate("")
     assert refused["won"] is False and f"pid {os.getpid()}, release of {version}" in str(refused["error"])
     run.finish()
-    assert run.run_lock is None and not any(state.glob("locks/*.lock"))
+    assert run.run_lock is None and not any(lock_dir(config.root, state).glob("*.lock"))
 
 
 def test_a_run_refused_by_the_lock_leaves_no_run_folder(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
@@ -365,7 +365,7 @@ async def test_a_step_fails_once_another_process_broke_the_run_lock(
         assert LockInfo.from_json(lock_path.read_text()).pid == other  # finish left the breaker's lock
     finally:
         breaker.communicate("")
-    assert not any(state.glob("locks/*.lock"))  # the breaker released its own lock
+    assert not any(lock_dir(config.root, state).glob("*.lock"))  # the breaker released its own lock
 
 
 def test_a_lock_file_deleted_by_hand_and_taken_by_another_process_is_lost(
@@ -419,3 +419,43 @@ def test_a_run_that_lost_its_lock_records_no_more_input(quiet_sandbox: demo.Sand
     assert not {"verify_tick", "rollback_plan_acknowledged", "prep_skip_requested"} & set(kinds)
     assert not {"maintenance_choice", "version_mismatch_accepted"} & set(kinds)
     run.finish()
+
+
+def test_the_lock_lives_with_the_repository_so_another_state_dir_or_worktree_is_refused(tmp_path: Path) -> None:
+    """Found by a trial: a second operator with another XDG_STATE_HOME started a second
+    release beside the first. The lock is in the repository's git directory, shared by
+    every state dir and every worktree."""
+    repo = tmp_path / "git-repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        check=True,
+    )
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "-q", str(tmp_path / "wt")], check=True)
+    go = tmp_path / "go-git"
+    go.touch()
+    holder = _holder(repo, tmp_path / "state-a", go)
+    try:
+        assert _outcome(holder)["won"] is True
+        assert lock_dir(repo) == repo / ".git" / "iact-tui"
+        assert lock_dir(tmp_path / "wt") == (repo / ".git" / "iact-tui").resolve()
+        with pytest.raises(RunLockHeld, match=f"pid {holder.pid}"):
+            RunLock(repo, flow="release", state_dir=tmp_path / "state-b").acquire()
+        with pytest.raises(RunLockHeld, match=f"pid {holder.pid}"):  # a worktree of the same repository
+            RunLock(tmp_path / "wt", flow="hotfix", state_dir=tmp_path / "state-c").acquire()
+        assert not (tmp_path / "state-b" / "locks").exists()
+    finally:
+        holder.communicate("")
