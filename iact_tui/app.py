@@ -53,6 +53,8 @@ STYLE_FILES: tuple[str, ...] = (
     "base.tcss",
     "widgets.tcss",
     "welcome.tcss",
+    "steps.tcss",
+    "plan.tcss",
     "version.tcss",
     "checklist.tcss",
     "changelog.tcss",
@@ -116,9 +118,11 @@ def start_preload() -> None:
     threading.Thread(target=_preload, name="iact-preload", daemon=True).start()
 
 
-#: The style sheets Welcome needs (it and the plan dialog, the quit dialog, the frame):
-#: the CLI's app parses only these before its first frame, the others once the run is
-#: loaded (:meth:`IactApp._adopt`; parsing all of them cost 15-30 ms before Welcome).
+#: The style sheets Welcome needs (it, the frame, the footer; the quit dialog's are in its
+#: DEFAULT_CSS): the CLI's app parses only these before its first frame, the others once
+#: the run is loaded (:meth:`IactApp._adopt`; parsing all of them cost 15-30 ms before
+#: Welcome). The stage screens' shared rules (steps.tcss) and the plan dialog's
+#: (plan.tcss, opened once the run is loaded) are left out too.
 FIRST_STYLE_FILES: tuple[str, ...] = STYLE_FILES[:3]
 
 

@@ -15,7 +15,7 @@ from textual.widgets import Button
 from ui_helpers import build_tiny_repo, settle, walk_to_checklist
 
 from iact_tui import cli, demo
-from iact_tui.app import STYLE_FILES, IactApp, _css_paths, make_app
+from iact_tui.app import FIRST_STYLE_FILES, STYLE_FILES, IactApp, _css_paths, make_app
 from iact_tui.config import load_config
 from iact_tui.engine.rollback import RollbackRun
 from iact_tui.engine.run import ReleaseRun
@@ -35,6 +35,17 @@ def test_every_style_sheet_ships_and_screen_rules_are_nested() -> None:
     for name, screen in [("welcome", "WelcomeScreen"), ("changelog", "ChangelogScreen"), ("deploy", "DeployScreen")]:
         text = Path(next(p for p in paths if Path(p).name == f"{name}.tcss")).read_text(encoding="utf-8")
         assert text.lstrip().startswith(screen + " {")
+
+
+def test_the_style_sheets_parsed_before_welcome_hold_no_other_screens_rules() -> None:
+    """Welcome's first frame parses only FIRST_STYLE_FILES: the stage screens' shared rules,
+    the check tables', the verification ticks' and the plan dialog's come later."""
+    first = "".join(Path(p).read_text(encoding="utf-8") for p in _css_paths(FIRST_STYLE_FILES))
+    later = "".join(Path(p).read_text(encoding="utf-8") for p in _css_paths(STYLE_FILES[len(FIRST_STYLE_FILES) :]))
+    for selector in (".step-status", "#actions", "#step-main", ".panel", "CheckTable", "VerifyTicks", "PlanScreen"):
+        assert selector not in first, selector
+        assert selector in later, selector
+    assert "WelcomeScreen {" in first and "#release-badge.-unset" in first
 
 
 def test_make_app_builds_a_run_with_the_state_dir(tmp_path: Path) -> None:
