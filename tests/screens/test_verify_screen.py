@@ -621,7 +621,7 @@ async def test_verify_on_the_sandbox_live_chart_then_ticks_then_announcement(
         live = watch.running()
         assert len(live) >= 3, watch.seen
         counts = [n for n, _ in live]
-        assert counts == sorted(counts) and counts[0] < counts[-1] < 20
+        assert counts == sorted(counts) and counts[0] < counts[-1] <= 20  # the last may land as the 20th finishes
         assert all(cols >= n for n, cols in live)  # every request has its column(s)
         assert watch.seen[-1][0] == "passed" and watch.seen[-1][1] == 20
 
