@@ -63,7 +63,9 @@ async def test_leaving_a_tagged_release_asks_first_and_then_offers_it_no_more(
         assert isinstance(modal, LeaveUnfinishedModal)
         question = str(modal.query_one("#leave-question", Static).render())
         assert "Leave release v0.2.0 unfinished for good? It is tagged (" in question
-        assert "Create release branch: ok" in question and "Its journal stays; it will not be offered again." in question
+        assert (
+            "Create release branch: ok" in question and "Its journal stays; it will not be offered again." in question
+        )
         await pilot.press("escape")  # changed my mind: nothing recorded
         await settle(app, pilot)
         assert isinstance(app.screen, WelcomeScreen)
