@@ -46,5 +46,6 @@ def test_a_failed_measurement_is_an_error_row_and_a_non_zero_exit(monkeypatch: o
 def test_the_floor_app_reports_ready(tmp_path: Path) -> None:
     import os
 
-    total, mounted = run_all.time_to_ready(run_all.FLOOR_MAIN, tmp_path, dict(os.environ))
-    assert 0 < mounted < total
+    start = run_all.time_to_ready(run_all.FLOOR_MAIN, tmp_path, dict(os.environ))
+    assert 0 < start.run_to_ready < start.ready
+    assert 0 < start.painted <= start.ready and 0 <= start.key < start.ready

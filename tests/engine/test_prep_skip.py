@@ -52,7 +52,7 @@ async def test_headless_skip_backup_counts_as_typed_with_yes(quiet_sandbox: demo
         load_config(path),
         bump="minor",
         version_text=None,
-        until="preflight",
+        until="prep-production",  # --yes answers only for the steps the run reaches
         out=out,
         skip={"backup": "snapshot at 02:00", "notice": "told them"},
     )
