@@ -157,8 +157,8 @@ class LocalHost:
         # The guard's pipe (see GUARD): both ends close-on-exec, so no other child of
         # iact-tui holds the write end and only iact-tui's death (or the close below) ends it.
         guard_read, guard_write = os.pipe()
-        try:
-            proc = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 "/bin/sh",
                 "-c",
                 GUARD,
@@ -171,11 +171,23 @@ class LocalHost:
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, so a stop reaches its children
             )
+        )
+        try:
+            # Shielded: a cancel while the process starts made asyncio kill the guard shell
+            # alone and wait for its pipes, which the command (its grandchild) held open
+            # until it ended (found by the hang-up test: a stop took the command's 30 s).
+            proc = await asyncio.shield(spawn)
         except OSError as exc:
             os.close(guard_write)
             raise CommandError(
                 f"{self.name}: cannot start {command!r}: {exc}", "check the command in iact-release.toml"
             ) from None
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                started_proc = await spawn  # it starts; then its whole group is stopped
+                await _stop(started_proc)
+            os.close(guard_write)
+            raise
         finally:
             os.close(guard_read)
         try:

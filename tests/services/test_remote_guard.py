@@ -84,3 +84,30 @@ async def test_a_server_started_in_its_own_session_outlives_the_command(tmp_path
     finally:
         for pid in _alive(marker):
             os.kill(int(pid), signal.SIGKILL)
+
+
+async def test_a_cancel_while_the_command_starts_stops_it_at_once() -> None:
+    """Found by the hang-up test: cancelled while the process was being spawned, asyncio
+    killed the guard shell alone and waited for its pipes, which the command kept open to
+    its end; the stop took the command's whole duration."""
+    import asyncio
+
+    for attempt in range(5):  # the spawn takes milliseconds: hit it at a few points
+        marker = f"sleep 30.{uuid.uuid4().int % 10**6:06d}"
+
+        async def consume(marker: str = marker) -> None:
+            async for _item in LocalHost("t").stream(f"echo started; {marker}", timeout=120):
+                pass
+
+        task = asyncio.create_task(consume())
+        for _ in range(attempt):
+            await asyncio.sleep(0)
+        started = time.monotonic()
+        task.cancel()
+        try:
+            await asyncio.wait_for(task, 10)
+        except asyncio.CancelledError:
+            pass
+        took = time.monotonic() - started
+        assert took < 5, f"the cancel took {took:.1f} s (attempt {attempt})"
+        assert _gone_within(marker, 3.0), f"left running: {_alive(marker)}"
