@@ -3,6 +3,7 @@ children too; when iact-tui lives on, the command's end kills nothing it left ru
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -104,10 +105,8 @@ async def test_a_cancel_while_the_command_starts_stops_it_at_once() -> None:
             await asyncio.sleep(0)
         started = time.monotonic()
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
-        except asyncio.CancelledError:
-            pass
         took = time.monotonic() - started
         assert took < 5, f"the cancel took {took:.1f} s (attempt {attempt})"
         assert _gone_within(marker, 3.0), f"left running: {_alive(marker)}"
