@@ -395,3 +395,34 @@ async def test_503_answers_during_the_maintenance_window_are_not_counted(sandbox
         "; maintenance window 1 has no end mark (its post commands did not all succeed): its 503 answers count"
         in logs.detail
     )
+
+
+async def test_a_cancel_as_a_command_is_announced_still_runs_the_post_commands(
+    sandbox: demo.Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the hang-up test (flaky): a stop that landed while a command was being
+    announced escaped the command's cancel handling, so the post commands never ran and
+    staging stayed in maintenance mode."""
+    from iact_tui.engine.steps import deploy
+
+    run = await released(sandbox, tmp_path)
+    say = deploy._HostRun.say
+    hit: list[str] = []
+
+    async def cancel_on_migrate(self: deploy._HostRun, text: str, stream: str = "info") -> None:
+        if text.startswith("$ ") and "migrate" in text and not hit:
+            hit.append(text)
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            await asyncio.sleep(0)  # the stop arrives here, while the command is announced
+        await say(self, text, stream)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deploy._HostRun, "say", cancel_on_migrate)
+    events = [e async for e in run.run_step("deploy-staging")]
+    assert hit, "the migrate command was never announced"
+    texts = [e.text for e in events if isinstance(e, OutputLine)]
+    assert any("running the post commands" in t for t in texts), texts[-8:]
+    status, body = get(sandbox.environments["staging"])
+    assert status == 200, body  # out of maintenance mode
+    assert not (sandbox.root / "staging" / ".iact-deploy.lock").exists()

@@ -465,11 +465,14 @@ class _HostRun:
 
     async def _command(self, row: _Row, cmd: RenderedCommand) -> CommandResult | None:
         """Run one command; ``None`` when it was cancelled (the cancel is remembered)."""
-        await self.update(row, "running")
-        await self.say(f"$ {cmd.run}")
         started = time.monotonic()
         result: CommandResult | None = None
         try:
+            # Inside the try: a cancel landing while the command is announced or starting
+            # must still run the post commands (found by the hang-up test: it escaped and
+            # left the site in maintenance mode).
+            await self.update(row, "running")
+            await self.say(f"$ {cmd.run}")
             async for item in self.host.stream(cmd.run, cwd=cmd.cwd, timeout=cmd.timeout):
                 if isinstance(item, CommandResult):
                     result = item
