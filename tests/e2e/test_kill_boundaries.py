@@ -95,7 +95,12 @@ class Watched:
                 pending += fh.read()
                 *complete, pending = pending.split(b"\n")
                 for raw in complete:
-                    record: dict[str, Any] = json.loads(raw)
+                    if not raw.strip():
+                        continue  # the resumed process first ends a line torn by the last kill
+                    try:
+                        record: dict[str, Any] = json.loads(raw)
+                    except json.JSONDecodeError:
+                        continue  # a torn line: the journal's reader skips it the same way
                     if record.get("kind") == kind:
                         self.proc.send_signal(signal.SIGKILL)
                         self.proc.wait(timeout=30)
