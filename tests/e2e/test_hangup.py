@@ -100,17 +100,7 @@ def test_a_hangup_mid_deploy_runs_the_post_commands_and_releases_the_lock(
 ) -> None:
     repo = sandbox.repo
     sleep = f"sleep 30.06{int(signum)}"  # its own marker: the other signal's test may run beside it
-    text = sandbox.config_path.read_text()
-    slow = text.replace(
-        '{ name = "fetch tags", run = "git fetch --tags --force {remote}" },',
-        f'{{ name = "slow step", run = "echo started-slow; {sleep}" }},\n'
-        '    { name = "fetch tags", run = "git fetch --tags --force {remote}" },',
-        1,
-    )
-    assert slow != text
-    sandbox.config_path.write_text(slow)
-    for args in (["commit", "-qam", "chore: a slow staging step"], ["push", "-q", "origin", "main"]):
-        subprocess.run(["git", *args], cwd=repo, check=True)
+    _slow_staging(sandbox, sleep)
     proc = subprocess.Popen(
         [*CLI, "run", "release", "--bump", "minor", "--yes", "--until", "deploy-staging"],
         cwd=repo,
