@@ -310,6 +310,7 @@ class IactApp(App[None]):
                     title="Unexpected error",
                     severity="error",
                     timeout=30,
+                    markup=False,  # an exception's text may hold [brackets]
                 )
             return
         if event.state == WorkerState.SUCCESS:
@@ -395,7 +396,7 @@ class IactApp(App[None]):
         try:
             run, replayed = await resume.resume_release(self.release_run.config, unfinished)
         except (IactError, OSError) as exc:
-            self.notify(str(exc), title="Cannot resume", severity="error")
+            self.notify(str(exc), title="Cannot resume", severity="error", markup=False)
             return
         finally:
             self._resuming = False  # the offer may be chosen again (after a failure) ...

@@ -218,7 +218,7 @@ async def test_an_unexpected_error_while_resuming_is_said_not_dropped(
     await journal_a_crashed_run(tiny_config_path, tmp_path / "state", interrupted=False)
 
     async def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("the disk is on fire")
+        raise RuntimeError("the disk is on fire [/x]")
 
     monkeypatch.setattr(resume, "resume_release", broken)
     app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
@@ -228,5 +228,5 @@ async def test_an_unexpected_error_while_resuming_is_said_not_dropped(
         await settle(app, pilot)
         assert isinstance(app.screen, WelcomeScreen)
         said = [n.message for n in app._notifications]
-        assert any("resume worker failed: RuntimeError: the disk is on fire" in m for m in said), said
+        assert any("resume worker failed: RuntimeError: the disk is on fire [/x]" in m for m in said), said
         assert any("start iact-tui again to resume" in m for m in said)
