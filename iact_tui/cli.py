@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume",
         action="store_true",
-        help="release: go on with the newest unfinished release run of this repository (its inputs kept)",
+        help="go on with the newest unfinished run of this flow in this repository (its inputs kept)",
     )
     run.add_argument(
         "--yes",
@@ -586,8 +586,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     if args.resume and args.flow != "release":
-        _err(f"error: --resume goes on with an unfinished release; run {args.flow} has no --resume")
-        return EXIT_USAGE
+        return _cmd_resume_flow(args)
     if args.flow == "rollback":
         if not args.to:
             _err("error: run rollback needs --to TAG: the release to go back to")
@@ -650,6 +649,24 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from iact_tui.headless import resume_release
 
     return asyncio.run(resume_release(config, until=args.until, out=sys.stdout))
+
+
+def _cmd_resume_flow(args: argparse.Namespace) -> int:
+    """``run hotfix --resume --yes`` / ``run rollback --resume --yes``: go on with the
+    newest unfinished hotfix, or rollback of ``--env``."""
+    if args.bump is not None or args.version_text is not None or args.to:
+        _err(
+            "error: --resume takes the version or target from the run it resumes; leave out --bump, --to, --version-override"
+        )
+        return EXIT_USAGE
+    _, hotfix_ids = _step_ids()
+    if args.until and (args.flow != "hotfix" or args.until not in hotfix_ids):
+        _err(f"error: --until with --resume takes a hotfix step; one of: {', '.join(hotfix_ids)}")
+        return EXIT_USAGE
+    config = _load(args)
+    from iact_tui.headless import resume_flow
+
+    return asyncio.run(resume_flow(config, args.flow, until=args.until, env=args.run_env, out=sys.stdout))
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:

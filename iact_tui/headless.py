@@ -17,7 +17,7 @@ from typing import Protocol, TextIO
 from iact_tui import signals
 from iact_tui.config import Config
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished, StepStarted
-from iact_tui.engine.run import ReleaseRun
+from iact_tui.engine.run import FlowRun, ReleaseRun
 from iact_tui.engine.step import Step, StepRecord
 from iact_tui.errors import IactError
 
@@ -594,6 +594,90 @@ async def run_hotfix(
         run.journal.close()
 
 
+async def resume_flow(
+    config: Config,
+    flow: str,
+    *,
+    out: TextIO,
+    until: str | None = None,
+    env: str = "production",
+    state_dir: Path | None = None,
+) -> int:
+    """Go on with the newest unfinished hotfix or rollback of this repository, headless
+    (``run hotfix --resume --yes``, ``run rollback --resume --yes``): its inputs come from
+    its journal (:func:`~iact_tui.engine.resume.resume_flow`) and ``--yes`` answers what
+    is still unanswered (the typed version, the items verified by hand, a hotfix's
+    rollback plan). Steps already ``ok`` are not run again; an interrupted one runs again.
+    The same journal goes on.
+
+    Args:
+        config: The validated config.
+        flow: ``hotfix`` or ``rollback``.
+        out: Where to print.
+        until: Stop after this step id (``None``: the whole flow).
+        env: A rollback's environment.
+        state_dir: Where runs are kept; ``None``: platformdirs' user state dir.
+
+    Returns:
+        0 when every step run passed; 1 when one failed; 2 when there is no unfinished
+        run of ``flow`` here, it cannot be resumed, or a command of its interrupted
+        deploy still runs on a host (nothing is run then); 130 when cancelled.
+    """
+    from iact_tui.engine import resume
+    from iact_tui.engine.hotfix import HotfixRun
+    from iact_tui.engine.rollback import RollbackRun
+
+    env_only = env if flow == "rollback" else None
+    found = await asyncio.to_thread(resume.find_unfinished, config, state_dir, flows=(flow,), env=env_only)
+    if found is None:
+        where = f" of {env}" if flow == "rollback" else ""
+        return _refused(
+            out,
+            IactError(
+                f"there is no unfinished {flow}{where} of {config.root} to resume",
+                f"start one with `iact-tui run {flow} …` (without --resume)",
+            ),
+        )
+    try:
+        run, replayed = await resume.resume_flow(config, found)
+    except (IactError, OSError) as exc:
+        return _refused(out, exc if isinstance(exc, IactError) else IactError(f"cannot resume: {exc}", ""))
+    assert isinstance(run, HotfixRun | RollbackRun)
+    try:
+        _say(out, f"resuming {found.subject} ({found.stopped_at}: {found.stopped_status})")
+        _say(out, f"journal: {run.journal_path}")
+        if not await _loaded(run, out):
+            return 2
+        if replayed.still_running:
+            return _refused(out, *_orphans(run, replayed.still_running, f"run {flow} --resume"))
+        for sid, record in run.records.items():
+            if record.status == resume.INTERRUPTED:
+                lines = len(replayed.output.get(sid, []))
+                _say(
+                    out,
+                    f"! {sid} was interrupted; it runs again (its {lines} output line(s) so far are in the journal)",
+                )
+        if isinstance(run, RollbackRun):
+            for check_id, _label in run.verify_manual_checks():
+                if check_id not in run.state.verify_ticks:
+                    run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
+            if run.deploy_step_id not in run.state.confirmations:
+                run.confirm(run.deploy_step_id, run.state.version)
+        elif not _answer_in_advance(run, until, None, out):
+            return 2
+        failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
+        run.finish()
+        _summary(out, run.steps, run.records, 20)
+        for line in run.now_running() if isinstance(run, RollbackRun) else run.summary_lines():
+            _say(out, line)
+        _say(out, f"journal: {run.journal_path}")
+        if cancelled:
+            return 130
+        return _ended(out, failed)
+    finally:
+        run.journal.close()
+
+
 async def _end_unended(run: ReleaseRun, out: TextIO) -> int:
     """Journal the end of a resumed run whose every step had passed (the process died
     right after its last step, see :func:`~iact_tui.engine.resume.find_unended`) and
@@ -609,14 +693,24 @@ async def _end_unended(run: ReleaseRun, out: TextIO) -> int:
     return 0
 
 
-def _orphans(run: ReleaseRun, still_running: dict[str, list[str]]) -> list[IactError]:
+def _orphans(run: FlowRun, still_running: dict[str, list[str]], again: str = "run release --resume") -> list[IactError]:
     """One error per SSH host where a command of the interrupted deploy still runs (see
-    :func:`~iact_tui.engine.resume.resume_release`): what runs, and the step's fix."""
-    fixes = {sid.removeprefix("deploy-"): r.fix for sid, r in run.records.items() if sid.startswith("deploy-")}
+    :func:`~iact_tui.engine.resume.resume_release`): what runs, and the step's fix.
+
+    Args:
+        run: The resumed run.
+        still_running: ``env/host`` → what still runs there.
+        again: The command that resumes the run, for the fix.
+    """
+    fixes = {
+        sid.partition("-")[2]: r.fix
+        for sid, r in run.records.items()
+        if sid.startswith(("deploy-", "rollback-")) and r.fix
+    }
     return [
         IactError(
             f"the interrupted deploy's command is still running on {key.partition('/')[2]}: {', '.join(left)}",
-            f"{fixes.get(key.partition('/')[0], '')}; then `run release --resume` again",
+            f"{fixes.get(key.partition('/')[0], '')}; then `{again}` again",
         )
         for key, left in still_running.items()
     ]

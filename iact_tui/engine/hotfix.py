@@ -561,6 +561,9 @@ class HotfixRun(ReleaseRun):
         self.notes: list[str] = []
         #: The hotfix branch :meth:`leave` deleted (journaled as ``hotfix_left``); ``""``: none.
         self.deleted_branch = ""
+        #: A resumed run's first ``hotfix_loaded`` record (:mod:`~iact_tui.engine.resume`):
+        #: :meth:`load` keeps its version, branch and production tag.
+        self.resumed_loaded: dict[str, Any] | None = None
         self._start(hotfix_steps())
 
     @property
@@ -587,6 +590,9 @@ class HotfixRun(ReleaseRun):
         p, git = self.config.project, self.ctx.git
         prefix = p.tag_prefix
         await git.fetch(p.remote)
+        if self.resumed_loaded is not None:
+            await self._load_resumed(self.resumed_loaded)
+            return
         history = await asyncio.to_thread(
             history_mod.read_history, "production", prefix, self.state_dir, repo=self.config.root
         )
@@ -650,6 +656,36 @@ class HotfixRun(ReleaseRun):
             branch=branch,
             notes=list(self.notes),
         )
+
+    async def _load_resumed(self, loaded: dict[str, Any]) -> None:
+        """:meth:`load` for a resumed hotfix: its version, branch and production's tag as
+        its first ``hotfix_loaded`` journaled them (read again, production may run this
+        hotfix by now, and the next free patch would be another one).
+
+        Raises:
+            VersionError: The journaled record lacks them (a damaged journal).
+            GitError: The tags cannot be read.
+        """
+        p = self.config.project
+        tag, version, branch = (str(loaded.get(k, "") or "") for k in ("production", "version", "branch"))
+        production = _version(tag, p.tag_prefix)
+        if not (production and version and branch):
+            raise VersionError(
+                "the resumed hotfix's journal does not say which version and branch it made",
+                "leave it (start a new hotfix) and finish this one by hand",
+            )
+        self.source = str(loaded.get("source", "") or "journal")
+        self.notes = [f"resumed: production ran {tag} when this hotfix started"]
+        tags = await self.ctx.git.tags()
+        self.ctx.versions = versioning.parse_tags(tags, p.tag_prefix)
+        self.production_version, self.production_tag = production, tag
+        self.state.version, self.state.bump = version, "patch"
+        self.state.previous_version, self.state.previous_tag = production, tag
+        self.ctx.work_branch = branch
+        held, _ = await asyncio.to_thread(version_files.read_versions, self.config.root, p.version_files)
+        self.ctx.file_versions = held
+        if self.run_lock is not None:
+            await asyncio.to_thread(self.run_lock.set_version, version)
 
     # -- operator inputs -----------------------------------------------------------
 

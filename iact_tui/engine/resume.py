@@ -38,15 +38,18 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iact_tui.config import Config
 from iact_tui.engine.journal import Journal, read_journal, state_root
 from iact_tui.engine.report import RUN_LOCK_KINDS
-from iact_tui.engine.run import ReleaseRun
+from iact_tui.engine.run import FlowRun, ReleaseRun
 from iact_tui.engine.state import VERIFY_MANUAL, RunState
 from iact_tui.engine.step import StepRecord
 from iact_tui.errors import IactError
+
+if TYPE_CHECKING:
+    from iact_tui.engine.steps.deploy import DeployStep
 
 #: The status a step gets when the process died while it ran.
 INTERRUPTED = "interrupted"
@@ -91,6 +94,14 @@ class Replayed:
         checks: Step id → check id → the last ``check`` record of its last attempt
             (``check_id``, ``label``, ``status``, ``detail``, ``data``), in first-seen
             order: a resumed screen shows the checks of a step that passed.
+        loaded: A hotfix's or rollback's first ``hotfix_loaded``/``rollback_loaded``
+            record: what production ran and which hotfix version and branch were chosen;
+            what the environment ran before the rollback. A resumed run keeps these (read
+            again, production would run the hotfix or the rollback's target by then).
+        origin_branch: A hotfix's ``hotfix_origin``: the branch checked out before the
+            hotfix branch (checked out again on leaving); ``None``: not journaled.
+        acknowledged_plans: Environment → the rollback plan lines the operator
+            acknowledged (``rollback_plan_acknowledged``).
     """
 
     state: RunState = field(default_factory=RunState)
@@ -104,6 +115,9 @@ class Replayed:
     last_ts: float = 0.0
     attempt_ts: dict[str, float] = field(default_factory=dict)
     still_running: dict[str, list[str]] = field(default_factory=dict)
+    loaded: dict[str, Any] = field(default_factory=dict)
+    origin_branch: str | None = None
+    acknowledged_plans: dict[str, list[str]] = field(default_factory=dict)
 
 
 def replay(records: list[dict[str, Any]], tag_prefix: str = "v") -> Replayed:
@@ -132,6 +146,13 @@ def replay(records: list[dict[str, Any]], tag_prefix: str = "v") -> Replayed:
             out.finished = {str(k): str(v) for k, v in dict(rec.get("steps", {})).items()}
         elif kind == "run_abandoned":
             out.abandoned = True
+        elif kind in {"hotfix_loaded", "rollback_loaded"}:
+            _loaded(out, rec)
+        elif kind == "hotfix_origin" and out.origin_branch is None:
+            out.origin_branch = str(rec.get("branch", "") or "")
+        elif kind == "rollback_plan_acknowledged":
+            out.acknowledged_plans[str(rec.get("env", ""))] = [str(line) for line in rec.get("plan") or []]
+            _rollback_ack(state, rec)
         elif kind in _STEP_KINDS:
             _STEP_KINDS[kind](out, rec)
         elif kind in _INPUT_KINDS:
@@ -143,13 +164,34 @@ def replay(records: list[dict[str, Any]], tag_prefix: str = "v") -> Replayed:
             record.status = INTERRUPTED
             record.message = f"{record.message or sid}: interrupted (iact-tui stopped while it ran)"
             record.fix = "run it again (r in the wizard; run release --resume headless): it checks what is done first"
-            if sid.startswith("deploy-"):
+            if _deploy_env(sid) is not None:
                 record.message += "; the hosts may still be in maintenance mode with the deploy lock held"
                 record.fix = (
                     "r runs the deploy again (run release --resume headless), which takes the lock back and "
                     "ends maintenance mode"
                 )
     return out
+
+
+def _deploy_env(step_id: str) -> str | None:
+    """The environment a step deploys to: ``deploy-staging`` → ``staging``; a rollback's
+    ``rollback-production`` → ``production``; ``None`` for any other step."""
+    if step_id.startswith("deploy-"):
+        return step_id.removeprefix("deploy-")
+    if step_id.startswith("rollback-") and step_id not in {"rollback-plan", "rollback-record"}:
+        return step_id.removeprefix("rollback-")
+    return None
+
+
+def _loaded(out: Replayed, rec: dict[str, Any]) -> None:
+    """A hotfix's or rollback's ``*_loaded`` record: the first one is what ran before the
+    run changed anything (a hotfix's version and branch are chosen by it)."""
+    if out.loaded:
+        return
+    out.loaded = {k: v for k, v in rec.items() if k != "ts"}
+    if rec.get("kind") == "hotfix_loaded":
+        state = out.state
+        state.version, state.bump = str(rec.get("version", "")), "patch"
 
 
 # -- step records -----------------------------------------------------------------------
@@ -196,7 +238,7 @@ def _step_finished(out: Replayed, rec: dict[str, Any]) -> None:
         out.state.results[sid] = dict(record.data)
     else:
         out.state.results.pop(sid, None)
-    env = sid.removeprefix("deploy-") if sid.startswith("deploy-") else None
+    env = _deploy_env(sid)
     if env is not None:
         for key in [k for k in out.locks if k.startswith(f"{env}/")]:
             del out.locks[key]  # the step released them (or said why not)
@@ -271,6 +313,23 @@ def _pr_body(state: RunState, rec: dict[str, Any]) -> None:
         state.pr_body = None if rec["body"] is None else str(rec["body"])
 
 
+def _target_chosen(state: RunState, rec: dict[str, Any]) -> None:
+    version = str(rec.get("version", ""))
+    if version != state.version:
+        state.confirmations.clear()  # as RollbackRun.choose_target: a new target, a new confirmation
+    state.version = version
+
+
+def _target_cleared(state: RunState, rec: dict[str, Any]) -> None:
+    state.version = ""
+    state.confirmations.clear()
+
+
+def _hotfix_changelog(state: RunState, rec: dict[str, Any]) -> None:
+    if isinstance(rec.get("body"), str) and rec.get("version") == state.version:
+        state.changelog_body = str(rec["body"])
+
+
 def _confirmation(state: RunState, rec: dict[str, Any]) -> None:
     if rec.get("accepted"):
         state.confirmations[str(rec.get("step", ""))] = state.version
@@ -336,6 +395,9 @@ _INPUT_KINDS = {
     "version_mismatch_accepted": _mismatch,
     "maintenance_choice": _maintenance,
     "rollback_plan_acknowledged": _rollback_ack,
+    "rollback_target_chosen": _target_chosen,
+    "rollback_target_cleared": _target_cleared,
+    "hotfix_changelog_saved": _hotfix_changelog,
     "prep_skip_requested": _prep_skip,
     "log_marks": _log_marks,
     "log_marks_failed": _log_marks_failed,
@@ -371,6 +433,8 @@ class UnfinishedRun:
         stopped_status: Its status: ``interrupted``, ``failed``, ``cancelled``, ``pending`` or ``incomplete`` (verification passed, a tick missing).
         last_ts: When the journal was last written, in Unix seconds.
         crashed: True when the process died (no ``run_finished``); False when the operator quit.
+        flow: ``release``, ``hotfix`` or ``rollback``.
+        env: A rollback's environment (``""`` for the other flows).
     """
 
     journal: Path
@@ -381,11 +445,21 @@ class UnfinishedRun:
     stopped_status: str
     last_ts: float
     crashed: bool
+    flow: str = "release"
+    env: str = ""
 
     @property
     def run_dir(self) -> Path:
         """The run's folder."""
         return self.journal.parent
+
+    @property
+    def subject(self) -> str:
+        """What the run does, for the operator: ``release v1.4.0``, ``hotfix v1.4.1``,
+        ``rollback of production to v1.3.0``."""
+        if self.flow == "rollback":
+            return f"rollback of {self.env} to {self.tag}"
+        return f"{self.flow} {self.tag}"
 
     def offer(self, now: float | None = None) -> str:
         """The Welcome screen's line: ``Resume release v1.4.0 (stopped at Deploy to
@@ -396,7 +470,7 @@ class UnfinishedRun:
             now: The current Unix time in seconds; ``None``: the clock.
         """
         where = "next step:" if self.stopped_status == "pending" else "stopped at"
-        return f"Resume release {self.tag} ({where} {self.stopped_title}, {ago((now or time.time()) - self.last_ts)})"
+        return f"Resume {self.subject} ({where} {self.stopped_title}, {ago((now or time.time()) - self.last_ts)})"
 
 
 def ago(seconds: float) -> str:
@@ -410,19 +484,80 @@ def ago(seconds: float) -> str:
     return f"{int(seconds // 86400)} days ago"
 
 
-def _titles(config: Config) -> dict[str, str]:
+def _titles(config: Config, flow: str = "release", env: str = "") -> dict[str, str]:
+    """Step id → title of ``flow`` (a rollback's on ``env``)."""
+    if flow == "hotfix":
+        from iact_tui.engine.hotfix import hotfix_steps
+
+        return {s.id: s.title for s in hotfix_steps()}
+    if flow == "rollback":
+        from iact_tui.engine.rollback import rollback_steps
+
+        return {s.id: s.title for s in rollback_steps(env)}
     from iact_tui.engine import flows
 
     return {s.id: s.title for s in flows.release_flow(config)}
 
 
-def judge(records: list[dict[str, Any]], config: Config, journal: Path) -> UnfinishedRun | None:
-    """Whether one journal's run is an unfinished release of ``config``'s repository.
+#: The flows whose runs can be resumed.
+FLOWS: tuple[str, ...] = ("release", "hotfix", "rollback")
+
+#: A hotfix's steps that change nothing anyone else sees (a local branch, the checks): a
+#: hotfix that stopped before any other step ran is not offered (made again, it reuses
+#: its branch).
+_HOTFIX_LOCAL = frozenset({"hotfix-branch", "hotfix-checks"})
+
+
+def _judge_flow(
+    flow: str, found: Replayed, config: Config, journal: Path, statuses: dict[str, str]
+) -> UnfinishedRun | None:
+    """:func:`judge` for a hotfix or a rollback (see :func:`judge`)."""
+    env = str(found.started.get("env", "") or "") if flow == "rollback" else ""
+    if flow == "rollback":
+        deploy, last = f"rollback-{env}", "rollback-record"
+        if statuses.get(deploy, "pending") in {"pending", "skipped"}:
+            return None  # only the plan ran: nothing changed on the hosts
+    else:
+        last = "backport"
+        if not any(s != "pending" for sid, s in statuses.items() if sid not in _HOTFIX_LOCAL):
+            return None  # nothing pushed, tagged or deployed yet
+    if statuses.get(last) in _PASSED:
+        return None
+    if statuses.get("verify") == "ok" and not all(c in found.state.verify_ticks for c, _ in VERIFY_MANUAL):
+        statuses["verify"] = INCOMPLETE
+    titles = _titles(config, flow, env)
+    stopped = next((sid for sid, s in statuses.items() if s not in _PASSED), "")
+    return UnfinishedRun(
+        journal=journal,
+        version=found.state.version,
+        tag=f"{config.project.tag_prefix}{found.state.version}",
+        stopped_at=stopped,
+        stopped_title=titles.get(stopped, stopped),
+        stopped_status=statuses.get(stopped, "pending"),
+        last_ts=found.last_ts,
+        crashed=found.finished is None,
+        flow=flow,
+        env=env,
+    )
+
+
+def judge(
+    records: list[dict[str, Any]], config: Config, journal: Path, flows: tuple[str, ...] = ("release",)
+) -> UnfinishedRun | None:
+    """Whether one journal's run is an unfinished run of ``config``'s repository.
+
+    A release: see the module docstring. A rollback is unfinished once its rollback step
+    ran (the hosts may have changed) while its ``rollback-record`` step has not passed
+    (the release it left is not marked bad). A hotfix is unfinished once a step after
+    its branch and checks ran (something was committed, pushed, tagged or deployed)
+    while its ``backport`` has not passed. Either counts whether the process died or the
+    operator quit (the quit dialog asked).
 
     Args:
         records: The journal's records.
         config: The validated config (its ``root`` is compared by real path).
         journal: The journal file (kept in the answer).
+        flows: The flows to consider (of :data:`FLOWS`).
 
     Returns:
         The :class:`UnfinishedRun`, or ``None`` when it is another repository's or flow's,
@@ -430,7 +565,7 @@ def judge(records: list[dict[str, Any]], config: Config, journal: Path) -> Unfin
         the module docstring).
     """
     started = next((r for r in records if r.get("kind") == "run_started"), None)
-    if started is None or started.get("flow") != "release":
+    if started is None or started.get("flow") not in flows:
         return None
     try:
         same = Path(str(started.get("repo", ""))).resolve() == config.root.resolve()
@@ -442,6 +577,9 @@ def judge(records: list[dict[str, Any]], config: Config, journal: Path) -> Unfin
     if found.abandoned or not found.state.version:
         return None
     statuses = {sid: r.status for sid, r in found.records.items()}
+    flow = str(started.get("flow"))
+    if flow != "release":
+        return _judge_flow(flow, found, config, journal, statuses)
     if found.finished is not None and found.finished.get("announce") in _PASSED:
         return None  # the run said so itself when it ended
     if statuses.get("announce") in _PASSED or (statuses and all(s in _PASSED for s in statuses.values())):
@@ -465,14 +603,23 @@ def judge(records: list[dict[str, Any]], config: Config, journal: Path) -> Unfin
     )
 
 
-def find_unfinished(config: Config, state_dir: Path | None = None, *, skip: Path | None = None) -> UnfinishedRun | None:
-    """The newest unfinished release run of ``config``'s repository (blocking file reads:
-    call it in a thread from the UI).
+def find_unfinished(
+    config: Config,
+    state_dir: Path | None = None,
+    *,
+    skip: Path | None = None,
+    flows: tuple[str, ...] = ("release",),
+    env: str | None = None,
+) -> UnfinishedRun | None:
+    """The newest unfinished run of ``config``'s repository (blocking file reads: call it
+    in a thread from the UI).
 
     Args:
         config: The validated config.
         state_dir: Where runs are kept; ``None``: platformdirs' user state dir.
         skip: A journal not to consider (the run the app just started).
+        flows: The flows to look for (of :data:`FLOWS`); a release by default.
+        env: Only a rollback of this environment (``None``: any).
 
     Returns:
         The newest run (by its folder name, a UTC time) that :func:`judge` calls
@@ -489,8 +636,8 @@ def find_unfinished(config: Config, state_dir: Path | None = None, *, skip: Path
             records = read_records(journal)
         except OSError:
             continue
-        found = judge(records, config, journal)
-        if found is not None:
+        found = judge(records, config, journal, flows)
+        if found is not None and (env is None or found.flow != "rollback" or found.env == env):
             return found
     return None
 
@@ -551,7 +698,7 @@ def find_unended(config: Config, state_dir: Path | None = None) -> UnfinishedRun
 # -- resuming and abandoning ------------------------------------------------------------
 
 
-def _apply(run: ReleaseRun, found: Replayed) -> None:
+def _apply(run: FlowRun, found: Replayed) -> None:
     """Put a replayed state and records into ``run`` (the context keeps its state object)."""
     state = run.state
     for name in state.__dataclass_fields__:
@@ -562,7 +709,7 @@ def _apply(run: ReleaseRun, found: Replayed) -> None:
             run.records[sid] = found.records[sid]
 
 
-def _leftover_locks(run: ReleaseRun, locks: dict[str, dict[str, str]]) -> None:
+def _leftover_locks(run: FlowRun, locks: dict[str, dict[str, str]]) -> None:
     """Hand the deploy locks a killed attempt left on its hosts to the deploy step, which
     releases each by its token (only if it is still this run's) before taking a new one."""
     from datetime import UTC, datetime
@@ -642,7 +789,94 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
     return run, found
 
 
-async def _orphaned_commands(run: ReleaseRun, found: Replayed) -> None:
+async def resume_flow(config: Config, unfinished: UnfinishedRun) -> tuple[FlowRun, Replayed]:
+    """Rebuild the run of ``unfinished`` (a release, a hotfix or a rollback) and go on
+    writing its journal.
+
+    A release: :func:`resume_release`. A hotfix or a rollback is rebuilt the same way:
+    the run lock is taken (a stale one taken over and journaled), every input replayed
+    (a rollback's target and typed confirmation, a hotfix's changelog section, the
+    acknowledged rollback plan, the production prep's answers, the verification ticks
+    and notes), a step that was running comes back ``interrupted``, the deploy locks a
+    killed attempt left are handed to the deploy step, the commands it left running on
+    SSH hosts are looked for, and ``run_resumed`` is journaled. The run keeps what its
+    first load journaled (:attr:`~iact_tui.engine.hotfix.HotfixRun.resumed_loaded`,
+    :attr:`~iact_tui.engine.rollback.RollbackRun.resumed_loaded`): by now production may
+    run the hotfix, or the rollback's target. Call the run's ``load`` next, as for a new one.
+
+    Args:
+        config: The validated config.
+        unfinished: From :func:`find_unfinished`.
+
+    Returns:
+        The run (a :class:`ReleaseRun`, :class:`~iact_tui.engine.hotfix.HotfixRun` or
+        :class:`~iact_tui.engine.rollback.RollbackRun`) and the replay.
+
+    Raises:
+        RunLockHeld: Another live iact-tui (or one on another host) works on the repository.
+        ConfigError: The rollback's environment is no longer configured.
+        GitError: The repository's tags cannot be read.
+        OSError: The journal cannot be read or appended to.
+    """
+    import asyncio
+
+    if unfinished.flow == "release":
+        return await resume_release(config, unfinished)
+    from iact_tui.engine.hotfix import HotfixRun
+    from iact_tui.engine.rollback import RollbackRun
+
+    records = await asyncio.to_thread(read_records, unfinished.journal)
+    found = replay(records, config.project.tag_prefix)
+    state_dir = unfinished.run_dir.parent.parent  # <state>/runs/<run>
+    run: HotfixRun | RollbackRun
+    if unfinished.flow == "hotfix":
+        run = HotfixRun(config, state_dir=state_dir, record=False)
+    else:
+        run = RollbackRun(config, state_dir=state_dir, env=unfinished.env, record=False)
+    run.resumed_loaded = dict(found.loaded)
+    run.run_dir = run.ctx.run_dir = unfinished.run_dir
+    run.journal = Journal(unfinished.journal)
+    run.ctx.note = run.journal.write
+    try:
+        run.lock_repository(state_dir)
+    except IactError:
+        run.journal.close()
+        raise
+    _apply(run, found)
+    if isinstance(run, HotfixRun) and found.origin_branch is not None:
+        run.origin_branch = found.origin_branch
+    if run.run_lock is not None and run.state.version:
+        await asyncio.to_thread(run.run_lock.set_version, run.state.version)
+    _leftover_locks(run, found.locks)
+    interrupted = [sid for sid, r in run.records.items() if r.status == INTERRUPTED]
+    run.journal.write(
+        "run_resumed",
+        pid=os.getpid(),
+        version=run.state.version,
+        stopped_at=unfinished.stopped_at,
+        interrupted=interrupted,
+        locks=sorted(found.locks),
+    )
+    await _unrecorded_locks(run, found)
+    await _orphaned_commands(run, found)
+    return run, found
+
+
+def _deploy_steps(run: FlowRun) -> dict[str, DeployStep]:
+    """Step id → the deploy step of each of ``run``'s steps that deploys (a release's and
+    a hotfix's ``deploy-*``, a rollback's ``rollback-<env>``; a hotfix's staging steps
+    are wrapped)."""
+    from iact_tui.engine.steps.deploy import DeployStep
+
+    found: dict[str, DeployStep] = {}
+    for step in run.steps:
+        inner = getattr(step, "inner", step)
+        if isinstance(inner, DeployStep):
+            found[step.id] = inner
+    return found
+
+
+async def _orphaned_commands(run: FlowRun, found: Replayed) -> None:
     """Look for the commands an interrupted deploy left running on its SSH hosts.
 
     A lost connection (iact-tui killed, the laptop closed) does not stop a remote command
@@ -661,15 +895,13 @@ async def _orphaned_commands(run: ReleaseRun, found: Replayed) -> None:
         run: The resumed run.
         found: The replay; its ``still_running`` is filled.
     """
-    from iact_tui.engine import flows
-    from iact_tui.engine.steps.deploy import DeployStep
     from iact_tui.services.remote import make_hosts, run_collect
 
-    steps = {s.id: s for s in flows.release_flow(run.config)}
+    steps = _deploy_steps(run)
     for sid, record in run.records.items():
         step = steps.get(sid)
-        cfg = run.config.environments.get(sid.removeprefix("deploy-"))
-        if record.status != INTERRUPTED or not isinstance(step, DeployStep) or cfg is None:
+        cfg = run.config.environments.get(step.env) if step is not None else None
+        if record.status != INTERRUPTED or step is None or cfg is None:
             continue
         if cfg.transport != "ssh":
             continue
@@ -710,7 +942,7 @@ async def _orphaned_commands(run: ReleaseRun, found: Replayed) -> None:
 _LOCK_AGE_SLACK = 5.0
 
 
-async def _unrecorded_locks(run: ReleaseRun, found: Replayed) -> None:
+async def _unrecorded_locks(run: FlowRun, found: Replayed) -> None:
     """Find the deploy lock an interrupted deploy attempt took but never journaled.
 
     The deploy step journals ``deploy_lock_taken`` (with the lock's token) right after the
@@ -729,16 +961,15 @@ async def _unrecorded_locks(run: ReleaseRun, found: Replayed) -> None:
         run: The resumed run (its records hold ``interrupted``).
         found: The replay (its ``locks`` and ``attempt_ts``).
     """
-    from iact_tui.engine import flows
     from iact_tui.services import deploy_lock
     from iact_tui.services.remote import make_hosts
 
-    steps = {s.id: s for s in flows.release_flow(run.config)}
+    steps = _deploy_steps(run)
     for sid, record in run.records.items():
-        env = sid.removeprefix("deploy-")
-        cfg = run.config.environments.get(env)
         step = steps.get(sid)
-        if record.status != INTERRUPTED or not sid.startswith("deploy-") or cfg is None or step is None:
+        env = step.env if step is not None else ""
+        cfg = run.config.environments.get(env)
+        if record.status != INTERRUPTED or cfg is None or step is None:
             continue
         if sid not in found.attempt_ts:
             continue

@@ -44,7 +44,7 @@ from iact_tui.engine.commands import RenderedCommand, placeholder_values, render
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished
 from iact_tui.engine.run import FlowRun
 from iact_tui.engine.state import VERIFY_MANUAL, RunContext
-from iact_tui.engine.step import Action, StepRecord
+from iact_tui.engine.step import Action, Step, StepRecord
 from iact_tui.engine.steps.checks import VerifyStep
 from iact_tui.engine.steps.deploy import DeployStep
 from iact_tui.errors import ChecklistError, ConfigError, ConfirmationError, GitError, VersionError
@@ -431,6 +431,17 @@ class RollbackRecordStep:
         yield StepFinished(self.id, "ok", message, data={"from": from_tag, "to": ctx.tag})
 
 
+def rollback_steps(env: str, backup: Callable[[], history_mod.Backup | None] = lambda: None) -> list[Step]:
+    """A rollback's steps on ``env``, in order: ``rollback-plan``, ``rollback-<env>``,
+    ``verify``, ``rollback-record``.
+
+    Args:
+        env: The environment rolled back.
+        backup: The newest database backup the journals know (the plan names it).
+    """
+    return [RollbackPlanStep(env, backup), RollbackDeployStep(env), VerifyStep(env), RollbackRecordStep(env)]
+
+
 class RollbackRun(FlowRun):
     """One rollback of an environment (``production`` by default).
 
@@ -464,15 +475,10 @@ class RollbackRun(FlowRun):
         self.current_version, self.current_tag = "", ""
         self.tags: versioning.VersionInfo | None = None
         self.notes: list[str] = []
-        self._start(
-            [
-                RollbackPlanStep(env, lambda: self.history.newest_backup),
-                RollbackDeployStep(env),
-                VerifyStep(env),
-                RollbackRecordStep(env),
-            ],
-            env=env,
-        )
+        #: A resumed run's first ``rollback_loaded`` record (:mod:`~iact_tui.engine.resume`):
+        #: what the environment ran before this rollback changed it.
+        self.resumed_loaded: dict[str, Any] | None = None
+        self._start(rollback_steps(env, lambda: self.history.newest_backup), env=env)
 
     # -- what runs now, and where it can go back to ---------------------------------
 
@@ -507,6 +513,16 @@ class RollbackRun(FlowRun):
         first = next(iter(self.hosts.values()))
         self.current_tag = first.tag or ""
         self.current_version = versioning_version(self.current_tag, prefix)
+        before = self.resumed_loaded
+        if before is not None and self.records[self.deploy_step_id].status not in {"pending", "skipped"}:
+            # Resumed after the rollback step ran: the hosts may run the target by now;
+            # what they ran before is the journal's (the release to mark bad).
+            self.current_tag = str(before.get("current", "") or "")
+            self.current_version = versioning_version(self.current_tag, prefix)
+            now = ", ".join(f"{name} runs {s.tag or s.commit[:12]}" for name, s in self.hosts.items())
+            self.notes.append(
+                f"resumed: before this rollback {self.env} ran {self.current_tag or 'unknown'}; now {now}"
+            )
         if not self.current_version and self.history.latest is not None:
             latest = self.history.latest
             self.notes.append(
