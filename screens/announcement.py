@@ -1,8 +1,9 @@
 """Stage 11: the release announcement: preview, edit, save, copy, send to the team's chat.
 
 The ``announce`` step renders the announcement from its template and saves it; the
-screen previews it with Textual's ``Markdown``. ``f2`` (or ``e``) opens it in an editor
-and back: the edit is kept in the run (journaled) and is what is saved (``ctrl+s``),
+screen previews it with :class:`~iact_tui.widgets.markdown_preview.MarkdownPreview` (one
+widget: Textual's ``Markdown`` mounted some 200 and stalled the UI for 50-60 ms). ``f2``
+(or ``e``) opens it in an editor and back: the edit is kept in the run (journaled) and is what is saved (``ctrl+s``),
 copied (``c``) and sent (``s``, when ``[announce] webhook_env`` names the webhook); ``v``
 shows the run's report (:class:`~iact_tui.widgets.report_view.ReportModal`). A
 failed send shows the status and the start of the server's answer; ``r`` sends again.
@@ -20,12 +21,13 @@ from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Button, Markdown, Static, TextArea
+from textual.widgets import Button, Static, TextArea
 
 from iact_tui.engine.events import StepFinished
 from iact_tui.engine.steps.announce import SendOutcome
 from iact_tui.errors import IactError
 from iact_tui.screens.base import StepScreen, show
+from iact_tui.widgets.markdown_preview import MarkdownPreview
 from iact_tui.widgets.report_view import ReportModal
 
 STEP = "announce"
@@ -72,7 +74,7 @@ class AnnouncementScreen(StepScreen):
     def compose_step(self) -> Iterable[Widget]:
         with Vertical(id="announcement-pane"):
             with VerticalScroll(id="announcement-scroll"):
-                yield Markdown("", id="announcement")
+                yield MarkdownPreview(id="announcement")
             area = TextArea("", id="announcement-editor", soft_wrap=True, show_line_numbers=False)
             if "markdown" in area.available_languages:
                 area.language = "markdown"
@@ -115,7 +117,7 @@ class AnnouncementScreen(StepScreen):
         if isinstance(send, dict):
             self.sent = SendOutcome(**send)
             self.sent_text = markdown
-        self.query_one("#announcement", Markdown).update(self.iact.mask(markdown))
+        self.query_one("#announcement", MarkdownPreview).update(self.iact.mask(markdown))
         self._show_paths()
 
     def _show_paths(self) -> None:
@@ -161,7 +163,7 @@ class AnnouncementScreen(StepScreen):
         if self.editing:
             self._commit_edit()
             self.editing = False
-            self.query_one("#announcement", Markdown).update(self.iact.mask(self.text))
+            self.query_one("#announcement", MarkdownPreview).update(self.iact.mask(self.text))
             area.display, scroll.display = False, True
             self.query_one("#continue", Button).focus()
         else:

@@ -1,5 +1,5 @@
 """Reusable Textual widgets: StepList, CommandLog, CheckTable, DeployTable, TickBox, TimingPanel,
-VerifyTicks, LogMatchesPanel, WrappedCheckTable and the modals.
+VerifyTicks, LogMatchesPanel, WrappedCheckTable, MarkdownPreview and the modals.
 
 The names are read lazily (PEP 562): ``from iact_tui.widgets import StepList`` imports
 ``step_list`` alone, not every widget (and the Textual widgets they use: ``TextArea``,
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from iact_tui.widgets.confirm import ConfirmModal, QuitModal
     from iact_tui.widgets.deploy_table import DeployTable
     from iact_tui.widgets.log_matches import LogMatchesPanel
+    from iact_tui.widgets.markdown_preview import MarkdownPreview
     from iact_tui.widgets.step_list import StepList
     from iact_tui.widgets.tail_log import TailLog
     from iact_tui.widgets.tick_box import TickBox
@@ -31,6 +32,7 @@ _MODULES: dict[str, str] = {
     "ConfirmModal": "confirm",
     "DeployTable": "deploy_table",
     "LogMatchesPanel": "log_matches",
+    "MarkdownPreview": "markdown_preview",
     "QuitModal": "confirm",
     "StepList": "step_list",
     "TailLog": "tail_log",
@@ -47,6 +49,7 @@ __all__ = [
     "ConfirmModal",
     "DeployTable",
     "LogMatchesPanel",
+    "MarkdownPreview",
     "QuitModal",
     "StepList",
     "TailLog",

@@ -18,6 +18,7 @@ from ui_helpers import build_tiny_repo, git, settle, walk_to_release
 from iact_tui.app import IactApp, make_app
 from iact_tui.config import load_config
 from iact_tui.screens import AnnouncementScreen
+from iact_tui.widgets import MarkdownPreview
 
 HOOK_ENV = "IACT_TEST_ANNOUNCE_URL"
 SIZE = (100, 30)
@@ -92,7 +93,7 @@ async def test_edit_save_send_then_finish(hooked_app: IactApp, webhook: WebhookR
         await pilot.press("escape")
         await pilot.pause()
         assert not screen.editing
-        assert screen.query_one("#announcement", Markdown).source == app.mask(edited)  # dates masked
+        assert screen.query_one("#announcement", MarkdownPreview).source == app.mask(edited)  # dates masked
 
         await pilot.press("enter")  # not sent yet: said, and the first enter does not finish
         await pilot.pause()

@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Markdown, Static
+from textual.widgets import Button, Static
 from ui_helpers import settle, walk_to_release
 
 from iact_tui.app import IactApp
 from iact_tui.engine.events import Event, StepStarted
 from iact_tui.screens import AnnouncementScreen, DeployScreen, PrepScreen, ReleaseScreen, SmokeScreen, VerifyScreen
-from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, QuitModal
+from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, MarkdownPreview, QuitModal
 
 RELEASE_STEPS = ("branch", "bump", "changelog", "commit", "push", "merge", "tag")
 
@@ -71,7 +71,7 @@ async def test_release_runs_every_git_step_then_the_rest_skips(tiny_app: IactApp
         final = tiny_app.screen
         assert isinstance(final, AnnouncementScreen)
         assert final.step_status == {"announce": "ok"}, final.describe()
-        assert final.query_one("#announcement", Markdown).source.strip()
+        assert final.query_one("#announcement", MarkdownPreview).source.strip()
         paths = str(final.query_one("#announcement-paths", Static).render())
         assert "journal.jsonl" in paths and "Saved to" in paths
         await pilot.press("enter")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 from ui_helpers import settle, tick_verification, walk_to_release
 
 from iact_tui import demo
 from iact_tui.app import make_app
 from iact_tui.config import load_config
 from iact_tui.screens import AnnouncementScreen, DeployScreen, PrepScreen, SmokeScreen, VerifyScreen
-from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, WrappedCheckTable
+from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, MarkdownPreview, WrappedCheckTable
 
 
 async def test_full_release_walk_on_the_sandbox(sandbox: demo.Sandbox, tmp_path: Path) -> None:
@@ -76,7 +76,7 @@ async def test_full_release_walk_on_the_sandbox(sandbox: demo.Sandbox, tmp_path:
         await settle(app, pilot)
         final = app.screen
         assert isinstance(final, AnnouncementScreen)
-        assert version in final.query_one("#announcement", Markdown).source
+        assert version in final.query_one("#announcement", MarkdownPreview).source
         assert "journal.jsonl" in str(final.query_one("#announcement-paths", Static).render())
         await pilot.press("q")
         await pilot.pause()
