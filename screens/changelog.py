@@ -1,4 +1,5 @@
-"""Stage 4: edit the new release's changelog section, with a live Markdown preview."""
+"""Stage 4: edit the new release's changelog section, with a live Markdown preview
+(:class:`~iact_tui.widgets.markdown_preview.MarkdownPreview`: one widget, not one per block)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Button, Markdown, Static, TextArea
+from textual.widgets import Button, Static, TextArea
 
 from iact_tui.errors import IactError
 from iact_tui.screens.base import WizardScreen
+from iact_tui.widgets.markdown_preview import MarkdownPreview
 
 #: Seconds of quiet typing before the preview re-renders.
 PREVIEW_DEBOUNCE = 0.3
@@ -54,7 +56,7 @@ class ChangelogScreen(WizardScreen):
                 area.disabled = True
                 yield area
             with VerticalScroll(id="preview-pane"):
-                yield Markdown("", id="changelog-preview")
+                yield MarkdownPreview(id="changelog-preview")
         with Horizontal(id="actions"):
             yield Static("", id="changelog-error")
             yield Button("Save & continue", id="continue", variant="success", disabled=True)
@@ -78,7 +80,7 @@ class ChangelogScreen(WizardScreen):
         area.disabled = False
         area.focus()
         self.query_one("#continue", Button).disabled = False
-        await self.query_one("#changelog-preview", Markdown).update(self.preview_source(text))
+        self.query_one("#changelog-preview", MarkdownPreview).update(self.preview_source(text))
 
     def preview_source(self, body: str) -> str:
         """The section as it will appear in the changelog (heading added for the preview)."""
@@ -106,8 +108,8 @@ class ChangelogScreen(WizardScreen):
             self.run.set_changelog(text)
 
     async def refresh_preview(self) -> None:
-        """Render the editor's text into the preview now."""
-        await self.query_one("#changelog-preview", Markdown).update(self.preview_source(self.text))
+        """Render the editor's text into the preview (drawn on the next paint)."""
+        self.query_one("#changelog-preview", MarkdownPreview).update(self.preview_source(self.text))
 
     def action_toggle_preview(self) -> None:
         """Show or hide the preview (the editor takes the full width)."""

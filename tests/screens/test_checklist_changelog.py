@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Button, Markdown, Static, TextArea
+from textual.widgets import Button, Static, TextArea
 from ui_helpers import git, settle, tick_all, walk_to_checklist
 
 from iact_tui.app import IactApp
 from iact_tui.screens import ChangelogScreen, ChecklistScreen, VersionScreen
-from iact_tui.widgets import CheckTable, CommandLog
+from iact_tui.widgets import CheckTable, CommandLog, MarkdownPreview
 
 
 async def test_checklist_runs_preflight_and_needs_every_tick(tiny_app: IactApp) -> None:
@@ -91,7 +91,7 @@ async def test_changelog_draft_preview_and_edits_are_kept(tiny_app: IactApp) -> 
         area.insert("- Hand-written entry\n", (0, 0))
         await screen.refresh_preview()
         await pilot.pause()
-        preview = screen.query_one("#changelog-preview", Markdown)
+        preview = screen.query_one("#changelog-preview", MarkdownPreview)
         assert "Hand-written entry" in preview.source
         await pilot.press("f2")
         assert not screen.query_one("#preview-pane").display
