@@ -24,6 +24,7 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from iact_tui.errors import IactError
@@ -32,7 +33,6 @@ from iact_tui.errors import IactError
 # the monitor and the run class are imported where they are first used.
 from iact_tui.screens.base import PASSABLE, StepScreen, WizardScreen
 from iact_tui.screens.stages import make_stage_screen, next_stage, resume_stage
-from iact_tui.widgets import QuitModal
 
 if TYPE_CHECKING:
     from iact_tui.config import Config
@@ -87,6 +87,7 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "iact_tui.screens.hotfix",
     "iact_tui.screens.rollback",
     "iact_tui.screens.plan",
+    "iact_tui.widgets.confirm",
     "iact_tui.engine.monitor",
     "iact_tui.engine.resume",
     # httpx imports its transport on the first request: the smoke checks' first request
@@ -133,6 +134,20 @@ def _css_paths(names: tuple[str, ...] = STYLE_FILES) -> list[str | PurePath]:
 
     folder = Path(styles.__file__).parent
     return [folder / name for name in names]
+
+
+class Backdrop(Screen[None]):
+    """The wizard's bottom screen (Textual's default screen), always under Welcome.
+
+    Nothing is shown on it: Welcome is pushed over it in :meth:`IactApp.on_mount`, before
+    the first frame, and is never popped. So it composes nothing: Textual's default screen
+    holds a toast rack and a tooltip, which were composed, mounted, styled and laid out
+    again on its resume and its first resize before Welcome's first frame (2-3 ms of
+    startup). The toasts and tooltips are shown on the screens above it, which have their own.
+    """
+
+    def _extend_compose(self, widgets: list[Widget]) -> None:
+        """No toast rack and no tooltip (Textual inserts them in ``widgets``)."""
 
 
 class IactApp(App[None]):
@@ -243,6 +258,10 @@ class IactApp(App[None]):
         """Whether the release run is there (always with :func:`make_app`; after the load
         with :func:`make_lazy_app`)."""
         return self._release_run is not None
+
+    def get_default_screen(self) -> Screen[None]:
+        """The screen under Welcome: a :class:`Backdrop`, never shown."""
+        return Backdrop(id="_default")
 
     def on_mount(self) -> None:
         from iact_tui import signals
@@ -535,6 +554,8 @@ class IactApp(App[None]):
     async def action_quit(self) -> None:
         """Quit; asks first when a step is running (quitting cancels it) or when the
         release has changed things and is not finished (see :func:`unfinished_release`)."""
+        from iact_tui.widgets.confirm import QuitModal  # not before the first frame (preloaded after it)
+
         if isinstance(self.screen, QuitModal):
             return  # already asking: a second q must not stack another dialog
         if not self.loaded:

@@ -12,10 +12,12 @@ import pytest
 from textual import events
 from textual.geometry import Size
 from textual.widgets import Button
+from textual.widgets._toast import Toast, ToastRack
+from textual.widgets._tooltip import Tooltip
 from ui_helpers import build_tiny_repo, settle, walk_to_checklist
 
 from iact_tui import cli, demo
-from iact_tui.app import FIRST_STYLE_FILES, STYLE_FILES, IactApp, _css_paths, make_app
+from iact_tui.app import FIRST_STYLE_FILES, STYLE_FILES, Backdrop, IactApp, _css_paths, make_app, make_lazy_app
 from iact_tui.config import load_config
 from iact_tui.engine.rollback import RollbackRun
 from iact_tui.engine.run import ReleaseRun
@@ -100,6 +102,27 @@ async def test_a_resize_to_the_same_size_does_not_lay_the_screen_out_again(tmp_p
         assert screen.size == Size(100, 30)
         await pilot.press("q")
         await pilot.pause()
+
+
+async def test_under_welcome_is_an_empty_backdrop_and_toasts_show_on_welcome(tmp_path: Path) -> None:
+    """The bottom screen (Textual's default screen) is never shown: it holds no toast rack
+    or tooltip to compose, style and lay out before Welcome's first frame. Welcome has its
+    own: a toast still shows, and q still quits."""
+    load = build_tiny_repo(tmp_path / "tiny")
+    app = make_lazy_app(lambda: load_config(load), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40), notifications=True, tooltips=True) as pilot:
+        await settle(app, pilot)
+        bottom, welcome = app.screen_stack
+        assert isinstance(bottom, Backdrop) and isinstance(welcome, WelcomeScreen)
+        assert list(bottom.children) == []
+        assert {type(child) for child in welcome.children} >= {ToastRack, Tooltip}
+        app.notify("hello from the test", timeout=30)
+        await pilot.pause()
+        await pilot.pause()
+        assert any("hello from the test" in str(toast.render()) for toast in welcome.walk_children(Toast))
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
 
 
 async def test_palette_offers_retry_only_when_a_step_failed(tmp_path: Path) -> None:
@@ -190,6 +213,8 @@ def test_the_first_screen_imports_no_engine_flow_service_or_pydantic() -> None:
     # Nor the engine's events (a step's screen imports them when it runs one), nor
     # importlib.resources and zipfile (the style sheets are found from the package's folder).
     heavy |= {"iact_tui.engine.events", "importlib.resources", "zipfile"}
+    # Nor the quit dialog (imported when q is pressed; preloaded once Welcome is up).
+    heavy |= {"iact_tui.widgets.confirm"}
     assert not loaded & heavy
     assert not [
         m for m in loaded if m.startswith(("iact_tui.engine.steps", "iact_tui.services.", "iact_tui.engine.run_lock"))
