@@ -44,6 +44,23 @@ def test_bad_usage_exits_2() -> None:
     assert done.returncode == 2 and "invalid choice" in done.stderr
 
 
+def test_the_wizard_alone_is_parsed_without_building_the_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``iact-tui`` alone (the wizard) gets what the parser gives for no arguments, without
+    building the parser (startup); any argument goes through the parser."""
+    parser = cli.build_parser
+    expected = vars(parser().parse_args([]))
+
+    def refused() -> None:
+        raise AssertionError("the parser was built for the bare command")
+
+    monkeypatch.setattr(cli, "build_parser", refused)
+    assert vars(cli.parse_args([])) == expected
+    monkeypatch.setattr(sys, "argv", ["iact-tui"])
+    assert vars(cli.parse_args()) == expected
+    monkeypatch.setattr(cli, "build_parser", parser)
+    assert cli.parse_args(["--demo"]).demo is True
+
+
 def test_init_detects_the_repository_and_never_overwrites(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     (repo / "shop").mkdir(parents=True)
