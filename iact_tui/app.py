@@ -393,7 +393,9 @@ class IactApp(App[None]):
 
         run = self.release_run
         state_dir = run.run_dir.parent.parent
-        return await asyncio.to_thread(resume.find_unfinished, run.config, state_dir, skip=run.journal_path)
+        return await asyncio.to_thread(
+            resume.find_unfinished, run.config, state_dir, skip=run.journal_path, flows=resume.FLOWS
+        )
 
     def resume_release(self, unfinished: UnfinishedRun) -> None:
         """Drive ``unfinished`` instead of the fresh run: rebuilt from its journal (which it
@@ -406,7 +408,35 @@ class IactApp(App[None]):
         if self._resuming:
             return
         self._resuming = True
-        self._resume_worker(unfinished)
+        if unfinished.flow == "release":
+            self._resume_worker(unfinished)
+        else:
+            self._resume_flow_worker(unfinished)
+
+    @work(exclusive=True, group="resume", exit_on_error=False)
+    async def _resume_flow_worker(self, unfinished: UnfinishedRun) -> None:
+        """Resume a hotfix or a rollback (:func:`~iact_tui.engine.resume.resume_flow`) on
+        its screen, beside this app's release run; ``esc`` comes back to Welcome."""
+        from iact_tui.engine import resume
+        from iact_tui.engine.hotfix import HotfixRun
+        from iact_tui.engine.rollback import RollbackRun
+        from iact_tui.screens.hotfix import HotfixScreen
+        from iact_tui.screens.rollback import RollbackScreen
+
+        try:
+            run, replayed = await resume.resume_flow(self.release_run.config, unfinished)
+        except (IactError, OSError) as exc:
+            self.notify(str(exc), title="Cannot resume", severity="error", markup=False)
+            return
+        finally:
+            self._resuming = False
+        self._offer_no_more(unfinished)
+        if isinstance(run, HotfixRun):
+            self.other_runs.append(run)
+            self.push_screen(HotfixScreen(run, blink=self.blink, exit_on_leave=False, resumed=replayed))
+        elif isinstance(run, RollbackRun):
+            self.other_runs.append(run)
+            self.push_screen(RollbackScreen(run, blink=self.blink, exit_on_leave=False, resumed=replayed))
 
     @work(exclusive=True, group="resume", exit_on_error=False)
     async def _resume_worker(self, unfinished: UnfinishedRun) -> None:
@@ -430,12 +460,14 @@ class IactApp(App[None]):
         self.push_screen(make_stage_screen(resume_stage(resume.gate_statuses(run))))
 
     @work(exclusive=True, group="resume", exit_on_error=False)
-    async def start_new_release(self, unfinished: UnfinishedRun | None) -> None:
-        """Start a new release over ``unfinished`` (offered on Welcome), which is then
-        journaled ``run_abandoned``: never offered or resumed again.
+    async def start_new_release(self, unfinished: UnfinishedRun | None, then: str = "release") -> None:
+        """Start a new release (or, ``then``, a new ``hotfix`` or ``rollback``) over
+        ``unfinished`` (offered on Welcome), which is then journaled ``run_abandoned``:
+        never offered or resumed again.
 
-        When ``unfinished`` changed anything (a step past preflight ran), the operator
-        is asked first, with what it did, and types its version
+        When ``unfinished`` changed anything (a release: a step past preflight ran; a
+        hotfix or a rollback is offered only then), the operator is asked first, with
+        what it did, and types its version
         (:class:`~iact_tui.screens.leave_unfinished.LeaveUnfinishedModal`); Cancel
         leaves everything as it was. Once abandoned, Welcome no longer offers it."""
         if unfinished is not None:
@@ -449,12 +481,19 @@ class IactApp(App[None]):
             if did is not None:
                 from iact_tui.screens.leave_unfinished import LeaveUnfinishedModal
 
-                modal = LeaveUnfinishedModal(unfinished.tag, unfinished.version, did, blink=self.blink)
+                modal = LeaveUnfinishedModal(
+                    unfinished.tag, unfinished.version, did, blink=self.blink, subject=unfinished.subject, then=then
+                )
                 if not await self.push_screen_wait(modal):
                     return
-            await asyncio.to_thread(resume.abandon, unfinished)
+            await asyncio.to_thread(resume.abandon, unfinished, f"the operator started a new {then}")
             self._offer_no_more(unfinished)
-        self.advance("welcome")
+        if then == "hotfix":
+            self.start_hotfix()
+        elif then == "rollback":
+            self.start_rollback()
+        else:
+            self.advance("welcome")
 
     def _offer_no_more(self, unfinished: UnfinishedRun) -> None:
         """Take the abandoned ``unfinished`` off Welcome's options (Back leads there)."""
@@ -470,6 +509,7 @@ class IactApp(App[None]):
                     choice.remove_option("resume")
                     main = screen.run.config.project.main_branch
                     choice.replace_option_prompt("release", screen._choice_prompt("release", main))
+                    choice.highlighted = 0
 
     def start_rollback(self, env: str = "production") -> None:
         """Open the rollback screen on ``env`` (its own run and journal, beside this run's);
@@ -774,6 +814,10 @@ def left_unfinished(run: ReleaseRun, unfinished: UnfinishedRun) -> str | None:
 
     replayed = resume.replay(resume.read_records(unfinished.journal), run.config.project.tag_prefix)
     ran = {sid: r.status for sid, r in replayed.records.items() if sid != "preflight" and r.status != "pending"}
+    if unfinished.flow != "release":
+        steps = ", ".join(f"{sid}: {status}" for sid, status in ran.items())
+        where = f"{unfinished.env} may run {unfinished.tag}" if unfinished.flow == "rollback" else "It has started"
+        return f"{where[:1].upper()}{where[1:]} ({steps})."
     if not ran:
         return None
     titles = {s.id: s.title for s in run.steps}

@@ -25,6 +25,7 @@ from iact_tui.errors import ConfigError, IactError
 if TYPE_CHECKING:
     from iact_tui.app import IactApp
     from iact_tui.config import Config
+    from iact_tui.engine.resume import Replayed, UnfinishedRun
     from iact_tui.engine.run import ReleaseRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -689,6 +690,36 @@ def _cmd_resume_flow(args: argparse.Namespace) -> int:
     return asyncio.run(resume_flow(config, args.flow, until=args.until, env=args.run_env, out=sys.stdout))
 
 
+_FlowRunT = TypeVar("_FlowRunT")
+
+
+def _unfinished(config: Config, flow: str, env: str | None = None) -> UnfinishedRun | None:
+    """The newest unfinished ``flow`` run (a rollback of ``env``) of this repository, said
+    on stdout when found: ``iact-tui hotfix``/``rollback`` resumes it rather than start a
+    second one beside it (a second rollback would go back further while the release the
+    first one left is not marked bad)."""
+    from iact_tui.engine.resume import find_unfinished
+
+    found = find_unfinished(config, flows=(flow,), env=env)
+    if found is not None:
+        print(f"resuming the unfinished {found.subject}: {found.offer().removeprefix(f'Resume {found.subject} ')}")
+    return found
+
+
+def _resumed(config: Config, found: UnfinishedRun, kind: type[_FlowRunT]) -> tuple[_FlowRunT, Replayed]:
+    """``found`` rebuilt from its journal (:func:`~iact_tui.engine.resume.resume_flow`).
+
+    Raises:
+        RunLockHeld: Another iact-tui holds the repository (``_past_lock`` asks).
+        IactError: It cannot be rebuilt (said as any other error).
+    """
+    from iact_tui.engine.resume import resume_flow
+
+    run, replayed = asyncio.run(resume_flow(config, found))
+    assert isinstance(run, kind)
+    return run, replayed
+
+
 def _cmd_rollback(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.env not in config.environments:
@@ -696,7 +727,18 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
         raise ConfigError(f"there is no environment {args.env!r} in {config.path}", f"use --env with one of: {known}")
     from iact_tui.rollback_app import make_rollback_app  # deferred: headless commands never import Textual
 
-    app = _past_lock(lambda: make_rollback_app(config, env=args.env))
+    found = _unfinished(config, "rollback", args.env)
+    if found is None:
+        app = _past_lock(lambda: make_rollback_app(config, env=args.env))
+    else:
+        from iact_tui.engine.rollback import RollbackRun
+        from iact_tui.rollback_app import RollbackApp
+
+        def resumed_rollback() -> RollbackApp:
+            run, replayed = _resumed(config, found, RollbackRun)
+            return RollbackApp(run, resumed=replayed)
+
+        app = _past_lock(resumed_rollback)
     app.run()
     run = app.rollback_run
     statuses = {sid: record.status for sid, record in run.records.items()}
@@ -713,7 +755,18 @@ def _cmd_hotfix(args: argparse.Namespace) -> int:
     config = _load(args)
     from iact_tui.hotfix_app import make_hotfix_app  # deferred: headless commands never import Textual
 
-    app = _past_lock(lambda: make_hotfix_app(config))
+    found = _unfinished(config, "hotfix")
+    if found is None:
+        app = _past_lock(lambda: make_hotfix_app(config))
+    else:
+        from iact_tui.engine.hotfix import HotfixRun
+        from iact_tui.hotfix_app import HotfixApp
+
+        def resumed_hotfix() -> HotfixApp:
+            run, replayed = _resumed(config, found, HotfixRun)
+            return HotfixApp(run, resumed=replayed)
+
+        app = _past_lock(resumed_hotfix)
     app.run()
     run = app.hotfix_run
     for line in run.summary_lines():

@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 
 from iact_tui.config import Config
 from iact_tui.engine.hotfix import HotfixRun
+from iact_tui.engine.resume import Replayed
 from iact_tui.screens.hotfix import HotfixScreen
 
 #: Style sheets of the hotfix app, in cascade order.
@@ -32,6 +33,7 @@ class HotfixApp(App[None]):
     Args:
         run: The hotfix run the screen drives (loaded by the screen).
         snapshot_mode: Deterministic rendering for tests (no cursor blink).
+        resumed: The journal's replay of a resumed ``run``; ``None``: a new run.
     """
 
     TITLE = "iact-tui hotfix"
@@ -41,14 +43,16 @@ class HotfixApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, run: HotfixRun, *, snapshot_mode: bool = False) -> None:
+    def __init__(self, run: HotfixRun, *, snapshot_mode: bool = False, resumed: Replayed | None = None) -> None:
         super().__init__()
         self.hotfix_run = run
+        #: The journal's replay when ``run`` is a resumed one (:func:`~iact_tui.engine.resume.resume_flow`).
+        self.resumed = resumed
         self.blink = not snapshot_mode
         self.sub_title = f"production · {run.config.path}"
 
     def on_mount(self) -> None:
-        self.push_screen(HotfixScreen(self.hotfix_run, blink=self.blink))
+        self.push_screen(HotfixScreen(self.hotfix_run, blink=self.blink, resumed=self.resumed))
 
 
 def make_hotfix_app(config: Config, *, state_dir: Path | None = None, snapshot_mode: bool = False) -> HotfixApp:

@@ -13,6 +13,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from iact_tui.config import Config
+from iact_tui.engine.resume import Replayed
 from iact_tui.engine.rollback import RollbackRun
 from iact_tui.screens.rollback import RollbackScreen
 
@@ -31,6 +32,7 @@ class RollbackApp(App[None]):
     Args:
         run: The rollback run the screen drives (loaded by the screen).
         snapshot_mode: Deterministic rendering for tests (no cursor blink).
+        resumed: The journal's replay of a resumed ``run``; ``None``: a new run.
     """
 
     TITLE = "iact-tui rollback"
@@ -40,14 +42,16 @@ class RollbackApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, run: RollbackRun, *, snapshot_mode: bool = False) -> None:
+    def __init__(self, run: RollbackRun, *, snapshot_mode: bool = False, resumed: Replayed | None = None) -> None:
         super().__init__()
         self.rollback_run = run
+        #: The journal's replay when ``run`` is a resumed one (:func:`~iact_tui.engine.resume.resume_flow`).
+        self.resumed = resumed
         self.blink = not snapshot_mode
         self.sub_title = f"{run.env} · {run.config.path}"
 
     def on_mount(self) -> None:
-        self.push_screen(RollbackScreen(self.rollback_run, blink=self.blink))
+        self.push_screen(RollbackScreen(self.rollback_run, blink=self.blink, resumed=self.resumed))
 
 
 def make_rollback_app(

@@ -10,6 +10,7 @@ passed: the operator ticks them, the flow's last step waits for both) and leavin
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar, Generic, Protocol, TypeVar
@@ -23,9 +24,10 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, StepFinished, StepStarted
+from iact_tui.engine.resume import INTERRUPTED, Replayed
 from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.engine.state import RunState
-from iact_tui.engine.step import StepRecord
+from iact_tui.engine.step import Step, StepRecord
 from iact_tui.errors import IactError
 from iact_tui.screens.base import LeanScreen, show
 from iact_tui.screens.lock_lost import say_not_recorded
@@ -45,6 +47,10 @@ class FlowScreenRun(Protocol):
 
     async def load(self) -> None:
         """Read what runs where (changes nothing)."""
+        ...
+
+    def step(self, step_id: str) -> Step:
+        """The step ``step_id``."""
         ...
 
     def run_step(self, step_id: str) -> AsyncIterator[Event]:
@@ -102,12 +108,20 @@ class FlowScreen(LeanScreen, Generic[RunT]):
     TABLE_TITLE: ClassVar[str] = "Commands"
     #: Seconds a warning toast stays (see :meth:`notify`).
     WARNING_SECONDS: ClassVar[float] = 4.0
+    #: Steps that run right after the step before them, with no key between (the
+    #: verification after the deploy): a resumed run stopped between the two says so.
+    RUN_RIGHT_AFTER: ClassVar[frozenset[str]] = frozenset({"verify"})
 
-    def __init__(self, run: RunT, *, blink: bool = True, exit_on_leave: bool = True) -> None:
+    def __init__(
+        self, run: RunT, *, blink: bool = True, exit_on_leave: bool = True, resumed: Replayed | None = None
+    ) -> None:
         super().__init__()
         self.run = run
         self.blink = blink
         self.exit_on_leave = exit_on_leave
+        #: The journal's replay of a resumed run (:func:`~iact_tui.engine.resume.resume_flow`):
+        #: its checks and the interrupted steps' output are shown again once loaded.
+        self.resumed = resumed
         #: A step is running.
         self.busy = False
         #: The run was loaded (what runs where is known).
@@ -152,6 +166,56 @@ class FlowScreen(LeanScreen, Generic[RunT]):
             self.fail(exc)
             return False
         return True
+
+    def restore(self) -> None:
+        """Show a resumed run as it stood (after :meth:`load_run`): each step's journaled
+        checks, the output the interrupted steps had written, the items done by hand when
+        the verification had passed, and the first step that did not pass as the failure
+        (``r`` runs it again; every step checks what is done first)."""
+        resumed = self.resumed
+        if resumed is None:
+            return
+        log = self.query_one(CommandLog)
+        for sid, checks in resumed.checks.items():
+            for fields in checks.values():
+                data = fields.get("data")
+                self.route(
+                    CheckUpdate(
+                        sid,
+                        str(fields.get("check_id") or ""),
+                        str(fields.get("label") or ""),
+                        fields.get("status") or "passed",
+                        str(fields.get("detail") or ""),
+                        data if isinstance(data, dict) else {},
+                    )
+                )
+        for sid, record in self.run.records.items():
+            lines = resumed.output.get(sid, []) if record.status == INTERRUPTED else []
+            if lines:
+                log.append_output(f"{self.run.step(sid).title} (interrupted; its output so far):", "info")
+            for line in lines:
+                log.append_output(line["text"], line["stream"], line["host"])
+        if self.run.records[VERIFY].status == "ok":
+            self.show_ticks()
+        stopped = next((r for r in self.run.records.values() if r.status in {"failed", "cancelled", INTERRUPTED}), None)
+        if stopped is not None:
+            self.failure = (stopped.message, stopped.fix)
+        else:
+            order = list(self.run.records)
+            gap = next(
+                (
+                    sid
+                    for before, sid in itertools.pairwise(order)
+                    if sid in self.RUN_RIGHT_AFTER
+                    and self.run.records[sid].status == "pending"
+                    and self.run.records[before].status in self.PASSING
+                ),
+                None,
+            )
+            if gap is not None:
+                title = self.run.step(gap).title
+                self.failure = (f"{title} has not run: iact-tui stopped just before it", f"press r to run {title}")
+        self.refresh_status()
 
     def fail(self, exc: IactError) -> None:
         """Show an operator error in the status line (``r`` retries where that applies)."""

@@ -29,6 +29,7 @@ from textual.worker import Worker
 from iact_tui.engine.events import CheckUpdate, StepFinished, StepStarted
 from iact_tui.engine.flows import HOTFIX_STEP_IDS
 from iact_tui.engine.hotfix import BACKPORT, BRANCH, CHECKS, HotfixRun
+from iact_tui.engine.resume import Replayed
 from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
@@ -116,9 +117,12 @@ class HotfixScreen(FlowScreen[HotfixRun]):
     TABLE_TITLE = "Deploy commands"
     PASSING = frozenset({"ok", "skipped"})
     FINAL_STEP = BACKPORT
+    RUN_RIGHT_AFTER = frozenset({*RELEASE_STEPS[1:], VERIFY})
 
-    def __init__(self, run: HotfixRun, *, blink: bool = True, exit_on_leave: bool = True) -> None:
-        super().__init__(run, blink=blink, exit_on_leave=exit_on_leave)
+    def __init__(
+        self, run: HotfixRun, *, blink: bool = True, exit_on_leave: bool = True, resumed: Replayed | None = None
+    ) -> None:
+        super().__init__(run, blink=blink, exit_on_leave=exit_on_leave, resumed=resumed)
         #: ``(sha, subject)`` of the fix commits, newest first (as last polled).
         self.commits: list[tuple[str, str]] = []
         #: The draft last put in the editor (an edit is text that differs from it).
@@ -180,6 +184,31 @@ class HotfixScreen(FlowScreen[HotfixRun]):
             editor.disabled = False
             self.seeded = saved
         await self._make_branch()
+        if self.resumed is not None:
+            await self._restore_hotfix()
+
+    async def _restore_hotfix(self) -> None:
+        """A resumed hotfix: each step's status, its checks and interrupted output, the
+        changelog section as saved (read-only once written), the rollback plan (as
+        acknowledged, or read again), the items done by hand, the failure to retry."""
+        run, resumed = self.run, self.resumed
+        assert resumed is not None
+        steps = self.query_one("#hotfix-steps", CheckTable)
+        for sid, record in run.records.items():
+            if record.status != "pending":
+                steps.update_check(sid, run.step(sid).title, record.status, record.message)
+        if run.records["changelog"].status == "ok":
+            self.query_one("#hotfix-changelog", TextArea).read_only = True
+        if self.done(RELEASE_STEPS):
+            acknowledged = resumed.acknowledged_plans.get(ENV)
+            if acknowledged and self.acknowledged():
+                self.plan_lines = list(acknowledged)
+                plan_pane = self.query_one("#hotfix-plan", Static)
+                plan_pane.update("\n".join(escape(line) for line in acknowledged))
+                plan_pane.add_class("-shown")
+            else:
+                await self._read_plan()
+        self.restore()
 
     async def _make_branch(self) -> None:
         """Note the operator's branch (checked out again on leaving), then make the hotfix branch."""

@@ -29,28 +29,35 @@ class LeaveUnfinishedModal(ConfirmModal):
         version: Its version, e.g. ``"1.5.2"``.
         did: What it did, e.g. ``"It is tagged and on staging (Tag v1.5.2: ok, ...)."``.
         blink: Whether the input's cursor blinks (off in tests).
+        subject: What it is, e.g. ``"rollback of production to v1.3.1"``; ``""``:
+            ``release <tag>``.
+        then: What starts once it is left: ``release``, ``hotfix`` or ``rollback``.
     """
 
     typed_kind = "the unfinished release's version"
 
-    def __init__(self, tag: str, version: str, did: str, *, blink: bool = True) -> None:
+    def __init__(
+        self, tag: str, version: str, did: str, *, blink: bool = True, subject: str = "", then: str = "release"
+    ) -> None:
+        subject = subject or f"release {tag}"
         super().__init__(
             version,
             lambda typed: typed in {version, tag},
             blink=blink,
-            title=f"Leave release {tag} unfinished",
-            purpose="leave it and start a new release",
-            noun="the unfinished release's version",
+            title=f"Leave {subject} unfinished",
+            purpose=f"leave it and start a new {then}",
+            noun=f"the unfinished {subject.split()[0]}'s version",
         )
-        self.tag, self.did = tag, did
+        self.tag, self.did, self.subject, self.then = tag, did, subject, then
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
             yield Label(escape(self.heading), classes="confirm--title")
             yield Static(
-                f"Leave release [b]{escape(self.tag)}[/b] unfinished for good? {escape(self.did)} "
+                f"Leave {escape(self.subject).replace(escape(self.tag), f'[b]{escape(self.tag)}[/b]', 1)} "
+                f"unfinished for good? {escape(self.did)} "
                 "Its journal stays; it will not be offered again.\n"
-                f"Type its version [b]{escape(self.version)}[/b] to leave it and start a new release.",
+                f"Type its version [b]{escape(self.version)}[/b] to leave it and start a new {escape(self.then)}.",
                 classes="confirm--prompt",
                 id="leave-question",
             )

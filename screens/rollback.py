@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Select, Static
 
 from iact_tui.engine.events import StepFinished
+from iact_tui.engine.resume import Replayed
 from iact_tui.engine.rollback import PLAN, RECORD, RollbackRun
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
@@ -48,10 +49,14 @@ class RollbackScreen(FlowScreen[RollbackRun]):
     TABLE_TITLE = "Rollback commands"
     FINAL_STEP = RECORD
 
-    def __init__(self, run: RollbackRun, *, blink: bool = True, exit_on_leave: bool = True) -> None:
-        super().__init__(run, blink=blink, exit_on_leave=exit_on_leave)
+    def __init__(
+        self, run: RollbackRun, *, blink: bool = True, exit_on_leave: bool = True, resumed: Replayed | None = None
+    ) -> None:
+        super().__init__(run, blink=blink, exit_on_leave=exit_on_leave, resumed=resumed)
         #: The rollback itself (not the read-only loading and planning) is running.
         self.rolling = False
+        #: The target a resumed run's Select is set to (its Changed message changes nothing).
+        self._restored_target: str | None = None
 
     def compose_flow(self) -> Iterable[Widget]:
         yield Label(f"Roll back {self.run.env}", id="rollback-title")
@@ -80,6 +85,9 @@ class RollbackScreen(FlowScreen[RollbackRun]):
         select.set_options([(f"{t.tag} — {t.detail}", t.version) for t in targets])
         self.loaded = True
         self.busy = False
+        if self.resumed is not None and self.run.state.version:
+            self._restore_rollback(select)
+            return
         default = self.run.default_target()
         if default is None:
             self.failure = (
@@ -90,8 +98,27 @@ class RollbackScreen(FlowScreen[RollbackRun]):
             return
         select.value = default.version  # plans it (Select.Changed)
 
+    def _restore_rollback(self, select: Select[str]) -> None:
+        """A resumed rollback: its target chosen (and, once the rollback step ran, fixed),
+        its plan, checks and interrupted output shown, the failure to retry."""
+        run, version = self.run, self.run.state.version
+        if version not in {t.version for t in run.targets()}:
+            select.set_options([(f"{run.ctx.tag} — the resumed rollback's target", version)])
+        self._restored_target = version
+        select.value = version
+        self._show_plan(run.plan_result)
+        if run.records[run.deploy_step_id].status not in {"pending", "skipped"}:
+            select.disabled = True
+            self.query_one("#rollback-plan", Static).border_title = f"{PLAN_TITLE} (before the rollback)"
+            self.query_one("#rollback-checks", CheckTable).border_title = f"{PLAN_CHECKS_TITLE} (before the rollback)"
+        self._show_current()
+        self.restore()
+
     @on(Select.Changed, "#rollback-target")
     def _target_changed(self, event: Select.Changed) -> None:
+        if self._restored_target is not None and event.value == self._restored_target:
+            self._restored_target = None  # set by a resume: chosen already, its plan shown
+            return
         if self.busy or (not isinstance(event.value, str) and not self.run.state.version):
             return
         try:

@@ -117,7 +117,7 @@ class WelcomeScreen(WizardScreen):
         kind, self.pending = self.pending, None
         if kind is None:
             return
-        if kind == "release" and self.unfinished is not None:
+        if kind == "release" and self.unfinished is not None and self.unfinished.flow == "release":
             self.notify(
                 f"An unfinished release was found: resume {self.unfinished.tag} or start a new one.",
                 title="Choose again",
@@ -159,20 +159,27 @@ class WelcomeScreen(WizardScreen):
         self._start_pending()
 
     def _offer(self, found: UnfinishedRun) -> None:
-        """Put ``Resume …`` and ``Start a new release`` first in the options."""
+        """Put ``Resume …`` first in the options; for a release, ``Start a new release``
+        next (a hotfix or a rollback is resumed or left from its own option)."""
         self.unfinished = found
         choice = self.query_one("#flow-choice", OptionList)
         status = {"interrupted": "interrupted", "failed": "failed", "cancelled": "cancelled"}.get(found.stopped_status)
         detail = f"{found.stopped_title} {status}" if status else f"next: {found.stopped_title}"
         options = [
-            Option(f"[b]{escape(found.offer())}[/b]\n[dim]Every input is kept; {escape(detail)}.[/dim]", id="resume"),
-            Option(
-                f"[b]Start a new release[/b]\n[dim]Leave {escape(found.tag)} unfinished for good and cut a new "
-                f"version from {self.run.config.project.main_branch}.[/dim]",
-                id="release",
-            ),
+            Option(f"[b]{escape(found.offer())}[/b]\n[dim]Every input is kept; {escape(detail)}.[/dim]", id="resume")
         ]
-        kept = [choice.get_option_at_index(i) for i in range(1, choice.option_count)]
+        if found.flow == "release":
+            options.append(
+                Option(
+                    f"[b]Start a new release[/b]\n[dim]Leave {escape(found.tag)} unfinished for good and cut a new "
+                    f"version from {self.run.config.project.main_branch}.[/dim]",
+                    id="release",
+                )
+            )
+        replaced = {o.id for o in options}
+        kept = [
+            option for i in range(choice.option_count) if (option := choice.get_option_at_index(i)).id not in replaced
+        ]
         choice.clear_options()
         choice.add_options([*options, *kept])
         choice.highlighted = 0
@@ -196,13 +203,16 @@ class WelcomeScreen(WizardScreen):
         While the run is loading, the choice is kept and started once it is loaded."""
         if self._still_loading(kind):
             return
-        if kind == "resume" and self.unfinished is not None:
-            self.iact.resume_release(self.unfinished)
+        unfinished = self.unfinished
+        if kind == "resume" and unfinished is not None:
+            self.iact.resume_release(unfinished)
         elif kind == "release":
-            if self.unfinished is None:
+            if unfinished is None or unfinished.flow != "release":
                 self.go_next()
             else:
-                self.iact.start_new_release(self.unfinished)
+                self.iact.start_new_release(unfinished)
+        elif kind in {"hotfix", "rollback"} and unfinished is not None and unfinished.flow == kind:
+            self.iact.start_new_release(unfinished, then=kind)
         elif kind == "hotfix":
             self.iact.start_hotfix()
         elif kind == "rollback":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from iact_tui import __version__, cli
+from iact_tui import __version__, cli, demo
 from iact_tui.config import load_config
 from iact_tui.engine.run import ReleaseRun
 
@@ -204,12 +204,22 @@ def test_monitor_in_a_real_terminal_shows_lines_and_leaves_nothing_running(tmp_p
     assert not subprocess.run(["pgrep", "-f", f"tail -F -v -n 0 -- {log}"], capture_output=True).stdout
 
 
-def test_resume_is_refused_for_hotfix_and_rollback(capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_of_a_hotfix_or_rollback_takes_nothing_the_run_decided(
+    quiet_sandbox: demo.Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--resume`` takes the version or target from the run it resumes; without an
+    unfinished run there is nothing to resume (the resumes themselves:
+    tests/e2e/test_kill_hotfix_rollback.py)."""
     from iact_tui import cli
 
+    config = ["--config", str(quiet_sandbox.config_path)]
+    assert cli.main(["run", "rollback", "--resume", "--yes", "--to", "1.3.1", *config]) == 2
+    assert "leave out --bump, --to" in capsys.readouterr().err
+    assert cli.main(["run", "rollback", "--resume", "--yes", "--until", "verify", *config]) == 2
+    assert "--until with --resume takes a hotfix step" in capsys.readouterr().err
     for flow in ("hotfix", "rollback"):
-        assert cli.main(["run", flow, "--resume", "--yes"]) == 2
-        assert f"run {flow} has no --resume" in capsys.readouterr().err
+        assert cli.main(["run", flow, "--resume", "--yes", *config]) == 2
+        assert f"there is no unfinished {flow}" in capsys.readouterr().out
 
 
 # -- the wizard's start ---------------------------------------------------------------
