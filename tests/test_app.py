@@ -125,6 +125,21 @@ async def test_under_welcome_is_an_empty_backdrop_and_toasts_show_on_welcome(tmp
     assert app.return_code == 0
 
 
+def test_building_the_cli_app_takes_what_is_imported_out_of_the_collector() -> None:
+    """make_lazy_app freezes the objects made so far (Textual's and the first screen's
+    modules): the collections before Welcome's first frame do not walk them."""
+    code = (
+        "import gc\n"
+        "from iact_tui.app import make_lazy_app\n"
+        "before = gc.get_freeze_count()\n"
+        "make_lazy_app(lambda: None)\n"
+        "print(before, gc.get_freeze_count())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    before, after = map(int, done.stdout.split())
+    assert before == 0 and after > 10_000
+
+
 async def test_palette_offers_retry_only_when_a_step_failed(tmp_path: Path) -> None:
     config_path = build_tiny_repo(tmp_path / "tiny")
     tracked = config_path.parent / "app.py"
