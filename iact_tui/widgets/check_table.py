@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Self
 
 from rich.text import Text
-from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
+
+from iact_tui.widgets.cell_cache import CellCachedTable
 
 #: Status → icon. Statuses are the engine's check and step statuses.
 STATUS_ICONS: dict[str, str] = {
@@ -41,7 +42,7 @@ def _cell(text: str, status: str) -> Text:
     return Text(text, style=_STYLE.get(status, ""), no_wrap=True, overflow="ellipsis")
 
 
-class CheckTable(DataTable[Text]):
+class CheckTable(CellCachedTable):
     """A table of checks: icon, label, status and detail, updated by check id.
 
     Not focusable: it shows state; the operator acts with bindings and buttons.
@@ -142,7 +143,7 @@ class CheckTable(DataTable[Text]):
         first_line = detail.strip().splitlines()[0] if detail.strip() else ""
         self._statuses[check_id] = status
         if self._shown.get(check_id) == (label, status, first_line):
-            return  # any cell update re-renders every row of a DataTable
+            return  # any cell update re-renders every row of a DataTable (and this one's lines)
         self._shown[check_id] = (label, status, first_line)
         icon = STATUS_ICONS.get(status, "?")
         cells = {

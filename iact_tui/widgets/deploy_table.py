@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
 from iact_tui.engine.events import CommandUpdate
+from iact_tui.widgets.cell_cache import CellCachedTable
 from iact_tui.widgets.check_table import STATUS_ICONS
 
 #: Status → icon; a timed-out command is a failure that says why in its status column.
@@ -76,7 +76,7 @@ def _key(host: str, index: int) -> str:
     return f"{host}\x1f{index}"
 
 
-class DeployTable(DataTable[Text]):
+class DeployTable(CellCachedTable):
     """Per host, per command status of a deploy: mark, host, command, status, elapsed, detail.
 
     Hidden until the first command is announced. Not focusable: it shows state. The
