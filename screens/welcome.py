@@ -135,10 +135,10 @@ class WelcomeScreen(WizardScreen):
         choice = self.query_one("#flow-choice", OptionList)
         choice.highlighted = 0
         choice.focus()
-        if not self.iact.loaded:
-            # The config and the run load once this screen is painted and taking keys.
-            self.call_after_refresh(self.iact.load_run)
-        elif not self.iact.resumed:
+        # Once this screen is painted and taking keys: the collector runs again and (the
+        # CLI's app) the config and the run load.
+        self.call_after_refresh(self.iact.first_frame_drawn)
+        if self.iact.loaded and not self.iact.resumed:
             self.look_for_unfinished()
 
     def on_screen_resume(self) -> None:

@@ -4,9 +4,11 @@ takes keys at once, says it is reading the config, and fills in when the load is
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 from pathlib import Path
 
+import pytest
 from textual.widgets import OptionList, Static
 from textual.worker import WorkerFailed
 from ui_helpers import build_tiny_repo, settle
@@ -70,6 +72,35 @@ async def test_welcome_takes_keys_while_loading_then_fills_in_and_starts_the_cho
         assert _sheets(app) == list(STYLE_FILES)  # the other screens' style sheets follow the load
         assert isinstance(app.screen, VersionScreen)  # ...and started once the run is there
     assert app.wait_for_load() is app.release_run
+
+
+async def test_the_collector_waits_for_welcomes_first_frame_then_the_load_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the app's start to Welcome's first frame the garbage collector does not run
+    (startup: the objects built for that frame set off ~30 collections); once Welcome is
+    painted it runs again and the load starts."""
+    load = HeldLoad(build_tiny_repo(tmp_path / "tiny"))
+    app = make_lazy_app(load, state_dir=tmp_path / "state", snapshot_mode=True)
+    at_mount: list[bool] = []
+    mounted = WelcomeScreen.on_mount
+
+    def on_mount(screen: WelcomeScreen) -> None:
+        at_mount.append(gc.isenabled())
+        mounted(screen)
+
+    monkeypatch.setattr(WelcomeScreen, "on_mount", on_mount)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            assert load.started.wait(10)
+            assert at_mount == [False] and gc.isenabled()
+            load.go.set()
+            await settle(app, pilot)
+            assert app.loaded
+    finally:
+        load.go.set()
+        gc.enable()
 
 
 async def test_quitting_while_loading_exits_at_once_and_leaves_no_run(tmp_path: Path) -> None:
