@@ -274,6 +274,10 @@ class IactApp(App[None]):
         """Called by Welcome once its first frame is on the screen: the collector runs
         again (see :meth:`get_default_screen`); the CLI's app starts its load
         (:meth:`load_run`)."""
+        # What the first frame built lives as long as Welcome: it leaves the collector's
+        # generations rather than be walked by the first collection (~1 ms, just after
+        # the frame, when the first key is handled).
+        gc.freeze()
         gc.enable()
         if not self.loaded:
             self.load_run()

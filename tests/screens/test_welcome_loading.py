@@ -79,7 +79,8 @@ async def test_the_collector_waits_for_welcomes_first_frame_then_the_load_starts
 ) -> None:
     """From the app's start to Welcome's first frame the garbage collector does not run
     (startup: the objects built for that frame set off ~30 collections); once Welcome is
-    painted it runs again and the load starts."""
+    painted, what the frame built leaves the collector's generations (gc.freeze), the
+    collector runs again and the load starts."""
     load = HeldLoad(build_tiny_repo(tmp_path / "tiny"))
     app = make_lazy_app(load, state_dir=tmp_path / "state", snapshot_mode=True)
     at_mount: list[bool] = []
@@ -90,11 +91,22 @@ async def test_the_collector_waits_for_welcomes_first_frame_then_the_load_starts
         mounted(screen)
 
     monkeypatch.setattr(WelcomeScreen, "on_mount", on_mount)
+    frozen: list[tuple[int, int]] = []
+    drawn = IactApp.first_frame_drawn
+
+    def first_frame_drawn(app: IactApp) -> None:
+        before = gc.get_freeze_count()
+        drawn(app)
+        frozen.append((before, gc.get_freeze_count()))
+
+    monkeypatch.setattr(IactApp, "first_frame_drawn", first_frame_drawn)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             assert load.started.wait(10)
             assert at_mount == [False] and gc.isenabled()
+            [(before, after)] = frozen
+            assert after > before
             load.go.set()
             await settle(app, pilot)
             assert app.loaded
