@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
@@ -32,13 +33,23 @@ class _FittedTable:
     out the whole screen from inside the layout that asked for the table's height (the
     compositor's map is dirty then): 20-60 ms per update on the verification screen.
     Rich passes the width in ``options.max_width`` (the content width).
+
+    The table's segments are kept per width in ``drawn`` (the widget's, emptied when a
+    row changes): Textual renders it once to measure its height and again to paint it,
+    and each render of the Rich table cost 3-5 ms on the event loop.
     """
 
-    def __init__(self, build: Callable[[int], Table]) -> None:
+    def __init__(self, build: Callable[[int], Table], drawn: dict[int, list[Segment]]) -> None:
         self._build = build
+        self._drawn = drawn
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self._build(options.max_width)
+        width = options.max_width
+        segments = self._drawn.get(width)
+        if segments is None:
+            segments = list(console.render(self._build(width), options))
+            self._drawn[width] = segments
+        yield from segments
 
 
 class WrappedCheckTable(Widget):
@@ -78,6 +89,8 @@ class WrappedCheckTable(Widget):
         self.item_header = item_header
         #: Check id → ``(label, status, detail)``, in row order.
         self._rows: dict[str, tuple[str, str, str]] = {}
+        #: The table drawn at each width since the rows last changed (see ``_FittedTable``).
+        self._drawn: dict[int, list[Segment]] = {}
 
     def status_of(self, check_id: str) -> str | None:
         """The last status shown for ``check_id``, or ``None`` if it has no row."""
@@ -115,10 +128,15 @@ class WrappedCheckTable(Widget):
         failed = sum(1 for _, status, _ in self._rows.values() if status == "failed")
         passed = sum(1 for _, status, _ in self._rows.values() if status == "passed")
         self.border_subtitle = f"{passed} passed · {failed} failed" if failed else f"{passed} passed" if passed else ""
+        self._drawn.clear()
         self.refresh(layout=True)
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drawn.clear()
+
     def render(self) -> _FittedTable:
-        return _FittedTable(self._table)
+        return _FittedTable(self._table, self._drawn)
 
     def _table(self, width: int) -> Table:
         """The table for ``width`` cells (the content width)."""
