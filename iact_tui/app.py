@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.types import CSSLocation
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
@@ -148,6 +149,13 @@ class Backdrop(Screen[None]):
 
     def _extend_compose(self, widgets: list[Widget]) -> None:
         """No toast rack and no tooltip (Textual inserts them in ``widgets``)."""
+
+    def _get_default_css(self) -> list[tuple[CSSLocation, str, int, str]]:
+        """No default CSS of its own (nothing of it is shown): Screen's and Widget's come
+        with Welcome, which is registered next. Read here first, each was parsed twice
+        (the deeper Welcome gives them another tie-breaker, and Textual parses a source
+        again when that changes), ~1 ms before the first frame."""
+        return []
 
 
 class IactApp(App[None]):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent / "screens"))
 
 import pytest
 from textual import events
+from textual.css import stylesheet
 from textual.geometry import Size
 from textual.widgets import Button
 from textual.widgets._toast import Toast, ToastRack
@@ -138,6 +140,27 @@ def test_building_the_cli_app_takes_what_is_imported_out_of_the_collector() -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     before, after = map(int, done.stdout.split())
     assert before == 0 and after > 10_000
+
+
+async def test_no_default_css_is_parsed_twice_for_the_backdrop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Screen's and Widget's default CSS are parsed once before Welcome's first frame: the
+    backdrop reads none (Textual parsed each again when Welcome, deeper, changed its
+    tie-breaker)."""
+    parsed: list[str] = []
+    parse = stylesheet.parse
+
+    def counted(scope: str, css: str, read_from: tuple[str, str], **kwargs: Any) -> Any:
+        parsed.append(read_from[1])
+        return parse(scope, css, read_from, **kwargs)
+
+    monkeypatch.setattr(stylesheet, "parse", counted)
+    config = load_config(build_tiny_repo(tmp_path / "tiny"))
+    app = make_lazy_app(lambda: config, state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert parsed.count("Screen.DEFAULT_CSS") == 1 and parsed.count("Widget.DEFAULT_CSS") == 1
+        await pilot.press("q")
+        await pilot.pause()
 
 
 async def test_palette_offers_retry_only_when_a_step_failed(tmp_path: Path) -> None:
