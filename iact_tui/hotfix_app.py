@@ -18,7 +18,7 @@ from iact_tui.engine.resume import Replayed
 from iact_tui.screens.hotfix import HotfixScreen
 
 #: Style sheets of the hotfix app, in cascade order.
-STYLE_FILES: tuple[str, ...] = ("base.tcss", "widgets.tcss", "prep.tcss", "hotfix.tcss")
+STYLE_FILES: tuple[str, ...] = ("base.tcss", "widgets.tcss", "steps.tcss", "prep.tcss", "hotfix.tcss")
 # prep.tcss: the reason modal asked for a missing backup or notice.
 
 

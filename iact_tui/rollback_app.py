@@ -18,7 +18,7 @@ from iact_tui.engine.rollback import RollbackRun
 from iact_tui.screens.rollback import RollbackScreen
 
 #: Style sheets of the rollback app, in cascade order.
-STYLE_FILES: tuple[str, ...] = ("base.tcss", "widgets.tcss", "rollback.tcss")
+STYLE_FILES: tuple[str, ...] = ("base.tcss", "widgets.tcss", "steps.tcss", "rollback.tcss")
 
 
 def _css_paths() -> list[str | PurePath]:
