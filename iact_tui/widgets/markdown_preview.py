@@ -30,10 +30,12 @@ class _Themed:
         self.theme = theme
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        # Rendered to segments while the theme is pushed: nested renders (list items)
-        # resolve their styles inside this block too.
+        # Rendered to segments while the theme is pushed (nested renders, list items,
+        # resolve their styles inside this block too), then handed out: a caller that stops
+        # reading early (Textual crops to the widget's height) leaves no theme pushed.
         with console.use_theme(self.theme):
-            yield from console.render(self.renderable, options)
+            segments = list(console.render(self.renderable, options))
+        yield from segments
 
 
 class MarkdownPreview(Widget):

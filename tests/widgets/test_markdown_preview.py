@@ -74,3 +74,23 @@ async def test_an_update_replaces_the_text() -> None:
         text = "\n".join(_lines(app))
         assert "Edited" in text and "Only this." in text
         assert "What's new" not in text
+
+
+class CroppedApp(App[None]):
+    CSS = "#preview { height: 3; }"
+
+    def compose(self) -> ComposeResult:
+        yield MarkdownPreview(TEXT, id="preview")
+
+
+async def test_a_cropped_preview_leaves_the_consoles_theme_as_it_was() -> None:
+    # Textual stops reading a renderable's lines at the widget's height: the theme pushed
+    # for the Markdown's styles must be popped all the same (else every later Rich render
+    # of the app would take the preview's colours).
+    app = CroppedApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        preview = app.query_one("#preview", MarkdownPreview)
+        assert preview.outer_size.height == 3
+        assert len(preview.render_lines(preview.region.reset_offset)) == 3
+        assert len(app.console._theme_stack._entries) == 1  # the console's own theme only
