@@ -148,14 +148,23 @@ class WelcomeScreen(WizardScreen):
         choice = self.query_one("#flow-choice", OptionList)
         if choice.option_count:
             choice.highlighted = 0
+        if self.iact.loaded and not self.iact.resumed:
+            # A hotfix or rollback left half done from here is offered at once (choosing
+            # Hotfix or Rollback again then asks to leave it first); one resumed and
+            # finished is offered no more.
+            self.look_for_unfinished()
 
     @work(exclusive=True, group="welcome", exit_on_error=False)
     async def look_for_unfinished(self) -> None:
-        """Offer the newest unfinished release run first: ``Resume release v1.4.0 (stopped
-        at Deploy to staging, 12 min ago)``, then ``Start a new release``."""
+        """Offer the newest unfinished run first: ``Resume release v1.4.0 (stopped at
+        Deploy to staging, 12 min ago)``, then ``Start a new release`` (a hotfix or a
+        rollback: its ``Resume`` option only); take back an offer no longer true."""
         found = await self.iact.find_unfinished()
         if found is not None:
-            self._offer(found)
+            if self.unfinished is None or found.journal != self.unfinished.journal:
+                self._offer(found)
+        elif self.unfinished is not None:
+            self.iact._offer_no_more(self.unfinished)
         self._start_pending()
 
     def _offer(self, found: UnfinishedRun) -> None:

@@ -159,15 +159,16 @@ def replay(records: list[dict[str, Any]], tag_prefix: str = "v") -> Replayed:
             _INPUT_KINDS[kind](state, rec)
     if state.previous_version:
         state.previous_tag = f"{tag_prefix}{state.previous_version}"
+    flow = str(out.started.get("flow", "release") or "release")
     for sid, record in out.records.items():
         if record.status == "running":
             record.status = INTERRUPTED
             record.message = f"{record.message or sid}: interrupted (iact-tui stopped while it ran)"
-            record.fix = "run it again (r in the wizard; run release --resume headless): it checks what is done first"
+            record.fix = f"run it again (r in the wizard; run {flow} --resume headless): it checks what is done first"
             if _deploy_env(sid) is not None:
                 record.message += "; the hosts may still be in maintenance mode with the deploy lock held"
                 record.fix = (
-                    "r runs the deploy again (run release --resume headless), which takes the lock back and "
+                    f"r runs the deploy again (run {flow} --resume headless), which takes the lock back and "
                     "ends maintenance mode"
                 )
     return out
@@ -628,6 +629,7 @@ def find_unfinished(
     runs = state_root(state_dir) / "runs"
     if not runs.is_dir():
         return None
+    newer = _Newer()
     for folder in sorted(runs.iterdir(), reverse=True):
         journal = folder / "journal.jsonl"
         if journal == skip or not journal.is_file():
@@ -637,9 +639,63 @@ def find_unfinished(
         except OSError:
             continue
         found = judge(records, config, journal, flows)
-        if found is not None and (env is None or found.flow != "rollback" or found.env == env):
+        if (
+            found is not None
+            and (env is None or found.flow != "rollback" or found.env == env)
+            and not newer.supersede(found)
+        ):
             return found
+        newer.note(records, config)
     return None
+
+
+@dataclass
+class _Newer:
+    """What the runs newer than a candidate did, for :meth:`supersede` (this repository's
+    runs only).
+
+    Attributes:
+        bad: Versions a newer run marked bad (``release_marked_bad``).
+        versions: ``(flow, version)`` of newer hotfix runs that ran a step (choosing
+            Hotfix again makes the same version on the same branch: that run goes on with
+            it). A release is resumed in its own run, or left for good first.
+        rollbacks: Environments a newer rollback ran its rollback step on.
+    """
+
+    bad: set[str] = field(default_factory=set)
+    versions: set[tuple[str, str]] = field(default_factory=set)
+    rollbacks: set[str] = field(default_factory=set)
+
+    def note(self, records: list[dict[str, Any]], config: Config) -> None:
+        """Take in one run (older than those noted before)."""
+        started = next((r for r in records if r.get("kind") == "run_started"), None)
+        if started is None:
+            return
+        try:
+            if Path(str(started.get("repo", ""))).resolve() != config.root.resolve():
+                return
+        except OSError:
+            return
+        self.bad.update(str(r.get("version", "")) for r in records if r.get("kind") == "release_marked_bad")
+        flow = str(started.get("flow", ""))
+        if flow not in FLOWS:
+            return
+        found = replay(records, config.project.tag_prefix)
+        ran = {sid for sid, r in found.records.items() if r.status != "pending"}
+        if flow == "rollback":
+            env = str(started.get("env", "") or "")
+            if f"rollback-{env}" in ran:
+                self.rollbacks.add(env)
+        elif flow == "hotfix" and ran and found.state.version:
+            self.versions.add((flow, found.state.version))
+
+    def supersede(self, found: UnfinishedRun) -> bool:
+        """Whether a newer run makes ``found`` stale: its version was marked bad since (a
+        resume would deploy it again), the same hotfix was run again, or a
+        newer rollback of the same environment ran."""
+        if found.flow == "rollback":
+            return found.env in self.rollbacks
+        return found.version in self.bad or (found.flow, found.version) in self.versions
 
 
 def find_unended(config: Config, state_dir: Path | None = None) -> UnfinishedRun | None:

@@ -169,3 +169,72 @@ async def test_resume_takes_the_run_lock_and_is_refused_while_another_holds_it(
     assert "release of 1.4.0" in LockInfo.from_json(lock.path.read_text()).describe()
     resumed.finish()
     assert not lock.path.exists()
+
+
+def test_a_hotfix_or_rollback_is_unfinished_until_a_newer_run_makes_it_stale(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    """A hotfix left after its tag is offered, until the same hotfix was run again (the
+    operator chose Hotfix again and finished it) or its version was marked bad by a later
+    rollback (resuming it would deploy a bad release: found by a trial). A rollback whose
+    rollback step ran is offered until a newer rollback of the same environment ran."""
+    from iact_tui.engine.resume import FLOWS
+
+    config = load_config(quiet_sandbox.config_path)
+    repo, state = config.root, tmp_path / "state"
+
+    def hotfix_run(version: str, *steps: tuple[str, str]) -> list[dict[str, Any]]:
+        done = [rec("step_finished", step_id=sid, status=status, data={}) for sid, status in steps]
+        return [
+            rec("run_started", flow="hotfix", repo=str(repo), steps=["hotfix-branch", "tag", "verify", "backport"]),
+            rec("hotfix_loaded", production="v1.3.2", version=version, branch=f"hotfix/v{version}", source="host"),
+            *done,
+        ]
+
+    def rollback_run(*steps: tuple[str, str], bad: str = "") -> list[dict[str, Any]]:
+        done = [rec("step_finished", step_id=sid, status=status, data={}) for sid, status in steps]
+        marked = [rec("release_marked_bad", env="production", version=bad, tag=f"v{bad}")] if bad else []
+        return [
+            rec(
+                "run_started",
+                flow="rollback",
+                env="production",
+                repo=str(repo),
+                steps=["rollback-plan", "rollback-production", "verify", "rollback-record"],
+            ),
+            rec("rollback_target_chosen", version="1.3.1", tag="v1.3.1", source="git"),
+            *done,
+            *marked,
+        ]
+
+    left = [("hotfix-branch", "ok"), ("tag", "ok")]
+    _write(state, "20260101T000000Z-a", [*hotfix_run("1.3.3", *left), rec("run_finished", steps={})])
+    # Only the branch: nothing anyone else sees changed, so nothing is offered for it.
+    _write(state, "20260101T000001Z-b", hotfix_run("1.3.4", ("hotfix-branch", "ok")))
+    found = find_unfinished(config, state, flows=FLOWS)
+    assert found is not None and (found.flow, found.tag, found.crashed) == ("hotfix", "v1.3.3", False)
+    assert found.offer(now=found.last_ts).startswith("Resume hotfix v1.3.3 (next step: Verify production")
+    assert find_unfinished(config, state) is None  # a release's resume looks at releases only
+    # The same hotfix run again and finished: the left run is stale.
+    _write(state, "20260102T000000Z-c", hotfix_run("1.3.3", *left, ("verify", "ok"), ("backport", "ok")))
+    assert find_unfinished(config, state, flows=FLOWS) is None
+    # A rollback that rolled back and was not recorded is offered...
+    _write(state, "20260103T000000Z-d", hotfix_run("1.3.5", *left))
+    _write(state, "20260104T000000Z-e", rollback_run(("rollback-plan", "ok"), ("rollback-production", "ok")))
+    found = find_unfinished(config, state, flows=FLOWS)
+    assert found is not None and (found.flow, found.env, found.stopped_at) == ("rollback", "production", "verify")
+    assert found.subject == "rollback of production to v1.3.1"
+    # ... until a newer rollback of production ran; that one marked v1.3.5 bad, so the
+    # hotfix v1.3.5 left before it is not offered either (it would deploy a bad release).
+    _write(
+        state,
+        "20260105T000000Z-f",
+        rollback_run(
+            ("rollback-plan", "ok"),
+            ("rollback-production", "ok"),
+            ("verify", "ok"),
+            ("rollback-record", "ok"),
+            bad="1.3.5",
+        ),
+    )
+    assert find_unfinished(config, state, flows=FLOWS) is None

@@ -98,6 +98,17 @@ async def test_a_crashed_rollback_is_offered_resumed_as_it_stood_and_recorded(
         await pilot.press("r")
         await settle(app, pilot)
         assert run.records["verify"].status == "ok", screen.failure
+        # Left half done (asked first): Welcome offers it again at once.
+        await pilot.press("escape", "y")
+        await settle(app, pilot)
+        assert app.screen is welcome
+        assert "Every input is kept; next: Verify production." in options(welcome)[0]  # its ticks
+        await pilot.press("enter")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, RollbackScreen) and screen.run.journal_path == old.journal_path
+        run = screen.run
+        assert run.records["verify"].status == "ok" and screen.ticks.display
         await tick_by_hand(pilot, screen, "rollback-record")
         await pilot.press("c")
         await settle(app, pilot)
@@ -110,7 +121,7 @@ async def test_a_crashed_rollback_is_offered_resumed_as_it_stood_and_recorded(
         assert isinstance(app.screen, WelcomeScreen)
         assert not any("Resume" in o for o in options(app.screen))
     kinds = [r["kind"] for r in read_records(old.journal_path)]
-    assert kinds.count("run_started") == 1 and kinds.count("run_resumed") == 1
+    assert kinds.count("run_started") == 1 and kinds.count("run_resumed") == 2  # after the crash, after leaving
     assert kinds.count("confirmation") == 1  # typed before the crash: kept
     assert "1.3.2" in history.read_history("production", "v", state, repo=config.root).bad
     assert find_unfinished(config, state, flows=FLOWS) is None
