@@ -165,10 +165,12 @@ class HotfixScreen(FlowScreen[HotfixRun]):
         if not await self.load_run():
             return
         run = self.run
-        text = (
-            f"[b]production[/b] runs [b]{escape(run.production_tag)}[/b] (read from the {escape(run.source)}); "
-            f"hotfix [b]{escape(run.ctx.tag)}[/b] on [b]{escape(run.branch)}[/b]"
+        runs = (
+            f"ran [b]{escape(run.production_tag)}[/b] when this hotfix started (resumed)"
+            if self.resumed is not None
+            else f"runs [b]{escape(run.production_tag)}[/b] (read from the {escape(run.source)})"
         )
+        text = f"[b]production[/b] {runs}; hotfix [b]{escape(run.ctx.tag)}[/b] on [b]{escape(run.branch)}[/b]"
         for note in run.notes:
             text += f"\n[dim]{escape(note)}[/dim]"
         self.query_one("#hotfix-production", Static).update(text)
@@ -197,8 +199,20 @@ class HotfixScreen(FlowScreen[HotfixRun]):
         for sid, record in run.records.items():
             if record.status != "pending":
                 steps.update_check(sid, run.step(sid).title, record.status, record.message)
+        await self._quiet_poll()
+        try:  # the poll stops once the fix is tagged: read the commits once
+            self._show_commits(await run.fix_commits())
+        except IactError as exc:
+            self.query_one("#hotfix-commits", Static).update(f"[red]{escape(exc.what)}[/red]")
+        if run.records["tag"].status == "ok":
+            self.query_one("#hotfix-instructions", Static).update(
+                f"Resumed: the fix is tagged {escape(run.ctx.tag)} on [b]{escape(run.branch)}[/b]."
+            )
+        editor = self.query_one("#hotfix-changelog", TextArea)
         if run.records["changelog"].status == "ok":
-            self.query_one("#hotfix-changelog", TextArea).read_only = True
+            if not editor.text.strip():  # the section written, unedited: the draft from the fix commits
+                editor.load_text(await run.draft_changelog())
+            editor.disabled, editor.read_only = False, True
         if self.done(RELEASE_STEPS):
             acknowledged = resumed.acknowledged_plans.get(ENV)
             if acknowledged and self.acknowledged():
@@ -241,11 +255,7 @@ class HotfixScreen(FlowScreen[HotfixRun]):
             return
         if commits == self.commits:
             return
-        self.commits = commits
-        self.query_one("#hotfix-commits", Static).update(
-            "\n".join(f"[b]{sha[:10]}[/b] {escape(subject)}" for sha, subject in commits)
-            or "[dim]no fix commit yet[/dim]"
-        )
+        self._show_commits(commits)
         editor = self.query_one("#hotfix-changelog", TextArea)
         unedited = self.seeded is None or editor.text == self.seeded
         if (
@@ -258,6 +268,14 @@ class HotfixScreen(FlowScreen[HotfixRun]):
             editor.load_text(self.seeded)
             editor.disabled = False
         self.refresh_status()
+
+    def _show_commits(self, commits: list[tuple[str, str]]) -> None:
+        """List the fix commits (``(sha, subject)``, newest first)."""
+        self.commits = commits
+        self.query_one("#hotfix-commits", Static).update(
+            "\n".join(f"[b]{sha[:10]}[/b] {escape(subject)}" for sha, subject in commits)
+            or "[dim]no fix commit yet[/dim]"
+        )
 
     async def _quiet_poll(self) -> None:
         """Wait for a poll in flight: steps and the poll share the repository."""

@@ -674,8 +674,8 @@ class HotfixRun(ReleaseRun):
                 "the resumed hotfix's journal does not say which version and branch it made",
                 "leave it (start a new hotfix) and finish this one by hand",
             )
-        self.source = str(loaded.get("source", "") or "journal")
-        self.notes = [f"resumed: production ran {tag} when this hotfix started"]
+        self.source = "journal"
+        self.notes = []
         tags = await self.ctx.git.tags()
         self.ctx.versions = versioning.parse_tags(tags, p.tag_prefix)
         self.production_version, self.production_tag = production, tag

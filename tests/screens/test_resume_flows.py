@@ -209,7 +209,12 @@ async def test_a_hotfix_stopped_after_its_production_deploy_is_resumed_there(
 
         from iact_tui.widgets import CheckTable
 
-        assert screen.query_one("#hotfix-changelog", TextArea).read_only
+        editor = screen.query_one("#hotfix-changelog", TextArea)
+        assert editor.read_only and "### Fixed" in editor.text and "Say how long clients should wait" in editor.text
+        assert "say how long clients should wait" in str(screen.query_one("#hotfix-commits", Static).render())
+        assert "production ran v1.3.2 when this hotfix started (resumed); hotfix v1.3.3 on hotfix/v1.3.3" in str(
+            screen.query_one("#hotfix-production", Static).render()
+        )
         steps = screen.query_one("#hotfix-steps", CheckTable)
         assert steps.status_of("tag") == "ok" and steps.status_of("deploy-production") == "ok"
         assert screen.plan_lines and screen.acknowledged()
