@@ -18,6 +18,7 @@ from iact_tui import signals
 from iact_tui.config import Config
 from iact_tui.engine.events import CheckUpdate, Event, OutputLine, StepFinished, StepStarted
 from iact_tui.engine.run import FlowRun, ReleaseRun
+from iact_tui.engine.state import RunState
 from iact_tui.engine.step import Step, StepRecord
 from iact_tui.errors import IactError
 
@@ -204,6 +205,29 @@ async def _loaded(run: _Loads, out: TextIO) -> bool:
     return True
 
 
+class _Ticks(Protocol):
+    """A run whose verification has items done by hand."""
+
+    state: RunState
+
+    def verify_manual_checks(self) -> tuple[tuple[str, str], ...]: ...
+
+    def tick_verify(self, check_id: str, ticked: bool, note: str = "") -> None: ...
+
+
+#: The note ``--yes`` gives the verification items done by hand (journaled, reported).
+TICKED_BY_YES = "ticked in advance by --yes (nobody looked)"
+
+
+def _tick_in_advance(run: _Ticks, out: TextIO) -> None:
+    """``--yes``: tick each verification item done by hand not ticked yet (a resumed run
+    keeps the operator's own ticks and notes), noted as nobody looked, and say so."""
+    for check_id, label in run.verify_manual_checks():
+        if check_id not in run.state.verify_ticks:
+            run.tick_verify(check_id, True, TICKED_BY_YES)
+            _say(out, f"! {label}: {TICKED_BY_YES}")
+
+
 def _answer_in_advance(run: ReleaseRun, until: str | None, skip: dict[str, str] | None, out: TextIO) -> bool:
     """``--yes`` for a release or a hotfix: answer what the screens would ask, in advance,
     for the steps this run reaches (up to ``until``).
@@ -234,9 +258,7 @@ def _answer_in_advance(run: ReleaseRun, until: str | None, skip: dict[str, str] 
     # replayed when the run is resumed in the wizard, which must then ask the operator
     # (found by a trial: production was deployed with no typed version after such a resume).
     if reaches("verify"):
-        for check_id, _label in run.verify_manual_checks():
-            if check_id not in run.state.verify_ticks:  # a resumed run keeps the operator's own ticks and notes
-                run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
+        _tick_in_advance(run, out)
     if reaches("deploy-production"):
         run.confirm("deploy-production", run.state.version)
     reaches_prep = reaches("prep-production")
@@ -483,8 +505,7 @@ async def run_rollback(
         for note in run.notes:
             _say(out, f"! {note}")
         _say(out, f"{env} runs {run.current_tag or 'an unknown release'}; going back to {target.tag} ({target.detail})")
-        for check_id, _label in run.verify_manual_checks():
-            run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
+        _tick_in_advance(run, out)
         run.confirm(run.deploy_step_id, target.version)
         failed, cancelled = await _stream(out, run.run_until(), run.steps, 1)
         run.finish()
@@ -658,9 +679,7 @@ async def resume_flow(
                     f"! {sid} was interrupted; it runs again (its {lines} output line(s) so far are in the journal)",
                 )
         if isinstance(run, RollbackRun):
-            for check_id, _label in run.verify_manual_checks():
-                if check_id not in run.state.verify_ticks:
-                    run.tick_verify(check_id, True, "ticked in advance by --yes (nobody looked)")
+            _tick_in_advance(run, out)
             if run.deploy_step_id not in run.state.confirmations:
                 run.confirm(run.deploy_step_id, run.state.version)
         elif not _answer_in_advance(run, until, None, out):

@@ -38,6 +38,8 @@ def test_run_rollback_goes_back_and_verifies(sandbox: demo.Sandbox, capsys: pyte
     out = capsys.readouterr().out
     assert status == 0, out
     assert "rolled back from v1.3.2 to v1.3.1; v1.3.2 marked bad" in out
+    # --yes ticks the items verified by hand, and says so: nobody looked
+    assert out.count(": ticked in advance by --yes (nobody looked)") == 2, out
     # the last lines say what production runs now, not only the steps' names
     assert "production runs v1.3.1 (1 host: production), rolled back from v1.3.2\njournal:" in out, out
     # v1.3.2 is now marked bad: it is refused as a target.
