@@ -340,10 +340,11 @@ class _HostRun:
             return None
         windows = self._windows()
         if windows and windows[-1]["state"] == "open":
+            note = str(windows[-1].get("note") or "")
             await self.say(
-                f"maintenance window {len(windows)} is still open from the previous attempt "
-                f"({windows[-1]['note']}): it ends when this attempt's "
-                "post commands succeed"
+                f"maintenance window {len(windows)} is still open from the previous attempt"
+                + (f" ({note})" if note else "")
+                + ": it ends when this attempt's post commands succeed"
             )
             return windows[-1]
         if not windows and self.fresh_marks:
