@@ -675,10 +675,44 @@ def find_config(start: Path) -> Path:
         candidate = folder / CONFIG_NAME
         if candidate.is_file():
             return candidate
+    elsewhere = _config_on_another_branch(here)
+    if elsewhere is not None:
+        checked_out, branch = elsewhere
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {here}: {checked_out} is checked out, and the file is on {branch} only",
+            f"check out {branch} (`git checkout {branch}`) and start iact-tui again; an unfinished hotfix "
+            "is offered there",
+        )
     raise ConfigError(
         f"no {CONFIG_NAME} found in {here} or any parent directory",
         "run `iact-tui init` in the repository to write a starter file, or pass --config PATH",
     )
+
+
+def _config_on_another_branch(here: Path) -> tuple[str, str] | None:
+    """``(checked-out branch, branch holding the config)`` when ``here`` is in a git
+    repository whose checked-out branch lacks :data:`CONFIG_NAME` at its root while
+    ``main`` or ``master`` holds it (a crash left a hotfix branch cut from an old tag
+    checked out); ``None`` otherwise (or without git). Runs git (a few ms); only called
+    when the file is not found."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    current = git("rev-parse", "--abbrev-ref", "HEAD")
+    if not current:
+        return None
+    for branch in ("main", "master"):
+        if branch != current and git("cat-file", "-e", f"refs/heads/{branch}:{CONFIG_NAME}") is not None:
+            return ("a detached HEAD" if current == "HEAD" else current), branch
+    return None
 
 
 def load_config(path: Path) -> Config:

@@ -87,6 +87,34 @@ def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
         find_config(tmp_path)
 
 
+def test_a_branch_without_the_config_says_which_branch_holds_it(tmp_path: Path) -> None:
+    """A crash can leave a hotfix branch cut from an old tag checked out, whose tree has no
+    iact-release.toml: the error says to check out main, not to write a new config."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (tmp_path / "app.py").write_text("x = 1\n")
+    git("add", "app.py")
+    git("commit", "-q", "-m", "app")
+    git("tag", "v1.0.0")
+    write(tmp_path, GOOD)
+    git("add", CONFIG_NAME)
+    git("commit", "-q", "-m", "config")
+    git("checkout", "-q", "-b", "hotfix/v1.0.1", "v1.0.0")
+    with pytest.raises(ConfigError) as found:
+        find_config(tmp_path)
+    assert found.value.what.endswith("hotfix/v1.0.1 is checked out, and the file is on main only")
+    assert "git checkout main" in found.value.fix
+    git("checkout", "-q", "--detach", "v1.0.0")
+    with pytest.raises(ConfigError, match="a detached HEAD is checked out"):
+        find_config(tmp_path)
+
+
 def test_find_config_walks_up(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD)
     deep = tmp_path / "a" / "b"
