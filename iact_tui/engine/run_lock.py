@@ -302,13 +302,29 @@ class RunLock:
 
     def release(self) -> None:
         """Give the lock back; the last holder in this process removes the file (only if
-        it is still this process's: a lock broken and taken by another stays)."""
+        it is still this process's: a lock broken and taken by another stays). A run that
+        shared the lock with the one that took it (a hotfix opened from the wizard beside
+        its release run) gives the file back to that one's flow and version."""
         with _registry:
             entry = _held.get(self.path)
             if entry is None:
                 return
             entry[1] -= 1
             if entry[1] > 0:
+                first = entry[0]
+                if (
+                    isinstance(first, RunLock)
+                    and first is not self
+                    and (first.flow, first.version)
+                    != (
+                        self.flow,
+                        self.version,
+                    )
+                ):
+                    with self._guarded():
+                        current = self._read()
+                        if isinstance(current, LockInfo) and self._is_mine(current):
+                            os.replace(first._write_temp(first._info(started=current.started)), self.path)
                 return
             del _held[self.path]
             with self._guarded():

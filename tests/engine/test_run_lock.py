@@ -459,3 +459,21 @@ def test_the_lock_lives_with_the_repository_so_another_state_dir_or_worktree_is_
         assert not (tmp_path / "state-b" / "locks").exists()
     finally:
         holder.communicate("")
+
+
+def test_a_run_sharing_the_lock_gives_it_back_to_the_first_runs_flow(repo: Path, state: Path) -> None:
+    """A hotfix opened from the wizard shares the release run's lock and writes its own
+    flow and version into it; when it ends, another iact-tui is told of the release run
+    again, not of a hotfix that is over (found by a trial)."""
+    release = RunLock(repo, flow="release", state_dir=state)
+    hotfix = RunLock(repo, flow="hotfix", state_dir=state)
+    release.acquire()
+    hotfix.acquire()
+    hotfix.set_version("1.3.4")
+    info = LockInfo.from_json(hotfix.path.read_text())
+    assert (info.flow, info.version) == ("hotfix", "1.3.4")
+    hotfix.release()
+    info = LockInfo.from_json(release.path.read_text())
+    assert (info.flow, info.version, info.pid) == ("release", "", os.getpid())
+    release.release()
+    assert not release.path.exists()
