@@ -169,7 +169,7 @@ class FlowScreen(LeanScreen, Generic[RunT]):
 
     def restore(self) -> None:
         """Show a resumed run as it stood (after :meth:`load_run`): each step's journaled
-        checks, the output the interrupted steps had written, the items done by hand when
+        checks and commands, the output the interrupted steps had written, the items done by hand when
         the verification had passed, and the first step that did not pass as the failure
         (``r`` runs it again; every step checks what is done first)."""
         resumed = self.resumed
@@ -189,6 +189,23 @@ class FlowScreen(LeanScreen, Generic[RunT]):
                         data if isinstance(data, dict) else {},
                     )
                 )
+        for sid, commands in resumed.commands.items():
+            for fields in commands.values():
+                try:
+                    self.route(
+                        CommandUpdate(
+                            sid,
+                            str(fields.get("host") or ""),
+                            int(fields.get("index") or 0),
+                            str(fields.get("name") or ""),
+                            str(fields.get("phase") or ""),
+                            fields.get("status") or "pending",
+                            float(fields.get("seconds") or 0.0),
+                            str(fields.get("detail") or ""),
+                        )
+                    )
+                except (TypeError, ValueError):
+                    continue  # a damaged record: the journal keeps it, the table does without
         for sid, record in self.run.records.items():
             lines = resumed.output.get(sid, []) if record.status == INTERRUPTED else []
             if lines:

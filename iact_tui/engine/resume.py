@@ -94,6 +94,9 @@ class Replayed:
         checks: Step id → check id → the last ``check`` record of its last attempt
             (``check_id``, ``label``, ``status``, ``detail``, ``data``), in first-seen
             order: a resumed screen shows the checks of a step that passed.
+        commands: Step id → ``host#index`` → the last ``command`` record of its last
+            attempt (``host``, ``index``, ``name``, ``phase``, ``status``, ``seconds``,
+            ``detail``): a resumed screen shows its commands table.
         loaded: A hotfix's or rollback's first ``hotfix_loaded``/``rollback_loaded``
             record: what production ran and which hotfix version and branch were chosen;
             what the environment ran before the rollback. A resumed run keeps these (read
@@ -115,6 +118,7 @@ class Replayed:
     last_ts: float = 0.0
     attempt_ts: dict[str, float] = field(default_factory=dict)
     still_running: dict[str, list[str]] = field(default_factory=dict)
+    commands: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     loaded: dict[str, Any] = field(default_factory=dict)
     origin_branch: str | None = None
     acknowledged_plans: dict[str, list[str]] = field(default_factory=dict)
@@ -205,12 +209,18 @@ def _step_started(out: Replayed, rec: dict[str, Any]) -> None:
     record.attempts += 1
     out.output[sid] = []
     out.checks[sid] = {}
+    out.commands[sid] = {}
     out.attempt_ts[sid] = float(rec.get("ts", out.last_ts) or out.last_ts)
 
 
 def _check(out: Replayed, rec: dict[str, Any]) -> None:
     fields = {k: rec.get(k) for k in ("check_id", "label", "status", "detail", "data")}
     out.checks.setdefault(str(rec.get("step_id", "")), {})[str(rec.get("check_id", ""))] = fields
+
+
+def _command(out: Replayed, rec: dict[str, Any]) -> None:
+    fields = {k: rec.get(k) for k in ("host", "index", "name", "phase", "status", "seconds", "detail")}
+    out.commands.setdefault(str(rec.get("step_id", "")), {})[f"{rec.get('host')}#{rec.get('index')}"] = fields
 
 
 def _output(out: Replayed, rec: dict[str, Any]) -> None:
@@ -269,6 +279,7 @@ _STEP_KINDS = {
     "step_started": _step_started,
     "output": _output,
     "check": _check,
+    "command": _command,
     "step_finished": _step_finished,
     "deploy_lock_taken": _lock_taken,
     "announcement_edited": _announcement_edited,

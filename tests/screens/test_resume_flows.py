@@ -26,7 +26,7 @@ from iact_tui.engine.rollback import RollbackRun
 from iact_tui.screens import WelcomeScreen
 from iact_tui.screens.leave_unfinished import LeaveUnfinishedModal
 from iact_tui.screens.rollback import RollbackScreen
-from iact_tui.widgets import CommandLog
+from iact_tui.widgets import CommandLog, DeployTable
 
 OUTPUT = "health of production: reading before the crash"
 
@@ -89,6 +89,9 @@ async def test_a_crashed_rollback_is_offered_resumed_as_it_stood_and_recorded(
         assert current.startswith("production runs v1.3.1 (1 host: production), rolled back from v1.3.2"), current
         assert screen.query_one("#rollback-plan", Static).border_title == "Plan (before the rollback)"
         assert "Each host runs" in str(screen.query_one("#rollback-plan", Static).render())
+        # The rollback's commands as they ended on the host (from the journal).
+        table = screen.query_one("#rollback-table", DeployTable)
+        assert table.row_count >= 5 and table.display, table.row_count
         log = screen.query_one(CommandLog)
         log.flush()
         assert any(OUTPUT in str(line) for line in log.log_widget.lines)
