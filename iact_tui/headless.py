@@ -501,6 +501,7 @@ async def run_rollback(
             await run.load()
             target = run.choose_target(to)
         except IactError as exc:
+            run.finish()  # refused before any step: the history says so, not "unfinished"
             return _refused(out, exc)
         for note in run.notes:
             _say(out, f"! {note}")

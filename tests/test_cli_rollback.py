@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from iact_tui import demo, headless
 from iact_tui.cli import main
 from iact_tui.config import load_config
+from iact_tui.engine import report
 from iact_tui.engine.events import CheckUpdate, Event
+from iact_tui.engine.journal import read_journal
 from iact_tui.engine.rollback import RollbackRun
 from iact_tui.errors import VersionError
 
@@ -29,6 +32,10 @@ def test_run_rollback_refuses_an_unknown_or_newer_target(
     assert main(["run", "rollback", "--to", "v9.9.9", "--yes", "--config", config]) == 2
     out = capsys.readouterr().out
     assert "no tag v9.9.9" in out and "nothing was changed" in out
+    # The refused run ended: history says it stopped before any step, not "unfinished".
+    journal = Path(out.split("journal: ", 1)[1].split()[0])
+    summary = report.summarize(read_journal(journal).records, journal.parent.name, journal.parent)
+    assert summary.result == "stopped before any step", summary.result
     assert main(["run", "rollback", "--to", "v1.3.2", "--yes", "--config", config]) == 2
     assert "already runs v1.3.2" in capsys.readouterr().out
 

@@ -127,7 +127,8 @@ class RunSummary:
         ``interrupted at STEP`` (started and never finished, or cancelled) for the last
         step that ran, ``stopped after STEP`` (the run ended with steps not run),
         ``unfinished`` (no ``run_finished``: still running, or crashed between steps) or,
-        for a monitoring session, ``monitored``."""
+        for a monitoring session, ``monitored``. A rollback that only planned says
+        ``(nothing changed)``."""
         if self.flow == "monitor":
             return "monitored"
         if self.attempts:
@@ -145,7 +146,10 @@ class RunSummary:
             return "unfinished"
         if not self.attempts:
             return "stopped before any step"
-        return f"stopped after {max(self.attempts, key=lambda a: a.started).step_id}"
+        stopped = f"stopped after {max(self.attempts, key=lambda a: a.started).step_id}"
+        if self.flow == "rollback" and all(a.step_id == "rollback-plan" for a in self.attempts):
+            return f"{stopped} (nothing changed)"  # only the read-only plan ran
+        return stopped
 
 
 #: Journal kinds of the repository's run lock changing hands (see :mod:`iact_tui.engine.run`).

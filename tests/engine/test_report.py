@@ -280,3 +280,26 @@ def test_a_run_quit_resumed_then_killed_has_not_ended_and_its_old_report_is_rebu
     summary = report.summarize(report.journal_records(tmp_path / "journal.jsonl")[0], "r", tmp_path)
     assert not summary.finished and summary.ended is not None and summary.started is not None
     assert summary.ended > summary.started
+
+
+def test_a_rollback_that_only_planned_says_nothing_changed() -> None:
+    records = [
+        {
+            "ts": 1.0,
+            "kind": "run_started",
+            "flow": "rollback",
+            "env": "production",
+            "repo": "/r",
+            "steps": ["rollback-plan", "rollback-production", "verify", "rollback-record"],
+        },
+        {"ts": 2.0, "kind": "step_started", "step_id": "rollback-plan", "title": "Plan the rollback of production"},
+        {"ts": 3.0, "kind": "step_finished", "step_id": "rollback-plan", "status": "ok", "message": "", "data": {}},
+        {"ts": 4.0, "kind": "run_finished", "steps": {"rollback-plan": "ok", "rollback-production": "pending"}},
+    ]
+    summary = report.summarize(records, "r1", Path("/tmp/r1"))
+    assert summary.result == "stopped after rollback-plan (nothing changed)"
+    records[1:3] = [
+        {**records[1], "step_id": "rollback-production", "title": "Roll back production"},
+        {**records[2], "step_id": "rollback-production", "status": "ok"},
+    ]
+    assert report.summarize(records, "r1", Path("/tmp/r1")).result == "stopped after rollback-production"
