@@ -634,14 +634,15 @@ def find_unfinished(
         env: Only a rollback of this environment (``None``: any).
 
     Returns:
-        The newest run (by its folder name, a UTC time) that :func:`judge` calls
-        unfinished; ``None`` when there is none.
+        The newest run (by the time of its ``run_started``, then its folder name) that
+        :func:`judge` calls unfinished and no newer run makes stale (``_Newer``);
+        ``None`` when there is none.
     """
     runs = state_root(state_dir) / "runs"
     if not runs.is_dir():
         return None
-    newer = _Newer()
-    for folder in sorted(runs.iterdir(), reverse=True):
+    read: list[tuple[float, str, Path, list[dict[str, Any]]]] = []
+    for folder in runs.iterdir():
         journal = folder / "journal.jsonl"
         if journal == skip or not journal.is_file():
             continue
@@ -649,6 +650,13 @@ def find_unfinished(
             records = read_records(journal)
         except OSError:
             continue
+        started = next((float(r.get("ts") or 0.0) for r in records if r.get("kind") == "run_started"), 0.0)
+        read.append((started, folder.name, journal, records))
+    # Newest first by when each run started: folder names have a one-second resolution,
+    # and two runs of the same second sort by their random suffix.
+    read.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    newer = _Newer()
+    for _started, _name, journal, records in read:
         found = judge(records, config, journal, flows)
         if (
             found is not None
@@ -667,7 +675,8 @@ class _Newer:
 
     Attributes:
         bad: Versions a newer run marked bad (``release_marked_bad``).
-        versions: ``(flow, version)`` of newer hotfix runs that ran a step (choosing
+        versions: ``(flow, version)`` of newer hotfix runs that ran a step past the
+            branch and the checks (choosing
             Hotfix again makes the same version on the same branch: that run goes on with
             it). A release is resumed in its own run, or left for good first.
         rollbacks: Environments a newer rollback ran its rollback step on.
@@ -697,7 +706,7 @@ class _Newer:
             env = str(started.get("env", "") or "")
             if f"rollback-{env}" in ran:
                 self.rollbacks.add(env)
-        elif flow == "hotfix" and ran and found.state.version:
+        elif flow == "hotfix" and ran - _HOTFIX_LOCAL and found.state.version:
             self.versions.add((flow, found.state.version))
 
     def supersede(self, found: UnfinishedRun) -> bool:

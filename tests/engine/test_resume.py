@@ -238,3 +238,27 @@ def test_a_hotfix_or_rollback_is_unfinished_until_a_newer_run_makes_it_stale(
         ),
     )
     assert find_unfinished(config, state, flows=FLOWS) is None
+
+
+def test_runs_of_the_same_second_are_ordered_by_when_they_started(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    """Run folders are named to the second with a random suffix: a hotfix run that only
+    made its branch, then one that deployed, both in one second. The deploying one is
+    newer by its ``run_started`` time whatever the suffixes; it is offered, and the
+    branch-only run does not make it stale (it changed nothing anyone else sees)."""
+    from iact_tui.engine.resume import FLOWS
+
+    config = load_config(quiet_sandbox.config_path)
+    repo, state = config.root, tmp_path / "state"
+
+    def hotfix_run(ts: float, *steps: str) -> list[dict[str, Any]]:
+        return [
+            {**rec("run_started", flow="hotfix", repo=str(repo), steps=["hotfix-branch", "tag", "backport"]), "ts": ts},
+            rec("hotfix_loaded", production="v1.3.2", version="1.3.3", branch="hotfix/v1.3.3", source="host"),
+            *(rec("step_finished", step_id=sid, status="ok", data={}) for sid in steps),
+            rec("run_finished", steps={}),
+        ]
+
+    _write(state, "20260101T000000Z-ffffff", hotfix_run(1000.0, "hotfix-branch"))  # first, larger suffix
+    deployed = _write(state, "20260101T000000Z-000000", hotfix_run(1000.5, "hotfix-branch", "tag"))
+    found = find_unfinished(config, state, flows=FLOWS)
+    assert found is not None and found.journal == deployed
