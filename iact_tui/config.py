@@ -680,8 +680,8 @@ def find_config(start: Path) -> Path:
         checked_out, branch = elsewhere
         raise ConfigError(
             f"no {CONFIG_NAME} in {here}: {checked_out} is checked out, and the file is on {branch} only",
-            f"check out {branch} (`git checkout {branch}`) and start iact-tui again; an unfinished hotfix "
-            "is offered there",
+            f"check out {branch} (`git checkout {branch}`), then run the same iact-tui command again (an "
+            "unfinished hotfix is offered or resumed from there)",
         )
     raise ConfigError(
         f"no {CONFIG_NAME} found in {here} or any parent directory",

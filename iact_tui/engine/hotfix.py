@@ -338,8 +338,15 @@ class BackportStep:
         conflicts = {t: o["files"] for t, o in results.items() if o["status"] == "conflict"}
         main_ok = results[p.main_branch]["status"] != "conflict"
         if main_ok:
-            with contextlib.suppress(IactError):
+            try:
                 await git.update_branch_from_remote(p.remote, p.main_branch)
+            except IactError as exc:
+                yield OutputLine(
+                    self.id,
+                    f"your {p.main_branch} is behind {p.remote}/{p.main_branch} ({exc.what}): "
+                    f"`git checkout {p.main_branch} && git pull --ff-only` before the next release",
+                    "stderr",
+                )
         if conflicts:
             first, files = next(iter(conflicts.items()))
             verb = (
@@ -347,14 +354,16 @@ class BackportStep:
                 if how == "merge"
                 else f"git cherry-pick -x {ctx.state.previous_tag}..{ctx.release_branch}"
             )
+            managed = [f for f in results[first].get("managed", []) if f != p.changelog]
+            keep = f"; keep {first}'s version in {', '.join(managed)}" if managed else ""
             yield StepFinished(
                 self.id,
                 "failed",
                 "the fix could not reach "
                 + "; ".join(f"{t} (conflicts in {', '.join(f)})" for t, f in conflicts.items())
                 + ": those branches are untouched",
-                f"do it by hand: `git checkout {first} && {verb}`, resolve {', '.join(files)}, commit, push "
-                f"(the {ctx.tag} section of {p.changelog} belongs there too)",
+                f"do it by hand: `git checkout {first} && {verb}`, resolve {', '.join(files)}{keep}, commit, push "
+                f"(the {ctx.tag} section of {p.changelog} belongs there too, below [Unreleased])",
                 {"targets": results, "how": how},
             )
             return
@@ -442,7 +451,8 @@ async def _backport_one(ctx: RunContext, target: str, head: str, how: str, body:
             if files:
                 if not set(files) <= managed:
                     await wgit.abort_merge()
-                    return {"status": "conflict", "files": files}
+                    real = [f for f in files if f not in managed]
+                    return {"status": "conflict", "files": real, "managed": [f for f in files if f in managed]}
                 ours = [f for f in files if f != p.changelog]
                 written: dict[str, str] = {}
                 if p.changelog in files:

@@ -929,8 +929,20 @@ class GitService:
         return await self._call(f"cherry-pick {sha[:10]}", do)
 
     async def update_branch_from_remote(self, remote: str, branch: str) -> None:
-        """Fast-forward the local ``branch`` to the remote's (``git fetch REMOTE BRANCH:BRANCH``);
-        refused when it is not a fast-forward, or when ``branch`` is checked out."""
+        """Fast-forward the local ``branch`` to the remote's: ``git fetch REMOTE
+        BRANCH:BRANCH``, or, when ``branch`` is checked out, ``git fetch REMOTE BRANCH``
+        then ``git merge --ff-only REMOTE/BRANCH`` (local changes the merge would touch
+        refuse it, and nothing changes).
+
+        Raises:
+            GitError: It is not a fast-forward, or the checked-out tree refuses it.
+        """
+        if await self.current_branch() == branch:
+            await self._call(f"fetch {remote} {branch}", lambda: self._repo.git.fetch(remote, branch))
+            await self._call(
+                f"merge --ff-only {remote}/{branch}", lambda: self._repo.git.merge("--ff-only", f"{remote}/{branch}")
+            )
+            return
         await self._call(
             f"fetch {remote} {branch}:{branch}", lambda: self._repo.git.fetch(remote, f"{branch}:{branch}")
         )

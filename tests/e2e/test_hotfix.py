@@ -149,7 +149,9 @@ async def test_backport_conflict_is_reported_and_main_left_untouched(
     assert events
     finished = [e async for e in run.run_step("backport")][-1]
     assert finished.status == "failed"  # type: ignore[union-attr]
-    assert "main (conflicts in CHANGELOG.md, core/middleware.py)" in run.records["backport"].message
+    # Only the conflict iact-tui cannot resolve is named; the changelog is said apart.
+    assert "main (conflicts in core/middleware.py)" in run.records["backport"].message
+    assert "section of CHANGELOG.md belongs there too" in run.records["backport"].fix
     assert "git merge --no-ff hotfix/v1.3.3" in run.records["backport"].fix
     assert git(origin, "rev-parse", "main") == main_before
     assert git(origin, "rev-parse", "v1.3.3^{commit}") == git(origin, "rev-parse", "refs/heads/hotfix/v1.3.3")

@@ -281,3 +281,33 @@ async def test_delete_merged_branch_refuses_a_branch_with_work_on_it(repo: Path)
     assert git(repo, "branch", "--list", "hotfix/*").split() == ["hotfix/v1.0.2"]
     with pytest.raises(GitError):
         await service.delete_merged_branch("bad..name")
+
+
+async def test_update_branch_from_remote_fast_forwards_it_checked_out_or_not(repo: Path, tmp_path: Path) -> None:
+    """After a hotfix's backport pushed to main, the operator's main follows: checked out
+    (merge --ff-only) or not (fetch main:main); a branch that diverged is refused."""
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
+
+    def push_one(name: str) -> str:
+        (other / name).write_text(name)
+        git(other, "add", name)
+        git(other, "commit", "-qm", f"fix: {name}")
+        git(other, "push", "-q", "origin", "main")
+        return git(other, "rev-parse", "HEAD")
+
+    service = GitService(repo)
+    head = push_one("d")
+    await service.update_branch_from_remote("origin", "main")  # main is checked out
+    assert git(repo, "rev-parse", "main") == head and (repo / "d").is_file()
+    git(repo, "checkout", "-q", "-b", "hotfix/v1.0.1")
+    head = push_one("e")
+    await service.update_branch_from_remote("origin", "main")  # not checked out
+    assert git(repo, "rev-parse", "main") == head
+    git(repo, "checkout", "-q", "main")
+    (repo / "f").write_text("f")
+    git(repo, "add", "f")
+    git(repo, "commit", "-qm", "feat: local")
+    push_one("g")
+    with pytest.raises(GitError):
+        await service.update_branch_from_remote("origin", "main")  # diverged: not a fast-forward
