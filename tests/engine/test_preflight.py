@@ -220,6 +220,10 @@ async def test_preflight_reports_each_failure_with_what_and_fix(quiet_sandbox: d
     assert "git remote set-url origin URL" in failed["up-to-date"]
     last = events[-1]
     assert isinstance(last, StepFinished) and last.status == "failed"
+    # The step's fix says each failure's reason and fix in full (a table cell may cut them).
+    assert "main-branch: HEAD is detached (no branch is checked out) → run `git checkout main`" in last.fix
+    assert "up-to-date: cannot reach remote origin (/nonexistent)" in last.fix
+    assert last.fix.endswith("; then run the checklist again")
 
 
 # -- secrets the later steps read --------------------------------------------------------

@@ -617,6 +617,8 @@ class PreflightStep:
         details: dict[str, str] = {}
         tests_done = asyncio.Event()
 
+        fixes: dict[str, str] = {}
+
         async def guard(check_id: str, body: Callable[[], Awaitable[str]]) -> None:
             label = _LABELS[check_id]
             await queue.put(CheckUpdate(STEP_ID, check_id, label, "running"))
@@ -629,6 +631,7 @@ class PreflightStep:
                 await queue.put(CheckUpdate(STEP_ID, check_id, label, "skipped", exc.detail))
             except IactError as exc:
                 results[check_id], details[check_id] = "failed", detail_of(exc)
+                fixes[check_id] = f"{exc.what} → {exc.fix}" if exc.fix else exc.what
                 await queue.put(CheckUpdate(STEP_ID, check_id, label, "failed", detail_of(exc)))
             finally:
                 if check_id == "tests":
@@ -742,11 +745,15 @@ class PreflightStep:
                 await forge.close()
         failed = [cid for cid, _ in checks if results.get(cid) == "failed"]
         if failed:
+            # Each failure's reason and fix in full: the table may cut a long detail.
+            said = "; ".join(f"{cid}: {fixes[cid]}" for cid in failed if cid in fixes)
             yield StepFinished(
                 STEP_ID,
                 "failed",
                 f"{len(failed)} check(s) failed: {', '.join(failed)}",
-                "fix what each failed check says, then run the checklist again",
+                f"{said}; then run the checklist again"
+                if said
+                else "fix what each failed check says, then run the checklist again",
                 {"checks": results, "details": details, "version": ctx.state.version},
             )
         else:
