@@ -663,7 +663,10 @@ class IactApp(App[None]):
             else:
                 busy.hold.set()
 
-        self.push_screen(QuitModal(busy.step_titles.get(step, step)), answered)
+        self.push_screen(
+            QuitModal(busy.step_titles.get(step, step), still_running=lambda: busy.step_status.get(step) == "running"),
+            answered,
+        )
 
     def stop_on_signal(self, name: str) -> None:
         """SIGHUP or SIGTERM (see :mod:`iact_tui.signals`): quit without asking, as a

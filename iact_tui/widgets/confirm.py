@@ -134,9 +134,14 @@ class QuitModal(ModalScreen[bool]):
         subject: The dialog's first line when no step runs, e.g. ``"The hotfix is not finished."``
         leave_label: The leave button's label: ``"Quit"`` when the app exits, ``"Leave"``
             when the operator goes back to another screen.
+        still_running: With ``step``: whether it still runs, asked every
+            :attr:`POLL_SECONDS`; once it has ended the message says so (the dialog
+            must not say a step runs that has finished).
     """
 
     BINDINGS = [Binding("escape", "stay", "Stay"), Binding("y", "leave", "Leave")]
+    #: How often ``still_running`` is asked, in seconds.
+    POLL_SECONDS = 0.25
 
     DEFAULT_CSS = """
     QuitModal { align: center middle; background: $background 60%; }
@@ -155,9 +160,13 @@ class QuitModal(ModalScreen[bool]):
         not_done: Sequence[str] = (),
         subject: str = "The release is not finished.",
         leave_label: str = "Quit",
+        still_running: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__()
         self.step = step
+        self.still_running = still_running
+        #: The step has ended while the dialog was open.
+        self.step_ended = False
         self.done = done
         self.not_done = tuple(not_done)
         self.subject = subject
@@ -165,6 +174,12 @@ class QuitModal(ModalScreen[bool]):
 
     def text(self) -> str:
         """The dialog's message (markup)."""
+        if self.step and self.step_ended:
+            return (
+                f"[b]{escape(self.step)}[/b] has ended.\n"
+                "No further step starts while this dialog is open.\n"
+                "Quitting now stops nothing that runs; the journal records where the run is."
+            )
         if self.step:
             return (
                 f"[b]{escape(self.step)}[/b] is still running.\n"
@@ -189,6 +204,16 @@ class QuitModal(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#quit-stay", Button).focus()
+        if self.step and self.still_running is not None:
+            self._poll = self.set_interval(self.POLL_SECONDS, self._check_step)
+
+    def _check_step(self) -> None:
+        """Say so once the running step has ended."""
+        if self.still_running is None or self.still_running():
+            return
+        self.step_ended = True
+        self._poll.stop()
+        self.query_one("#quit-text", Static).update(self.text())
 
     @on(Button.Pressed, "#quit-leave")
     def action_leave(self) -> None:

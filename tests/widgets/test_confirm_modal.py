@@ -69,3 +69,25 @@ async def test_escape_cancels() -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert app.result is False
+
+
+async def test_the_quit_dialog_says_when_the_running_step_has_ended() -> None:
+    """Asked while a deploy runs, the dialog must not go on saying it runs once it ended
+    (found by a trial: "Deploy to staging is still running" after the deploy finished)."""
+    from iact_tui.widgets import QuitModal
+
+    running = [True]
+
+    class QuitApp(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(QuitModal("Deploy to staging", still_running=lambda: running[0]))
+
+    app = QuitApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        text = app.screen.query_one("#quit-text", Static)
+        assert "Deploy to staging is still running" in str(text.render())
+        running[0] = False
+        await pilot.pause(QuitModal.POLL_SECONDS * 3)
+        assert "Deploy to staging has ended" in str(text.render())
+        assert "still running" not in str(text.render())
