@@ -100,6 +100,20 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "anyio.streams.tls",
 )
 
+#: The widgets (of :mod:`iact_tui.widgets`) whose default CSS is parsed while Welcome
+#: waits (:meth:`IactApp._prewarm_css`).
+PREWARM_WIDGETS: tuple[str, ...] = (
+    "CheckTable",
+    "DeployTable",
+    "CommandLog",
+    "VerifyTicks",
+    "WrappedCheckTable",
+    "MarkdownPreview",
+    "TimingPanel",
+    "LogMatchesPanel",
+    "TickBox",
+)
+
 #: Seconds after mount before the preload starts (the first screen renders undisturbed).
 PRELOAD_DELAY = 0.3
 
@@ -305,6 +319,7 @@ class IactApp(App[None]):
             # loop when first pushed they paused the UI for 50-150 ms (a Markdown parser,
             # the monitor). With a load, they follow it (see _adopt).
             self.set_timer(PRELOAD_DELAY, start_preload)
+            self.set_timer(PRELOAD_DELAY, self._prewarm_css)
         # Else Welcome starts the load once it has painted (WelcomeScreen.on_mount): its
         # first frame is drawn before the load competes with it for the GIL.
 
@@ -384,6 +399,30 @@ class IactApp(App[None]):
             if isinstance(screen, WelcomeScreen):
                 screen.show_run()
         start_preload()  # also freezes what the load and the preload made (gc.freeze)
+        self.set_timer(PRELOAD_DELAY, self._prewarm_css)
+
+    def _prewarm_css(self) -> None:
+        """Add the default CSS of the widgets the stage screens mount, and parse it, while
+        Welcome waits for the operator: Textual adds a widget class's ``DEFAULT_CSS`` when
+        its first instance mounts, then parses it and rebuilds the rule map, on the screen
+        switch that mounts it (a third of the checklist's first frame: the switch held the
+        UI loop 40-60 ms). The rules are the same whenever they are added (each source
+        keeps its own tie-breaker and scope)."""
+        from textual.widgets import Button, DataTable, Input, Label, Log, Select, TextArea
+
+        from iact_tui import widgets as w
+
+        classes: list[type[Widget]] = [Button, DataTable, Input, Label, Log, Select, TextArea]
+        for name in PREWARM_WIDGETS:
+            found = getattr(w, name, None)
+            if isinstance(found, type) and issubclass(found, Widget):
+                classes.append(found)
+        sheet = self.stylesheet
+        for cls in classes:
+            for read_from, css, tie_breaker, scope in cls.__new__(cls)._get_default_css():
+                sheet.add_source(css, read_from=read_from, is_default_css=True, tie_breaker=tie_breaker, scope=scope)
+        sheet.parse()
+        _ = sheet.rules_map
 
     def wait_for_load(self) -> ReleaseRun | None:
         """After ``App.run`` returned: wait for the load thread, and finish a run it built

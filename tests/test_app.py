@@ -106,6 +106,26 @@ async def test_a_resize_to_the_same_size_does_not_lay_the_screen_out_again(tmp_p
         await pilot.pause()
 
 
+async def test_the_stage_widgets_css_is_parsed_while_welcome_waits(tmp_path: Path) -> None:
+    """The default CSS of the widgets the stage screens mount is added and parsed while
+    Welcome waits, not on the screen switch that first mounts them (a third of the
+    checklist's first frame); the stage screens look the same (the snapshots)."""
+    from textual.widgets import DataTable
+
+    from iact_tui.app import PRELOAD_DELAY
+
+    load = build_tiny_repo(tmp_path / "tiny")
+    app = make_lazy_app(lambda: load_config(load), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.pause(PRELOAD_DELAY + 0.3)
+        assert not list(app.query(DataTable))  # nothing mounted one yet
+        names = {location for _, location in app.stylesheet.source}
+        assert {"DataTable.DEFAULT_CSS", "CheckTable.DEFAULT_CSS", "TextArea.DEFAULT_CSS"} <= names, names
+        assert not app.stylesheet._require_parse  # parsed already, not at the next mount
+        await pilot.press("q")
+
+
 async def test_under_welcome_is_an_empty_backdrop_and_toasts_show_on_welcome(tmp_path: Path) -> None:
     """The bottom screen (Textual's default screen) is never shown: it holds no toast rack
     or tooltip to compose, style and lay out before Welcome's first frame. Welcome has its
