@@ -319,7 +319,7 @@ class IactApp(App[None]):
             # loop when first pushed they paused the UI for 50-150 ms (a Markdown parser,
             # the monitor). With a load, they follow it (see _adopt).
             self.set_timer(PRELOAD_DELAY, start_preload)
-            self.set_timer(PRELOAD_DELAY, self._prewarm_css)
+            self.call_after_refresh(self._prewarm_css)
         # Else Welcome starts the load once it has painted (WelcomeScreen.on_mount): its
         # first frame is drawn before the load competes with it for the GIL.
 
@@ -399,7 +399,7 @@ class IactApp(App[None]):
             if isinstance(screen, WelcomeScreen):
                 screen.show_run()
         start_preload()  # also freezes what the load and the preload made (gc.freeze)
-        self.set_timer(PRELOAD_DELAY, self._prewarm_css)
+        self.call_after_refresh(self._prewarm_css)
 
     def _prewarm_css(self) -> None:
         """Add the default CSS of the widgets the stage screens mount, and parse it, while
