@@ -176,9 +176,17 @@ async def test_no_default_css_is_parsed_twice_for_the_backdrop(tmp_path: Path, m
     monkeypatch.setattr(stylesheet, "parse", counted)
     config = load_config(build_tiny_repo(tmp_path / "tiny"))
     app = make_lazy_app(lambda: config, state_dir=tmp_path / "state", snapshot_mode=True)
+    at_first_frame: list[str] = []
+    drawn = app.first_frame_drawn
+
+    def first_frame_drawn() -> None:
+        at_first_frame.extend(parsed)  # after it, the stage widgets' CSS is added (_prewarm_css)
+        drawn()
+
+    monkeypatch.setattr(app, "first_frame_drawn", first_frame_drawn)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        assert parsed.count("Screen.DEFAULT_CSS") == 1 and parsed.count("Widget.DEFAULT_CSS") == 1
+        assert at_first_frame.count("Screen.DEFAULT_CSS") == 1 and at_first_frame.count("Widget.DEFAULT_CSS") == 1
         await pilot.press("q")
         await pilot.pause()
 
