@@ -672,13 +672,7 @@ async def resume_flow(
             return 2
         if replayed.still_running:
             return _refused(out, *_orphans(run, replayed.still_running, f"run {flow} --resume"))
-        for sid, record in run.records.items():
-            if record.status == resume.INTERRUPTED:
-                lines = len(replayed.output.get(sid, []))
-                _say(
-                    out,
-                    f"! {sid} was interrupted; it runs again (its {lines} output line(s) so far are in the journal)",
-                )
+        _say_interrupted(run, replayed.output, out)
         if isinstance(run, RollbackRun):
             _tick_in_advance(run, out)
             if run.deploy_step_id not in run.state.confirmations:
@@ -696,6 +690,17 @@ async def resume_flow(
         return _ended(out, failed)
     finally:
         run.journal.close()
+
+
+def _say_interrupted(run: FlowRun, output: dict[str, list[dict[str, str]]], out: TextIO) -> None:
+    """Say each step of a resumed run that iact-tui stopped while it ran (it runs again),
+    with how many output lines it had journaled (``output``: step id → its lines)."""
+    from iact_tui.engine.resume import INTERRUPTED
+
+    for sid, record in run.records.items():
+        if record.status == INTERRUPTED:
+            lines = len(output.get(sid, []))
+            _say(out, f"! {sid} was interrupted; it runs again (its {lines} output line(s) so far are in the journal)")
 
 
 async def _end_unended(run: ReleaseRun, out: TextIO) -> int:
@@ -778,13 +783,7 @@ async def resume_release(config: Config, *, until: str | None, out: TextIO, stat
             return await _end_unended(run, out)
         if replayed.still_running:
             return _refused(out, *_orphans(run, replayed.still_running))
-        for sid, record in run.records.items():
-            if record.status == resume.INTERRUPTED:
-                lines = len(replayed.output.get(sid, []))
-                _say(
-                    out,
-                    f"! {sid} was interrupted; it runs again (its {lines} output line(s) so far are in the journal)",
-                )
+        _say_interrupted(run, replayed.output, out)
         for check_id, _label in run.manual_checks():
             if check_id not in run.state.ticks:
                 run.tick(check_id, True)

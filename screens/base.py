@@ -429,20 +429,10 @@ class StepScreen(WizardScreen):
         so no event would fill it)."""
         if not self.iact.resumed:
             return
-        from iact_tui.engine.events import CheckUpdate
+        from iact_tui.engine.resume import check_updates
 
-        for fields in self.iact.resumed_checks.get(step_id, {}).values():
-            data = fields.get("data")
-            self.on_check(
-                CheckUpdate(
-                    step_id,
-                    str(fields.get("check_id") or ""),
-                    str(fields.get("label") or ""),
-                    fields.get("status") or "passed",
-                    str(fields.get("detail") or ""),
-                    data if isinstance(data, dict) else {},
-                )
-            )
+        for update in check_updates(self.iact.resumed_checks, step_id):
+            self.on_check(update)
 
     def begin(self) -> None:
         """Start the stage's work (subclasses may ask something first)."""

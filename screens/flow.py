@@ -24,7 +24,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, StepFinished, StepStarted
-from iact_tui.engine.resume import INTERRUPTED, Replayed
+from iact_tui.engine.resume import INTERRUPTED, Replayed, check_updates
 from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.engine.state import RunState
 from iact_tui.engine.step import Step, StepRecord
@@ -176,19 +176,9 @@ class FlowScreen(LeanScreen, Generic[RunT]):
         if resumed is None:
             return
         log = self.query_one(CommandLog)
-        for sid, checks in resumed.checks.items():
-            for fields in checks.values():
-                data = fields.get("data")
-                self.route(
-                    CheckUpdate(
-                        sid,
-                        str(fields.get("check_id") or ""),
-                        str(fields.get("label") or ""),
-                        fields.get("status") or "passed",
-                        str(fields.get("detail") or ""),
-                        data if isinstance(data, dict) else {},
-                    )
-                )
+        for sid in resumed.checks:
+            for update in check_updates(resumed.checks, sid):
+                self.route(update)
         for sid, commands in resumed.commands.items():
             for fields in commands.values():
                 try:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iact_tui.config import Config
+from iact_tui.engine.events import CheckUpdate
 from iact_tui.engine.journal import Journal, read_journal, state_root
 from iact_tui.engine.report import RUN_LOCK_KINDS
 from iact_tui.engine.run import FlowRun, ReleaseRun
@@ -427,6 +428,30 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     read: Any = read_journal(path)
     # read_journal returns the records, or an object carrying them with notices.
     return list(getattr(read, "records", read))
+
+
+def check_updates(checks: dict[str, dict[str, dict[str, Any]]], step_id: str) -> list[CheckUpdate]:
+    """The journaled checks of ``step_id``'s last attempt (:attr:`Replayed.checks`) as the
+    events a screen shows them by.
+
+    Args:
+        checks: Step id → check id → the check's fields.
+        step_id: The step.
+    """
+    found: list[CheckUpdate] = []
+    for fields in checks.get(step_id, {}).values():
+        data = fields.get("data")
+        found.append(
+            CheckUpdate(
+                step_id,
+                str(fields.get("check_id") or ""),
+                str(fields.get("label") or ""),
+                fields.get("status") or "passed",
+                str(fields.get("detail") or ""),
+                data if isinstance(data, dict) else {},
+            )
+        )
+    return found
 
 
 # -- finding one ------------------------------------------------------------------------
@@ -838,6 +863,23 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
     run = ReleaseRun(config, record=False)
     run.run_dir = run.ctx.run_dir = unfinished.run_dir
     await run.load_versions()
+    await _go_on(run, unfinished, found)
+    return run, found
+
+
+async def _go_on(run: FlowRun, unfinished: UnfinishedRun, found: Replayed) -> None:
+    """Make ``run`` (built with ``record=False``) the run of ``unfinished`` again: its
+    journal, the repository's run lock (a stale one taken over and journaled), the
+    replayed inputs and records, the deploy locks a killed attempt left, ``run_resumed``,
+    then the locks and remote commands the journal does not know of.
+
+    Raises:
+        RunLockHeld: Another live iact-tui (or one on another host) works on the repository.
+        OSError: The journal cannot be appended to.
+    """
+    import asyncio
+
+    run.run_dir = run.ctx.run_dir = unfinished.run_dir
     run.journal = Journal(unfinished.journal)
     run.ctx.note = run.journal.write
     try:
@@ -848,7 +890,7 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
     _apply(run, found)
     if run.run_lock is not None and run.state.version:
         # The lock was taken before the version was known (or by the fresh run this
-        # process made first): another iact-tui refused says which release is going on.
+        # process made first): another iact-tui refused says which run is going on.
         await asyncio.to_thread(run.run_lock.set_version, run.state.version)
     _leftover_locks(run, found.locks)
     interrupted = [sid for sid, r in run.records.items() if r.status == INTERRUPTED]
@@ -862,7 +904,6 @@ async def resume_release(config: Config, unfinished: UnfinishedRun) -> tuple[Rel
     )
     await _unrecorded_locks(run, found)
     await _orphaned_commands(run, found)
-    return run, found
 
 
 async def resume_flow(config: Config, unfinished: UnfinishedRun) -> tuple[FlowRun, Replayed]:
@@ -910,31 +951,9 @@ async def resume_flow(config: Config, unfinished: UnfinishedRun) -> tuple[FlowRu
     else:
         run = RollbackRun(config, state_dir=state_dir, env=unfinished.env, record=False)
     run.resumed_loaded = dict(found.loaded)
-    run.run_dir = run.ctx.run_dir = unfinished.run_dir
-    run.journal = Journal(unfinished.journal)
-    run.ctx.note = run.journal.write
-    try:
-        run.lock_repository(state_dir)
-    except IactError:
-        run.journal.close()
-        raise
-    _apply(run, found)
     if isinstance(run, HotfixRun) and found.origin_branch is not None:
         run.origin_branch = found.origin_branch
-    if run.run_lock is not None and run.state.version:
-        await asyncio.to_thread(run.run_lock.set_version, run.state.version)
-    _leftover_locks(run, found.locks)
-    interrupted = [sid for sid, r in run.records.items() if r.status == INTERRUPTED]
-    run.journal.write(
-        "run_resumed",
-        pid=os.getpid(),
-        version=run.state.version,
-        stopped_at=unfinished.stopped_at,
-        interrupted=interrupted,
-        locks=sorted(found.locks),
-    )
-    await _unrecorded_locks(run, found)
-    await _orphaned_commands(run, found)
+    await _go_on(run, unfinished, found)
     return run, found
 
 
