@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import io
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from iact_tui import signals
 from iact_tui.config import Config
@@ -21,6 +21,10 @@ from iact_tui.engine.run import FlowRun, ReleaseRun
 from iact_tui.engine.state import RunState
 from iact_tui.engine.step import Step, StepRecord
 from iact_tui.errors import IactError
+
+if TYPE_CHECKING:
+    from iact_tui.engine.hotfix import HotfixRun
+    from iact_tui.engine.rollback import RollbackRun
 
 _MARK = {"ok": "✔", "failed": "✘", "skipped": "–", "cancelled": "■"}
 _CHECK_MARK = {"passed": "✔", "warning": "!", "failed": "✘", "skipped": "–"}
@@ -603,15 +607,7 @@ async def run_hotfix(
         )
         if not _answer_in_advance(run, until, skip, out):
             return 2
-        failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
-        run.finish()
-        _summary(out, run.steps, run.records, 18)
-        for line in run.summary_lines():
-            _say(out, f"  {line}")
-        _say(out, f"journal: {run.journal_path}")
-        if cancelled:
-            return 130
-        return _ended(out, failed)
+        return await _run_to_the_end(run, until, out, lambda: [f"  {line}" for line in run.summary_lines()], 18)
     finally:
         run.journal.close()
 
@@ -679,17 +675,32 @@ async def resume_flow(
                 run.confirm(run.deploy_step_id, run.state.version)
         elif not _answer_in_advance(run, until, None, out):
             return 2
-        failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
-        run.finish()
-        _summary(out, run.steps, run.records, 20)
-        for line in run.now_running() if isinstance(run, RollbackRun) else run.summary_lines():
-            _say(out, line)
-        _say(out, f"journal: {run.journal_path}")
-        if cancelled:
-            return 130
-        return _ended(out, failed)
+        if isinstance(run, RollbackRun):
+            return await _run_to_the_end(run, until, out, run.now_running, 20)
+        return await _run_to_the_end(run, until, out, lambda: [f"  {line}" for line in run.summary_lines()], 18)
     finally:
         run.journal.close()
+
+
+async def _run_to_the_end(
+    run: HotfixRun | RollbackRun, until: str | None, out: TextIO, last_lines: Callable[[], list[str]], width: int
+) -> int:
+    """Run a hotfix's or rollback's steps (up to ``until``), journal its end, print the
+    summary (step ids padded to ``width`` characters), ``last_lines()`` (what it did,
+    asked once it ended) and the journal.
+
+    Returns:
+        0 when every step run passed; 1 when one failed; 130 when cancelled.
+    """
+    failed, cancelled = await _stream(out, run.run_until(until), run.steps, 2)
+    run.finish()
+    _summary(out, run.steps, run.records, width)
+    for line in last_lines():
+        _say(out, line)
+    _say(out, f"journal: {run.journal_path}")
+    if cancelled:
+        return 130
+    return _ended(out, failed)
 
 
 def _say_interrupted(run: FlowRun, output: dict[str, list[dict[str, str]]], out: TextIO) -> None:

@@ -560,6 +560,15 @@ def _judge_flow(
             return None  # nothing pushed, tagged or deployed yet
     if statuses.get(last) in _PASSED:
         return None
+    return _stopped(found, config, journal, statuses, flow, env)
+
+
+def _stopped(
+    found: Replayed, config: Config, journal: Path, statuses: dict[str, str], flow: str = "release", env: str = ""
+) -> UnfinishedRun:
+    """The :class:`UnfinishedRun` of a run :func:`judge` found unfinished: the first step
+    not ``ok``/``skipped`` is where it stopped (a passed verification whose items done
+    by hand are not both ticked counts as :data:`INCOMPLETE`: the next step waits)."""
     if statuses.get("verify") == "ok" and not all(c in found.state.verify_ticks for c, _ in VERIFY_MANUAL):
         statuses["verify"] = INCOMPLETE
     titles = _titles(config, flow, env)
@@ -624,20 +633,7 @@ def judge(
     ran = any(s != "pending" for sid, s in statuses.items() if sid != "preflight")
     if found.finished is not None and not ran:
         return None  # quit before the release started: nothing changed, nothing to resume
-    if statuses.get("verify") == "ok" and not all(c in found.state.verify_ticks for c, _ in VERIFY_MANUAL):
-        statuses["verify"] = INCOMPLETE  # the announcement waits for the ticks
-    titles = _titles(config)
-    stopped = next((sid for sid, s in statuses.items() if s not in _PASSED), "")
-    return UnfinishedRun(
-        journal=journal,
-        version=found.state.version,
-        tag=f"{config.project.tag_prefix}{found.state.version}",
-        stopped_at=stopped,
-        stopped_title=titles.get(stopped, stopped),
-        stopped_status=statuses.get(stopped, "pending"),
-        last_ts=found.last_ts,
-        crashed=found.finished is None,
-    )
+    return _stopped(found, config, journal, statuses)
 
 
 def find_unfinished(
