@@ -114,7 +114,7 @@ def test_a_hangup_mid_deploy_runs_the_post_commands_and_releases_the_lock(
     try:
         for line in proc.stdout:
             seen.append(line)
-            if "started-slow" in line:
+            if line.rstrip().endswith("] started-slow"):  # its output, not the "$ echo started-slow" announce
                 assert health(sandbox.environments["staging"]) == (503, {"status": "maintenance"})
                 proc.send_signal(signum)
                 break

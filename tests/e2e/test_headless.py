@@ -190,7 +190,7 @@ def test_ctrl_c_during_a_deploy_runs_the_post_commands_and_exits_130(built: Path
     lines: list[str] = []
     for line in proc.stdout:
         lines.append(line)
-        if "started-slow" in line:
+        if line.rstrip().endswith("] started-slow"):  # its output, not the "$ echo started-slow" announce
             proc.send_signal(signal.SIGINT)
             break
     rest, _ = proc.communicate(timeout=60)
@@ -228,7 +228,7 @@ def test_ctrl_c_with_the_output_reader_gone_still_runs_the_post_commands(built: 
     )
     assert proc.stdout is not None
     for line in proc.stdout:
-        if "started-slow" in line:
+        if line.rstrip().endswith("] started-slow"):  # its output, not the "$ echo started-slow" announce
             break
     proc.stdout.close()  # the reader goes away first, as tee does
     proc.send_signal(signal.SIGINT)
