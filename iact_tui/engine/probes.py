@@ -30,6 +30,7 @@ from iact_tui.config import Config
 from iact_tui.engine.commands import placeholder_values
 from iact_tui.errors import IactError
 from iact_tui.services import http_checks, migrations
+from iact_tui.services.aio import within
 from iact_tui.services.remote import Host, make_hosts, run_collect
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ async def _timed(probe: _Probe, timeout: float) -> ProbeResult:
     kind, env, target, run = probe
     started = time.perf_counter()
     try:
-        return await asyncio.wait_for(run(), timeout + 5)
+        return await within(run(), timeout + 5)
     except TimeoutError:
         return ProbeResult(
             kind, env, target, "failed", f"no answer in {timeout + 5:g} s", (), time.perf_counter() - started

@@ -40,6 +40,7 @@ import git
 from git.remote import PushInfo
 
 from iact_tui.errors import GitError, RepositoryError
+from iact_tui.services.aio import within
 from iact_tui.services.changelog import Commit, CommitLog, classify_columns
 from iact_tui.services.files import write_atomic
 
@@ -236,7 +237,7 @@ class GitService:
         thread = asyncio.ensure_future(asyncio.to_thread(locked))
         thread.add_done_callback(_drop_outcome)
         try:
-            return await asyncio.wait_for(asyncio.shield(thread), self.timeout)
+            return await within(asyncio.shield(thread), self.timeout)
         except TimeoutError:
             if started.is_set() and not thread.done():
                 self._kill_persistent()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from iact_tui.errors import CommandError
+from iact_tui.services.aio import within
 
 if TYPE_CHECKING:
     from iact_tui.config import EnvironmentConfig
@@ -222,7 +223,7 @@ class LocalHost:
             else:
                 remaining = max(deadline - time.monotonic(), 0.1)
                 try:
-                    await asyncio.wait_for(proc.wait(), remaining)
+                    await within(proc.wait(), remaining)
                 except TimeoutError:
                     timed_out = True
                     await _stop(proc)
@@ -298,7 +299,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
         try:
-            await asyncio.wait_for(proc.wait(), wait)
+            await within(proc.wait(), wait)
             return
         except TimeoutError:
             continue
@@ -369,12 +370,8 @@ class LineDrain:
                 self.timed_out = True
                 return
             try:
-                # get_nowait when lines wait: a wait_for per line would cost a task each
-                item = (
-                    self.queue.get_nowait()
-                    if not self.queue.empty()
-                    else await asyncio.wait_for(self.queue.get(), remaining)
-                )
+                # get_nowait when lines wait: a timed wait per line costs a timer each
+                item = self.queue.get_nowait() if not self.queue.empty() else await within(self.queue.get(), remaining)
             except TimeoutError:
                 self.timed_out = True
                 return

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iact_tui.errors import SecretError
+from iact_tui.services.aio import within
 
 REDACTED = "••••••"
 
@@ -86,7 +87,7 @@ async def run_secret_command(argv: list[str], *, cwd: Path | None = None, timeou
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        out, err = await within(proc.communicate(), timeout)
     except TimeoutError:
         proc.kill()
         await proc.wait()

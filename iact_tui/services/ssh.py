@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import asyncssh
 
 from iact_tui.errors import CommandError, SshError
+from iact_tui.services.aio import within
 from iact_tui.services.remote import (
     CommandResult,
     Line,
@@ -232,9 +233,7 @@ class SshHost:
         try:
             # tunnel=None overrides a ProxyJump from the ssh config: hops are opened above,
             # so that they too are verified against our known_hosts.
-            return await asyncio.wait_for(
-                asyncssh.connect(host, options=options, tunnel=tunnel), self.connect_timeout + 5
-            )
+            return await within(asyncssh.connect(host, options=options, tunnel=tunnel), self.connect_timeout + 5)
         except asyncssh.HostKeyNotVerifiable:
             raise await self._host_key_error(options, tunnel, where) from None
         except asyncssh.PermissionDenied:
@@ -271,7 +270,7 @@ class SshHost:
         known = self.known_hosts.expanduser()
         fingerprint = "its key could not be fetched"
         with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
-            key = await asyncio.wait_for(
+            key = await within(
                 asyncssh.get_server_host_key(host, port, tunnel=tunnel, config=None), self.connect_timeout
             )
             if key is not None:
@@ -300,7 +299,7 @@ class SshHost:
         for conn in conns:
             conn.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.wait_closed(), 5)
+                await within(conn.wait_closed(), 5)
 
     async def close(self) -> None:
         """Close the connection (and jump hosts); the next command opens a new one."""
@@ -365,7 +364,7 @@ class SshHost:
                 timed_out = drain.timed_out
                 if not timed_out:
                     try:
-                        await asyncio.wait_for(process.wait_closed(), max(deadline - time.monotonic(), 0.1))
+                        await within(process.wait_closed(), max(deadline - time.monotonic(), 0.1))
                         finished = True
                     except TimeoutError:
                         timed_out = True
@@ -463,7 +462,7 @@ class SshHost:
             async with self._kill_lock:
                 for _ in range(30):  # a refused channel (sshd's session slots) is retried, ~3 s at most
                     try:
-                        await asyncio.wait_for(conn.run(command, check=False), self.kill_grace + 10)
+                        await within(conn.run(command, check=False), self.kill_grace + 10)
                         break
                     except asyncssh.ChannelOpenError:
                         if conn.is_closed():
@@ -473,7 +472,7 @@ class SshHost:
                         break
         process.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(process.wait_closed(), 2)
+            await within(process.wait_closed(), 2)
 
 
 # Runs on the host through a second channel. Zombies (orphans waiting for init to reap

@@ -15,13 +15,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from iact_tui import demo
 from iact_tui.config import load_config
-from iact_tui.engine.events import CheckUpdate, Event, OutputLine, Progress, StepFinished
+from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, Progress, StepFinished
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.errors import CommandError
 from iact_tui.services import log_scan
@@ -262,9 +264,8 @@ async def test_smoke_reports_each_failure(sandbox: demo.Sandbox, tmp_path: Path)
     assert "401" in failed["login"] and "wrong-password" not in failed["login"]
 
 
-async def test_cancelled_deploy_stops_the_command_and_still_leaves_maintenance_off(
-    sandbox: demo.Sandbox, tmp_path: Path
-) -> None:
+def add_slow_staging_step(sandbox: demo.Sandbox) -> None:
+    """Put 'echo started-slow; sleep 30.0417' before staging's fetch (inside maintenance mode)."""
     path = sandbox.config_path
     text = path.read_text()
     slow = text.replace(
@@ -276,6 +277,12 @@ async def test_cancelled_deploy_stops_the_command_and_still_leaves_maintenance_o
     path.write_text(slow)
     for args in (["commit", "-qam", "chore: a slow staging step"], ["push", "-q", "origin", "main"]):
         subprocess.run(["git", *args], cwd=sandbox.repo, check=True)
+
+
+async def test_cancelled_deploy_stops_the_command_and_still_leaves_maintenance_off(
+    sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    add_slow_staging_step(sandbox)
     run = await released(sandbox, tmp_path)
     seen: list[Event] = []
     started = asyncio.Event()
@@ -299,6 +306,56 @@ async def test_cancelled_deploy_stops_the_command_and_still_leaves_maintenance_o
     assert get(sandbox.environments["staging"])[0] == 200
     assert run.records["deploy-staging"].status == "cancelled"
     assert '"status": "cancelled"' in run.journal_path.read_text()
+    assert subprocess.run(["pgrep", "-f", "sleep 30.0417"], capture_output=True).returncode == 1
+
+
+async def test_a_stop_arriving_with_a_commands_output_line_is_not_lost(
+    sandbox: demo.Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the hang-up test under load: the stop reached the host's task in the very
+    loop turn its command's first output line arrived, and ``asyncio.wait_for`` (Python
+    3.11) returned the line and dropped the stop. The slow command ran its full 30 s, then
+    the rest of the recipe. Here the stop is sent in exactly that turn."""
+    from iact_tui.services import remote
+
+    add_slow_staging_step(sandbox)
+    run = await released(sandbox, tmp_path)
+    pump = remote.pump_lines
+    stopped: list[str] = []
+
+    def pump_then_stop(
+        reader: remote.ByteReader, stream: remote.StreamName, queue: asyncio.Queue[remote.Line | None]
+    ) -> Coroutine[Any, Any, None]:
+        current = asyncio.current_task()  # called in the host's task, which creates the pump's
+        assert current is not None
+        host_task: asyncio.Task[Any] = current
+
+        class StopOnSlowLine(asyncio.Queue[remote.Line | None]):
+            def put_nowait(self, item: remote.Line | None) -> None:
+                queue.put_nowait(item)
+                if item is not None and item.text == "started-slow" and not stopped:
+                    stopped.append(item.text)
+                    host_task.cancel()  # the same turn as the line
+
+            async def put(self, item: remote.Line | None) -> None:
+                self.put_nowait(item)
+
+        return pump(reader, stream, StopOnSlowLine())
+
+    monkeypatch.setattr(remote, "pump_lines", pump_then_stop)
+    started = time.monotonic()
+    events, done = await asyncio.wait_for(run_step(run, "deploy-staging"), 60)
+    elapsed = time.monotonic() - started
+    assert stopped, "the slow command's line never came"
+    assert elapsed < 25, f"the stop was lost: the deploy took {elapsed:.1f} s (the slow command sleeps 30 s)"
+    texts = [e.text for e in events if isinstance(e, OutputLine)]
+    assert any("slow step stopped: cancelled by the operator" in t for t in texts), texts[-10:]
+    assert not any(t.startswith("$ git fetch") for t in texts)  # the rest of the recipe did not run
+    assert any(t.startswith("$ ") and "rm -f MAINTENANCE" in t for t in texts)  # but the post commands did
+    slow_rows = [e.status for e in events if isinstance(e, CommandUpdate) and e.name == "slow step"]
+    assert slow_rows[-1] == "cancelled", slow_rows
+    assert done.status != "ok"  # only the host's task was stopped here, so the step failed on it
+    assert get(sandbox.environments["staging"])[0] == 200
     assert subprocess.run(["pgrep", "-f", "sleep 30.0417"], capture_output=True).returncode == 1
 
 
