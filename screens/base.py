@@ -160,9 +160,9 @@ class LeanScreen(Screen[None]):
                 event.stop()
                 event.prevent_default()
 
-    async def _on_screen_resume(self, event: events.ScreenResume) -> None:
+    async def _on_screen_resume(self, event: events.ScreenResume) -> None:  # type: ignore[override]
         # Runs before Screen._on_screen_resume (Textual calls each class's handler in MRO
-        # order, awaiting each): that one then finds the screen laid out at the app's size
+        # order, awaiting each; Textual's is sync, hence the ignore): that one then finds the screen laid out at the app's size
         # and only asks for the repaint, which composes the frame from the warm caches.
         if not self._resumed_before:
             self._resumed_before = True
@@ -186,6 +186,9 @@ class LeanScreen(Screen[None]):
             self._refresh_layout(size)
         finally:
             del vars(self)["_compositor_refresh"]
+        # Two turns: the widgets handle the Resize and Show the layout sent them (a table
+        # or an editor drops its cached lines on a resize) before their lines are cached.
+        await asyncio.sleep(0)
         await asyncio.sleep(0)
         started = time.perf_counter()
         for widget, (region, clip) in list(self._compositor.visible_widgets.items()):

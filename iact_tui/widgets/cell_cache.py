@@ -9,6 +9,11 @@ whose value is still the same object (the tables put a new ``Text`` in a cell th
 change) is taken from there. Everything else about the drawing (styles, widths, cursor
 and hover, the row's place and height) is part of the key, and the cache is dropped
 whenever Textual drops its own (a style, size or theme change).
+
+``update_cell`` (without ``update_width``) also repaints only the cell's row, and
+:meth:`CellCachedTable.set_subtitle` only the bottom border: Textual's repaint the whole
+table, so every visible line was put together again on each change (2-10 ms a frame while
+a deploy ran).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual.geometry import Region
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 if TYPE_CHECKING:
     from rich.segment import Segment
@@ -37,7 +44,48 @@ class CellCachedTable(DataTable[Text]):
         self._drawn_cells: dict[tuple[object, ...], tuple[object, list[list[Segment]]]] = {}
         #: Cells drawn through Textual (a miss here), for the tests.
         self.cells_drawn = 0
+        self._subtitle_text = ""
         super().__init__(*args, **kwargs)
+
+    def update_cell(
+        self, row_key: RowKey | str, column_key: ColumnKey | str, value: Text, *, update_width: bool = False
+    ) -> None:
+        """``DataTable.update_cell`` that repaints only the cell's row (a column's width
+        does not change without ``update_width``, so no other line can).
+
+        Raises:
+            CellDoesNotExist: No such row or column.
+        """
+        if update_width:
+            super().update_cell(row_key, column_key, value, update_width=True)
+            return
+        row = RowKey(row_key) if isinstance(row_key, str) else row_key
+        column = ColumnKey(column_key) if isinstance(column_key, str) else column_key
+        if row not in self._row_locations or column not in self._column_locations:
+            raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
+        self._data[row][column] = value
+        self._update_count += 1  # Textual's own line cache keys on it
+        index = self._row_locations.get(row)
+        if index is not None:
+            self.refresh_row(index)
+
+    def set_subtitle(self, text: str) -> None:
+        """Show ``text`` (console markup) in the bottom border, repainting only that line.
+
+        ``Widget.border_subtitle``'s setter repaints the whole widget, even for the same
+        text; this stores the subtitle as that setter does, and only when it changed.
+        """
+        if text == self._subtitle_text:
+            return
+        self._subtitle_text = text
+        if not text:
+            self.border_subtitle = None
+            return
+        self._border_subtitle = self.render_str(text).expand_tabs(4).split()[0]  # as _BorderTitle.__set__
+        width, height = self.outer_size
+        if height:
+            # refresh() takes content coordinates; the border line is below the content.
+            self.refresh(Region(0, height - 1, width, 1).translate(-self.content_offset))
 
     def _clear_caches(self) -> None:
         super()._clear_caches()

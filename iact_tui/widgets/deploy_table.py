@@ -211,7 +211,7 @@ class DeployTable(CellCachedTable):
         self._running_keys.clear()
         self._shown_elapsed.clear()
         self.clear()
-        self.border_subtitle = ""
+        self.set_subtitle("")
         self.add_class("-empty")
 
     def update_command(self, event: CommandUpdate) -> None:
@@ -239,7 +239,7 @@ class DeployTable(CellCachedTable):
             self._running_keys.discard(key)
             command.seconds = event.seconds
         self._update_row(key, command)
-        self.border_subtitle = self.summary()
+        self.set_subtitle(self.summary())
         if event.status != "pending":
             self._show_current()
 

@@ -92,3 +92,34 @@ async def test_a_style_change_draws_everything_again(monkeypatch: pytest.MonkeyP
         await pilot.pause()
         assert _text(table) == before  # same text; every cell drawn in the new theme's colours
         assert {row for row, _ in drawn} >= {-1, 0, 1, 2}
+
+
+async def test_a_deploy_update_repaints_its_rows_and_the_summary_line_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Textual's update_cell and border_subtitle repaint every line of the table; here the
+    changed row (and the row the cursor left) and the bottom border are put together again."""
+    app = TablesApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(DeployTable)
+        for index in range(6):
+            table.update_command(CommandUpdate("deploy", "web1", index, f"step {index}", "steps", "pending", ts=T0))
+        await pilot.pause()
+        assert _text(table).splitlines()[-1].count("0/6 done") == 1
+        lines: list[int] = []
+        original = DataTable._render_line
+
+        def counting(self: DataTable[Any], y: int, *args: Any, **kwargs: Any) -> Any:
+            lines.append(y)
+            return original(self, y, *args, **kwargs)
+
+        monkeypatch.setattr(DataTable, "_render_line", counting)
+        table.update_command(CommandUpdate("deploy", "web1", 2, "step 2", "steps", "running", ts=T0 - 3))
+        await pilot.pause()
+        shown = _text(table).splitlines()
+        assert lines and set(lines) <= {1, 3}, lines  # row 0 (the cursor left it) and row 2; header is y=0
+        assert "0/6 done · 1 running" in shown[-1]  # the bottom border shows the new summary
+        assert "running" in shown[4]  # top border, header, rows 0, 1, 2
+        lines.clear()
+        table.update_command(CommandUpdate("deploy", "web1", 2, "step 2", "steps", "ok", 1.5, ts=T0))
+        await pilot.pause()
+        assert "1/6 done" in _text(table).splitlines()[-1]
+        assert "1 running" not in _text(table).splitlines()[-1]
