@@ -5,7 +5,9 @@ objects out of the collector's generations."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from typing import Any
 
 import pytest
 from textual.dom import DOMNode
@@ -60,3 +62,66 @@ async def test_a_new_screen_is_styled_once_and_frozen(tiny_app: IactApp, monkeyp
         # Styled when its widgets mounted; never again as a whole (first Resize, first resume).
         assert [count for name, count in restyled if name in {"VersionScreen", "ChecklistScreen"} and count] == []
         assert gc.get_freeze_count() > frozen
+
+
+async def test_a_new_screen_is_prepainted_in_slices_before_its_first_paint(
+    tiny_app: IactApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first frame of a stage screen: its widgets' lines are rendered into their caches
+    with the event loop getting turns in between, and the paint then draws few lines itself
+    (Textual drew them all inside one callback, 20-55 ms on a stage screen)."""
+    from textual._compositor import Compositor
+    from textual._styles_cache import StylesCache
+
+    from iact_tui.screens.base import LeanScreen
+
+    monkeypatch.setattr(LeanScreen, "PREPAINT_SLICE", 0.0)  # a turn of the loop after each widget
+    log: list[str] = []
+    painting = False
+    render_line = StylesCache.render_line
+    render_update = Compositor.render_update
+
+    def drawn(self: StylesCache, *args: Any, **kwargs: Any) -> Any:
+        log.append("paint-line" if painting else "line")
+        return render_line(self, *args, **kwargs)
+
+    def paint(self: Compositor, *args: Any, **kwargs: Any) -> Any:
+        nonlocal painting
+        if isinstance(self.root, ChecklistScreen):
+            log.append("paint")
+            painting = True
+        try:
+            return render_update(self, *args, **kwargs)
+        finally:
+            painting = False
+
+    async def ticker() -> None:
+        while True:
+            log.append("tick")
+            await asyncio.sleep(0)
+
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        await settle(tiny_app, pilot)
+        await pilot.press("enter")  # Welcome → Version
+        await settle(tiny_app, pilot)
+        monkeypatch.setattr(StylesCache, "render_line", drawn)
+        monkeypatch.setattr(Compositor, "render_update", paint)
+        task = asyncio.create_task(ticker())
+        try:
+            await pilot.press("enter")  # Version (MINOR) → Checklist
+            await settle(tiny_app, pilot)
+        finally:
+            task.cancel()
+        assert isinstance(tiny_app.screen, ChecklistScreen)
+    first_paint = log.index("paint")
+    prepainted = log[:first_paint].count("line")
+    assert prepainted >= 40, prepainted  # the visible lines of the checklist's widgets
+    # The loop had turns while they were drawn.
+    start = log.index("line")
+    assert log[start:first_paint].count("tick") >= 10, log[start:first_paint]
+    # The first paint found most lines drawn (some change meanwhile: the checks start).
+    next_paint = log.index("paint", first_paint + 1) if "paint" in log[first_paint + 1 :] else len(log)
+    assert log[first_paint:next_paint].count("paint-line") <= prepainted // 2, (
+        log[first_paint:next_paint].count("paint-line"),
+        prepainted,
+    )
