@@ -175,9 +175,15 @@ class LeanScreen(Screen[None]):
         painting it, then render the visible widgets' lines into their caches, the parts
         Textual's compositor asks for, yielding to the event loop every
         :attr:`PREPAINT_SLICE` seconds. Stops early if the screen is no longer the current
-        one; whatever is not cached then is rendered by the next paint, as before."""
+        one; whatever is not cached then is rendered by the next paint, as before.
+
+        The app's first screen (none of these below it) is painted at once, as Textual
+        does: nothing is on the terminal yet to keep answering, and the slices only
+        delayed it (startup benchmark 1.25x -> 1.38x the minimal app)."""
         size = self.app.size
         if not self.is_attached or not self.is_current or self._size == size:
+            return
+        if not any(isinstance(screen, LeanScreen) for screen in self.app.screen_stack[:-1]):
             return
         # Textual's layout paints at its end when the screen is current; the paint comes
         # after the slices instead (an instance attribute shadows the method meanwhile).
