@@ -772,6 +772,9 @@ class IactApp(App[None]):
             # Restoring a terminal that is gone can block in Textual's output thread
             # (see _mute_terminal): the run's end is on disk, so leave at once.
             self.release_run.journal.close()
+            from iact_tui.signals import run_hangup_cleanups
+
+            run_hangup_cleanups()  # e.g. the demo's servers (cli._cmd_demo_wizard)
             os._exit(128 + signal.SIGHUP)
         self.exit()
 

@@ -491,7 +491,11 @@ def _cmd_demo_wizard(args: argparse.Namespace) -> int:
     try:
         print(demo.describe(sandbox, command=_self_command(), fresh=fresh), flush=True)
         os.chdir(sandbox.repo)
-        status = _run_wizard(lambda: load_config(sandbox.config_path))
+        from iact_tui.signals import on_hangup
+
+        # A closed terminal ends the wizard with os._exit, past the finally below.
+        with on_hangup(lambda: demo.stop_sandbox(root)):
+            status = _run_wizard(lambda: load_config(sandbox.config_path))
     except IactError as exc:
         if _lock_held(exc):  # another iact-tui works on this sandbox: its servers are its own
             holder = getattr(exc, "holder", None)

@@ -14,11 +14,43 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 #: The signals that stop a run: the terminal or SSH session went away (SIGHUP), or the
 #: process was asked to end (SIGTERM).
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+#: What must still happen when the wizard leaves at once after a hang-up (it exits with
+#: ``os._exit``: restoring a terminal that is gone can block, so ``finally`` blocks and
+#: ``atexit`` do not run). See :func:`on_hangup`.
+_HANGUP_CLEANUPS: list[Callable[[], object]] = []
+
+
+@contextlib.contextmanager
+def on_hangup(cleanup: Callable[[], object]) -> Iterator[None]:
+    """While inside, :func:`run_hangup_cleanups` calls ``cleanup`` (the demo's servers are
+    stopped this way when the terminal of ``iact-tui --demo`` closes). Do the same cleanup
+    in a ``finally`` for the normal exit too.
+
+    Args:
+        cleanup: Called with no arguments; what it raises is ignored.
+    """
+    _HANGUP_CLEANUPS.append(cleanup)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            _HANGUP_CLEANUPS.remove(cleanup)
+
+
+def run_hangup_cleanups() -> None:
+    """Call the cleanups registered with :func:`on_hangup`, newest first, once each.
+    Never raises."""
+    while _HANGUP_CLEANUPS:
+        cleanup = _HANGUP_CLEANUPS.pop()
+        with contextlib.suppress(Exception):
+            cleanup()
 
 
 def detach_terminal() -> None:

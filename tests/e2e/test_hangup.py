@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -133,3 +134,32 @@ def test_a_hangup_mid_deploy_runs_the_post_commands_and_releases_the_lock(
     journal = next(Path(os.environ["XDG_STATE_HOME"]).glob("iact-tui/runs/*/journal.jsonl"))
     kinds = [json.loads(line)["kind"] for line in journal.read_text().splitlines()]
     assert kinds[-1] == "run_finished", kinds[-5:]
+
+
+def test_closing_the_terminal_of_the_demo_stops_its_servers(tmp_path: Path) -> None:
+    """``iact-tui --demo``'s terminal closes: the wizard leaves at once (``os._exit``, past
+    the ``finally`` that stops the demo's servers on a normal quit), and the servers (in
+    sessions of their own, so the hang-up does not reach them) stop with it (found by an
+    operator trial: the staging and production servers stayed up)."""
+    root = tmp_path / "demo"
+    term = Tmux(f"{shlex.quote(str(IACT))} --demo --dir {shlex.quote(str(root))}; sleep 60")
+    try:
+        term.wait_for("What are we doing today?", timeout=120)
+        _press_until(term, "Enter", "MINOR")  # the run is loaded: a hang-up now leaves by os._exit
+        pid = _wizard_pid(term)
+        ports = [json.loads(state.read_text())["port"] for state in (root / "run").glob("*.json")]
+        assert len(ports) == 2, ports
+        for port in ports:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()  # up while the wizard runs
+    finally:
+        term._tmux("kill-server")
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "iact-tui is still running 30 s after the terminal closed"
+        time.sleep(0.1)
+    try:
+        for port in ports:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        demo.stop_sandbox(root)  # leave nothing running if it failed
