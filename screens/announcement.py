@@ -189,11 +189,19 @@ class AnnouncementScreen(StepScreen):
         self._show_paths()  # "edited since" appears as soon as the text differs from the file
 
     def action_reset(self) -> None:
-        """Put the template's text back in the editor (the edit is dropped)."""
+        """``ctrl+r`` in the editor: put the rendered template back in the editor and the
+        preview (the edit is dropped, as asked; a notice says so)."""
         if not self.editing:
             return
         self.run.set_announcement_text(None)
-        self.query_one("#announcement-editor", TextArea).load_text(self.text)
+        # ``self.text`` is the editor's text while editing: read the run's (now the template).
+        rendered = self.run.announcement or ""
+        self.query_one("#announcement-editor", TextArea).load_text(rendered)
+        self.query_one("#announcement", MarkdownPreview).update(self.iact.mask(rendered))
+        self.notify(
+            "The announcement was reset to the template; your edit is dropped (ctrl+s saves it as it is now).",
+            title="Reset to the template",
+        )
         self._title()
         self.refresh_state()
 

@@ -177,3 +177,29 @@ async def test_v_shows_the_runs_report(tmp_path: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
+
+
+async def test_ctrl_r_in_the_editor_puts_the_template_back(tiny_app: IactApp) -> None:
+    app = tiny_app
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await to_announcement(app, pilot)
+        rendered = app.release_run.announcement
+        assert rendered is not None
+        await pilot.press("f2")
+        await pilot.pause()
+        area = screen.query_one("#announcement-editor", TextArea)
+        await pilot.press("Z", "Z", "Z", "space")
+        await pilot.pause()
+        assert area.text == "ZZZ " + rendered and area.has_focus
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert area.text == rendered
+        assert app.release_run.announcement == rendered
+        assert any("reset to the template" in str(n.message) for n in app._notifications), list(app._notifications)
+        assert "edited since" not in shown(screen, "#announcement-paths")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not screen.editing
+        assert screen.query_one("#announcement", MarkdownPreview).source == app.mask(rendered)
+    kinds = [r["kind"] for r in journal(app) if str(r["kind"]).startswith("announcement_")]
+    assert kinds == ["announcement_edited"]  # the reset: back to the rendered text, journaled
