@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -27,6 +26,7 @@ from iact_tui.engine.events import StepFinished
 from iact_tui.engine.steps.announce import SendOutcome
 from iact_tui.errors import IactError
 from iact_tui.screens.base import StepScreen, show
+from iact_tui.widgets.literal import escape
 from iact_tui.widgets.markdown_preview import MarkdownPreview
 from iact_tui.widgets.report_view import ReportModal
 

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from rich.markup import escape
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -31,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from iact_tui.errors import IactError
 from iact_tui.screens.stages import STAGE_STEPS, STAGES, stage_number, stage_states
+from iact_tui.widgets.literal import escape
 from iact_tui.widgets.step_list import StepList  # alone: Welcome is drawn before the other widgets load
 
 if TYPE_CHECKING:

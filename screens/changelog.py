@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
-from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -16,6 +15,7 @@ from textual.widgets import Button, Static, TextArea
 
 from iact_tui.errors import IactError
 from iact_tui.screens.base import WizardScreen
+from iact_tui.widgets.literal import escape
 from iact_tui.widgets.markdown_preview import MarkdownPreview
 
 #: Seconds of quiet typing before the preview re-renders.

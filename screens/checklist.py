@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rich.markup import escape
 from textual import on, work
 from textual.containers import Vertical
 from textual.widget import Widget
@@ -15,6 +14,7 @@ from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.screens.base import StepScreen
 from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.widgets import CheckTable, TickBox
+from iact_tui.widgets.literal import escape
 
 
 class ChecklistScreen(StepScreen):

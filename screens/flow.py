@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -32,6 +31,7 @@ from iact_tui.errors import IactError
 from iact_tui.screens.base import LeanScreen, show
 from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.widgets import CheckTable, CommandLog, ConfirmModal, DeployTable, QuitModal, VerifyTicks
+from iact_tui.widgets.literal import escape
 
 
 class FlowScreenRun(Protocol):

@@ -15,7 +15,6 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -36,6 +35,7 @@ from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
 from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.screens.prep import skip_dialog
 from iact_tui.widgets import CheckTable
+from iact_tui.widgets.literal import escape
 
 #: How often the hotfix branch is read for new fix commits, in seconds.
 POLL_SECONDS = 2.0

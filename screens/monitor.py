@@ -27,7 +27,6 @@ import gc
 from collections import deque
 from typing import ClassVar
 
-from rich.markup import escape as _escape
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
@@ -47,6 +46,7 @@ from iact_tui.engine.monitor import (
     TailLine,
     format_duration,
 )
+from iact_tui.widgets.literal import escape as _escape
 from iact_tui.widgets.tail_log import ERROR_MARK, NOTICE_MARK, TailLog, fit_column, format_tail_line
 
 #: Seconds the filter box must rest before the pane is refilled with what matches.

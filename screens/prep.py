@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -27,6 +26,7 @@ from iact_tui.errors import IactError
 from iact_tui.screens.base import StepScreen
 from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.widgets import CheckTable
+from iact_tui.widgets.literal import escape
 
 _SKIPPABLE = {"backup": "the database backup", "notice": "the stakeholder notice"}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -24,6 +23,7 @@ from iact_tui.engine.steps.release_git import PR_ROWS, PrPreview
 from iact_tui.errors import IactError
 from iact_tui.screens.base import StepScreen
 from iact_tui.widgets import CheckTable, CommandLog
+from iact_tui.widgets.literal import escape
 
 #: The step the preview comes before.
 MERGE = "merge"

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -25,6 +24,7 @@ from iact_tui.engine.rollback import PLAN, RECORD, RollbackRun
 from iact_tui.errors import IactError
 from iact_tui.screens.flow import FLOW_BINDINGS, VERIFY, FlowScreen
 from iact_tui.widgets import CheckTable
+from iact_tui.widgets.literal import escape
 
 #: The plan box's and the plan checks' border titles ("(before the rollback)" is added
 #: once the rollback step ran: they describe what the hosts ran then).

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rich.markup import escape
 from textual import events, on, work
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
@@ -14,6 +13,7 @@ from textual.widgets.option_list import Option
 
 from iact_tui.errors import IactError
 from iact_tui.screens.base import WizardScreen
+from iact_tui.widgets.literal import escape
 
 BUMP_TEXT = {
     "major": ("MAJOR", "incompatible API changes"),

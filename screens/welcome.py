@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
+
+from iact_tui.widgets.literal import escape
 
 #: ``(id, title, description, available)`` of each run kind.
 CHOICES: tuple[tuple[str, str, str, bool], ...] = (
