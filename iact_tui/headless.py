@@ -381,7 +381,7 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
         out, a check finds a problem (each is printed with what to do) or a probe failed
         (a host out of reach).
     """
-    from iact_tui.engine.steps import preflight
+    from iact_tui.engine import probes
 
     run = ReleaseRun(config, record=False)
     try:
@@ -403,22 +403,21 @@ async def print_plan(config: Config, *, bump: str, out: TextIO) -> int:
             for action in actions:
                 where = f" @{action.target}" if action.target != "local" else ""
                 _say(out, f"      - {action.kind}{where}: {action.description}")
-        setup = [*await run.check_setup(), *run.prep_gaps("production")]
-        checks = [*await run.check_repository(), await preflight.changelog_result(run.ctx)]
+        found = await probes.repository_checks(run)
         _say(out, "")
         _say(out, "repository checks (the checklist runs these again, with the tests and coverage):")
-        for result in checks:
+        for result in found.checks:
             if result.error is not None:
                 _say(out, f"  ✘ {result.label}: {result.error.what}")
                 if result.error.fix:
                     _say(out, f"    → {result.error.fix}")
             else:
                 _say(out, f"  {_CHECK_MARK.get(result.status, '?')} {result.label}: {result.detail}")
-        failed = [r.error for r in checks if r.error is not None]
+        failed = [r.error for r in found.checks if r.error is not None]
         probe_failures, warnings = await _say_probes(run, out)
         failed += probe_failures
         seen = {error.what for error in failed}
-        problems = [error for error in setup if error.what not in seen]
+        problems = [error for error in found.problems if error.what not in seen]
         if problems:
             _say(out, "")
             _say(out, f"✘ {len(problems)} setup problem(s):")

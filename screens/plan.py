@@ -26,10 +26,12 @@ from iact_tui.engine.run import ReleaseRun
 from iact_tui.errors import IactError
 
 _MARK = {"ok": "[green]✔[/]", "warning": "[yellow]![/]", "failed": "[red]✘[/]"}
+_CHECK_MARK = {"passed": "[green]✔[/]", "warning": "[yellow]![/]", "failed": "[red]✘[/]", "skipped": "[dim]–[/]"}
 
 
 class PlanScreen(ModalScreen[None]):
-    """Lists the release's steps and actions, then the probes' results; changes nothing.
+    """Lists the release's steps and actions, then the repository checks (those of
+    ``iact-tui plan release``), then the probes' results; changes nothing.
 
     Args:
         config: The validated config.
@@ -45,8 +47,10 @@ class PlanScreen(ModalScreen[None]):
         self.config = config
         #: ``probes.ProbeResult`` lines shown so far, in the order they came.
         self.results: list[probes.ProbeResult] = []
-        #: ``"planning"``, ``"probing"``, ``"done"``, ``"cancelled"`` or ``"failed"``.
+        #: ``"planning"``, ``"checking"``, ``"probing"``, ``"done"``, ``"cancelled"`` or ``"failed"``.
         self.state = "planning"
+        #: What the repository checks found that would stop the release.
+        self.problems: list[IactError] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="plan-dialog"):
@@ -54,6 +58,7 @@ class PlanScreen(ModalScreen[None]):
             yield Static("Working out the version…", id="plan-status")
             with VerticalScroll(id="plan-body"):
                 yield Static("", id="plan-steps")
+                yield Static("", id="plan-checks")
                 yield Static("", id="plan-probes")
                 yield Static("", id="plan-changes")
             yield Static("c cancel the probes · esc close", id="plan-hint")
@@ -87,7 +92,14 @@ class PlanScreen(ModalScreen[None]):
                     where = f" @{action.target}" if action.target != "local" else ""
                     lines.append(f"      {escape(action.kind + where)}: {escape(action.description)}")
             self.query_one("#plan-steps", Static).update("\n".join(lines))
+            self.state = "checking"
+            self._status(f"Release {escape(run.ctx.tag)} ({escape(bump)}, from {escape(previous)}): checking…")
+            self.query_one("#plan-checks", Static).update("\n[b]Repository checks[/b] (read-only)…")
+            found = await probes.repository_checks(run)
+            self.problems = found.failures
+            self._show_checks(found)
             self.state = "probing"
+            self._status(f"Release {escape(run.ctx.tag)} ({escape(bump)}, from {escape(previous)}): probing…")
             total = probes.probe_count(self.config)
             self._show_probes(total)
             target = probes.target_of(run)
@@ -100,7 +112,10 @@ class PlanScreen(ModalScreen[None]):
             )
             self.state = "done"
             verdict = escape(probes.verdict(self.results))
-            if any(r.status == "failed" for r in self.results):
+            if self.problems:
+                count = len(self.problems)
+                verdict = f"[red]✘ {count} problem(s) would stop this release (see Repository checks); {verdict}[/]"
+            elif any(r.status == "failed" for r in self.results):
                 verdict = f"[red]{verdict}[/]"
             elif any(r.status == "warning" for r in self.results):
                 verdict = f"[yellow]{verdict}[/]"
@@ -112,6 +127,22 @@ class PlanScreen(ModalScreen[None]):
             raise
         finally:
             run.journal.close()
+
+    def _show_checks(self, found: probes.RepositoryChecks) -> None:
+        rows = ["\n[b]Repository checks[/b] (read-only; the checklist runs them again, with the tests and coverage)"]
+        for result in found.checks:
+            if result.error is not None:
+                rows.append(f"  [red]✘ {escape(result.label)}: {escape(result.error.what)}[/]")
+                if result.error.fix:
+                    rows.append(f"    → {escape(result.error.fix)}")
+            else:
+                mark = _CHECK_MARK.get(result.status, "?")
+                rows.append(f"  {mark} {escape(result.label)}: {escape(result.detail)}")
+        for problem in found.problems:
+            rows.append(f"  [red]✘ {escape(problem.what)}[/]")
+            if problem.fix:
+                rows.append(f"    → {escape(problem.fix)}")
+        self.query_one("#plan-checks", Static).update("\n".join(rows))
 
     def _show_probes(self, total: int) -> None:
         done = len(self.results)

@@ -35,6 +35,7 @@ from iact_tui.services.remote import Host, make_hosts, run_collect
 
 if TYPE_CHECKING:
     from iact_tui.engine.run import ReleaseRun
+    from iact_tui.engine.steps.preflight import CheckResult
 
 ProbeKind = Literal["ssh", "health", "migrate"]
 ProbeStatus = Literal["ok", "warning", "failed"]
@@ -280,6 +281,40 @@ def parse_migrate_plan(lines: Sequence[str]) -> list[str]:
         ``app.migration`` names in the order Django would apply them.
     """
     return [line.strip() for line in lines if _PLANNED.match(line.rstrip()) and not line.startswith(" ")]
+
+
+@dataclass(frozen=True)
+class RepositoryChecks:
+    """The plan's read-only checks of a release whose version is chosen (both plan views:
+    ``iact-tui plan release`` and ``p`` on Welcome)."""
+
+    #: The checklist's git checks and its ``changelog`` check (something to release).
+    checks: list[CheckResult]
+    #: Setup problems (config, version files, environments, production prep gaps) that no
+    #: check above already reported.
+    problems: list[IactError]
+
+    @property
+    def failures(self) -> list[IactError]:
+        """Every problem that would stop the release: the failed checks, then the rest."""
+        return [r.error for r in self.checks if r.error is not None] + self.problems
+
+
+async def repository_checks(run: ReleaseRun) -> RepositoryChecks:
+    """Run :meth:`ReleaseRun.check_setup` and :meth:`ReleaseRun.check_repository` (clean
+    tree, branch, remote, shallow clone, tags, level with the remote after a fetch, tag and
+    branch free) and the checklist's ``changelog`` check; the tests and coverage are not
+    run. Read-only but for the fetch's remote-tracking refs. Call after choosing the version.
+
+    Returns:
+        The checks in the checklist's order and the setup problems not already reported.
+    """
+    from iact_tui.engine.steps import preflight
+
+    setup = [*await run.check_setup(), *run.prep_gaps("production")]
+    checks = [*await run.check_repository(), await preflight.changelog_result(run.ctx)]
+    seen = {r.error.what for r in checks if r.error is not None}
+    return RepositoryChecks(checks, [error for error in setup if error.what not in seen])
 
 
 def target_of(run: ReleaseRun) -> ProbeTarget:

@@ -44,12 +44,36 @@ async def test_p_on_welcome_lists_every_step_then_the_probes(sandbox: demo.Sandb
         changes = _text(screen, "#plan-changes")
         assert "staging: 1.3.2 → 1.4.0" in changes and "core.0003_project_archived" in changes
         assert "v1.4.0 (minor, from v1.3.2): every probe answered" in _text(screen, "#plan-status")
+        checks = _text(screen, "#plan-checks")
+        assert "Repository checks" in checks and "✘" not in checks
+        assert "Changelog has content" in checks
         await pilot.press("escape")
         await settle(app, pilot)
         assert isinstance(app.screen, WelcomeScreen)
         assert not app.release_run.state.version  # the wizard's own run is untouched
     after = subprocess.run(["git", "show-ref"], cwd=sandbox.origin, capture_output=True, text=True).stdout
     assert after == refs
+
+
+async def test_the_repository_checks_show_what_would_stop_the_release(
+    quiet_sandbox: demo.Sandbox, tmp_path: Path
+) -> None:
+    """The same checks as ``iact-tui plan release`` (found by an operator trial: the plan
+    view said "every probe answered" while the CLI's plan failed on the changelog)."""
+    tracked = next(p for p in sorted(quiet_sandbox.repo.iterdir()) if p.suffix == ".md")
+    tracked.write_text(tracked.read_text() + "\nan edit not committed\n")
+    app = make_app(load_config(quiet_sandbox.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, PlanScreen) and screen.state == "done", screen.state
+        checks = _text(screen, "#plan-checks")
+        assert "✘ Working tree is clean" in checks, checks
+        assert tracked.name in checks and "→ commit or stash" in checks, checks
+        assert len(screen.problems) == 1, screen.problems
+        assert "✘ 1 problem(s) would stop this release" in _text(screen, "#plan-status")
 
 
 async def test_c_cancels_probes_that_do_not_answer(quiet_sandbox: demo.Sandbox, tmp_path: Path) -> None:
