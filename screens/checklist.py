@@ -129,3 +129,5 @@ class ChecklistScreen(StepScreen):
             for check_id, label in self.run.automatic_checks():
                 if table.status_of(check_id) in ("pending", "running"):
                     table.update_check(check_id, label, "skipped", "not reached")
+            # A table too short for every row shows the failed one (once laid out anew).
+            table.call_after_refresh(table.scroll_to_first, "failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Self
 
 from rich.text import Text
+from textual.geometry import Spacing
 from textual.widgets.data_table import RowDoesNotExist
 
 from iact_tui.widgets.cell_cache import CellCachedTable
@@ -115,6 +116,29 @@ class CheckTable(CellCachedTable):
     def statuses(self) -> dict[str, str]:
         """Check id → status, in row order."""
         return dict(self._statuses)
+
+    def scroll_to_first(self, status: str) -> bool:
+        """Scroll the rows (the header stays) so the first row with ``status`` is in view,
+        when the table is too short to show every row.
+
+        Args:
+            status: A status as given to :meth:`update_check` (e.g. ``"failed"``).
+
+        Returns:
+            Whether a row has that status.
+        """
+        check_id = next((c for c, s in self._statuses.items() if s == status), None)
+        if check_id is None:
+            return False
+        try:
+            index = self.get_row_index(check_id)
+        except RowDoesNotExist:
+            return False
+        header = self.header_height if self.show_header else 0
+        self.scroll_to_region(
+            self._get_row_region(index), spacing=Spacing(header, 0, 0, 0), animate=False, force=True, immediate=True
+        )
+        return True
 
     def clear(self, columns: bool = False) -> Self:
         """Remove every row (and, with ``columns``, the columns), forgetting their statuses.
