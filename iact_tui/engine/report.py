@@ -497,6 +497,13 @@ def utc_time(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
+def both_times(ts: float) -> str:
+    """``2026-11-29 16:25:06 CET (2026-11-29 15:25:06 UTC)``; the UTC time once when this
+    machine's time is UTC (``2026-11-29 15:25:06 UTC``)."""
+    local, utc = local_time(ts), utc_time(ts)
+    return utc if time.localtime(ts).tm_gmtoff == 0 else f"{local} ({utc})"
+
+
 def format_seconds(seconds: float | None) -> str:
     """``0.031 s``, ``12.4 s``, ``3 min 05 s``, ``1 h 02 min``; ``—`` for ``None``."""
     if seconds is None:
@@ -590,12 +597,14 @@ class _Builder:
             rows.append(["Environment", run.env])
         rows += [["Repository", run.repo or "?"], ["Operator", run.operator or "?"]]
         if run.started is not None:
-            rows.append(["Started", f"{local_time(run.started)} ({utc_time(run.started)})"])
+            rows.append(["Started", both_times(run.started)])
         if run.ended is not None:
-            said = "" if run.finished else " (no end was journaled: the last record)"
-            rows.append(["Ended", f"{local_time(run.ended)} ({utc_time(run.ended)}){said}"])
+            if run.finished:
+                rows.append(["Ended", both_times(run.ended)])
+            else:  # viewed before the run ended, or it never journaled its end (a crash)
+                rows.append(["Last record", f"{both_times(run.ended)} (the run's end is not journaled yet)"])
         rows += [["Duration", format_seconds(run.duration)], ["Result", run.result], ["Run", run.run_id]]
-        self.lines += _table(["", ""], rows)
+        self.lines += _table(["Run", "Details"], rows)
 
     def steps(self) -> None:
         run = self.run

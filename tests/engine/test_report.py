@@ -113,9 +113,9 @@ def test_finish_writes_the_report_next_to_the_journal(released: Released) -> Non
     assert header["Operator"] == started["operator"] and "@" in header["Operator"]
     assert header["Repository"] == started["repo"]
     assert header["Result"] == "finished ok"
-    assert header["Started"].endswith(f"({report.utc_time(started['ts'])})")
+    assert header["Started"] == report.both_times(started["ts"])  # the UTC time once when the zone is UTC
     ended = next(r for r in released.records if r["kind"] == "run_finished")
-    assert header["Ended"] == f"{report.local_time(ended['ts'])} ({report.utc_time(ended['ts'])})"
+    assert header["Ended"] == report.both_times(ended["ts"])
     assert header["Duration"] == report.format_seconds(ended["ts"] - started["ts"])
 
 
@@ -276,7 +276,7 @@ def test_a_run_quit_resumed_then_killed_has_not_ended_and_its_old_report_is_rebu
     journal.close()  # then killed before run_finished: report.md is the quit one, older
     text = report.read_report(tmp_path)
     assert "| Result | finished ok |" in text
-    assert "(no end was journaled: the last record)" in text  # not the first session's end
+    assert "| Last record |" in text and "(the run's end is not journaled yet)" in text  # not the first session's end
     summary = report.summarize(report.journal_records(tmp_path / "journal.jsonl")[0], "r", tmp_path)
     assert not summary.finished and summary.ended is not None and summary.started is not None
     assert summary.ended > summary.started
@@ -303,3 +303,18 @@ def test_a_rollback_that_only_planned_says_nothing_changed() -> None:
         {**records[2], "step_id": "rollback-production", "status": "ok"},
     ]
     assert report.summarize(records, "r1", Path("/tmp/r1")).result == "stopped after rollback-production"
+
+
+def test_both_times_names_utc_once_when_the_machine_runs_on_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    ts = 1_795_000_000.0
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert report.both_times(ts) == report.utc_time(ts)
+        monkeypatch.setenv("TZ", "Europe/Paris")
+        time.tzset()
+        assert report.both_times(ts) == f"{report.local_time(ts)} ({report.utc_time(ts)})"
+        assert "CET" in report.both_times(ts) or "CEST" in report.both_times(ts)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
