@@ -130,6 +130,8 @@ class PrepScreen(StepScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "acknowledge", "Acknowledge plan"),
+        # Enter while only the acknowledgement is missing (Continue itself is hidden then).
+        Binding("enter", "acknowledge_first", "Continue", show=False),
         Binding("b", "skip('backup')", "Skip backup"),
         Binding("n", "skip('notice')", "Skip notice"),
     ]
@@ -207,8 +209,12 @@ class PrepScreen(StepScreen):
         return super().blocked_hint()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "acknowledge_first":
+            return self._waiting_for_acknowledgement()
         if action == "acknowledge":
-            return None if self.acknowledged or not self.plan_lines or self.running else True
+            if self.acknowledged:
+                return False  # hidden: done (found by an operator trial: it stayed in the footer)
+            return None if not self.plan_lines or self.running else True
         if action == "skip":
             item = str(parameters[0]) if parameters else ""
             if self._skipped_by_config(item):
@@ -226,6 +232,23 @@ class PrepScreen(StepScreen):
         if item == "notice":
             return not config.notify.webhook_env and bool(config.notify.skip_reason)
         return False
+
+    def action_continue(self) -> None:
+        """Go on when the prep is done; before the plan is acknowledged, say that ``a``
+        comes first (Enter did nothing, found by an operator trial)."""
+        if self._waiting_for_acknowledgement():
+            self.action_acknowledge_first()
+            return
+        super().action_continue()
+
+    def action_acknowledge_first(self) -> None:
+        """Say that the rollback plan must be acknowledged (``a``) before anything else."""
+        self.notify("Acknowledge the rollback plan first: press a (the prep runs then).", title="Not yet")
+
+    def _waiting_for_acknowledgement(self) -> bool:
+        """Whether the plan is shown and only its acknowledgement (``a``) is missing."""
+        waiting = self.env in self.run.config.environments and not self.is_ready()
+        return waiting and not self.acknowledged and bool(self.plan_lines) and not self.running
 
     def action_acknowledge(self) -> None:
         """Re-read the config (the operator may have edited the backup or the notice since
