@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.geometry import Spacing
 from textual.widgets.data_table import RowDoesNotExist
@@ -38,6 +39,11 @@ _STYLE = {
 
 _DETAIL_STYLE = {"warning": "yellow", "failed": "red", "interrupted": "red"}
 
+#: The label column's width, unless a longer label fits beside the details.
+LABEL_WIDTH = 34
+#: The least the detail column keeps when a long label widens the label column.
+DETAIL_MIN_WIDTH = 20
+
 
 def _cell(text: str, status: str) -> Text:
     return Text(text, style=_STYLE.get(status, ""), no_wrap=True, overflow="ellipsis")
@@ -64,7 +70,7 @@ class CheckTable(CellCachedTable):
 
     COLUMNS: tuple[tuple[str, str, int | None], ...] = (
         ("icon", " ", 1),
-        ("label", "Check", 34),
+        ("label", "Check", LABEL_WIDTH),
         ("status", "Status", 11),  # "interrupted"
         ("detail", "Detail", None),
     )
@@ -94,17 +100,33 @@ class CheckTable(CellCachedTable):
         self._fit_detail()
 
     def _fit_detail(self) -> None:
-        """Give the detail column whatever width the fixed columns leave."""
+        """Fit the label and detail columns to the width the fixed columns leave.
+
+        The label column is :data:`LABEL_WIDTH` wide, or as wide as the longest label while
+        the detail column keeps :data:`DETAIL_MIN_WIDTH` (``Stakeholders told of the
+        maintenance window`` beside empty details was cut to ``…maintena…``): a label names
+        the check, a detail's end can be read in the log. The detail column takes the rest.
+        Repaints only when a width changes.
+        """
         width = self.scrollable_content_region.width
-        if width <= 0:
+        label = self.columns.get("label")  # type: ignore[call-overload]
+        detail = self.columns.get("detail")  # type: ignore[call-overload]
+        if width <= 0 or label is None or detail is None:
             return
-        fixed = sum(w or 0 for _, _, w in self.COLUMNS)
-        padding = 2 * self.cell_padding * len(self.COLUMNS)
-        column = self.columns.get("detail")  # type: ignore[call-overload]
-        if column is None:
+        fixed = sum(w or 0 for key, _, w in self.COLUMNS if key not in ("label", "detail"))
+        room = width - fixed - 2 * self.cell_padding * len(self.COLUMNS)  # label + detail
+        longest_label = max((cell_len(text) for text, _, _ in self._shown.values()), default=0)
+        label_width = max(LABEL_WIDTH, min(longest_label, room - DETAIL_MIN_WIDTH))
+        detail_width = max(10, room - label_width)
+        if (label.width, detail.width, label.auto_width, detail.auto_width) == (
+            label_width,
+            detail_width,
+            False,
+            False,
+        ):
             return
-        column.width = max(10, width - fixed - padding)
-        column.auto_width = False
+        label.width, detail.width = label_width, detail_width
+        label.auto_width = detail.auto_width = False
         self._require_update_dimensions = True
         self.refresh()
 
@@ -180,6 +202,7 @@ class CheckTable(CellCachedTable):
             self.get_row_index(check_id)
         except RowDoesNotExist:
             self.add_row(*(cells[key] for key, _, _ in self.COLUMNS), key=check_id)
-            return
-        for key, value in cells.items():
-            self.update_cell(check_id, key, value)
+        else:
+            for key, value in cells.items():
+                self.update_cell(check_id, key, value)
+        self._fit_detail()  # a longer label may widen its column (repaints only then)

@@ -145,6 +145,11 @@ class WrappedCheckTable(Widget):
             return self._stacked()
         longest = max((len(label) for label, _, _ in self._rows.values()), default=len(self.item_header))
         label_width = max(min(longest + 1, LABEL_MAX, width * 2 // 5), LABEL_MIN)
+        # A label wraps at its spaces; a word longer than the column (a URL) would be cut
+        # mid-word ("…/api/auth/l" / "ogin as demo"): the column gets its longest word,
+        # up to half the width.
+        longest_word = max((len(word) for label, _, _ in self._rows.values() for word in label.split()), default=0)
+        label_width = max(label_width, min(longest_word + 1, width // 2))
         table = Table(box=None, expand=True, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold")
         table.add_column(" ", width=1, no_wrap=True)
         table.add_column(self.item_header, width=label_width, overflow="fold")

@@ -59,3 +59,35 @@ async def test_an_update_that_changes_nothing_leaves_the_table_alone() -> None:
         table.clear()
         table.update_check("health", "Health endpoint", "passed", "HTTP 200")
         assert table.row_count == 1
+
+
+def _shown(app: App[None]) -> str:
+    import re
+    from html import unescape
+
+    return unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
+
+
+async def test_a_long_label_beside_empty_details_is_shown_whole() -> None:
+    app = TableApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(CheckTable)
+        table.update_check("backup", "Database backed up", "pending")
+        table.update_check("notice", "Stakeholders told of the maintenance window", "pending")
+        await pilot.pause()
+        assert "Stakeholders told of the maintenance window" in _shown(app)
+        table.update_check("backup", "Database backed up", "passed", "dump of 12 MB, 3 s")
+        await pilot.pause()
+        shown = _shown(app)
+        assert "Stakeholders told of the maintenance window" in shown
+        assert "dump of 12 MB, 3 s" in shown  # the detail still fits
+
+
+async def test_short_labels_keep_the_detail_its_width() -> None:
+    app = TableApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(CheckTable)
+        table.update_check("free", "Release tag and branch are free", "passed", "v0.3.0 and release/v0.3.0 are free")
+        await pilot.pause()
+        assert table.columns["label"].width == 34  # type: ignore[index]
+        assert "v0.3.0 and release/v0.3.0 are free" in _shown(app)

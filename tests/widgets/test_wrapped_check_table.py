@@ -40,3 +40,16 @@ async def test_a_change_builds_the_table_once_per_width(monkeypatch: pytest.Monk
         assert len(widths) == 1
         shown = "\n".join(strip.text for strip in table.render_lines(table.region.reset_offset))
         assert "HTTP 503" in shown and "HTTP 200" not in shown
+
+
+async def test_a_url_in_a_label_is_not_cut_mid_word() -> None:
+    app = TableApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one(WrappedCheckTable)
+        url = "http://127.0.0.1:59665/api/auth/login"
+        table.update_check("login", f"POST {url} as demo", "passed", "login as 'demo': 200 in 31 ms")
+        table.update_check("health", "Health", "passed", "HTTP 200 in 7 ms, version 1.4.0")
+        await pilot.pause()
+        shown = "\n".join(strip.text for strip in table.render_lines(table.region.reset_offset))
+        assert url in shown, shown
+        assert "login as 'demo': 200 in 31 ms" in shown, shown
