@@ -206,8 +206,10 @@ def parse_lock(text: str) -> LockInfo | GarbledLock:
         return GarbledLock(text, "not JSON" if text.strip() else "empty")
     if not isinstance(data, dict):
         return GarbledLock(text, "not a JSON object")
+    if "format" not in data:
+        return GarbledLock(text, f"it has no 'format' field ({FORMAT!r}): not an iact-tui deploy lock")
     if data.get("format") != FORMAT:
-        return GarbledLock(text, f"format is {data.get('format')!r}, not {FORMAT!r}")
+        return GarbledLock(text, f"its format is {data.get('format')!r}, not {FORMAT!r}")
     for key in ("owner", "since", "version", "reason", "token"):
         if not isinstance(data.get(key), str):
             return GarbledLock(text, f"no text {key!r}")

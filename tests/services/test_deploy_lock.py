@@ -226,7 +226,8 @@ async def test_cancelled_acquire_leaves_no_lock(host: LocalHost, path: str) -> N
         ("", "empty"),
         ("alice was here", "not JSON"),
         ("[1, 2]", "not a JSON object"),
-        ('{"format": "other/9"}', "format is 'other/9'"),
+        ('{"format": "other/9"}', "its format is 'other/9'"),
+        ('{"owner": "a@b"}', "no 'format' field ('iact-deploy-lock/1'): not an iact-tui deploy lock"),
         ('{"format": "iact-deploy-lock/1", "owner": "a@b"}', "no text 'since'"),
         (
             '{"format": "iact-deploy-lock/1", "owner": "a", "since": "yesterday", "version": "1",'
