@@ -219,7 +219,7 @@ class AnnouncementScreen(StepScreen):
         try:
             path = await self.run.save_announcement()
         except IactError as exc:
-            self.notify(f"{exc.what}\n→ {exc.fix}", title="Not saved", severity="error", timeout=10)
+            self.notify(f"{escape(exc.what)}\n→ {escape(exc.fix)}", title="Not saved", severity="error", timeout=10)
             return
         self.saved_text = text
         self._warned = False
