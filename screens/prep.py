@@ -130,8 +130,6 @@ class PrepScreen(StepScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "acknowledge", "Acknowledge plan"),
-        # Enter while only the acknowledgement is missing (Continue itself is hidden then).
-        Binding("enter", "acknowledge_first", "Continue", show=False),
         Binding("b", "skip('backup')", "Skip backup"),
         Binding("n", "skip('notice')", "Skip notice"),
     ]
@@ -209,8 +207,8 @@ class PrepScreen(StepScreen):
         return super().blocked_hint()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "acknowledge_first":
-            return self._waiting_for_acknowledgement()
+        if action == "continue" and self._waiting_for_acknowledgement():
+            return True  # Enter says that a comes first (action_continue)
         if action == "acknowledge":
             if self.acknowledged:
                 return False  # hidden: done (found by an operator trial: it stayed in the footer)
@@ -237,13 +235,9 @@ class PrepScreen(StepScreen):
         """Go on when the prep is done; before the plan is acknowledged, say that ``a``
         comes first (Enter did nothing, found by an operator trial)."""
         if self._waiting_for_acknowledgement():
-            self.action_acknowledge_first()
+            self.notify("Acknowledge the rollback plan first: press a (the prep runs then).", title="Not yet")
             return
         super().action_continue()
-
-    def action_acknowledge_first(self) -> None:
-        """Say that the rollback plan must be acknowledged (``a``) before anything else."""
-        self.notify("Acknowledge the rollback plan first: press a (the prep runs then).", title="Not yet")
 
     def _waiting_for_acknowledgement(self) -> bool:
         """Whether the plan is shown and only its acknowledgement (``a``) is missing."""
