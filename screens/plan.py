@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -24,6 +23,7 @@ from iact_tui.config import Config
 from iact_tui.engine import probes
 from iact_tui.engine.run import ReleaseRun
 from iact_tui.errors import IactError
+from iact_tui.widgets.literal import escape
 
 _MARK = {"ok": "[green]✔[/]", "warning": "[yellow]![/]", "failed": "[red]✘[/]"}
 _CHECK_MARK = {"passed": "[green]✔[/]", "warning": "[yellow]![/]", "failed": "[red]✘[/]", "skipped": "[dim]–[/]"}
