@@ -21,13 +21,13 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from iact_tui.engine.run_lock import RunLockHeld
 from iact_tui.errors import ConfirmationError
 from iact_tui.widgets.confirm import ConfirmModal
+from iact_tui.widgets.literal import escape
 
 STYLE_FILES: tuple[str, ...] = ("base.tcss", "widgets.tcss", "lock.tcss")
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.widgets import Button, Input, Label, Static
 
 from iact_tui.widgets.confirm import ConfirmModal
+from iact_tui.widgets.literal import escape
 
 
 class LeaveUnfinishedModal(ConfirmModal):

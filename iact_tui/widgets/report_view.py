@@ -11,12 +11,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
 
 from iact_tui.engine import report
 from iact_tui.errors import IactError
+from iact_tui.widgets.literal import escape
 
 
 class ReportModal(ModalScreen[None]):
