@@ -228,3 +228,15 @@ def test_describe_names_the_newest_tag_of_the_origin_when_started_again(quiet_sa
     assert "tags v1.0.0 … v1.4.0" in again, again
     assert "v1.3.2" not in again, again
     assert "tags v1.0.0 … v1.3.2" in describe(quiet_sandbox)  # just built: the history's latest
+
+
+def test_the_demo_servers_run_below_the_wizards_priority(served_sandbox: Sandbox) -> None:
+    """They stand in for servers that are not on the operator's machine: the verification's
+    timed requests must not take the CPU from the wizard's UI loop."""
+    from iact_tui.demo import appctl as control
+
+    pids = [int(p.read_text()) for p in sorted((served_sandbox.root / "run").glob("*.pid"))]
+    assert len(pids) == 2, pids
+    for pid in pids:
+        niceness = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        assert niceness == min(19, os.nice(0) + control.SERVER_NICENESS), (pid, niceness)
