@@ -400,7 +400,15 @@ class StepScreen(WizardScreen):
         Binding("escape", "back", "Back"),
         Binding("r", "retry", "Retry"),
         Binding("enter", "continue", "Continue"),
+        Binding("c", "cancel_step", "Cancel step"),
+        # Textual's own ctrl+c only says "press ctrl+q to quit": while a step runs it
+        # cancels it, as c does (the check below hides it otherwise, so Textual's applies).
+        Binding("ctrl+c", "cancel_step", "Cancel step", show=False),
     ]
+
+    #: Seconds within which a second ``c`` (or ctrl+c) cancels the running step; a lone
+    #: press only says what a second one would do (a stray key must not stop a deploy).
+    CANCEL_CONFIRM_SECONDS: ClassVar[float] = 5.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -416,6 +424,10 @@ class StepScreen(WizardScreen):
         self._held_for_resume = False
         self._resumed_shown = False
         self._step_mounted = False
+        #: When (``time.monotonic()``) the first cancel press was, while a second one cancels.
+        self._cancel_armed_at: float | None = None
+        #: The operator cancelled the running worker; it is stopping (a deploy runs its post commands).
+        self._cancelling = False
 
     @property
     def step_ids(self) -> tuple[str, ...]:
@@ -561,7 +573,34 @@ class StepScreen(WizardScreen):
 
     def worker_settled(self, worker: Worker[Any]) -> None:
         if worker is self._worker:
+            if worker.state == WorkerState.CANCELLED:
+                self.worker_cancelled()
             self.refresh_state()
+
+    def worker_cancelled(self) -> None:
+        """The worker was cancelled (``c`` twice, or quitting): the engine has journaled the
+        running step as cancelled but sent no ``StepFinished`` (the cancel ends its stream),
+        so the step is shown here as its record says, and ``r`` runs it again."""
+        self._cancelling = False
+        self._cancel_armed_at = None
+        target = next((s for s in self.step_ids if self.step_status.get(s) == "running"), None)
+        if target is None:
+            # Cancelled between two steps: the next one never started.
+            target = next((s for s in self.step_ids if self.step_status.get(s) not in PASSABLE), None)
+            if target is None:
+                return
+            title = self.step_titles.get(target, target)
+            self.failure = (f"{title}: not started, cancelled by the operator", "press r to run it")
+            return
+        record = self.run.records.get(target)
+        status = record.status if record is not None and record.status not in ("running", "pending") else "cancelled"
+        self.step_status[target] = status
+        title = self.step_titles.get(target, target)
+        message = record.message if record is not None and record.message else f"{title}: cancelled by the operator"
+        self.last_message = message
+        self.failure = (message, "press r to run it again")
+        self.step_updated(target)
+        self.on_step_cancelled(target)
 
     @on(EngineEvent)
     def _route(self, message: EngineEvent) -> None:
@@ -643,6 +682,13 @@ class StepScreen(WizardScreen):
     def step_updated(self, step_id: str) -> None:
         """A step's status changed (the release screen shows each step in a table)."""
 
+    def on_step_cancelled(self, step_id: str) -> None:
+        """``step_id`` was cancelled while it ran (no ``StepFinished`` event comes then)."""
+        if self.SHOW_LOG:
+            record = self.run.records.get(step_id)
+            message = record.message if record is not None and record.message else "cancelled by the operator"
+            self.command_log().append_output(self.iact.mask(f"■ {message}"), "info")
+
     # -- state, bindings ---------------------------------------------------------------
 
     def local_statuses(self) -> dict[str, str]:
@@ -662,6 +708,13 @@ class StepScreen(WizardScreen):
 
     def status_text(self) -> tuple[str, str]:
         """The status pane's markup and its state class."""
+        if self.failure is not None and not self.running and self.stopped_by_cancel():
+            # Cancelled by the operator: said plainly, not as a failure in red.
+            what, fix = self.failure
+            text = f"[b]■ {escape(what)}[/b]"
+            if fix and not self.run.lock_lost:
+                text += f"\n  → {escape(fix)}"
+            return text, "-skipped"
         if self.failure is not None:
             what, fix = self.failure
             text = f"[b]✘ {escape(what)}[/b]"
@@ -679,6 +732,11 @@ class StepScreen(WizardScreen):
                 return f"– Skipped: {escape(self.last_message)}", "-skipped"
             return f"✔ {escape(self.last_message or 'Done')}", "-ok"
         return "", ""
+
+    def stopped_by_cancel(self) -> bool:
+        """Whether the stage stopped because the operator cancelled it (no step failed)."""
+        statuses = [self.step_status.get(s) for s in self.step_ids]
+        return "cancelled" in statuses and not any(s in ("failed", "interrupted") for s in statuses)
 
     def refresh_state(self) -> None:
         """Update the status pane, the Continue button, the bindings and the sidebar."""
@@ -707,7 +765,67 @@ class StepScreen(WizardScreen):
             # Hidden, not dimmed, while Enter would do nothing: a dimmed ``⏎ Continue`` reads
             # as available without colour (the hint beside the button says what is missing).
             return self.is_ready()
+        if action == "cancel_step":
+            # Only while a step runs; otherwise ctrl+c goes on to Textual's own binding.
+            return self.running
         return super().check_action(action, parameters)
+
+    def cancel_note(self) -> str:
+        """What still runs after a cancel, for the notice (a deploy's post commands)."""
+        return ""
+
+    def action_cancel_step(self) -> None:
+        """Cancel the running step, as quitting does, but stay: the first press only says
+        what a second one within :attr:`CANCEL_CONFIRM_SECONDS` does. Once cancelled, a
+        further press while the step is still stopping (a deploy's post commands) cancels
+        again, which stops it at once."""
+        if not self.running:
+            return
+        current = next((s for s in self.step_ids if self.step_status.get(s) == "running"), "")
+        title = self.step_titles.get(current, current) or "the running step"
+        if self._cancelling:
+            self.cancel_running()
+            self.notify(
+                f"Stopping {title} at once: what it still had to do is skipped (the output says what).",
+                title="Cancelled again",
+                severity="error",
+                timeout=8,
+            )
+            return
+        now = time.monotonic()
+        armed = self._cancel_armed_at
+        if armed is None or now - armed > self.CANCEL_CONFIRM_SECONDS:
+            self._cancel_armed_at = now
+            note = self.cancel_note()
+            self.notify(
+                f"Press c again to stop {title}" + (f" ({note})" if note else "") + ".",
+                title="Cancel?",
+                severity="warning",
+                timeout=self.CANCEL_CONFIRM_SECONDS,
+            )
+            return
+        self._cancel_armed_at = None
+        self._cancelling = True
+        self.cancel_running()
+        note = self.cancel_note()
+        self.notify(
+            f"Stopping {title}"
+            + (f"; {note}" if note else "")
+            + ". Press c again to stop at once"
+            + ("; that skips them." if note else "."),
+            title="Cancelling",
+            severity="warning",
+            timeout=10,
+        )
+        self.refresh_state()
+
+    def cancel_running(self) -> None:
+        """Cancel the worker running the steps (the quit dialog's way too, through
+        :meth:`cancel_and_wait`): the engine stops the step, journals it as cancelled,
+        and a deploy runs its post commands and releases its lock first. A second call
+        while it is stopping stops it at once."""
+        if self._worker is not None:
+            self._worker.cancel()
 
     def action_retry(self) -> None:
         """Run the failed step (and the ones after it) again, with the config re-read
@@ -733,7 +851,7 @@ class StepScreen(WizardScreen):
         worker = self._worker
         if worker is None:
             return
-        worker.cancel()
+        self.cancel_running()
         with contextlib.suppress(Exception):
             await worker.wait()
 
