@@ -13,11 +13,12 @@ delivered together in one :class:`OutputBatch` message per turn of the event loo
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.message import Message
@@ -236,6 +237,7 @@ class DeployScreen(StepScreen):
                     f"the {self.env} deploy was not confirmed",
                     f"press r and type the version {self.run.state.version} to deploy",
                 )
+                self.settle_progress("Not started: not confirmed")
                 self.refresh_state()
 
         self.app.push_screen(
@@ -297,7 +299,8 @@ class DeployScreen(StepScreen):
         if action in ("next_match", "previous_match"):
             return any(log.search_term for log in self.query(CommandLog))
         if action == "toggle_maintenance":
-            return (self.env in self.run.config.environments and not self.running) or None
+            # Also while the deploy runs: the engine reads the choice when a command fails.
+            return self.env in self.run.config.environments or None
         if action == "break_lock":
             # Hidden unless another deploy's lock stopped this one.
             return bool(self.run.held_locks(self.env)) and not self.running
@@ -306,11 +309,14 @@ class DeployScreen(StepScreen):
             return self._deployed()
         return super().check_action(action, parameters)
 
+    def cancel_note(self) -> str:
+        return "its post commands still run"
+
     # -- maintenance choice and lock ---------------------------------------------------
 
     def action_toggle_maintenance(self) -> None:
         """Choose whether a failed command leaves maintenance mode on (recorded in the journal)."""
-        if self.running or self.env not in self.run.config.environments:
+        if self.env not in self.run.config.environments:
             return
         keep = not self.run.keeps_maintenance(self.env)
         try:
@@ -318,15 +324,32 @@ class DeployScreen(StepScreen):
         except RunLockLost as exc:
             say_not_recorded(self, exc)
             return
+        # While the deploy runs the choice holds for a command failing from now on.
+        when = " from now on" if self.running else ""
         if keep:
             self.notify(
-                f"If a command fails, {self.env} stays in maintenance mode (the post commands do not run).",
-                title="Maintenance kept on failure",
+                f"If a command fails{when}, {self.env} stays in maintenance mode (the post commands do not run).",
+                title="Maintenance kept on failure: on",
                 severity="warning",
             )
         else:
-            self.notify("If a command fails, the post commands still run (maintenance off).", title="Maintenance")
+            self.notify(
+                f"If a command fails{when}, the post commands still run (maintenance off).",
+                title="Maintenance kept on failure: off",
+            )
         self.refresh_bindings()
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """Textual's, with ``m`` saying whether the choice is on: "Keep maintenance on
+        failure: on" (a binding's description is fixed where it is declared)."""
+        bindings = super().active_bindings
+        for key, active in bindings.items():
+            if active.binding.action == "toggle_maintenance" and self.env in self.run.config.environments:
+                state = "on" if self.run.keeps_maintenance(self.env) else "off"
+                binding = replace(active.binding, description=f"{active.binding.description}: {state}")
+                bindings[key] = active._replace(binding=binding)
+        return bindings
 
     def action_break_lock(self) -> None:
         """Break another deploy's lock after the operator types the host's name."""
@@ -377,12 +400,43 @@ class DeployScreen(StepScreen):
 
     def on_step_finished(self, event: StepFinished) -> None:
         super().on_step_finished(event)
-        bar = self.query_one("#progress-bar", ProgressBar)
-        text = {"ok": "Deployed", "skipped": "Skipped", "failed": "Failed", "cancelled": "Cancelled"}[event.status]
-        # A finished step never leaves the bar indeterminate (it animates).
-        total = bar.total or 1
-        bar.update(total=total, progress=total if event.status == "ok" else bar.progress)
-        if event.status in ("failed", "cancelled") and (self._stopped_at or self._progress_text):
+        self.show_stopped(event.status)
+
+    def on_step_cancelled(self, step_id: str) -> None:
+        super().on_step_cancelled(step_id)
+        self.show_stopped(self.step_status.get(step_id, "cancelled"))
+
+    def show_resumed_stop(self) -> None:
+        super().show_resumed_stop()
+        status = self.step_status.get(self.step_ids[0], "")
+        if status in ("interrupted", "failed", "cancelled"):
+            # Nothing runs until r: the bar must not animate as if the deploy were waiting.
+            self.settle_progress(f"{status.capitalize()} (resumed run): press r to deploy")
+
+    def show_stopped(self, status: str) -> None:
+        """Show how the deploy ended on the progress line: ``Deployed``, ``Failed at 5/11
+        run migrations on web1``, ``Cancelled at …``.
+
+        Args:
+            status: The step's status: ``ok``, ``skipped``, ``failed`` or ``cancelled``.
+        """
+        text = {"ok": "Deployed", "skipped": "Skipped", "failed": "Failed", "cancelled": "Cancelled"}.get(
+            status, status.capitalize()
+        )
+        if status in ("failed", "cancelled") and (self._stopped_at or self._progress_text):
             # Where it stopped, for the operator: the command that failed, not the unlock after it.
             text += f" at {self._stopped_at or self._progress_text}"
+        self.settle_progress(text, done=status == "ok")
+
+    def settle_progress(self, text: str, *, done: bool = False) -> None:
+        """Stop the progress bar where it is (an indeterminate bar animates as if something
+        ran) and put ``text`` beside it.
+
+        Args:
+            text: The progress line, e.g. ``"Cancelled at 3/9 run migrations on web1"``.
+            done: Fill the bar (the deploy succeeded).
+        """
+        bar = self.query_one("#progress-bar", ProgressBar)
+        total = bar.total or 1
+        bar.update(total=total, progress=total if done else bar.progress)
         self.query_one("#progress-label", Label).update(text)

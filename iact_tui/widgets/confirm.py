@@ -182,10 +182,10 @@ class QuitModal(ModalScreen[bool]):
             )
         if self.step:
             return (
-                f"[b]{escape(self.step)}[/b] is still running.\n"
-                "No further step starts while this dialog is open.\n"
+                f"[b]{escape(self.step)}[/b] is still running, and keeps running while you decide.\n"
                 "Quitting stops it first: its command is stopped, and a deploy runs its post "
-                "commands (maintenance mode off) before iact-tui exits. The journal records where it stopped."
+                "commands (maintenance mode off) before iact-tui exits. No later step starts "
+                "meanwhile. The journal records where it stopped."
             )
         lines = [f"[b]{escape(self.subject)}[/b]"]
         if self.done:

@@ -403,9 +403,9 @@ class _HostRun:
 
     async def _recipe(self, commands: list[_Row]) -> None:
         env = self.step.env
-        keep_on = self.ctx.state.keep_maintenance.get(
-            env, self.ctx.config.environments[env].keep_maintenance_on_failure
-        )
+        # Read when a command fails, not now: the operator may change the choice while the
+        # deploy runs (``m`` on the deploy screen).
+        keep_on = False
         failed = False
         unfinished_post: list[RenderedCommand] = []
         for row in commands:
@@ -427,6 +427,9 @@ class _HostRun:
                 unfinished_post.append(cmd)
             if not result.ok and not failed and not self.cancelled_in:
                 failed = True
+                keep_on = self.ctx.state.keep_maintenance.get(
+                    env, self.ctx.config.environments[env].keep_maintenance_on_failure
+                )
                 if self.transport_error is not None:
                     reason = self.transport_error.what.removeprefix(f"{self.host.name}: ")
                     what = f"{env}: '{cmd.name}' could not finish on {self.host.name}: {reason}"
