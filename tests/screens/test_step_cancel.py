@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import ProgressBar, Static
 from ui_helpers import settle, walk_to_release
 
@@ -199,3 +200,21 @@ async def test_quit_dialog_says_the_step_keeps_running(sandbox: demo.Sandbox, tm
         await pilot.press("c", "c")
         await wait_stopped(screen, pilot)
         assert not running(f"sleep {marker}")
+
+
+async def test_a_declined_production_confirmation_leaves_the_bar_still(
+    tiny_app: IactApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tiny_app.release_run
+    run.state.version = "0.2.0"
+    monkeypatch.setattr(run, "needs_confirmation", lambda step_id: step_id == "deploy-production")
+    async with tiny_app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        tiny_app.push_screen(DeployScreen(env="production"))
+        await pilot.pause()
+        await pilot.press("escape")  # Cancel on the confirmation
+        await pilot.pause()
+        screen = tiny_app.screen
+        assert isinstance(screen, DeployScreen)
+        assert screen.query_one(ProgressBar).total is not None  # an indeterminate bar animates
+        assert str(screen.query_one("#progress-label").render()) == "Not started: not confirmed"
