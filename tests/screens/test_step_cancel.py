@@ -218,3 +218,36 @@ async def test_a_declined_production_confirmation_leaves_the_bar_still(
         assert isinstance(screen, DeployScreen)
         assert screen.query_one(ProgressBar).total is not None  # an indeterminate bar animates
         assert str(screen.query_one("#progress-label").render()) == "Not started: not confirmed"
+
+
+async def test_c_while_the_post_commands_run_stops_at_once(sandbox: demo.Sandbox, tmp_path: Path) -> None:
+    slow, post = f"30.{os.getpid() % 1000:03d}1", f"30.{os.getpid() % 1000:03d}9"
+    add_command(sandbox, "slow step", f"echo started-slow; sleep {slow}")
+    path = sandbox.config_path
+    off = '{ name = "maintenance mode off", run = "rm -f MAINTENANCE" }'
+    text = path.read_text()
+    assert off in text
+    path.write_text(
+        text.replace(
+            off, f'{{ name = "maintenance mode off", run = "echo started-post; sleep {post}; rm -f MAINTENANCE" }}'
+        )
+    )
+    for args in (["commit", "-qam", "chore: a slow post command"], ["push", "-q", "origin", "main"]):
+        subprocess.run(["git", *args], cwd=sandbox.repo, check=True)
+    app = make_app(load_config(path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await deploy_until(app, pilot, "started-slow")
+        await pilot.press("c", "c")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if log_has(screen, "started-post"):
+                break
+        else:
+            raise AssertionError("the post command never started")
+        assert screen.running and running(f"sleep {post}") and not running(f"sleep {slow}")
+        await pilot.press("c")  # once: it is already cancelling
+        await wait_stopped(screen, pilot)
+        assert not running(f"sleep {post}")
+        assert app.release_run.records["deploy-staging"].status == "cancelled"
+        assert (sandbox.root / "staging" / "MAINTENANCE").exists()  # the skipped post command, said loudly
+        assert log_has(screen, "may still be in maintenance mode")
