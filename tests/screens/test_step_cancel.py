@@ -251,3 +251,19 @@ async def test_c_while_the_post_commands_run_stops_at_once(sandbox: demo.Sandbox
         assert app.release_run.records["deploy-staging"].status == "cancelled"
         assert (sandbox.root / "staging" / "MAINTENANCE").exists()  # the skipped post command, said loudly
         assert log_has(screen, "may still be in maintenance mode")
+
+
+async def test_a_resumed_run_stopped_mid_deploy_leaves_the_bar_still(tiny_config_path: Path, tmp_path: Path) -> None:
+    from test_resume_offer import _journal_interrupted
+
+    await _journal_interrupted(tiny_config_path, tmp_path / "state", "deploy-production")
+    app = make_app(load_config(tiny_config_path), state_dir=tmp_path / "state", snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")  # resume
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, DeployScreen) and not screen.running
+        assert screen.query_one(ProgressBar).total is not None  # an indeterminate bar animates
+        label = str(screen.query_one("#progress-label").render())
+        assert label == "Interrupted (resumed run): press r to deploy", label
