@@ -207,8 +207,6 @@ class PrepScreen(StepScreen):
         return super().blocked_hint()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "continue" and self._waiting_for_acknowledgement():
-            return True  # Enter says that a comes first (action_continue)
         if action == "acknowledge":
             if self.acknowledged:
                 return False  # hidden: done (found by an operator trial: it stayed in the footer)
@@ -230,19 +228,6 @@ class PrepScreen(StepScreen):
         if item == "notice":
             return not config.notify.webhook_env and bool(config.notify.skip_reason)
         return False
-
-    def action_continue(self) -> None:
-        """Go on when the prep is done; before the plan is acknowledged, say that ``a``
-        comes first (Enter did nothing, found by an operator trial)."""
-        if self._waiting_for_acknowledgement():
-            self.notify("Acknowledge the rollback plan first: press a (the prep runs then).", title="Not yet")
-            return
-        super().action_continue()
-
-    def _waiting_for_acknowledgement(self) -> bool:
-        """Whether the plan is shown and only its acknowledgement (``a``) is missing."""
-        waiting = self.env in self.run.config.environments and not self.is_ready()
-        return waiting and not self.acknowledged and bool(self.plan_lines) and not self.running
 
     def action_acknowledge(self) -> None:
         """Re-read the config (the operator may have edited the backup or the notice since
