@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import os
 import re
 import shutil
@@ -321,7 +320,7 @@ class BackportStep:
             yield OutputLine(self.id, f"{branch}: skipped ({why})")
         targets = [p.main_branch, *open_branches]
         body = await _section_body(ctx)
-        date = str(ctx.state.results.get("changelog", {}).get("date") or dt.date.today().isoformat())
+        date = str(ctx.state.results.get("changelog", {}).get("date") or changelog.release_date())
         results: dict[str, dict[str, Any]] = {}
         for target in targets:
             yield CheckUpdate(self.id, target, f"into {target}", "running", how)

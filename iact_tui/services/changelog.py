@@ -15,6 +15,8 @@ returns LF text.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -1066,3 +1068,14 @@ def insert_backported(text: str, version: str, date: str, body: str) -> str:
         if line.startswith("## ") and "unreleased" not in line.lower():
             return newline.join([*lines[:index], *section, *lines[index:]])
     return text.rstrip() + newline + newline + newline.join(section) + newline
+
+
+def release_date() -> str:
+    """The date of a new release section, ``YYYY-MM-DD``: today in this machine's time
+    zone, or the UTC date of ``SOURCE_DATE_EPOCH`` (Unix seconds) when that is set to an
+    integer, as the Reproducible Builds specification asks of tools that write dates
+    (https://reproducible-builds.org/specs/source-date-epoch/)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), dt.UTC).date().isoformat()
+    return dt.date.today().isoformat()

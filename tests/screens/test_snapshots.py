@@ -22,12 +22,14 @@ from iact_tui.widgets import CommandLog
 
 SIZE = (120, 40)
 FIXED_DATE = "2024-05-06T07:08:09+00:00"
+FIXED_EPOCH = 1714979289  # FIXED_DATE in Unix seconds
 
 
 @pytest.fixture
 def snap_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IactApp:
     for key in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
         monkeypatch.setenv(key, FIXED_DATE)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(FIXED_EPOCH))  # the changelog section's date
     config = load_config(build_tiny_repo(tmp_path / "tiny"))
     return make_app(config, state_dir=tmp_path / "state", snapshot_mode=True)
 
@@ -124,6 +126,7 @@ def test_announcement(snap_compare: Any, snap_app: IactApp) -> None:
 def snap_app_with_production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IactApp:
     for key in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
         monkeypatch.setenv(key, FIXED_DATE)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(FIXED_EPOCH))  # the changelog section's date
     path = build_tiny_repo(tmp_path / "tiny")
     # Committed, so the tree stays clean; the modal shows before anything runs there.
     with path.open("a", encoding="utf-8") as fh:
@@ -177,6 +180,7 @@ def snap_app_with_github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github
 
     for key in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
         monkeypatch.setenv(key, FIXED_DATE)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(FIXED_EPOCH))  # the changelog section's date
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     path = github_config(tmp_path / "tiny", github)
     return make_app(load_config(path), state_dir=tmp_path / "state", snapshot_mode=True)

@@ -456,3 +456,16 @@ def test_section_problems_refuse_text_before_the_first_group() -> None:
     assert problem.startswith("line 1: 'Loose words first.' comes before the first ### group")
     assert changelog.section_problems("\n\n### Fixed\n\n- b\n\nafter the entries is fine\n") == []
     assert "comes before the first ### group" in changelog.section_problems("- an entry with no group\n")[0]
+
+
+def test_release_date_is_today_or_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from iact_tui.services.changelog import release_date
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    assert release_date() == dt.date.today().isoformat()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1714979289")  # 2024-05-06 07:08:09 UTC
+    assert release_date() == "2024-05-06"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "not a number")  # ignored, as the spec allows
+    assert release_date() == dt.date.today().isoformat()

@@ -13,7 +13,6 @@ section; ``[forge] pr_template`` places them) and previews (:func:`pr_preview`).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -238,7 +237,7 @@ class ChangelogStep:
         warning = changelog.layout_warning(text)
         if warning:
             yield OutputLine(self.id, f"⚠ {p.changelog} does not follow Keep a Changelog 1.1.0: {warning}", "stderr")
-        today = dt.date.today().isoformat()
+        today = changelog.release_date()
         new = changelog.insert_release(
             text, ctx.state.version, today, body, tag_prefix=p.tag_prefix, repo_url=p.repo_url
         )
