@@ -20,7 +20,6 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -34,6 +33,7 @@ from iact_tui.screens.base import EngineEvent, StepScreen
 from iact_tui.screens.lock_lost import say_not_recorded
 from iact_tui.screens.monitor import MonitorScreen
 from iact_tui.widgets import CommandLog, ConfirmModal, DeployTable, format_output
+from iact_tui.widgets.literal import escape
 
 
 class OutputBatch(Message):
