@@ -248,6 +248,9 @@ class IactApp(App[None]):
         self._resuming = False
         #: Step id → check id → its last journaled ``check`` record (see ``Replayed.checks``).
         self.resumed_checks: dict[str, dict[str, dict[str, Any]]] = {}
+        #: On a resumed run: step id → ``host#index`` → its deploy command's last record,
+        #: for the deploy screens' commands tables.
+        self.resumed_commands: dict[str, dict[str, dict[str, Any]]] = {}
 
     async def _on_resize(self, event: events.Resize) -> None:
         # Runs before App._on_resize (Textual calls each class's handler in MRO order).
@@ -522,6 +525,7 @@ class IactApp(App[None]):
         fresh, self.release_run = self.release_run, run
         self.resumed, self.resumed_output = True, replayed.output
         self.resumed_checks = replayed.checks
+        self.resumed_commands = replayed.commands
         fresh.journal.close()
         await asyncio.to_thread(resume.discard_if_empty, fresh.run_dir, run.journal)  # its lock records go to run
         # A step that passed but whose gate is not met (verification without its ticks)

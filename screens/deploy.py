@@ -161,9 +161,12 @@ class DeployScreen(StepScreen):
         return self.query_one("#command-log", CommandLog)
 
     def start_steps(self) -> None:
-        # A retry announces its commands again: the table shows this attempt only.
-        for table in self.query(DeployTable):
-            table.reset()
+        # A retry announces its commands again: the table shows this attempt only. Not on
+        # the resumed run's first call, which only holds the stopped deploy for r: its
+        # table shows the commands as they stood (show_resumed_stop).
+        if not self._held_for_resume:
+            for table in self.query(DeployTable):
+                table.reset()
         self._progress_text = ""
         self._stopped_at = ""
         super().start_steps()
@@ -408,6 +411,11 @@ class DeployScreen(StepScreen):
 
     def show_resumed_stop(self) -> None:
         super().show_resumed_stop()
+        from iact_tui.engine.resume import command_updates
+
+        if self.iact.resumed:
+            for update in command_updates(self.iact.resumed_commands, self.step_ids[0]):
+                self.table.update_command(update)  # the commands as they stood
         status = self.step_status.get(self.step_ids[0], "")
         if status in ("interrupted", "failed", "cancelled"):
             # Nothing runs until r: the bar must not animate as if the deploy were waiting.

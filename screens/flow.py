@@ -23,7 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from iact_tui.engine.events import CheckUpdate, CommandUpdate, Event, OutputLine, StepFinished, StepStarted
-from iact_tui.engine.resume import INTERRUPTED, Replayed, check_updates
+from iact_tui.engine.resume import INTERRUPTED, Replayed, check_updates, command_updates
 from iact_tui.engine.run_lock import RunLockLost
 from iact_tui.engine.state import RunState
 from iact_tui.engine.step import Step, StepRecord
@@ -179,23 +179,9 @@ class FlowScreen(LeanScreen, Generic[RunT]):
         for sid in resumed.checks:
             for update in check_updates(resumed.checks, sid):
                 self.route(update)
-        for sid, commands in resumed.commands.items():
-            for fields in commands.values():
-                try:
-                    self.route(
-                        CommandUpdate(
-                            sid,
-                            str(fields.get("host") or ""),
-                            int(fields.get("index") or 0),
-                            str(fields.get("name") or ""),
-                            str(fields.get("phase") or ""),
-                            fields.get("status") or "pending",
-                            float(fields.get("seconds") or 0.0),
-                            str(fields.get("detail") or ""),
-                        )
-                    )
-                except (TypeError, ValueError):
-                    continue  # a damaged record: the journal keeps it, the table does without
+        for sid in resumed.commands:
+            for command in command_updates(resumed.commands, sid):
+                self.route(command)
         for sid, record in self.run.records.items():
             lines = resumed.output.get(sid, []) if record.status == INTERRUPTED else []
             if lines:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iact_tui.config import Config
-from iact_tui.engine.events import CheckUpdate
+from iact_tui.engine.events import CheckUpdate, CommandUpdate
 from iact_tui.engine.journal import Journal, read_journal, state_root
 from iact_tui.engine.report import RUN_LOCK_KINDS
 from iact_tui.engine.run import FlowRun, ReleaseRun
@@ -451,6 +451,35 @@ def check_updates(checks: dict[str, dict[str, dict[str, Any]]], step_id: str) ->
                 data if isinstance(data, dict) else {},
             )
         )
+    return found
+
+
+def command_updates(commands: dict[str, dict[str, dict[str, Any]]], step_id: str) -> list[CommandUpdate]:
+    """The journaled deploy commands of ``step_id``'s last attempt (:attr:`Replayed.commands`)
+    as the events a screen's commands table shows them by; a damaged record is left out
+    (the journal keeps it).
+
+    Args:
+        commands: Step id → ``host#index`` → the command's fields.
+        step_id: The step.
+    """
+    found: list[CommandUpdate] = []
+    for fields in commands.get(step_id, {}).values():
+        try:
+            found.append(
+                CommandUpdate(
+                    step_id,
+                    str(fields.get("host") or ""),
+                    int(fields.get("index") or 0),
+                    str(fields.get("name") or ""),
+                    str(fields.get("phase") or ""),
+                    fields.get("status") or "pending",
+                    float(fields.get("seconds") or 0.0),
+                    str(fields.get("detail") or ""),
+                )
+            )
+        except (TypeError, ValueError):
+            continue
     return found
 
 

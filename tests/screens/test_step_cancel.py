@@ -267,3 +267,32 @@ async def test_a_resumed_run_stopped_mid_deploy_leaves_the_bar_still(tiny_config
         assert screen.query_one(ProgressBar).total is not None  # an indeterminate bar animates
         label = str(screen.query_one("#progress-label").render())
         assert label == "Interrupted (resumed run): press r to deploy", label
+
+
+async def test_a_resumed_run_stopped_mid_deploy_shows_its_commands_as_they_stood(
+    tiny_config_path: Path, tmp_path: Path
+) -> None:
+    """Found by an operator trial: after a resume the commands table stayed empty until r."""
+    from test_resume_offer import _journal_interrupted
+
+    from iact_tui.engine.events import CommandUpdate
+    from iact_tui.engine.journal import Journal
+    from iact_tui.widgets import DeployTable
+
+    state = tmp_path / "state"
+    await _journal_interrupted(tiny_config_path, state, "deploy-production")
+    journal_path = next(state.rglob("journal.jsonl"))
+    journal = Journal(journal_path)
+    for index, (name, status) in enumerate([("lock", "ok"), ("record", "ok"), ("run migrations", "running")]):
+        journal.event(CommandUpdate("deploy-production", "production", index, name, "steps", status, 0.5))
+    journal.close()
+    app = make_app(load_config(tiny_config_path), state_dir=state, snapshot_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")  # resume
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, DeployScreen)
+        table = screen.query_one(DeployTable)
+        assert table.status_of("production", 0) == "ok"
+        assert table.status_of("production", 2) == "running", table.rows_in_order()
