@@ -475,7 +475,10 @@ class StepScreen(WizardScreen):
                 self.last_message = record.message
         super().on_mount()
         self.show_resumed_stop()
-        self.begin()
+        # After the first frame: a step's first events (a deploy's table of every command)
+        # changed the layout while that frame was being prepared, and Textual drew it all
+        # again in one 35-50 ms step (the stalls benchmark's longest, in the deploys).
+        self.call_after_refresh(self.begin)
 
     def show_resumed_stop(self) -> None:
         """On a resumed run, show the stage's step that stopped it (``interrupted`` when
