@@ -424,6 +424,8 @@ class StepScreen(WizardScreen):
         self._held_for_resume = False
         self._resumed_shown = False
         self._step_mounted = False
+        #: Whether :meth:`begin` has been called (after the screen's first frame).
+        self.begun = False
         #: When (``time.monotonic()``) the first cancel press was, while a second one cancels.
         self._cancel_armed_at: float | None = None
         #: The operator cancelled the running worker; it is stopping (a deploy runs its post commands).
@@ -478,7 +480,11 @@ class StepScreen(WizardScreen):
         # After the first frame: a step's first events (a deploy's table of every command)
         # changed the layout while that frame was being prepared, and Textual drew it all
         # again in one 35-50 ms step (the stalls benchmark's longest, in the deploys).
-        self.call_after_refresh(self.begin)
+        self.call_after_refresh(self._begin_after_first_frame)
+
+    def _begin_after_first_frame(self) -> None:
+        self.begun = True
+        self.begin()
 
     def show_resumed_stop(self) -> None:
         """On a resumed run, show the stage's step that stopped it (``interrupted`` when

@@ -85,6 +85,12 @@ async def settle(app: IactApp, pilot: object) -> None:
 
     assert isinstance(pilot, Pilot)
     await pilot.pause()
+    # A step screen starts its steps after its first frame: wait for that before waiting
+    # for its workers (under load the frame can come after the pause above).
+    for _ in range(500):
+        if getattr(app.screen, "begun", True):
+            break
+        await pilot.pause(0.01)
     await app.workers.wait_for_complete()
     await pilot.pause()
     await pilot.pause()
