@@ -146,6 +146,14 @@ class DeployTable(CellCachedTable):
 
     def on_resize(self) -> None:
         self._fit_columns()
+        # A scroll made at another size (before the layout settled, on a loaded machine)
+        # is done again for this one, from the top: the row that matters (running, else
+        # the first failure) in view with as little scrolling as possible.
+        self.call_after_refresh(self._rescroll)
+
+    def _rescroll(self) -> None:
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._show_current()
 
     # -- accessors ---------------------------------------------------------------------
 
