@@ -55,6 +55,14 @@ def _slow_staging(sandbox: demo.Sandbox, sleep: str) -> None:
         subprocess.run(["git", *args], cwd=sandbox.repo, check=True)
 
 
+def _wait_until_ended(pid: int) -> None:
+    """Wait (at most 30 s) until ``pid`` has ended (a zombie awaiting its reaper counts)."""
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "iact-tui is still running 30 s after the terminal closed"
+        time.sleep(0.1)
+
+
 def test_the_terminal_closing_mid_deploy_in_the_wizard_ends_it_cleanly(sandbox: demo.Sandbox) -> None:
     """The real wizard in tmux, resumed onto the staging deploy; the tmux server is killed
     while the slow command runs (the pane's terminal hangs up). iact-tui must take staging
@@ -82,10 +90,7 @@ def test_the_terminal_closing_mid_deploy_in_the_wizard_ends_it_cleanly(sandbox: 
         pid = _wizard_pid(term)
     finally:
         term._tmux("kill-server")
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
-        assert time.monotonic() < deadline, "iact-tui is still running 30 s after the terminal closed"
-        time.sleep(0.1)
+    _wait_until_ended(pid)
     assert health(sandbox.environments["staging"])[0] == 200
     assert not list(sandbox.root.glob("staging/.iact-deploy.lock"))
     assert not subprocess.run(["pgrep", "-f", sleep], capture_output=True).stdout
@@ -153,10 +158,7 @@ def test_closing_the_terminal_of_the_demo_stops_its_servers(tmp_path: Path) -> N
             socket.create_connection(("127.0.0.1", port), timeout=5).close()  # up while the wizard runs
     finally:
         term._tmux("kill-server")
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
-        assert time.monotonic() < deadline, "iact-tui is still running 30 s after the terminal closed"
-        time.sleep(0.1)
+    _wait_until_ended(pid)
     try:
         for port in ports:
             with pytest.raises(ConnectionRefusedError):

@@ -7,10 +7,11 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+from textual.pilot import Pilot
 from ui_helpers import settle
 
 from iact_tui import demo
-from iact_tui.app import make_app
+from iact_tui.app import IactApp, make_app
 from iact_tui.config import load_config
 from iact_tui.screens import WelcomeScreen
 from iact_tui.screens.plan import PlanScreen
@@ -18,6 +19,16 @@ from iact_tui.screens.plan import PlanScreen
 
 def _text(screen: PlanScreen, selector: str) -> str:
     return str(screen.query_one(selector).render())
+
+
+async def _open_plan(app: IactApp, pilot: Pilot[None]) -> PlanScreen:
+    """Press p on Welcome and wait until the plan view is done."""
+    await settle(app, pilot)
+    await pilot.press("p")
+    await settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, PlanScreen) and screen.state == "done", screen.state
+    return screen
 
 
 async def test_p_on_welcome_lists_every_step_then_the_probes(sandbox: demo.Sandbox, tmp_path: Path) -> None:
@@ -64,11 +75,7 @@ async def test_the_repository_checks_show_what_would_stop_the_release(
     tracked.write_text(tracked.read_text() + "\nan edit not committed\n")
     app = make_app(load_config(quiet_sandbox.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("p")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, PlanScreen) and screen.state == "done", screen.state
+        screen = await _open_plan(app, pilot)
         checks = _text(screen, "#plan-checks")
         assert "✘ Working tree is clean" in checks, checks
         assert tracked.name in checks and "→ commit or stash" in checks, checks
@@ -122,11 +129,7 @@ async def test_the_header_counts_probes_that_warned_and_no_word_is_doubled(
     # No server runs: both health probes warn ("cannot connect"); the migrate probe answers.
     app = make_app(load_config(quiet_sandbox.config_path), state_dir=tmp_path / "state", snapshot_mode=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("p")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, PlanScreen) and screen.state == "done", screen.state
+        screen = await _open_plan(app, pilot)
         assert sorted(r.status for r in screen.results) == ["ok", "warning", "warning"], screen.results
         status = _text(screen, "#plan-status")
         assert "every probe answered" not in status
