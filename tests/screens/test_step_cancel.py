@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_quit_during_deploy import status
 from textual.widgets import ProgressBar, Static
 from ui_helpers import settle, walk_to_release
 
@@ -24,15 +23,6 @@ from iact_tui.widgets import CommandLog, QuitModal
 
 #: The demo's staging recipe: the first command, before which the slow one is put.
 FIRST = '{ name = "fetch tags", run = "git fetch --tags --force {remote}" },'
-
-
-def status(url: str) -> int:
-    """The HTTP status of ``url`` (a 503 too)."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def add_command(sandbox: demo.Sandbox, name: str, run: str) -> None:
@@ -283,8 +273,8 @@ async def test_a_resumed_run_stopped_mid_deploy_shows_its_commands_as_they_stood
     await _journal_interrupted(tiny_config_path, state, "deploy-production")
     journal_path = next(state.rglob("journal.jsonl"))
     journal = Journal(journal_path)
-    for index, (name, status) in enumerate([("lock", "ok"), ("record", "ok"), ("run migrations", "running")]):
-        journal.event(CommandUpdate("deploy-production", "production", index, name, "steps", status, 0.5))
+    for index, (name, state_of) in enumerate([("lock", "ok"), ("record", "ok"), ("run migrations", "running")]):
+        journal.event(CommandUpdate("deploy-production", "production", index, name, "steps", state_of, 0.5))
     journal.close()
     app = make_app(load_config(tiny_config_path), state_dir=state, snapshot_mode=True)
     async with app.run_test(size=(120, 40)) as pilot:
