@@ -88,6 +88,8 @@ class CheckTable(CellCachedTable):
         self.border_title = title
         self.item_header = item_header
         self._statuses: dict[str, str] = {}
+        #: The status whose first row :meth:`scroll_to_first` keeps in view on a resize.
+        self._kept_in_view = ""
         #: Check id → the ``(label, status, detail)`` its row shows.
         self._shown: dict[str, tuple[str, str, str]] = {}
 
@@ -97,6 +99,10 @@ class CheckTable(CellCachedTable):
         self._fit_detail()
 
     def on_resize(self) -> None:
+        # A scroll asked for at another size (before the layout settled, on a loaded
+        # machine) is done again at this one.
+        if self._kept_in_view:
+            self.call_after_refresh(self.scroll_to_first, self._kept_in_view)
         self._fit_detail()
 
     def _fit_detail(self) -> None:
@@ -149,6 +155,7 @@ class CheckTable(CellCachedTable):
         Returns:
             Whether a row has that status.
         """
+        self._kept_in_view = status
         check_id = next((c for c, s in self._statuses.items() if s == status), None)
         if check_id is None:
             return False
